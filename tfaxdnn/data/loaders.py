@@ -1,0 +1,81 @@
+"""Loaders for npz datasets with keys ``x_train, y_train, x_test, y_test``."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+
+#: A few thousand real MNIST digits (4,000 train / 1,000 test, seeded random selection, original order kept;
+#: indices into the original arrays stored as ``train_index``/``test_index``). MNIST is (c) Yann LeCun and
+#: Corinna Cortes, made available under the Creative Commons Attribution-Share Alike 3.0 licence; see
+#: ``tfaxdnn/data/README.md``.
+BUNDLED_MNIST = os.path.join(os.path.dirname(__file__), "mnist_subset.npz")
+KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def load_npz(path) -> tuple:
+    """Return ``(x_train, y_train), (x_test, y_test)`` from an npz file; labels flattened to 1-D."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Dataset file not found: {path}")
+    try:
+        f = np.load(path)
+    except Exception as exc:  # corrupt zip, pickle, truncated file
+        raise ValueError(f"'{path}' is not a readable npz dataset: {exc}") from exc
+    with f:
+        missing = [k for k in KEYS if k not in f.files]
+        if missing:
+            raise ValueError(f"Dataset '{path}' lacks keys {missing}; expected {list(KEYS)}, got {f.files}.")
+        xtr, ytr, xte, yte = (f[k] for k in KEYS)
+    return (xtr, ytr.reshape(-1)), (xte, yte.reshape(-1))
+
+
+def find_dataset(name: str, path: Optional[str] = None) -> Optional[str]:
+    """The first existing file among ``path``, ``~/.keras/datasets/<name>.npz``, ``../shared/data/datasets``."""
+    candidates = [path] if path else []
+    candidates.append(os.path.expanduser(f"~/.keras/datasets/{name}.npz"))
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates.append(os.path.normpath(os.path.join(here, "..", "..", "..", "shared", "data", "datasets",
+                                                    f"{name}.npz")))
+    for c in candidates:
+        if c and os.path.isfile(c):
+            return c
+    if path:
+        raise FileNotFoundError(f"Dataset file not found: {path}")
+    return None
+
+
+def load_mnist(path: Optional[str] = None, full: bool = True, verbose: bool = False):
+    """MNIST as ``((x_train, y_train), (x_test, y_test), source)``; falls back to the bundled subset.
+
+    ``full=False`` always uses the bundled subset. ``source`` names the file used.
+    """
+    src = find_dataset("mnist", path) if (full or path) else None
+    src = src or BUNDLED_MNIST
+    if verbose:
+        print(f"MNIST: using {'bundled subset ' if src == BUNDLED_MNIST else ''}{src}")
+    return (*load_npz(src), src)
+
+
+def load_cifar10(path: Optional[str] = None, seed: int = 0):
+    """CIFAR-10 from an npz (shuffled with ``seed``: the shared copy is sorted by class)."""
+    src = find_dataset("cifar10", path)
+    if src is None:
+        raise FileNotFoundError("CIFAR-10 npz not found: pass a path to an npz with "
+                                "x_train,y_train,x_test,y_test (or put it at ~/.keras/datasets/cifar10.npz).")
+    (xtr, ytr), (xte, yte) = load_npz(src)
+    rng = np.random.default_rng(seed)
+    p, q = rng.permutation(len(xtr)), rng.permutation(len(xte))
+    return (xtr[p], ytr[p]), (xte[q], yte[q]), src
+
+
+def preprocess_mnist(x: np.ndarray) -> np.ndarray:
+    """uint8 [N,28,28] -> float32 [N,28,28,1] in [0, 1]."""
+    return (x.astype("float32") / 255.0)[..., None]
+
+
+def preprocess_cifar10(x: np.ndarray) -> np.ndarray:
+    """uint8 [N,32,32,3] -> float32 in [0, 1]."""
+    return x.astype("float32") / 255.0

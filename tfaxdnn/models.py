@@ -1,0 +1,61 @@
+"""Reference architectures used by the examples, benchmarks and tests (Keras 3)."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def lenet5(input_shape=(28, 28, 1), num_classes: int = 10, name: str = "lenet5") -> keras.Model:
+    """LeNet-5 as in the XAI-Gen paper: three conv layers and two dense layers (conv1..conv3, fc1, fc2)."""
+    inputs = keras.Input(input_shape, name="image")
+    x = layers.Conv2D(6, 5, padding="same", activation="relu", name="conv1")(inputs)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(16, 5, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = layers.Conv2D(120, 5, activation="relu", name="conv3")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(84, activation="relu", name="fc1")(x)
+    outputs = layers.Dense(num_classes, name="fc2")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _residual_block(x, filters: int, stride: int, name: str):
+    shortcut = x
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv1")(x)
+    y = layers.BatchNormalization(name=f"{name}_bn1")(y)
+    y = layers.ReLU(name=f"{name}_relu1")(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
+    y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+    if stride != 1 or shortcut.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_shortcut")(shortcut)
+        shortcut = layers.BatchNormalization(name=f"{name}_shortcut_bn")(shortcut)
+    y = layers.Add(name=f"{name}_add")([y, shortcut])
+    return layers.ReLU(name=f"{name}_out")(y)
+
+
+def resnet(stages=(16, 32, 64), blocks_per_stage: int = 1, input_shape=(32, 32, 3), num_classes: int = 10,
+           name: str = "resnet8") -> keras.Model:
+    """CIFAR ResNet (MLPerf-Tiny style). Defaults give ResNet-8; ``stages=(64,128,256,512), blocks=2`` ~ ResNet-18.
+
+    Residual blocks are named ``stage{i}_block{j}`` and end in a layer ``..._out`` (the block output).
+    """
+    inputs = keras.Input(input_shape, name="image")
+    x = layers.Conv2D(stages[0], 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.ReLU(name="stem_relu")(x)
+    for i, filters in enumerate(stages):
+        for j in range(blocks_per_stage):
+            stride = 2 if (i > 0 and j == 0) else 1
+            x = _residual_block(x, filters, stride, name=f"stage{i + 1}_block{j + 1}")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = layers.Dense(num_classes, name="fc")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def resnet8(**kw) -> keras.Model:
+    return resnet((16, 32, 64), 1, name="resnet8", **kw)
+
+
+def resnet18(**kw) -> keras.Model:
+    return resnet((64, 128, 256, 512), 2, name="resnet18", **kw)
