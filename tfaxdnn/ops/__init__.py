@@ -1,0 +1,1 @@
+"""The compiled LUT op (C++ in ``cc/``), its loader and a NumPy reference implementation."""

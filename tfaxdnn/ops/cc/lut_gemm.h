@@ -1,0 +1,131 @@
+// TF-free core of the LUT arithmetic: an integer "GEMM" whose products come from a 256x256 table.
+//
+//   acc[p][o] = sum_k lut[xt[k][p] * 256 + w[k][o]]
+//
+// xt holds activation *row indices* (code + 128 for int8, code for uint8) tap-major ([K][ldx]) so that each
+// tap streams contiguously; w holds weight *column indices* [K][O]. Every conv/depthwise/matmul kernel reduces
+// to this after an im2col-style gather of its activation codes. Zero-point corrections are added by the caller.
+#ifndef TFAXDNN_LUT_GEMM_H_
+#define TFAXDNN_LUT_GEMM_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace tfaxdnn {
+
+constexpr int kTableSize = 256;
+// Output-channel block of the tap-table strategy (int32 lanes: 2 AVX-512 registers).
+constexpr int kOutBlock = 32;
+// Positions per work unit: accumulators [kPosBlock][kOutBlock] int32 = 256 KiB, L2-resident.
+constexpr int64_t kPosBlock = 2048;
+
+// Code -> table index for the two operand types.
+inline uint8_t TableIndex(int8_t v) { return static_cast<uint8_t>(v) ^ 0x80u; }
+inline uint8_t TableIndex(uint8_t v) { return v; }
+template <typename T>
+constexpr int IndexOffset();
+template <>
+constexpr int IndexOffset<int8_t>() { return 128; }
+template <>
+constexpr int IndexOffset<uint8_t>() { return 0; }
+
+// Largest |entry| of the table; decides whether int32 accumulation is safe for K products.
+inline int64_t MaxAbsEntry(const int32_t* lut) {
+  int64_t m = 0;
+  for (int i = 0; i < kTableSize * kTableSize; ++i) m = std::max<int64_t>(m, lut[i] < 0 ? -int64_t(lut[i]) : lut[i]);
+  return m;
+}
+
+// Per-thread scratch reused across work units.
+struct LutScratch {
+  std::vector<uint8_t> xt;       // [K][pb] activation indices
+  std::vector<int32_t> tap;      // [256][kOutBlock] tap table
+  std::vector<int64_t> acc;      // [pb][O] accumulators (int64 holds both widths)
+  std::vector<int64_t> block;    // [pb][kOutBlock] block accumulators when int64 is needed
+  std::vector<int32_t> block32;  // [pb][kOutBlock] block accumulators, int32 path
+};
+
+template <typename Acc32>
+std::vector<Acc32>& BlockBuffer(LutScratch* s);
+template <>
+inline std::vector<int32_t>& BlockBuffer<int32_t>(LutScratch* s) { return s->block32; }
+template <>
+inline std::vector<int64_t>& BlockBuffer<int64_t>(LutScratch* s) { return s->block; }
+
+// Strategy 1, "gather": acc[p][o] += lut[x * 256 + w]. Best when few positions share each weight.
+inline void LutGemmGather(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, const uint8_t* w, int64_t O,
+                          const int32_t* lut, int64_t* acc) {
+  std::fill(acc, acc + P * O, 0);
+  for (int64_t k = 0; k < K; ++k) {
+    const uint8_t* xk = xt + k * ldx;
+    const uint8_t* wk = w + k * O;
+    for (int64_t p = 0; p < P; ++p) {
+      const int32_t* row = lut + int64_t(xk[p]) * kTableSize;
+      int64_t* ap = acc + p * O;
+      for (int64_t o = 0; o < O; ++o) ap[o] += row[wk[o]];
+    }
+  }
+}
+
+// Strategy 2, "tap table": for each tap k and block of outputs build T_k[a][j] = lut[a][w[k][j]] (256 x 32),
+// then stream positions with contiguous vector adds acc[p][:] += T_k[x[p][k]][:]. The table build (8192
+// entries) is amortised over the P positions of the work unit. Acc32 is int32 when K*max|lut| fits.
+template <typename Acc32>
+void LutGemmTapTable(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, const uint8_t* w, int64_t O,
+                     const int32_t* lut, int64_t* acc, LutScratch* s) {
+  s->tap.resize(kTableSize * kOutBlock);
+  int32_t* tap = s->tap.data();
+  std::vector<Acc32>& blk = BlockBuffer<Acc32>(s);
+  blk.resize(P * kOutBlock);
+  for (int64_t ob = 0; ob < O; ob += kOutBlock) {
+    const int ow = static_cast<int>(std::min<int64_t>(kOutBlock, O - ob));
+    std::fill(blk.begin(), blk.end(), Acc32(0));
+    for (int64_t k = 0; k < K; ++k) {
+      const uint8_t* wk = w + k * O + ob;
+      for (int a = 0; a < kTableSize; ++a) {
+        const int32_t* row = lut + a * kTableSize;
+        int32_t* t = tap + a * kOutBlock;
+        for (int j = 0; j < ow; ++j) t[j] = row[wk[j]];
+        for (int j = ow; j < kOutBlock; ++j) t[j] = 0;
+      }
+      const uint8_t* xk = xt + k * ldx;
+      Acc32* b = blk.data();
+      for (int64_t p = 0; p < P; ++p) {
+        const int32_t* t = tap + int64_t(xk[p]) * kOutBlock;
+        Acc32* bp = b + p * kOutBlock;
+#pragma GCC ivdep
+        for (int j = 0; j < kOutBlock; ++j) bp[j] += t[j];
+      }
+    }
+    for (int64_t p = 0; p < P; ++p)
+      for (int j = 0; j < ow; ++j) acc[p * O + ob + j] = blk[p * kOutBlock + j];
+  }
+}
+
+// Chooses the strategy: the tap table pays off once enough positions reuse each table.
+inline void LutGemm(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, const uint8_t* w, int64_t O,
+                    const int32_t* lut, bool need_int64, int64_t* acc, LutScratch* s) {
+  const bool tap_table = P >= 256 && O >= 8;
+  if (!tap_table) {
+    LutGemmGather(xt, ldx, P, K, w, O, lut, acc);
+  } else if (need_int64) {
+    LutGemmTapTable<int64_t>(xt, ldx, P, K, w, O, lut, acc, s);
+  } else {
+    LutGemmTapTable<int32_t>(xt, ldx, P, K, w, O, lut, acc, s);
+  }
+}
+
+// Sum over taps of the activation codes of each position (for the weight zero-point correction).
+inline void ActivationCodeSums(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, int offset, int64_t* sums) {
+  std::fill(sums, sums + P, -int64_t(K) * offset);
+  for (int64_t k = 0; k < K; ++k) {
+    const uint8_t* xk = xt + k * ldx;
+    for (int64_t p = 0; p < P; ++p) sums[p] += xk[p];
+  }
+}
+
+}  // namespace tfaxdnn
+
+#endif  // TFAXDNN_LUT_GEMM_H_
