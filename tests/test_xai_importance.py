@@ -1,0 +1,71 @@
+"""Layer/block importance, reductions, block detection, plots."""
+
+import numpy as np
+import pytest
+import keras
+
+from tfaxdnn.xai import (LayerImportance, detect_blocks, layer_importance, reduce_neurons,
+                         save_layer_importance_plot, select_layers)
+
+
+def _res_model():
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((6, 6, 1))
+    h = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="stem")(inp)
+    y = keras.layers.Conv2D(2, 3, padding="same", name="blk_conv")(h)
+    y = keras.layers.Add(name="blk_add")([y, h])
+    y = keras.layers.ReLU(name="blk_out")(y)
+    z = keras.layers.Conv2D(2, 3, padding="same", name="blk2_conv")(y)
+    z = keras.layers.Add(name="blk2_add")([z, y])
+    z = keras.layers.Flatten()(z)
+    return keras.Model(inp, keras.layers.Dense(3, name="fc")(z))
+
+
+def test_reductions():
+    c = np.array([[1.0, -2.0], [0.5, 0.5]])
+    np.testing.assert_allclose(reduce_neurons(c, "abs_sum"), [3.0, 1.0])
+    np.testing.assert_allclose(reduce_neurons(c, "abs_mean"), [1.5, 0.5])
+    np.testing.assert_allclose(reduce_neurons(c, "sum"), [-1.0, 1.0])
+    np.testing.assert_allclose(reduce_neurons(c, "signed_sum"), [-1.0, 1.0])
+    with pytest.raises(ValueError, match=r"\['abs_sum', 'abs_mean', 'sum'\]. Received: reduce='max'"):
+        reduce_neurons(c, "max")
+
+
+def test_block_detection_and_default_selection():
+    m = _res_model()
+    assert detect_blocks(m) == {"blk": "blk_out", "blk2": "blk2_add"}
+    assert select_layers(m) == ["stem", "blk_conv", "blk_out", "blk2_conv", "blk2_add", "fc"]
+
+
+def test_signed_sum_cannot_rank_cut_layers_abs_sum_can():
+    m = _res_model()
+    rng = np.random.default_rng(0)
+    x, y = rng.random((6, 6, 6, 1)).astype("float32"), np.array([0, 1, 2, 0, 1, 2])
+    signed = layer_importance(m, (x, y), targets="label", reduce="sum", n_steps=20, verbose=False)
+    cuts = [signed.scores["stem"], signed.scores["fc"], signed.blocks["blk"], signed.blocks["blk2"]]
+    np.testing.assert_allclose(cuts, cuts[0], rtol=0.01)  # all equal mean F(x) - F(x')
+    res = layer_importance(m, (x, y), targets=[0, 2], n_steps=20, verbose=False)
+    assert isinstance(res, LayerImportance) and res.reduce == "abs_sum"
+    assert res.layers == ("stem", "blk_conv", "blk2_conv", "fc")
+    assert list(res.per_experiment) == ["class 0", "class 2"] and res.samples == {"class 0": 2, "class 2": 2}
+    mean = {k: (res.per_experiment["class 0"][k] + res.per_experiment["class 2"][k]) / 2 for k in res.layers}
+    assert res.scores == pytest.approx(mean)
+    assert sorted(res.ranking) == sorted(res.layers) and res.scores[res.ranking[0]] == max(res.scores.values())
+    assert set(res.block_ranking) == {"blk", "blk2"} and "block" in str(res)
+
+
+def test_importance_errors_and_plot(tmp_path):
+    m = _res_model()
+    x = np.random.default_rng(1).random((3, 6, 6, 1)).astype("float32")
+    with pytest.raises(ValueError, match="No sample with label 2"):
+        layer_importance(m, (x, np.array([0, 1, 1])), targets=[2], verbose=False)
+    with pytest.raises(ValueError, match="needs labels"):
+        layer_importance(m, x, targets="label", verbose=False)
+    with pytest.raises(ValueError, match="unknown output layer 'nope'"):
+        layer_importance(m, x, blocks={"b": "nope"}, verbose=False)
+    res = layer_importance(m, x, targets="predicted", blocks=False, n_steps=4, verbose=False)
+    assert res.blocks == {} and list(res.per_experiment) == ["predicted"]
+    res = layer_importance(m, x, targets=[0, 1], n_steps=4, verbose=False)
+    path = save_layer_importance_plot(res, tmp_path / "fig" / "importance.png", title="tiny")
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
