@@ -58,16 +58,22 @@ class LayerConductance:
         self._step = tf.function(self._step_eager, reduce_retracing=True)
 
     # -- one tape pass ------------------------------------------------------------------------------------------
-    def _step_eager(self, x, target):
+    def _step_eager(self, x, target, samples):
+        """One tape pass over ``k x m`` path points (step-major); per layer: the within-chunk partial sum
+        ``sum_j g_j (y_{j+1} - y_j)`` and the first y, last y and last g (for the term across chunk borders)."""
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
             outs = self._tap(x, training=False)
             ys, logits = list(outs[:-1]), outs[-1]
-            f = self._select(logits, target)
-            total = tf.reduce_sum(f)
+            total = tf.reduce_sum(self._select(logits, target))
         grads = tape.gradient(total, ys)
-        grads = [tf.zeros_like(y) if g is None else g for y, g in zip(ys, grads)]
-        return ys, grads
+        result = []
+        for y, g in zip(ys, grads):
+            g = tf.zeros_like(y) if g is None else g
+            shape = tf.concat([[-1, samples], tf.shape(y)[1:]], 0)
+            y, g = tf.reshape(y, shape), tf.reshape(g, shape)
+            result.append((tf.reduce_sum(g[:-1] * (y[1:] - y[:-1]), axis=0), y[0], y[-1], g[-1]))
+        return result
 
     @staticmethod
     def _select(logits, target):
@@ -169,17 +175,14 @@ class LayerConductance:
                 a = alphas[t0:t0 + k]
                 kk = len(a)
                 pts = bsl[None] + a.reshape((kk,) + (1,) * xs.ndim) * (xs - bsl)[None]
-                ys, gs = self._step(tf.constant(pts.reshape((kk * mm,) + xs.shape[1:])), tf.constant(np.tile(ts, kk)))
-                new_carry, parts = [], []
-                for i, (y, g) in enumerate(zip(ys, gs)):
-                    y = tf.reshape(y, [kk, mm] + y.shape[1:].as_list())
-                    g = tf.reshape(g, [kk, mm] + g.shape[1:].as_list())
+                res = self._step(tf.constant(pts.reshape((kk * mm,) + xs.shape[1:])),
+                                 tf.constant(np.tile(ts, kk)), tf.constant(mm, tf.int32))
+                parts = []
+                for i, (part, y_first, y_last, g_last) in enumerate(res):
                     if carry is not None:
-                        y = tf.concat([carry[i][0][None], y], 0)
-                        g = tf.concat([carry[i][1][None], g], 0)
-                    parts.append(tf.reduce_sum(g[:-1] * (y[1:] - y[:-1]), axis=0))
-                    new_carry.append((y[-1], g[-1]))
-                carry = new_carry
+                        part = part + carry[i][1] * (y_first - carry[i][0])
+                    parts.append(part)
+                carry = [(r[2], r[3]) for r in res]
                 acc = parts if acc is None else [u + v for u, v in zip(acc, parts)]
                 if bar is not None:
                     bar.update(1)
