@@ -46,13 +46,12 @@ def _multiplier_for(multiplier, dtype: tf.DType):
 
 
 def table_tensor(multiplier: Multiplier) -> tf.Tensor:
-    """The multiplier's table as an int32 constant (cached by table hash)."""
+    """The multiplier's table as an int32 constant (cached by table hash in eager mode)."""
+    if not tf.executing_eagerly():  # graph or tf.function: a constant of that graph
+        return tf.constant(multiplier.table, dtype=tf.int32)
     key = multiplier.hash
-    if key not in _table_cache or tf.inside_function():
-        t = tf.constant(multiplier.table, dtype=tf.int32)
-        if tf.inside_function():
-            return t
-        _table_cache[key] = t
+    if key not in _table_cache:
+        _table_cache[key] = tf.constant(multiplier.table, dtype=tf.int32)
     return _table_cache[key]
 
 

@@ -145,16 +145,18 @@ class Multiplier:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"C source not found: {path}")
         cc = compiler or os.environ.get("CC", "cc")
-        a_t, r_t = ("int64_t", "int64_t") if signed else ("uint64_t", "uint64_t")
         lo, hi = (-128, 127) if signed else (0, 255)
+        cast = "(int16_t)" if signed else "(uint16_t)"
+        # The source is #included so the call uses the function's own signature (EvoApprox files declare
+        # e.g. `uint16_t f(uint8_t A, uint8_t B)` or `uint64_t f(const uint64_t B, const uint64_t A)`).
         driver = f"""
 #include <stdio.h>
 #include <stdint.h>
-{r_t} {function_name}({a_t} a, {a_t} b);
+#include "{os.path.abspath(path)}"
 int main(void) {{
   for (int a = {lo}; a <= {hi}; ++a)
     for (int b = {lo}; b <= {hi}; ++b)
-      printf("%lld\\n", (long long)({('(int16_t)' if signed else '(uint16_t)')}{function_name}(({a_t})a, ({a_t})b)));
+      printf("%lld\\n", (long long)({cast}{function_name}(a, b)));
   return 0;
 }}
 """
@@ -162,7 +164,7 @@ int main(void) {{
             drv, exe = os.path.join(tmp, "driver.c"), os.path.join(tmp, "mult")
             with open(drv, "w") as f:
                 f.write(driver)
-            proc = subprocess.run([cc, "-O1", "-w", "-o", exe, os.path.abspath(path), drv],
+            proc = subprocess.run([cc, "-O1", "-w", "-o", exe, drv],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 raise ValueError(f"Could not compile '{path}' with function `{function_name}` using {cc}:\n"

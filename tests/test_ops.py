@@ -1,0 +1,197 @@
+"""The compiled LUT op against the independent NumPy int64 reference: zero mismatches allowed."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfaxdnn import multipliers as M
+from tfaxdnn import nn
+from tfaxdnn.ops import reference as ref
+
+TABLES = ["mul8s_1KV6", "mul8s_1L2N", "mul8s_1KVP", "mul8u_1JJQ", "mul8u_17C8", "mul8u_ZB3"]
+
+
+def _codes(rng, shape, signed):
+    lo, hi = (-128, 128) if signed else (0, 256)
+    return rng.integers(lo, hi, shape).astype(np.int8 if signed else np.uint8)
+
+
+def _zp(rng, signed, size=None):
+    lo, hi = (-128, 128) if signed else (0, 256)
+    return rng.integers(lo, hi, size)
+
+
+@pytest.mark.parametrize("name", TABLES)
+@pytest.mark.parametrize("padding", ["SAME", "VALID"])
+def test_conv2d_randomised_matches_reference(name, padding):
+    m = M.get(name)
+    rng = np.random.default_rng(abs(hash((name, padding))) % 2**32)
+    for _ in range(6):
+        n, h, w = rng.integers(1, 3), rng.integers(5, 14), rng.integers(5, 14)
+        c, o = rng.integers(1, 7), int(rng.choice([1, 5, 32, 33, 70]))
+        kh, kw = rng.integers(1, 4), rng.integers(1, 4)
+        s = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        d = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        if padding == "VALID" and ((kh - 1) * d[0] + 1 > h or (kw - 1) * d[1] + 1 > w):
+            continue
+        x, f = _codes(rng, (n, h, w, c), m.signed), _codes(rng, (kh, kw, c, o), m.signed)
+        za = int(_zp(rng, m.signed))
+        zw = _zp(rng, m.signed, o) if rng.random() < 0.5 else int(_zp(rng, m.signed))
+        got = nn.approx_conv2d(x, f, m, s, padding, d, za, zw).numpy()
+        exp = ref.conv2d(x, f, m.table, s, padding, d, za, zw)
+        assert got.shape == exp.shape
+        assert np.count_nonzero(got != exp) == 0, (name, x.shape, f.shape, s, d, padding)
+
+
+@pytest.mark.parametrize("name", ["mul8s_1L2N", "mul8u_17C8"])
+def test_conv2d_large_positions_use_tap_table_path_exactly(name):
+    m, rng = M.get(name), np.random.default_rng(7)
+    x, f = _codes(rng, (4, 24, 24, 5), m.signed), _codes(rng, (3, 3, 5, 37), m.signed)
+    za, zw = int(_zp(rng, m.signed)), _zp(rng, m.signed, 37)
+    got = nn.approx_conv2d(x, f, m, 1, "SAME", 1, za, zw).numpy()
+    np.testing.assert_array_equal(got, ref.conv2d(x, f, m.table, 1, "SAME", 1, za, zw))
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_depthwise_randomised_matches_reference(name):
+    m, rng = M.get(name), np.random.default_rng(3)
+    for s, d, padding, mult in [(1, 1, "SAME", 1), (2, 1, "VALID", 2), (1, 2, "SAME", 3), ((2, 1), (1, 2), "SAME", 1)]:
+        x, f = _codes(rng, (2, 11, 10, 4), m.signed), _codes(rng, (3, 3, 4, mult), m.signed)
+        za, zw = int(_zp(rng, m.signed)), _zp(rng, m.signed, 4 * mult)
+        got = nn.approx_depthwise_conv2d(x, f, m, s, padding, d, za, zw).numpy()
+        np.testing.assert_array_equal(got, ref.depthwise_conv2d(x, f, m.table, s, padding, d, za, zw))
+
+
+@pytest.mark.parametrize("name", TABLES)
+@pytest.mark.parametrize("n,k,o", [(1, 1, 1), (7, 33, 10), (300, 64, 40), (512, 120, 84)])
+def test_matmul_randomised_matches_reference(name, n, k, o):
+    m, rng = M.get(name), np.random.default_rng(n * 1000 + k)
+    a, b = _codes(rng, (n, k), m.signed), _codes(rng, (k, o), m.signed)
+    za, zb = int(_zp(rng, m.signed)), _zp(rng, m.signed, o)
+    np.testing.assert_array_equal(nn.approx_matmul(a, b, m, za, zb).numpy(), ref.matmul(a, b, m.table, za, zb))
+
+
+def test_int64_accumulation_when_int32_could_overflow():
+    # 65025 * 40000 products exceeds int32 inside the sum; the final results still fit after zero points.
+    m = M.get("mul8u_1JJQ")
+    a = np.full((300, 40000), 255, np.uint8)
+    b = np.full((40000, 9), 255, np.uint8)
+    got = nn.approx_matmul(a, b, m, a_zero_point=255, b_zero_point=255).numpy()
+    np.testing.assert_array_equal(got, ref.matmul(a, b, m.table, 255, 255))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="does not fit int32"):
+        nn.approx_matmul(a, b, m).numpy()
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("s,d,padding", [(1, 1, "SAME"), (2, 1, "VALID"), (1, 2, "SAME"), (2, 2, "VALID")])
+def test_exact_table_equals_integer_conv(signed, s, d, padding):
+    """With the exact table and zero points the op is the integer quantised convolution (tf.nn.conv2d, float64)."""
+    rng = np.random.default_rng(11)
+    m = M.exact(signed)
+    x, f = _codes(rng, (2, 12, 12, 6), signed), _codes(rng, (3, 3, 6, 8), signed)
+    za, zw = int(_zp(rng, signed)), _zp(rng, signed, 8)
+    got = nn.approx_conv2d(x, f, m, s, padding, d, za, zw).numpy()
+    # Integer conv of zero-point-shifted operands; padding holds real 0 = code za, i.e. shifted value 0.
+    xs = tf.constant(x.astype(np.float64) - za)
+    fs = tf.constant(f.astype(np.float64) - zw)
+    exp = tf.nn.conv2d(xs, fs, strides=s, padding=padding, dilations=d).numpy()
+    np.testing.assert_array_equal(got, exp.astype(np.int64))
+
+
+def test_multiplier_argument_forms_agree():
+    rng = np.random.default_rng(5)
+    m = M.get("mul8s_1L2J")
+    x, f = _codes(rng, (1, 6, 6, 3), True), _codes(rng, (3, 3, 3, 4), True)
+    outs = [nn.approx_conv2d(x, f, mm).numpy() for mm in (m, "mul8s_1L2J", m.table, tf.constant(m.table))]
+    for o in outs[1:]:
+        np.testing.assert_array_equal(outs[0], o)
+
+
+def test_works_inside_tf_function():
+    rng = np.random.default_rng(6)
+    m = M.get("mul8s_1L2L")
+    x, f = _codes(rng, (2, 7, 7, 3), True), _codes(rng, (3, 3, 3, 4), True)
+    fn = tf.function(lambda a, b: nn.approx_conv2d(a, b, m, 2, "SAME"))
+    np.testing.assert_array_equal(fn(x, f).numpy(), ref.conv2d(x, f, m.table, 2, "SAME"))
+
+
+def test_runs_in_v1_graph_imported_from_graphdef():
+    rng = np.random.default_rng(8)
+    m = M.get("mul8u_17C8")
+    x, f = _codes(rng, (1, 6, 6, 2), False), _codes(rng, (2, 2, 2, 3), False)
+    graph = tf.Graph()
+    with graph.as_default():
+        inp = tf.compat.v1.placeholder(tf.uint8, [None, 6, 6, 2], name="x")
+        nn.approx_conv2d(inp, tf.constant(f), m, 1, "VALID", 1, 3, 4, name="approx")
+    graph_def = graph.as_graph_def()
+    fresh = tf.Graph()
+    with fresh.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=fresh) as sess:
+            got = sess.run("approx:0", {"x:0": x})
+    np.testing.assert_array_equal(got, ref.conv2d(x, f, m.table, 1, "VALID", 1, 3, 4))
+    node = [n for n in graph_def.node if n.name == "approx"][0]
+    assert node.attr["multiplier"].s == b"mul8u_17C8"
+
+
+# --- validation ----------------------------------------------------------------------------------------------
+
+def _x(shape=(1, 5, 5, 3), dtype=np.int8):
+    return np.zeros(shape, dtype)
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda: nn.approx_conv2d(_x((5, 5, 3)), _x((3, 3, 3, 2)), "mul8s_1KV6"), tf.errors.InvalidArgumentError,
+     "input must be 4-D NHWC"),
+    (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3)), "mul8s_1KV6"), tf.errors.InvalidArgumentError,
+     "filter must be 4-D HWIO"),
+    (lambda: nn.approx_conv2d(_x(), _x((3, 3, 4, 2)), "mul8s_1KV6"), tf.errors.InvalidArgumentError,
+     r"filter in_channels \(4\) must equal input channels \(3\)"),
+    (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), tf.zeros([256, 128], tf.int32)), ValueError,
+     r"shape \[256, 256\]"),
+    (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", input_zero_point=200),
+     tf.errors.InvalidArgumentError, r"input_zero_point must lie in \[-128, 127\] for int8 codes, got 200"),
+    (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", filter_zero_point=[1, 2, 3]),
+     tf.errors.InvalidArgumentError, "filter_zero_point must be a scalar or a vector of 2"),
+    (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", filter_zero_point=[0, -129]),
+     tf.errors.InvalidArgumentError, r"filter_zero_point\[1\] must lie in \[-128, 127\]"),
+    (lambda: nn.approx_conv2d(_x(), _x((7, 7, 3, 2)), "mul8s_1KV6"), tf.errors.InvalidArgumentError,
+     "must fit the input"),
+    (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", strides=0), ValueError,
+     "`strides` must be a positive int"),
+    (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", padding="FULL"), ValueError,
+     "`padding` must be 'SAME' or 'VALID'"),
+    (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8u_1JJQ"), ValueError,
+     "is unsigned but the operands are int8"),
+    (lambda: nn.approx_conv2d(_x(dtype=np.uint8), _x((3, 3, 3, 2)), "mul8s_1KV6"), TypeError,
+     "same code type"),
+    (lambda: nn.approx_conv2d(np.zeros((1, 5, 5, 3), np.float32), _x((3, 3, 3, 2)), "mul8s_1KV6"), TypeError,
+     "int8 or uint8 quantised codes"),
+    (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_XXXX"), KeyError, "Unknown multiplier"),
+    (lambda: nn.approx_depthwise_conv2d(_x(), _x((3, 3, 2, 1)), "mul8s_1KV6"), tf.errors.InvalidArgumentError,
+     r"filter in_channels \(2\) must equal input channels \(3\)"),
+    (lambda: nn.approx_depthwise_conv2d(_x(), _x((3, 3, 3, 1)), "mul8s_1KV6", filter_zero_point=[1, 2]),
+     tf.errors.InvalidArgumentError, "vector of 3 output-channel values"),
+    (lambda: nn.approx_matmul(_x((4, 5)), _x((6, 2)), "mul8s_1KV6"), tf.errors.InvalidArgumentError,
+     "inner dimensions differ"),
+    (lambda: nn.approx_matmul(_x((4, 5, 1)), _x((5, 2)), "mul8s_1KV6"), tf.errors.InvalidArgumentError,
+     r"a must be 2-D \[N, K\]"),
+    (lambda: nn.approx_matmul(_x((4, 5), np.uint8), _x((5, 2), np.uint8), "mul8u_1JJQ", a_zero_point=-1),
+     tf.errors.InvalidArgumentError, r"a_zero_point must lie in \[0, 255\] for uint8 codes, got -1"),
+])
+def test_bad_input_is_rejected_with_a_clear_message(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_kernel_rejects_bad_table_shape_directly():
+    from tfaxdnn.ops.loader import load
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"table must have shape \[256,256\], got \[256,255\]"):
+        load().tfax_approx_mat_mul(_x((2, 3)), _x((3, 4)), tf.zeros([256, 255], tf.int32), 0, 0)
+
+
+def test_kernel_rejects_bad_strides_attr_directly():
+    from tfaxdnn.ops.loader import load
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match="strides"):
+        load().tfax_approx_conv2d(_x(), _x((3, 3, 3, 2)), tf.zeros([256, 256], tf.int32), 0, 0,
+                                  strides=[2, 1, 1, 1], padding="SAME")
