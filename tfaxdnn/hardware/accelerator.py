@@ -173,6 +173,11 @@ def is_exact(multiplier) -> bool:
         if multiplier not in _EXACT_CACHE:
             _EXACT_CACHE[multiplier] = _table_is_exact(_mults.get(multiplier))
         return _EXACT_CACHE[multiplier]
+    try:
+        if _mults.get(multiplier.name) is multiplier:  # bundled object: use the cache
+            return is_exact(multiplier.name)
+    except KeyError:
+        pass
     return _table_is_exact(multiplier)
 
 

@@ -93,8 +93,12 @@ def assign(shapes: Sequence[LayerShape], plan=None) -> List[LayerAssignment]:
 
 
 def all_exact(assignments: Sequence[LayerAssignment]) -> List[LayerAssignment]:
-    """The same layers, exact and without skipping (the reference for ``relative_energy``)."""
-    return [LayerAssignment(a.shape, None, None) for a in assignments]
+    """The same layers, exact and without skipping (the reference for ``relative_energy``).
+
+    Layers keep their signedness: a layer with an unsigned multiplier is compared with the exact unsigned one.
+    """
+    return [LayerAssignment(a.shape, None if a.multiplier is None else _mults.exact(a.multiplier.signed), None)
+            for a in assignments]
 
 
 def multiplier_names(assignments: Sequence[LayerAssignment]) -> Dict[str, int]:

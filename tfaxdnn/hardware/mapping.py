@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Tuple
 
-from tfaxdnn.hardware.accelerator import Accelerator
+from tfaxdnn.hardware.accelerator import Accelerator, is_exact
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,13 +39,15 @@ class Placement:
 def place(layer_name: str, multiplier, acc: Accelerator, strict: bool = False) -> Placement:
     """The `Placement` of a layer using ``multiplier`` (a `Multiplier`, or None for exact) on ``acc``.
 
+    A multiplier whose table is the exact product (e.g. ``mul8s_1KV6``) counts as exact.
+
     Raises:
         ValueError: approximate layer on an accelerator without approximate pods, or (``strict``) on one without a
             pod carrying its multiplier.
     """
     pm = acc.pod_multipliers
     approx_pods = acc.approximate_pods
-    if multiplier is None:
+    if multiplier is None or is_exact(multiplier):
         if not approx_pods:
             return Placement(acc.rows, acc.cols, acc.pods, tuple(range(acc.pods)))
         units = acc.pods + (acc.pods - len(approx_pods))

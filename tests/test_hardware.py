@@ -1,0 +1,265 @@
+"""Tests of tfaxdnn.hardware: hand-computed small cases, monotonicity, plan/model contracts, errors."""
+
+import csv
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from tfaxdnn import hardware, models, multipliers
+from tfaxdnn.hardware import Accelerator, estimate
+
+T = 1e-9          # 1 GHz clock in the hand-computed cases
+E_ACC = 0.1e-12   # accumulator energy per MAC
+E_M = 2.7e-12     # memory energy per byte
+P_EXACT = 0.425e-3  # mul8s_1KV6, W
+P_L2N = 0.126e-3    # mul8s_1L2N, W
+
+
+def pod4(**kw):
+    """A 4x4 accelerator with the hand-computation constants."""
+    base = dict(pods=1, rows=4, cols=4, pod_multipliers=(None,), clock_period_s=T, accumulator_energy_j=E_ACC,
+                memory_energy_j_per_byte=E_M, bank_rows=128, name="pod4")
+    base.update(kw)
+    return Accelerator(**base)
+
+
+def dense_model(units=6, features=10):
+    inp = keras.Input((features,))
+    return keras.Model(inp, keras.layers.Dense(units, name="fc")(inp))
+
+
+def conv_model(filters=5, hw=6, cin=2, name="conv"):
+    inp = keras.Input((hw, hw, cin))
+    return keras.Model(inp, keras.layers.Conv2D(filters, 3, name=name)(inp))
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return models.lenet5()
+
+
+# ------------------------------------------------------------------ hand-computed cases
+def test_dense_on_4x4_pod_hand_computed():
+    # K=10, O=6, F=1: tiles ceil(10/4)*ceil(6/4) = 3*2 = 6; per tile 2*4 + 4 + 1 - 2 = 11 cycles.
+    row = estimate(dense_model(), accelerator=pod4())["fc"]
+    assert (row.macs, row.active_macs, row.tiles, row.cycles) == (60, 60, 6, 66)
+    assert row.utilization == pytest.approx(60 / (66 * 16))
+    assert row.latency_s == pytest.approx(66e-9)
+    assert row.energy_compute_j == pytest.approx(60 * (P_EXACT * T + E_ACC))  # 31.5 pJ
+    # bytes: weights 60 + ifmap 1*10*2 col folds = 20 + int32 psums 6*(3-1)*2*4 = 96 + outputs 6 = 182
+    assert row.energy_memory_j == pytest.approx(182 * E_M)
+    assert row.energy_j == pytest.approx(row.energy_compute_j + row.energy_memory_j)
+    assert row.weight_bytes == 60 and row.activation_bytes == 16
+
+
+def test_conv3x3_hand_computed_single_and_two_pods():
+    # 6x6x2 input, 5 filters 3x3 valid: K = 18, O = 5, F = 16, MACs = 16*18*5 = 1440.
+    row = estimate(conv_model(), accelerator=pod4())["conv"]
+    assert (row.macs, row.tiles) == (1440, 10)              # ceil(18/4)=5 row folds * 2 col folds
+    assert row.cycles == 10 * (2 * 4 + 4 + 16 - 2)           # 260
+    two = estimate(conv_model(), accelerator=pod4(pods=2, pod_multipliers=(None, None)))["conv"]
+    assert two.cycles == 5 * 26                              # 10 tiles over 2 pods
+    assert two.energy_compute_j == pytest.approx(row.energy_compute_j)  # placement never changes MAC energy
+
+
+def test_conv3x3_on_split_pod_halves():
+    # One pod with mul8s_1L2N in its lower half: both exact and approximate layers get a 2x4 half.
+    acc = pod4(pod_multipliers=("mul8s_1L2N",))
+    exact = estimate(conv_model(), accelerator=acc)["conv"]
+    approx = estimate(conv_model(), {"default_multiplier": "mul8s_1L2N"}, acc)["conv"]
+    # tiles ceil(18/2)=9 * 2 = 18, per tile 2*2 + 4 + 16 - 2 = 22 cycles
+    assert (exact.tiles, exact.cycles) == (18, 396)
+    assert (approx.tiles, approx.cycles) == (18, 396)
+    assert approx.energy_compute_j == pytest.approx(1440 * (P_L2N * T + E_ACC))
+    assert exact.energy_compute_j == pytest.approx(1440 * (P_EXACT * T + E_ACC))
+    assert approx.energy_memory_j == pytest.approx(exact.energy_memory_j)
+    assert approx.multiplier == "mul8s_1L2N" and approx.matched
+
+
+def test_depthwise_tiles_per_channel():
+    inp = keras.Input((5, 5, 4))
+    model = keras.Model(inp, keras.layers.DepthwiseConv2D(3, name="dw")(inp))
+    row = estimate(model, accelerator=pod4())["dw"]
+    # 4 groups of (k=9) x (o=1), F = 9: each group ceil(9/4) = 3 tiles, 19 cycles per tile
+    assert (row.macs, row.tiles, row.cycles) == (4 * 9 * 9, 12, 12 * 19)
+
+
+def test_paper_equations_hand_computed():
+    assert hardware.paper_weight_groups(60, 16, 1) == 8                 # ceil(2*60 / 16)
+    assert hardware.paper_cycles(60, 3, 16, 1) == 24                    # f_l * w_half
+    assert hardware.paper_memory_accesses(8, 10, 16) == 8               # x <= m/2
+    assert hardware.paper_memory_accesses(12, 10, 16) == 40             # 8 * max(10*(12/8 - 1), 1)
+    assert hardware.paper_memory_accesses(60, 1, 16) == 44              # 16 * max(1*(60/16 - 1), 1)
+    row = estimate(dense_model(), accelerator=pod4(), cycle_model="paper")["fc"]
+    assert row.cycles == 8
+    p_pod = 16 * (P_EXACT + E_ACC / T)                                  # (m/2) P_mac + (m/2) P_xmac, exact layer
+    assert row.energy_compute_j == pytest.approx(8 * T * p_pod)
+    assert row.energy_memory_j == pytest.approx(44 / 128 * E_M)
+
+
+# ------------------------------------------------------------------ monotonicity and skipping
+@pytest.mark.parametrize("cycle_model", ["ws", "paper"])
+def test_more_aggressive_multiplier_never_raises_energy(lenet, cycle_model):
+    energies = [estimate(lenet, {"default_multiplier": name}, Accelerator.paper(), cycle_model=cycle_model).energy_j
+                for name in multipliers.PAPER_MULTIPLIERS]  # ordered by MAE, exact first
+    assert all(b <= a for a, b in zip(energies, energies[1:])), energies
+    assert energies[-1] < energies[0]
+
+
+def test_energy_follows_power_over_all_signed_multipliers():
+    shapes = hardware.model_shapes(conv_model())
+    names = [n for n in multipliers.names(signed=True)]
+    by_power = sorted(names, key=lambda n: multipliers.get(n).power_mw)
+    acc = pod4(pod_multipliers=("mul8s_1KV8",))
+    energies = [estimate(shapes=shapes, plan={"default_multiplier": n}, accelerator=acc).energy_j for n in by_power]
+    assert all(b >= a - 1e-24 for a, b in zip(energies, energies[1:]))
+
+
+def test_skipping_half_the_neurons_halves_active_macs(lenet):
+    full = estimate(lenet)["conv2"]
+    half = estimate(lenet, {"layers": {"conv2": {"multiplier": "mul8s_1KV6", "skip_fraction": 0.5}}})
+    assert half["conv2"].macs == full.macs
+    assert half["conv2"].active_macs * 2 == full.active_macs
+    before = estimate(lenet)
+    for other in ("conv1", "conv3", "fc1"):  # skipping is not propagated to the next layer's inputs
+        assert half[other].active_macs == before[other].active_macs
+    assert half["conv2"].energy_compute_j == pytest.approx(full.energy_compute_j / 2)
+    assert half["conv2"].weight_bytes * 2 == full.weight_bytes
+
+
+def test_relative_energy_and_totals(lenet):
+    exact = estimate(lenet)
+    assert exact.relative_energy == pytest.approx(1.0)
+    approx = estimate(lenet, {"default_multiplier": "mul8s_1L2N"})
+    assert 0 < approx.relative_energy < 1
+    assert approx.relative_energy == pytest.approx(approx.energy_j / exact.energy_j)
+    assert approx.energy_j == pytest.approx(sum(r.energy_j for r in approx.layers))
+    assert approx.latency_s == pytest.approx(sum(r.latency_s for r in approx.layers))
+    assert approx.memory_bytes == (sum(r.weight_bytes for r in approx.layers)
+                                   + max(r.activation_bytes for r in approx.layers))
+    assert [r.name for r in approx.layers] == ["conv1", "conv2", "conv3", "fc1", "fc2"]
+
+
+def test_batch_scales_streamed_rows():
+    one = estimate(dense_model(), accelerator=pod4())["fc"]
+    four = estimate(dense_model(), accelerator=pod4(), batch_size=4)["fc"]
+    assert four.macs == 4 * one.macs
+    assert four.cycles == 6 * (2 * 4 + 4 + 4 - 2)
+
+
+# ------------------------------------------------------------------ mapping policy
+def test_mapping_policy():
+    acc = Accelerator.paper()
+    l2n = multipliers.get("mul8s_1L2N")
+    p = hardware.place("x", l2n, acc)
+    assert p.pods == (5,) and p.units == 1 and p.tile_rows == 128 and p.matched
+    exact = hardware.place("x", None, acc)
+    assert exact.units == 8 + 2 and exact.tile_rows == 128     # 8 upper halves + both halves of 2 exact pods
+    other = hardware.place("x", multipliers.get("mul8s_1L12"), acc)
+    assert not other.matched and other.pods == (0, 1, 2, 3, 4, 5)
+    with pytest.raises(ValueError, match="mul8s_1L12"):
+        hardware.place("x", multipliers.get("mul8s_1L12"), acc, strict=True)
+    with pytest.raises(ValueError, match="no approximate pod"):
+        hardware.place("x", l2n, Accelerator.single_array(8, 8))
+    full = hardware.place("x", None, Accelerator.single_array(8, 8))
+    assert (full.tile_rows, full.tile_cols, full.units) == (8, 8, 1)
+
+
+def test_configured_for():
+    acc = Accelerator.tpu_v4_like().configured_for(["mul8s_1KV6", "mul8s_1L12", "mul8s_1L2N"])
+    assert acc.pod_multipliers == ("mul8s_1L12", "mul8s_1L2N", "mul8s_1L12", "mul8s_1L2N")
+    with pytest.raises(ValueError, match="do not fit"):
+        Accelerator(pods=1, rows=4, cols=4, pod_multipliers=("mul8s_1L2N",)).configured_for(
+            ["mul8s_1L2N", "mul8s_1L2L"])
+
+
+# ------------------------------------------------------------------ inputs: plans, approximate layers, errors
+class FakeApproxDense(keras.layers.Dense):
+    """Stands in for the approximate layers of tfaxdnn.approximate (same attribute contract)."""
+
+    def __init__(self, *a, multiplier_name=None, kept_outputs=None, skip_fraction=0.0, **kw):
+        super().__init__(*a, **kw)
+        self.multiplier_name, self.kept_outputs, self.skip_fraction = multiplier_name, kept_outputs, skip_fraction
+
+
+def test_approximate_layer_attributes_are_read():
+    inp = keras.Input((10,))
+    kept = np.array([True, False, True, False, True, False])
+    out = FakeApproxDense(6, name="fc", multiplier_name="mul8s_1L2N", kept_outputs=kept)(inp)
+    row = estimate(keras.Model(inp, out), accelerator=pod4(pod_multipliers=("mul8s_1L2N",)))["fc"]
+    assert row.multiplier == "mul8s_1L2N" and row.active_macs == 30 and row.macs == 60
+    # a plan entry overrides the layer's own multiplier
+    row = estimate(keras.Model(inp, out), {"layers": {"fc": {"multiplier": "mul8s_1KV6"}}}, pod4())["fc"]
+    assert row.multiplier == "mul8s_1KV6" and row.active_macs == 30
+
+
+class PlanLike:
+    def to_dict(self):
+        return {"default_multiplier": "mul8s_1L2N",
+                "layers": {"fc1": {"multiplier": "mul8s_1KV6", "skip_fraction": 0.0, "weight_mapping": "none"}}}
+
+
+def test_plan_object_with_to_dict(lenet):
+    rep = estimate(lenet, PlanLike())
+    assert rep["fc1"].multiplier == "mul8s_1KV6"
+    assert rep["conv1"].multiplier == "mul8s_1L2N"
+    assert estimate(lenet, PlanLike().to_dict()).energy_j == pytest.approx(rep.energy_j)
+
+
+def test_errors_name_the_offender(lenet):
+    with pytest.raises(ValueError, match=r"\['convX'\].*conv1"):
+        estimate(lenet, {"layers": {"convX": {"multiplier": "mul8s_1L2N"}}})
+    with pytest.raises(KeyError, match="conv1.*mul8s_NOPE"):
+        estimate(lenet, {"layers": {"conv1": {"multiplier": "mul8s_NOPE"}}})
+    with pytest.raises(ValueError, match="skip_fraction"):
+        estimate(lenet, {"layers": {"conv1": {"multiplier": "mul8s_1L2N", "skip_fraction": 1.5}}})
+    with pytest.raises(ValueError, match="cycle_model"):
+        estimate(lenet, cycle_model="os")
+    with pytest.raises(ValueError, match="a plan alone"):
+        estimate(None, {"default_multiplier": "mul8s_1L2N"})
+    custom = multipliers.Multiplier("mine", True, multipliers.exact_table(True) // 2 * 2)
+    with pytest.raises(ValueError, match="conv1.*'mine'.*power_mw"):
+        estimate(lenet, {"layers": {"conv1": {"multiplier": custom}}})
+    with pytest.raises(ValueError, match="rows"):
+        Accelerator(rows=3)
+    with pytest.raises(ValueError, match="pod_multipliers"):
+        Accelerator(pods=2, pod_multipliers=("mul8s_1L2N",))
+
+
+def test_custom_multiplier_with_power():
+    custom = multipliers.Multiplier("mine", True, multipliers.exact_table(True) // 2 * 2, power_mw=0.2)
+    acc = pod4(pod_multipliers=("mine",))
+    row = estimate(conv_model(), {"default_multiplier": custom}, acc)["conv"]
+    assert row.multiplier == "mine" and row.matched
+    assert row.energy_compute_j == pytest.approx(1440 * (0.2e-3 * T + E_ACC))
+
+
+def test_report_csv_and_str(tmp_path, lenet):
+    rep = estimate(lenet, {"default_multiplier": "mul8s_1L2N"})
+    path = tmp_path / "hw.csv"
+    rep.to_csv(str(path))
+    rows = list(csv.DictReader(open(path)))
+    assert [r["name"] for r in rows] == ["conv1", "conv2", "conv3", "fc1", "fc2", "TOTAL"]
+    assert float(rows[-1]["energy_j"]) == pytest.approx(rep.energy_j)
+    assert int(rows[1]["cycles"]) == rep["conv2"].cycles
+    text = str(rep)
+    assert "conv3" in text and "mul8s_1L2N" in text and "x all-exact" in text
+
+
+def test_presets_have_explicit_units():
+    paper = Accelerator.paper()
+    assert (paper.pods, paper.rows, paper.cols, paper.bank_rows) == (8, 256, 256, 128)
+    assert paper.memory_energy_j_per_byte == pytest.approx(2.7e-12)
+    assert paper.macs_per_pod == 65536 and paper.total_macs == 8 * 65536
+    tpu = Accelerator.tpu_v4_like()
+    assert tpu.pods == 4 and len(set(tpu.pod_multipliers)) == 4
+    assert math.isclose(tpu.clock_hz, 1.05e9)
+
+
+def test_resnet8_shapes():
+    shapes = {s.name: s for s in hardware.model_shapes(models.resnet8())}
+    s = shapes["stage2_block1_conv1"]  # 3x3, 16 -> 32 channels, stride 2 on 32x32
+    assert (s.k, s.o, s.groups, s.f) == (3 * 3 * 16, 32, 1, 16 * 16)
+    assert shapes["fc"].k == 64 and shapes["fc"].f == 1
