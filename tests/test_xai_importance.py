@@ -65,7 +65,12 @@ def test_importance_errors_and_plot(tmp_path):
         layer_importance(m, x, blocks={"b": "nope"}, verbose=False)
     res = layer_importance(m, x, targets="predicted", blocks=False, n_steps=4, verbose=False)
     assert res.blocks == {} and list(res.per_experiment) == ["predicted"]
+    with pytest.raises(ValueError, match=r"\['neuron', 'element'\]. Received: granularity='channel'"):
+        layer_importance(m, x, granularity="channel", verbose=False)
+    el = layer_importance(m, x, targets=[0, 1], n_steps=4, granularity="element", verbose=False)
     res = layer_importance(m, x, targets=[0, 1], n_steps=4, verbose=False)
+    assert all(el.scores[k] >= res.scores[k] - 1e-9 for k in res.layers)  # |sum| <= sum |.|
+    assert el.scores["fc"] == pytest.approx(res.scores["fc"]) and el.granularity == "element"
     path = save_layer_importance_plot(res, tmp_path / "fig" / "importance.png", title="tiny")
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"

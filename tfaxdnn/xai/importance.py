@@ -18,6 +18,7 @@ from tfaxdnn.xai import _graph
 from tfaxdnn.xai.conductance import get_layer_conductance, neuron_sum
 
 REDUCTIONS = ("abs_sum", "abs_mean", "sum")
+GRANULARITIES = ("neuron", "element")
 _ALIASES = {"mean_abs": "abs_mean", "signed_sum": "sum"}
 
 
@@ -44,6 +45,7 @@ class LayerImportance:
     blocks: Dict[str, float] = field(default_factory=dict)
     block_outputs: Dict[str, str] = field(default_factory=dict)
     reduce: str = "abs_sum"
+    granularity: str = "neuron"
     samples: Dict[str, int] = field(default_factory=dict)
 
     @property
@@ -61,12 +63,12 @@ class LayerImportance:
         return {k: v / top for k, v in self.scores.items()}
 
     def to_dict(self) -> dict:
-        return {"reduce": self.reduce, "layers": list(self.layers), "scores": self.scores,
-                "ranking": self.ranking, "per_experiment": self.per_experiment, "blocks": self.blocks,
+        return {"reduce": self.reduce, "granularity": self.granularity, "layers": list(self.layers),
+                "scores": self.scores, "ranking": self.ranking, "per_experiment": self.per_experiment, "blocks": self.blocks,
                 "block_outputs": self.block_outputs, "samples": self.samples}
 
     def __str__(self) -> str:
-        lines = [f"layer importance ({self.reduce}), most important first:"]
+        lines = [f"layer importance ({self.reduce} over {self.granularity}s), most important first:"]
         for i, n in enumerate(self.ranking, 1):
             lines.append(f"  {i:2d}. {n:<24s} {self.scores[n]:.5g}")
         for i, n in enumerate(self.block_ranking, 1):
@@ -102,7 +104,7 @@ def _experiments(model, x, y, targets) -> List[Tuple[str, np.ndarray, np.ndarray
 def layer_importance(model, data, targets=None, reduce: str = "abs_sum", blocks=None, layers=None,
                      baseline=None, n_steps: int = 50, method: str = "gausslegendre",
                      batch_size: Optional[int] = None, samples_per_target: Optional[int] = None,
-                     verbose: bool = True) -> LayerImportance:
+                     granularity: str = "neuron", verbose: bool = True) -> LayerImportance:
     """Rank layers (and residual blocks) by conductance, averaged over samples and target-class experiments.
 
     Args:
@@ -117,7 +119,12 @@ def layer_importance(model, data, targets=None, reduce: str = "abs_sum", blocks=
             A block's importance is the score of its output layer (a cut of the network).
         layers: layers to rank (default Conv2D/DepthwiseConv2D/Dense); block outputs are added to the pass.
         samples_per_target: use at most this many samples per experiment (first ones).
+        granularity: ``neuron`` (default, SPEC 7: conv channel = conductance summed over space, then ``reduce``) or
+            ``element`` (``reduce`` over every output element; signs at different positions no longer cancel).
     """
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"Unknown `granularity`; expected one of {list(GRANULARITIES)}. "
+                         f"Received: granularity={granularity!r}")
     x, y = (data if isinstance(data, tuple) else (data, None))
     x = np.asarray(x, dtype=np.float32)
     if y is not None and len(np.asarray(y)) != len(x):
@@ -145,8 +152,8 @@ def layer_importance(model, data, targets=None, reduce: str = "abs_sum", blocks=
             xs, ts = xs[:samples_per_target], ts[:samples_per_target]
         cond = lc.attribute(xs, baseline, ts, n_steps=n_steps, method=method, internal_batch_size=batch_size,
                             verbose=verbose)
-        per_exp[name] = {l: float(reduce_neurons(neuron_sum(model.get_layer(l), c), reduce).mean())
-                         for l, c in cond.items()}
+        per_exp[name] = {l: float(reduce_neurons(neuron_sum(model.get_layer(l), c) if granularity == "neuron"
+                                                 else c, reduce).mean()) for l, c in cond.items()}
         samples[name] = len(xs)
     mean = {l: float(np.mean([e[l] for e in per_exp.values()])) for l in wanted}
     how = _ALIASES.get(reduce, reduce)
@@ -154,4 +161,5 @@ def layer_importance(model, data, targets=None, reduce: str = "abs_sum", blocks=
                            scores={n: mean[n] for n in names if n in set(ranked)},
                            per_experiment={e: {n: v[n] for n in names if n in set(ranked)} for e, v in per_exp.items()},
                            blocks={b: mean[o] for b, o in blocks.items()}, block_outputs=blocks, reduce=how,
+                           granularity=granularity,
                            samples=samples)
