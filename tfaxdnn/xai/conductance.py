@@ -13,7 +13,7 @@ is shared; no per-layer loop), so all layers cost about as much as one.
 from __future__ import annotations
 
 import weakref
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -178,7 +178,7 @@ class LayerConductance:
                 res = self._step(tf.constant(pts.reshape((kk * mm,) + xs.shape[1:])),
                                  tf.constant(np.tile(ts, kk)), tf.constant(mm, tf.int32))
                 parts = []
-                for i, (part, y_first, y_last, g_last) in enumerate(res):
+                for i, (part, y_first, _, _) in enumerate(res):
                     if carry is not None:
                         part = part + carry[i][1] * (y_first - carry[i][0])
                     parts.append(part)

@@ -10,7 +10,7 @@ checks).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -64,8 +64,8 @@ class LayerImportance:
 
     def to_dict(self) -> dict:
         return {"reduce": self.reduce, "granularity": self.granularity, "layers": list(self.layers),
-                "scores": self.scores, "ranking": self.ranking, "per_experiment": self.per_experiment, "blocks": self.blocks,
-                "block_outputs": self.block_outputs, "samples": self.samples}
+                "scores": self.scores, "ranking": self.ranking, "per_experiment": self.per_experiment,
+                "blocks": self.blocks, "block_outputs": self.block_outputs, "samples": self.samples}
 
     def __str__(self) -> str:
         lines = [f"layer importance ({self.reduce} over {self.granularity}s), most important first:"]
@@ -96,7 +96,8 @@ def _experiments(model, x, y, targets) -> List[Tuple[str, np.ndarray, np.ndarray
     for c in classes:
         xs = x if y is None else x[np.asarray(y) == c]
         if len(xs) == 0:
-            raise ValueError(f"No sample with label {c} in `data`; labels present: {sorted(set(np.asarray(y).tolist()))}")
+            present = sorted(set(np.asarray(y).tolist()))
+            raise ValueError(f"No sample with label {c} in `data`; labels present: {present}")
         out.append((f"class {c}", xs, np.full(len(xs), c)))
     return out
 
