@@ -263,3 +263,12 @@ def test_resnet8_shapes():
     s = shapes["stage2_block1_conv1"]  # 3x3, 16 -> 32 channels, stride 2 on 32x32
     assert (s.k, s.o, s.groups, s.f) == (3 * 3 * 16, 32, 1, 16 * 16)
     assert shapes["fc"].k == 64 and shapes["fc"].f == 1
+
+
+def test_tf_keras_model_shapes():
+    tf_keras = pytest.importorskip("tf_keras", reason="tf_keras not installed")
+    model = tf_keras.Sequential([tf_keras.layers.Conv2D(4, 3, input_shape=(8, 8, 1), name="c"),
+                                 tf_keras.layers.Flatten(), tf_keras.layers.Dense(3, name="d")])
+    rep = estimate(model, accelerator=Accelerator.single_array(4, 4))
+    assert rep["c"].macs == 36 * 9 * 4 and rep["d"].macs == 144 * 3
+    assert rep["c"].tiles == 3 * 1  # ceil(9/4) row folds, one column fold
