@@ -1,4 +1,4 @@
-"""Compile the LUT op library against the installed TensorFlow (``python -m tfaxdnn.ops.build``).
+"""Compile the LUT op library (one object per source, in parallel) against the installed TensorFlow (``python -m tfaxdnn.ops.build``).
 
 Used by ``setup.py``'s ``build_ext`` and, when the library is missing or older than its sources, on first use.
 Flags come from ``tf.sysconfig``; ``TFAXDNN_CXXFLAGS`` overrides the optimisation flags (default
@@ -38,22 +38,40 @@ def is_stale(path: str) -> bool:
     return any(os.path.getmtime(f) > mtime for f in sources() + headers())
 
 
+def _compile_one(cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    return cmd, proc.returncode, proc.stderr
+
+
 def build(output: str = None, verbose: bool = True) -> str:
-    """Compile and link the op library to ``output`` (atomically); returns its path."""
+    """Compile each source to an object in parallel, then link the op library to ``output`` (atomically)."""
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
     import tensorflow as tf
 
     output = output or default_output()
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     cxx = os.environ.get("CXX", "g++")
     opt = shlex.split(os.environ.get("TFAXDNN_CXXFLAGS", DEFAULT_OPT_FLAGS))
-    cmd = ([cxx, "-std=c++17", "-shared", "-fPIC", *opt, "-I", CC_DIR, *sources(), "-o", output + ".tmp"]
-           + tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags())
-    cmd = [c for c in cmd if c != "--std=c++17"]
+    cflags = [c for c in tf.sysconfig.get_compile_flags() if c != "--std=c++17"]
     if verbose:
         print("tfaxdnn: building LUT op library ->", output, file=sys.stderr)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError("Building the tfaxdnn op library failed:\n" + " ".join(cmd) + "\n" + proc.stderr[-4000:])
+    with tempfile.TemporaryDirectory(prefix="tfaxdnn_build_") as tmp:
+        objects, jobs = [], []
+        for src in sources():
+            obj = os.path.join(tmp, os.path.splitext(os.path.basename(src))[0] + ".o")
+            objects.append(obj)
+            jobs.append([cxx, "-std=c++17", "-fPIC", *opt, "-I", CC_DIR, *cflags, "-c", src, "-o", obj])
+        with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+            for cmd, rc, err in pool.map(_compile_one, jobs):
+                if rc != 0:
+                    raise RuntimeError("Building the tfaxdnn op library failed:\n" + " ".join(cmd) + "\n"
+                                       + err[-4000:])
+        link = [cxx, "-shared", "-fPIC", *opt, *objects, "-o", output + ".tmp"] + tf.sysconfig.get_link_flags()
+        cmd, rc, err = _compile_one(link)
+        if rc != 0:
+            raise RuntimeError("Linking the tfaxdnn op library failed:\n" + " ".join(cmd) + "\n" + err[-4000:])
     os.replace(output + ".tmp", output)
     return output
 

@@ -63,3 +63,18 @@ REGISTER_OP("TfaxApproxMatMul")
       return absl::OkStatus();
     })
     .Doc("Matrix product a [N,K] (activations) x b [K,O] (weights) through a 256x256 lookup table.");
+
+REGISTER_OP("TfaxNaiveConv2D")
+    .Input("input: T")
+    .Input("filter: T")
+    .Input("table: int32")
+    .Input("input_zero_point: int32")
+    .Input("filter_zero_point: int32")
+    .Output("output: int32")
+    .Attr("T: {int8, uint8}")
+    .Attr("strides: list(int)")
+    .Attr("padding: {'SAME', 'VALID'}")
+    .Attr("dilations: list(int) = [1, 1, 1, 1]")
+    .Attr("data_format: {'NHWC'} = 'NHWC'")
+    .SetShapeFn(tensorflow::shape_inference::Conv2DShape)
+    .Doc("Benchmark baseline: TfaxApproxConv2D computed by a single-threaded scalar per-product lookup loop.");

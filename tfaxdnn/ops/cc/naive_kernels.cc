@@ -1,0 +1,71 @@
+// TfaxNaiveConv2D: the deliberately naive LUT convolution (benchmark baseline only, not used by the library).
+// One thread, one scalar table lookup per product in a direct 7-deep loop -- the scheme of TFApprox's CPU
+// path. It computes the same exact result as TfaxApproxConv2D so the benchmark can cross-check it.
+#include "conv_geometry.h"
+#include "kernel_utils.h"
+
+namespace tfaxdnn {
+using namespace tensorflow;  // NOLINT
+
+template <typename T>
+class NaiveConv2DOp : public OpKernel {
+ public:
+  explicit NaiveConv2DOp(OpKernelConstruction* c) : OpKernel(c) { OP_REQUIRES_OK(c, attrs_.Parse(c, kOp)); }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& input = ctx->input(0);
+    const Tensor& filter = ctx->input(1);
+    const Tensor& table = ctx->input(2);
+    OP_REQUIRES(ctx, input.dims() == 4 && filter.dims() == 4 && filter.dim_size(2) == input.dim_size(3),
+                absl::InvalidArgumentError(absl::StrCat(kOp, ": need NHWC input and HWIO filter with matching "
+                                                        "channels, got ", ShapeStr(input), " and ", ShapeStr(filter))));
+    OP_REQUIRES_OK(ctx, CheckTable(kOp, table));
+    const int64_t O = filter.dim_size(3);
+    int32_t za;
+    std::vector<int32_t> zw;
+    OP_REQUIRES_OK(ctx, ReadScalarZeroPoint<T>(kOp, "input_zero_point", ctx->input(3), &za));
+    OP_REQUIRES_OK(ctx, ReadChannelZeroPoints<T>(kOp, "filter_zero_point", ctx->input(4), O, &zw));
+    ConvGeometry g;
+    OP_REQUIRES_OK(ctx, g.Init(kOp, attrs_, input.dim_size(0), input.dim_size(1), input.dim_size(2),
+                               input.dim_size(3), filter.dim_size(0), filter.dim_size(1)));
+    Tensor* output = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({g.N, g.OH, g.OW, O}), &output));
+    const T* x = input.flat<T>().data();
+    const T* w = filter.flat<T>().data();
+    const int32_t* lut = table.flat<int32_t>().data();
+    int32_t* out = output->flat<int32_t>().data();
+    const int off = IndexOffset<T>();
+    const int64_t K = g.KH * g.KW * g.C;
+    for (int64_t b = 0; b < g.N; ++b)
+      for (int64_t oy = 0; oy < g.OH; ++oy)
+        for (int64_t ox = 0; ox < g.OW; ++ox)
+          for (int64_t o = 0; o < O; ++o) {
+            int64_t acc = 0, asum = 0, wsum = 0;
+            for (int64_t ky = 0; ky < g.KH; ++ky)
+              for (int64_t kx = 0; kx < g.KW; ++kx)
+                for (int64_t c = 0; c < g.C; ++c) {
+                  const int64_t iy = oy * g.a.stride_h - g.pad_top + ky * g.a.dil_h;
+                  const int64_t ix = ox * g.a.stride_w - g.pad_left + kx * g.a.dil_w;
+                  const bool inside = iy >= 0 && iy < g.H && ix >= 0 && ix < g.W;
+                  const int a = inside ? x[((b * g.H + iy) * g.W + ix) * g.C + c] : za;
+                  const int wc = w[((ky * g.KW + kx) * g.C + c) * O + o];
+                  acc += lut[(a + off) * kTableSize + wc + off];
+                  asum += a;
+                  wsum += wc;
+                }
+            out[((b * g.OH + oy) * g.OW + ox) * O + o] =
+                static_cast<int32_t>(acc - zw[o] * asum - za * wsum + K * za * int64_t(zw[o]));
+          }
+  }
+
+ private:
+  static constexpr const char* kOp = "TfaxNaiveConv2D";
+  ConvAttrs attrs_;
+};
+
+REGISTER_KERNEL_BUILDER(Name("TfaxNaiveConv2D").Device(DEVICE_CPU).TypeConstraint<int8_t>("T"),
+                        NaiveConv2DOp<int8_t>);
+REGISTER_KERNEL_BUILDER(Name("TfaxNaiveConv2D").Device(DEVICE_CPU).TypeConstraint<uint8_t>("T"),
+                        NaiveConv2DOp<uint8_t>);
+
+}  // namespace tfaxdnn
