@@ -1,0 +1,193 @@
+"""Shared machinery of the approximate layers: quantise, run the LUT op, rescale, straight-through gradient.
+
+Forward (SPEC section 2): input codes ``a = clip(round(x / s_a) + z_a)``, weight codes
+``w = map[clip(round(k / s_w) + z_w)]`` (``map`` = identity or the ALWANN weight-mapping table),
+``y = s_a * s_w[o] * acc(a, w) + bias[o]``, then the activation, then the skip mask (skipped outputs are exactly 0).
+Backward: the gradient of the exact product of the dequantised operands, passed straight through to the real-valued
+inputs and kernel (the quantisers count as identity), so ``model.fit`` can fine-tune an approximate model.
+
+Quantisation state lives in non-trainable weights (``ax_*``), so ``.keras`` files carry the table, scales, zero
+points, weight map and mask; the config carries only the multiplier's name and hash.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfaxdnn import multipliers as _mult
+from tfaxdnn.plan import WEIGHT_MAPPINGS
+
+APPROX_KEYS = ("multiplier", "multiplier_hash", "signed", "skip_fraction", "weight_mapping")
+
+
+class ApproxMixin:
+    """Mixed into a Keras Conv2D / DepthwiseConv2D / Dense subclass; see the module docstring."""
+
+    def _init_approx(self, multiplier, multiplier_hash, signed, skip_fraction, weight_mapping):
+        if isinstance(multiplier, str) and multiplier in _mult.names():
+            m = _mult.get(multiplier)
+        elif isinstance(multiplier, _mult.Multiplier):
+            m = multiplier
+        elif multiplier is None:
+            m = _mult.exact(True if signed is None else bool(signed))
+        else:
+            m = None  # a user table known only by name: its values come from the saved weights
+        self._initial_multiplier = m
+        self.multiplier_name = m.name if m is not None else str(multiplier)
+        self.multiplier_hash = multiplier_hash or (m.hash if m is not None else None)
+        self.signed = bool(m.signed if m is not None and signed is None else (True if signed is None else signed))
+        if m is not None and m.signed != self.signed:
+            raise ValueError(f"Layer '{self.name}': `signed`={signed} contradicts multiplier '{m.name}'.")
+        skip = float(skip_fraction)
+        if not 0.0 <= skip <= 1.0:
+            raise ValueError(f"`skip_fraction` must be in [0, 1]. Received: skip_fraction={skip_fraction!r}")
+        self.skip_fraction = skip
+        if weight_mapping not in WEIGHT_MAPPINGS:
+            raise ValueError(f"`weight_mapping` must be one of {list(WEIGHT_MAPPINGS)}. Received: "
+                             f"weight_mapping={weight_mapping!r}")
+        self.weight_mapping = weight_mapping
+
+    # -- weights ----------------------------------------------------------------------------------------------
+    @property
+    def n_outputs(self) -> int:
+        raise NotImplementedError
+
+    def _build_approx(self):
+        n = self.n_outputs
+        nt = dict(trainable=False, autocast=False)
+        self.ax_table = self.add_weight(name="ax_table", shape=(256, 256), dtype="int32", initializer="zeros", **nt)
+        self.ax_input_scale = self.add_weight(name="ax_input_scale", shape=(), initializer="ones", **nt)
+        self.ax_input_zero_point = self.add_weight(name="ax_input_zero_point", shape=(), dtype="int32",
+                                                   initializer="zeros", **nt)
+        self.ax_kernel_scale = self.add_weight(name="ax_kernel_scale", shape=(n,), initializer="ones", **nt)
+        self.ax_kernel_zero_point = self.add_weight(name="ax_kernel_zero_point", shape=(n,), dtype="int32",
+                                                    initializer="zeros", **nt)
+        self.ax_weight_map = self.add_weight(name="ax_weight_map", shape=(256,), dtype="int32", initializer="zeros",
+                                             **nt)
+        self.ax_output_mask = self.add_weight(name="ax_output_mask", shape=(n,), initializer="ones", **nt)
+        if self._initial_multiplier is not None:
+            self.ax_table.assign(self._initial_multiplier.table)
+        self.ax_weight_map.assign(self._code_range())
+
+    def _code_range(self) -> np.ndarray:
+        return np.arange(-128, 128, dtype=np.int32) if self.signed else np.arange(256, dtype=np.int32)
+
+    def set_quantization(self, input_params, kernel_params, weight_map: Optional[np.ndarray] = None,
+                         kept_outputs: Optional[np.ndarray] = None) -> None:
+        """Loads quantisation state: `QuantParams` of the input (per tensor) and kernel (per output or per tensor),
+        a weight-map table (``int[256]``, codes indexed like the table) and the kept-output mask."""
+        n = self.n_outputs
+        want = "int8" if self.signed else "uint8"
+        for what, p in (("input", input_params), ("kernel", kernel_params)):
+            if p.dtype != want:
+                raise ValueError(f"Layer '{self.name}': {what} codes must be {want} for multiplier "
+                                 f"'{self.multiplier_name}'. Received: dtype={p.dtype!r}")
+        if input_params.per_channel:
+            raise ValueError(f"Layer '{self.name}': input quantisation must be per tensor.")
+        self.ax_input_scale.assign(np.float32(input_params.scale))
+        self.ax_input_zero_point.assign(np.int32(input_params.zero_point))
+        self.ax_kernel_scale.assign(np.broadcast_to(kernel_params.scale, (n,)).astype(np.float32))
+        self.ax_kernel_zero_point.assign(np.broadcast_to(kernel_params.zero_point, (n,)).astype(np.int32))
+        self.ax_weight_map.assign(self._code_range() if weight_map is None else np.asarray(weight_map, np.int32))
+        mask = np.ones(n, np.float32) if kept_outputs is None else np.asarray(kept_outputs, bool).astype(np.float32)
+        if mask.shape != (n,):
+            raise ValueError(f"Layer '{self.name}': `kept_outputs` must have shape ({n},). Received: {mask.shape}")
+        self.ax_output_mask.assign(mask)
+
+    @property
+    def kept_outputs(self) -> Optional[np.ndarray]:
+        """1-D bool array over output channels/units (False = skipped), or None when nothing is skipped."""
+        if not self.built:
+            return None
+        mask = np.asarray(self.ax_output_mask.numpy()) > 0.5
+        return None if mask.all() else mask
+
+    @property
+    def multiplier(self) -> _mult.Multiplier:
+        """The multiplier as stored in the layer (its table weight)."""
+        return _mult.Multiplier(self.multiplier_name, self.signed, np.asarray(self.ax_table.numpy()))
+
+    # -- forward ----------------------------------------------------------------------------------------------
+    def _kernel_codes(self, kernel):
+        """Weight codes (int32, after the weight map) and their dequantised values."""
+        shape = self._channel_shape()
+        s_w = tf.reshape(tf.convert_to_tensor(self.ax_kernel_scale), shape)
+        z_w = tf.reshape(tf.cast(tf.convert_to_tensor(self.ax_kernel_zero_point), tf.float32), shape)
+        lo, hi = (-127.0, 127.0) if self.signed else (0.0, 255.0)
+        q = tf.cast(tf.clip_by_value(tf.round(kernel / s_w) + z_w, lo, hi), tf.int32)
+        q = tf.gather(tf.convert_to_tensor(self.ax_weight_map), q + (128 if self.signed else 0))
+        return q, s_w * (tf.cast(q, tf.float32) - z_w)
+
+    def _lut_product(self, x):
+        """``s_a * s_w * acc`` with the straight-through gradient of the exact product."""
+        kernel = tf.convert_to_tensor(self.kernel)
+        x = tf.convert_to_tensor(x)
+        s_a = tf.convert_to_tensor(self.ax_input_scale)
+        z_a = tf.convert_to_tensor(self.ax_input_zero_point)
+        lo, hi = (-128.0, 127.0) if self.signed else (0.0, 255.0)
+        xq = tf.clip_by_value(tf.round(x / s_a) + tf.cast(z_a, tf.float32), lo, hi)
+        x_dq = s_a * (xq - tf.cast(z_a, tf.float32))
+        kq, k_dq = self._kernel_codes(kernel)
+        code = tf.int8 if self.signed else tf.uint8
+        table = tf.convert_to_tensor(self.ax_table)
+        z_w = tf.convert_to_tensor(self.ax_kernel_zero_point)
+        out_scale = s_a * tf.convert_to_tensor(self.ax_kernel_scale)
+
+        @tf.custom_gradient
+        def product(x_in, k_in):
+            del x_in, k_in
+            acc = self._lut_op(tf.cast(xq, code), tf.cast(kq, code), table, z_a, z_w)
+            y = tf.cast(acc, tf.float32) * out_scale
+
+            def grad(dy):
+                with tf.GradientTape() as tape:
+                    tape.watch([x_dq, k_dq])
+                    y_exact = self._float_op(x_dq, k_dq)
+                return tape.gradient(y_exact, [x_dq, k_dq], output_gradients=dy)
+
+            return y, grad
+
+        return product(x, kernel)
+
+    def call(self, inputs):
+        y = self._lut_product(inputs)
+        if self.bias is not None:
+            y = y + self.bias
+        if self.activation is not None:
+            y = self.activation(y)
+        return y * tf.convert_to_tensor(self.ax_output_mask)
+
+    # -- hooks for subclasses -----------------------------------------------------------------------------------
+    def _channel_shape(self):
+        """Shape that broadcasts a per-output scale vector against the kernel."""
+        raise NotImplementedError
+
+    def _lut_op(self, xq, kq, table, z_a, z_w):
+        raise NotImplementedError
+
+    def _float_op(self, x, k):
+        raise NotImplementedError
+
+    # -- serialisation ----------------------------------------------------------------------------------------
+    def _approx_config(self) -> dict:
+        return {"multiplier": self.multiplier_name, "multiplier_hash": self.multiplier_hash, "signed": self.signed,
+                "skip_fraction": self.skip_fraction, "weight_mapping": self.weight_mapping}
+
+    def save_own_variables(self, store):  # every variable by position (the base Layer scheme)
+        keras.layers.Layer.save_own_variables(self, store)
+
+    def load_own_variables(self, store):
+        keras.layers.Layer.load_own_variables(self, store)
+        if self.multiplier_hash and _mult.table_hash(self.ax_table.numpy()) != self.multiplier_hash:
+            raise ValueError(f"Layer '{self.name}': the loaded table does not match multiplier "
+                             f"'{self.multiplier_name}' (hash {self.multiplier_hash}).")
+
+
+def check_channels_last(layer) -> None:
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}): approximate layers need "
+                         f"data_format='channels_last'. Received: data_format={layer.data_format!r}")
