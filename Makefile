@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python requirements.txt requirements-nodeps.txt requirements-dev.txt setup.py
+$(STAMP): $(BIN)/python requirements.txt requirements-nodeps.txt requirements-dev.txt requirements-extras.txt setup.py
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
