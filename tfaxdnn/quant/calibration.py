@@ -80,7 +80,7 @@ def calibrate_tensors(model, tensors: Dict[str, object], data, method: str = "mi
     keys = list(tensors)
     if not keys:
         return {}
-    probe = keras.Model(model.inputs, [tensors[k] for k in keys])
+    probe = keras.Model(model.inputs[0] if len(model.inputs) == 1 else model.inputs, [tensors[k] for k in keys])
     trackers = {k: RangeTracker(method, **kw) for k in keys}
     for batch in batches(data, batch_size):
         outs = probe(batch, training=False)

@@ -1,0 +1,227 @@
+"""`approximate(model, plan)`: a new Keras model whose planned layers multiply through approximate tables.
+
+Pipeline for a float Keras 3 model (SPEC sections 2 and 4):
+
+1. resolve the plan against the model (unknown or unsupported layers are errors);
+2. calibrate the input range of every planned layer on ``calibration_data`` (one probe model, all layers at once)
+   and derive per-tensor activation parameters;
+3. fold a BatchNormalization that is the only consumer of a planned convolution into it (``fold_batch_norm``), so
+   the hardware multiplies with the folded weights, as an inference accelerator would;
+4. quantise the kernels (int8 symmetric per output channel for signed tables, uint8 asymmetric for unsigned),
+   apply the weight mapping (`tfaxdnn.weight_mapping`) and the neuron-skipping mask;
+5. clone the model graph with the approximate layers in place; every other layer keeps a copy of its weights.
+
+The input model is never modified. tf_keras models quantised with tfmot take the `tfaxdnn.tfmot_import` path.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Mapping, Optional
+
+import keras
+import numpy as np
+
+from tfaxdnn import weight_mapping as _wm
+from tfaxdnn.layers import APPROX_CLASSES
+from tfaxdnn.plan import Plan, _approximable_class, close_matches
+from tfaxdnn.quant import QuantParams, activation_params, batches, calibrate_tensors, weight_params
+
+__all__ = ["approximate", "as_plan", "kept_mask", "kernel_params"]
+
+
+def as_plan(plan) -> Plan:
+    """A `Plan` from a Plan, a dict, JSON text or a JSON file path."""
+    if isinstance(plan, Plan):
+        return plan
+    if isinstance(plan, Mapping):
+        return Plan.from_dict(plan)
+    if isinstance(plan, (str, os.PathLike)):
+        return Plan.from_json(plan)
+    raise TypeError(f"`plan` must be a tfaxdnn.Plan, a dict, JSON text or a JSON file path. Received: "
+                    f"{type(plan).__name__}")
+
+
+def kept_mask(layer_name: str, n_outputs: int, skip_fraction: float, scores) -> Optional[np.ndarray]:
+    """Bool mask over a layer's outputs keeping all but the ``round(skip·n)`` lowest-scoring neurons.
+
+    ``scores`` is ``[n]`` or per-sample ``[N, n]`` (reduced by the mean absolute value over samples); ties are broken
+    by position (earlier neurons are skipped first). Returns None when nothing is skipped.
+    """
+    n_skip = int(round(skip_fraction * n_outputs))
+    if n_skip == 0:
+        return None
+    if scores is None:
+        raise ValueError(f"Layer '{layer_name}': skip_fraction={skip_fraction} needs neuron importance scores. Pass "
+                         f"`importance={{'{layer_name}': scores}}` (e.g. tfaxdnn.xai.neuron_conductance).")
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim > 1:
+        s = np.abs(s).reshape(-1, s.shape[-1]).mean(axis=0)
+    if s.shape != (n_outputs,):
+        raise ValueError(f"Layer '{layer_name}': importance must have one score per output neuron, shape "
+                         f"({n_outputs},) or (N, {n_outputs}). Received: shape {np.shape(scores)}")
+    mask = np.ones(n_outputs, dtype=bool)
+    mask[np.argsort(s, kind="stable")[:n_skip]] = False
+    return mask
+
+
+def kernel_params(kind: str, kernel: np.ndarray, signed: bool, per_channel: bool) -> QuantParams:
+    """Weight `QuantParams` with one scale per output (``[n_outputs]``; depthwise output ``c·mult + m``)."""
+    k = np.asarray(kernel)
+    flat = k.reshape(-1, k.shape[-2] * k.shape[-1]) if kind == "DepthwiseConv2D" else k.reshape(-1, k.shape[-1])
+    p = weight_params(flat, signed, per_channel=per_channel, axis=-1)
+    n = flat.shape[-1]
+    return QuantParams(np.broadcast_to(p.scale, (n,)).copy(), np.broadcast_to(p.zero_point, (n,)).copy(), p.dtype,
+                       0, p.narrow_range)
+
+
+def _batch_norm_folds(model, layers: Dict[str, keras.layers.Layer]) -> Dict[str, keras.layers.Layer]:
+    """``{conv_name: bn_layer}`` for planned (depthwise) convolutions whose only consumer is a BatchNormalization."""
+    folds = {}
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.BatchNormalization) or len(layer._inbound_nodes) != 1:
+            continue
+        producer = layer.input._keras_history.operation
+        if (producer.name in layers and _approximable_class(producer) in ("Conv2D", "DepthwiseConv2D")
+                and len(producer._outbound_nodes) == 1 and producer.activation in (None, keras.activations.linear)
+                and layer.axis in (-1, [-1], [3], 3)):
+            folds[producer.name] = layer
+    return folds
+
+
+def _folded(layer, bn) -> tuple:
+    """(kernel, bias) of ``layer`` with ``bn`` folded in."""
+    kernel = np.asarray(layer.kernel.numpy(), dtype=np.float64)
+    bias = np.zeros(kernel.shape[-2] * kernel.shape[-1] if _approximable_class(layer) == "DepthwiseConv2D"
+                    else kernel.shape[-1]) if layer.bias is None else np.asarray(layer.bias.numpy(), np.float64)
+    gamma = np.asarray(bn.gamma.numpy(), np.float64) if bn.gamma is not None else 1.0
+    beta = np.asarray(bn.beta.numpy(), np.float64) if bn.beta is not None else 0.0
+    mean = np.asarray(bn.moving_mean.numpy(), np.float64)
+    var = np.asarray(bn.moving_variance.numpy(), np.float64)
+    factor = gamma / np.sqrt(var + bn.epsilon)
+    if _approximable_class(layer) == "DepthwiseConv2D":
+        kernel = kernel * factor.reshape(kernel.shape[-2], kernel.shape[-1])
+    else:
+        kernel = kernel * factor
+    return kernel.astype(np.float32), ((bias - mean) * factor + beta).astype(np.float32)
+
+
+def _check_single_use(layers) -> None:
+    for name, layer in layers.items():
+        if len(layer._inbound_nodes) != 1:
+            raise ValueError(f"Layer '{name}' is called {len(layer._inbound_nodes)} times in the model; shared layers "
+                             "cannot be approximated (each call would need its own activation range).")
+
+
+def _input_histograms(model, layers, params, data, batch_size) -> Dict[str, np.ndarray]:
+    """Activation-code histograms of the given layers' inputs (for ``weight_mapping="data"``)."""
+    if not layers:
+        return {}
+    names = list(layers)
+    probe = keras.Model(model.inputs[0] if len(model.inputs) == 1 else model.inputs, [layers[n].input for n in names])
+    hist = {n: np.zeros(256) for n in names}
+    for batch in batches(data, batch_size):
+        outs = probe(batch, training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        for n, v in zip(names, outs):
+            p = params[n]
+            hist[n] += _wm.code_histogram(p.quantize(np.asarray(v)), p.dtype == "int8")
+    return hist
+
+
+def approximate(model, plan, calibration_data=None, importance: Optional[Mapping] = None, batch_size: int = 128,
+                name: Optional[str] = None) -> keras.Model:
+    """A new model whose layers named by ``plan`` run through approximate multipliers.
+
+    Args:
+        model: a float Keras 3 model (Sequential or Functional, residual graphs too) or a tfmot-quantised tf_keras
+            model (its own scales and zero points are used; no calibration).
+        plan: `Plan`, dict, JSON text or JSON file path.
+        calibration_data: representative inputs (array, ``(x, y)``, ``tf.data`` or iterable of batches) for the
+            activation ranges of float models; required when the plan approximates any layer.
+        importance: ``{layer_name: scores}`` per output neuron (``[n]`` or ``[N, n]``), needed by layers with
+            ``skip_fraction > 0``; the lowest-scoring neurons are skipped (their outputs are exactly 0).
+        batch_size: calibration batch size.
+        name: name of the new model (default: the input model's name + ``"_approx"``).
+
+    Returns:
+        A new Keras 3 model; ``model`` is not modified.
+    """
+    plan = as_plan(plan)
+    if type(model).__module__.startswith("tf_keras"):
+        from tfaxdnn.tfmot_import import approximate_tfmot
+
+        return approximate_tfmot(model, plan, importance=importance, name=name)
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a Keras 3 model or a tfmot-quantised tf_keras model. Received: "
+                        f"{type(model).__module__}.{type(model).__name__}")
+    resolved = plan.resolve(model)
+    importance = dict(importance or {})
+    unknown = sorted(set(importance) - set(resolved))
+    if unknown:
+        raise ValueError(f"`importance` names layers that the plan does not approximate: {unknown}."
+                         f"{close_matches(unknown[0], resolved)} Valid choices: {sorted(resolved)}.")
+    q = plan.quantization
+    layers = {n: model.get_layer(n) for n in resolved}
+    _check_single_use(layers)
+    masks = {n: kept_mask(n, _n_outputs(layers[n]), lp.skip_fraction, importance.get(n))
+             for n, lp in resolved.items()}
+    folds = _batch_norm_folds(model, layers) if q.fold_batch_norm else {}
+    if layers and calibration_data is None:
+        raise ValueError(f"Calibration data is needed for the activation ranges of {sorted(layers)}: pass "
+                         "`calibration_data=x_calib` (a few hundred representative inputs).")
+    ranges = calibrate_tensors(model, {n: layer.input for n, layer in layers.items()}, calibration_data,
+                               method=q.calibration, batch_size=batch_size)
+    in_params = {n: activation_params(lo, hi, q.signed, q.activation == "symmetric") for n, (lo, hi) in ranges.items()}
+    data_mapped = {n: layers[n] for n, lp in resolved.items() if lp.weight_mapping == "data"}
+    hist = _input_histograms(model, data_mapped, in_params, calibration_data, batch_size)
+    folded_bns = {bn.name for bn in folds.values()}
+
+    def clone(layer):
+        if layer.name in resolved:
+            lp = resolved[layer.name]
+            cfg = dict(layer.get_config(), multiplier=lp.multiplier, skip_fraction=lp.skip_fraction,
+                       weight_mapping=lp.weight_mapping)
+            if layer.name in folds:
+                cfg["use_bias"] = True
+            return APPROX_CLASSES[_approximable_class(layer)].from_config(cfg)
+        if layer.name in folded_bns:
+            return keras.layers.Identity(name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    def call(layer, *args, **kwargs):  # a folded BatchNormalization's Identity takes no mask/training arguments
+        return layer(args[0]) if layer.name in folded_bns else layer(*args, **kwargs)
+
+    new = keras.models.clone_model(model, clone_function=clone, call_function=call)
+    for layer in model.layers:
+        target = new.get_layer(layer.name)
+        if layer.name in resolved:
+            _load_approx(target, layer, folds.get(layer.name), in_params[layer.name], resolved[layer.name], q,
+                         hist.get(layer.name), masks[layer.name])
+        elif layer.name not in folded_bns and layer.weights:
+            target.set_weights(layer.get_weights())
+    new.name = name or f"{model.name}_approx"
+    return new
+
+
+def _n_outputs(layer) -> int:
+    if _approximable_class(layer) == "DepthwiseConv2D":
+        return int(layer.kernel.shape[-2] * layer.kernel.shape[-1])
+    return int(layer.kernel.shape[-1])
+
+
+def _load_approx(target, source, bn, input_params, lp, q, histogram, mask) -> None:
+    """Copy (folded) weights into the approximate layer and set its quantisation state."""
+    if bn is not None:
+        kernel, bias = _folded(source, bn)
+    else:
+        kernel = source.kernel.numpy()
+        bias = None if source.bias is None else source.bias.numpy()
+    target.kernel.assign(kernel)
+    if bias is not None:
+        target.bias.assign(bias)
+    kp = kernel_params(_approximable_class(source), kernel, q.signed, q.per_channel)
+    table = None
+    if lp.weight_mapping != "none":
+        table = _wm.mapping_table(target.multiplier, histogram if lp.weight_mapping == "data" else None)
+    target.set_quantization(input_params, kp, weight_map=table, kept_outputs=mask)

@@ -1,0 +1,81 @@
+"""Offline weight mapping (ALWANN's WMF, SPEC section 5): re-code weights so the approximate product stays close.
+
+For a multiplier table ``M`` and each weight code ``w`` the mapped code is
+``w* = argmin_v Σ_a p(a)·|M(a, v) − a·w|`` (ties: keep ``v = w`` when it is a minimiser, else the smallest ``v``).
+``p(a)`` uniform over all activation codes is ALWANN's original (``"uniform"``); the measured histogram of a layer's
+activation codes is the data-aware variant (``"data"``). By construction the mapped weights never increase the mean
+absolute product error under the same ``p(a)``: ``v = w`` is always a candidate.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from tfaxdnn import multipliers as _mult
+
+__all__ = ["mapping_table", "mapping_error", "code_histogram", "apply_mapping"]
+
+
+def _codes(signed: bool) -> np.ndarray:
+    return np.arange(-128, 128, dtype=np.int64) if signed else np.arange(256, dtype=np.int64)
+
+
+def _probabilities(p_a: Optional[np.ndarray]) -> np.ndarray:
+    if p_a is None:
+        return np.full(256, 1.0 / 256.0)
+    p = np.asarray(p_a, dtype=np.float64)
+    if p.shape != (256,):
+        raise ValueError(f"`p_a` must have one entry per activation code, shape (256,) indexed like the table rows. "
+                         f"Received: shape {p.shape}")
+    if (p < 0).any() or not np.isfinite(p).all() or p.sum() <= 0:
+        raise ValueError("`p_a` must be non-negative, finite and not all zero.")
+    return p / p.sum()
+
+
+def mapping_error(multiplier, p_a: Optional[np.ndarray] = None) -> np.ndarray:
+    """``E[v, w] = Σ_a p(a)·|M(a, v) − a·w|`` as a ``[256, 256]`` float64 array (indices like the table)."""
+    m = _mult.resolve(multiplier)
+    p = _probabilities(p_a)
+    codes = _codes(m.signed)
+    table = m.table.astype(np.int64)                       # [a, v]
+    err = np.empty((256, 256), dtype=np.float64)
+    for w in range(256):                                   # exact products a*w for this weight code
+        exact = codes * codes[w]
+        err[:, w] = p @ np.abs(table - exact[:, None])
+    return err
+
+
+def mapping_table(multiplier, p_a: Optional[np.ndarray] = None) -> np.ndarray:
+    """The weight-code map ``int[256]``: entry ``i`` is the mapped code (a code value, not an index) for the weight
+    code of table index ``i`` (signed tables: code ``i − 128``).
+
+    Args:
+        multiplier: `Multiplier`, name or ``[256, 256]`` table.
+        p_a: optional ``[256]`` activation-code distribution (indexed like the table rows); default uniform.
+    """
+    m = _mult.resolve(multiplier)
+    err = mapping_error(m, p_a)
+    best = err.min(axis=0)
+    idx = np.arange(256)
+    keep = err[idx, idx] <= best                            # v = w is already a minimiser
+    first = np.argmax(err <= best[None, :], axis=0)         # else the smallest minimising v
+    choice = np.where(keep, idx, first)
+    if m.signed:  # never map onto -128: symmetric int8 weights live in the narrow range [-127, 127]
+        choice = np.where(choice == 0, idx, choice)
+    return (_codes(m.signed)[choice]).astype(np.int32)
+
+
+def code_histogram(codes: np.ndarray, signed: bool) -> np.ndarray:
+    """Counts of each activation code (``[256]``, indexed like the table rows)."""
+    c = np.asarray(codes).astype(np.int64).ravel() + (128 if signed else 0)
+    if c.size and (c.min() < 0 or c.max() > 255):
+        raise ValueError(f"Codes out of range for {'int8' if signed else 'uint8'}: [{c.min()}, {c.max()}]")
+    return np.bincount(c, minlength=256).astype(np.float64)
+
+
+def apply_mapping(weight_codes: np.ndarray, table: np.ndarray, signed: bool) -> np.ndarray:
+    """Weight codes after mapping with ``table`` (from `mapping_table`)."""
+    w = np.asarray(weight_codes).astype(np.int64) + (128 if signed else 0)
+    return np.asarray(table)[w]
