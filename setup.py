@@ -34,8 +34,16 @@ def _version():
 
 
 def _requirements(name):
+    """Requirement lines of a pip requirements file; ``-r other.txt`` includes are followed."""
+    requirements = []
     with open(os.path.join(HERE, name)) as f:
-        return [ln.split("#")[0].strip() for ln in f if ln.split("#")[0].strip()]
+        for line in f:
+            line = line.split("#")[0].strip()
+            if line.startswith("-r"):
+                requirements += _requirements(line[2:].strip())
+            elif line:
+                requirements.append(line)
+    return requirements
 
 
 setup(

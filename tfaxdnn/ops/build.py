@@ -2,7 +2,9 @@
 
 Used by ``setup.py``'s ``build_ext`` and, when the library is missing or older than its sources, on first use.
 Flags come from ``tf.sysconfig``; ``TFAXDNN_CXXFLAGS`` overrides the optimisation flags (default
-``-O3 -march=native``: the library is built on the machine that runs it).
+``-O3 -march=native -mno-avx512fp16``: the library is built on the machine that runs it; Eigen's AVX512-FP16
+path does not compile with g++ 12, so that one extension is switched off). If the native build fails, it is
+retried once with portable flags (``-O3 -mavx2 -mfma``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import sys
 
 CC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cc")
 LIB_NAME = "_tfaxdnn_ops.so"
-DEFAULT_OPT_FLAGS = "-O3 -march=native -fno-math-errno"
+DEFAULT_OPT_FLAGS = "-O3 -march=native -mno-avx512fp16 -fno-math-errno"
+FALLBACK_OPT_FLAGS = "-O3 -mavx2 -mfma -fno-math-errno"
 
 
 def sources() -> list:
@@ -45,6 +48,17 @@ def _compile_one(cmd):
 
 def build(output: str = None, verbose: bool = True) -> str:
     """Compile each source to an object in parallel, then link the op library to ``output`` (atomically)."""
+    if "TFAXDNN_CXXFLAGS" in os.environ:
+        return _build(output, shlex.split(os.environ["TFAXDNN_CXXFLAGS"]), verbose)
+    try:
+        return _build(output, shlex.split(DEFAULT_OPT_FLAGS), verbose)
+    except RuntimeError as err:
+        print(f"tfaxdnn: native build failed ({str(err).splitlines()[0]}); retrying with {FALLBACK_OPT_FLAGS}",
+              file=sys.stderr)
+        return _build(output, shlex.split(FALLBACK_OPT_FLAGS), verbose)
+
+
+def _build(output, opt, verbose):
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
@@ -53,7 +67,6 @@ def build(output: str = None, verbose: bool = True) -> str:
     output = output or default_output()
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     cxx = os.environ.get("CXX", "g++")
-    opt = shlex.split(os.environ.get("TFAXDNN_CXXFLAGS", DEFAULT_OPT_FLAGS))
     cflags = [c for c in tf.sysconfig.get_compile_flags() if c != "--std=c++17"]
     if verbose:
         print("tfaxdnn: building LUT op library ->", output, file=sys.stderr)
@@ -67,13 +80,19 @@ def build(output: str = None, verbose: bool = True) -> str:
             for cmd, rc, err in pool.map(_compile_one, jobs):
                 if rc != 0:
                     raise RuntimeError("Building the tfaxdnn op library failed:\n" + " ".join(cmd) + "\n"
-                                       + err[-4000:])
+                                       + _first_errors(err))
         link = [cxx, "-shared", "-fPIC", *opt, *objects, "-o", output + ".tmp"] + tf.sysconfig.get_link_flags()
         cmd, rc, err = _compile_one(link)
         if rc != 0:
             raise RuntimeError("Linking the tfaxdnn op library failed:\n" + " ".join(cmd) + "\n" + err[-4000:])
     os.replace(output + ".tmp", output)
     return output
+
+
+def _first_errors(stderr: str, limit: int = 20) -> str:
+    """The compiler's error lines (not its pages of deprecation warnings)."""
+    errors = [ln for ln in stderr.splitlines() if "error" in ln and "warning" not in ln]
+    return "\n".join(errors[:limit]) or stderr[-4000:]
 
 
 if __name__ == "__main__":
