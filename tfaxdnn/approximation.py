@@ -193,13 +193,12 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
         return layer(args[0]) if layer.name in folded_bns else layer(*args, **kwargs)
 
     new = keras.models.clone_model(model, clone_function=clone, call_function=call)
-    for layer in model.layers:
-        target = new.get_layer(layer.name)
+    for layer in model.layers:  # (clone_model may rename unnamed input layers: they carry no weights)
         if layer.name in resolved:
-            _load_approx(target, layer, folds.get(layer.name), in_params[layer.name], resolved[layer.name], q,
-                         hist.get(layer.name), masks[layer.name])
+            _load_approx(new.get_layer(layer.name), layer, folds.get(layer.name), in_params[layer.name],
+                         resolved[layer.name], q, hist.get(layer.name), masks[layer.name])
         elif layer.name not in folded_bns and layer.weights:
-            target.set_weights(layer.get_weights())
+            new.get_layer(layer.name).set_weights(layer.get_weights())
     new.name = name or f"{model.name}_approx"
     return new
 

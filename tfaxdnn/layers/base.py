@@ -25,7 +25,12 @@ APPROX_KEYS = ("multiplier", "multiplier_hash", "signed", "skip_fraction", "weig
 
 
 class ApproxMixin:
-    """Mixed into a Keras Conv2D / DepthwiseConv2D / Dense subclass; see the module docstring."""
+    """Mixed into a Keras Conv2D / DepthwiseConv2D / Dense subclass; see the module docstring.
+
+    The subclass provides ``n_outputs`` (output channels/units), ``_channel_shape()`` (the shape that broadcasts a
+    per-output scale against the kernel), ``_lut_op(xq, kq, table, z_a, z_w)`` (the `tfaxdnn.nn` op on codes) and
+    ``_float_op(x, k)`` (the exact float op, used for the straight-through gradient).
+    """
 
     def _init_approx(self, multiplier, multiplier_hash, signed, skip_fraction, weight_mapping):
         if isinstance(multiplier, str) and multiplier in _mult.names():
@@ -52,10 +57,6 @@ class ApproxMixin:
         self.weight_mapping = weight_mapping
 
     # -- weights ----------------------------------------------------------------------------------------------
-    @property
-    def n_outputs(self) -> int:
-        raise NotImplementedError
-
     def _build_approx(self):
         n = self.n_outputs
         nt = dict(trainable=False, autocast=False)
@@ -160,17 +161,6 @@ class ApproxMixin:
         if self.activation is not None:
             y = self.activation(y)
         return y * tf.convert_to_tensor(self.ax_output_mask)
-
-    # -- hooks for subclasses -----------------------------------------------------------------------------------
-    def _channel_shape(self):
-        """Shape that broadcasts a per-output scale vector against the kernel."""
-        raise NotImplementedError
-
-    def _lut_op(self, xq, kq, table, z_a, z_w):
-        raise NotImplementedError
-
-    def _float_op(self, x, k):
-        raise NotImplementedError
 
     # -- serialisation ----------------------------------------------------------------------------------------
     def _approx_config(self) -> dict:
