@@ -178,7 +178,7 @@ def approximate_tfmot(model, plan, importance: Optional[Mapping] = None, name: O
         in_grid = grids[_inbound(layer_cfg)[0][0]] if len(args) == 1 else None
         x = args[0] if len(args) == 1 else args
         if cls_name == "QuantizeLayer":
-            fq = _fake_quant(src.name, _var(src, "quantize_layer_min"), _var(src, "quantize_layer_max"))
+            fq = _fake_quant(src.name, _var(src, f"{src.name}_min"), _var(src, f"{src.name}_max"))
             tensors[src.name], grids[src.name] = fq(x), fq.quant_params(signed)
             continue
         inner = getattr(src, "layer", src)
