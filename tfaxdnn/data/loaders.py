@@ -12,6 +12,7 @@ import numpy as np
 #: Corinna Cortes, made available under the Creative Commons Attribution-Share Alike 3.0 licence; see
 #: ``tfaxdnn/data/README.md``.
 BUNDLED_MNIST = os.path.join(os.path.dirname(__file__), "mnist_subset.npz")
+BUNDLED_CIFAR10 = os.path.join(os.path.dirname(__file__), "cifar10_subset.npz")
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -59,12 +60,13 @@ def load_mnist(path: Optional[str] = None, full: bool = True, verbose: bool = Fa
     return (*load_npz(src), src)
 
 
-def load_cifar10(path: Optional[str] = None, seed: int = 0):
-    """CIFAR-10 from an npz (shuffled with ``seed``: the shared copy is sorted by class)."""
-    src = find_dataset("cifar10", path)
-    if src is None:
-        raise FileNotFoundError("CIFAR-10 npz not found: pass a path to an npz with "
-                                "x_train,y_train,x_test,y_test (or put it at ~/.keras/datasets/cifar10.npz).")
+def load_cifar10(path: Optional[str] = None, seed: int = 0, full: bool = True, verbose: bool = False):
+    """CIFAR-10 as ``((x_train, y_train), (x_test, y_test), source)``, shuffled with ``seed`` (the shared copy is
+    sorted by class); falls back to the bundled 1,000/200-image subset (``full=False`` always uses it)."""
+    src = find_dataset("cifar10", path) if (full or path) else None
+    src = src or BUNDLED_CIFAR10
+    if verbose:
+        print(f"CIFAR-10: using {'bundled subset ' if src == BUNDLED_CIFAR10 else ''}{src}")
     (xtr, ytr), (xte, yte) = load_npz(src)
     rng = np.random.default_rng(seed)
     p, q = rng.permutation(len(xtr)), rng.permutation(len(xte))

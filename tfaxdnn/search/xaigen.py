@@ -1,0 +1,462 @@
+"""XAI-Gen (the XAI-Gen paper's Algorithm 1): conductance decides which layers get which approximate multiplier.
+
+Steps, as implemented (SPEC section 8):
+
+1. Neuron conductance of every Conv2D / DepthwiseConv2D / Dense layer on ``importance_samples`` images (target: the
+   label). Layer importance ``z_l`` = mean over samples of ``Σ_neurons |C|`` (``abs_sum``), normalised to
+   ``ẑ_l = (z_l − min z) / (max z − min z)`` (``normalization="minmax"``, default: the least important layer is
+   0, the most important 1) or ``ẑ_l = z_l / max z`` (``"max"``; conductance magnitudes of trained nets often
+   lie within a factor of two, which leaves little room between layers). Neuron importance = mean ``|C|``.
+2. Layers are visited from the least to the most important. ``SelectMult``: with ``M`` multipliers sorted by MAE
+   (index 0 exact) and the current threshold ``t``, layer ``l`` gets index
+   ``i_l = clip(round((1 − ẑ_l / t)·(M − 1)), 0, M − 1)``: a layer at or above the threshold stays exact, a layer of
+   near-zero importance gets the most aggressive multiplier, linearly in between. After each committed layer
+   ``t`` is lowered by ``δ`` (never below ``δ``), so later, more important layers are approximated more cautiously.
+3. Skipping: layer ``l`` drops the fraction ``s_l = t_p·(1 − ẑ_l)`` of its least important neurons, rounded down
+   to a multiple of ``skip_step`` (5 %); the model's output layer is never skipped.
+4. Each step approximates the model with the committed layers plus the new one (weights re-coded by the weight
+   mapping, no retraining) and measures accuracy on the evaluation split and energy with `tfaxdnn.hardware`.
+   If the accuracy falls below ``Q_c`` (baseline − ``max_accuracy_drop``): ``on_violation="stop"`` ends the search
+   (the paper), ``"backoff"`` (default) retries the layer with half and a quarter of the skip fraction, then
+   none, then ever less aggressive multipliers, and keeps the first setting that passes (the layer stays exact
+   if none does).
+5. The result is the last configuration that met ``Q_c``; ``meets_energy`` says whether it also meets ``E_c``
+   (energy relative to the all-exact model).
+
+``sweep`` evaluates whole-model configurations over a grid of ``t_p`` values, skipping only ("p") and skipping with
+approximation ("pa"), as in the paper's Figs. 8–9.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from tfaxdnn import multipliers as _mult
+from tfaxdnn.plan import LayerPlan, Plan, supported_layer_names
+
+__all__ = ["XAIGenConfig", "XAIGenResult", "Importance", "compute_importance", "select_multiplier", "skip_fraction",
+           "run_xaigen", "sweep", "save_sweep", "run_and_save", "energy_cap"]
+
+
+@dataclasses.dataclass(frozen=True)
+class XAIGenConfig:
+    """Settings of `run_xaigen` (names follow Algorithm 1).
+
+    Args:
+        multipliers: signed multiplier names, any order (sorted by MAE, exact first; default the paper's seven).
+        t_c: initial conductance threshold (normalised importance units, 0 < t_c).
+        delta: threshold step δ after each committed layer.
+        t_p: skipping threshold; the least important layer skips up to ``t_p`` of its neurons.
+        skip_step: skip fractions are rounded down to multiples of this.
+        max_accuracy_drop: ``Q_c`` = baseline accuracy − this (fraction, 0.02 = 2 points).
+        energy_budget: ``E_c``, largest acceptable energy relative to the all-exact model (1.0: no constraint).
+        weight_mapping: ``"uniform"`` (ALWANN), ``"data"`` or ``"none"`` for every approximated layer.
+        on_violation: ``"backoff"`` or ``"stop"`` (see the module docstring).
+        normalization: ``"minmax"`` or ``"max"`` (see the module docstring).
+        importance_samples, n_steps: conductance sample count and integration steps.
+        calibration_samples, evaluation_samples: sizes taken from the given data (None: all).
+        seed: sampling seed.
+    """
+
+    multipliers: Sequence[str] = _mult.PAPER_MULTIPLIERS
+    t_c: float = 1.0
+    delta: float = 0.05
+    t_p: float = 0.5
+    skip_step: float = 0.05
+    max_accuracy_drop: float = 0.02
+    energy_budget: float = 1.0
+    weight_mapping: str = "uniform"
+    on_violation: str = "backoff"
+    normalization: str = "minmax"
+    importance_samples: int = 200
+    n_steps: int = 20
+    calibration_samples: Optional[int] = 500
+    evaluation_samples: Optional[int] = None
+    seed: int = 0
+
+    def __post_init__(self):
+        names = list(self.multipliers)
+        if len(names) < 2:
+            raise ValueError(f"`multipliers` needs at least two entries (exact + approximate). Received: {names}")
+        ms = [_mult.get(n) for n in names]
+        if not all(m.signed for m in ms):
+            raise ValueError(f"XAI-Gen uses signed (int8) multipliers. Received unsigned: "
+                             f"{[m.name for m in ms if not m.signed]}")
+        ordered = tuple(m.name for m in sorted(ms, key=lambda m: (m.mae_percent, m.name)))
+        object.__setattr__(self, "multipliers", ordered)
+        for field, lo, hi in (("t_c", 1e-9, math.inf), ("delta", 0.0, math.inf), ("t_p", 0.0, 1.0),
+                              ("skip_step", 1e-9, 1.0), ("max_accuracy_drop", 0.0, 1.0),
+                              ("energy_budget", 0.0, math.inf)):
+            v = getattr(self, field)
+            if not lo <= v <= hi:
+                raise ValueError(f"`{field}` must be in [{lo}, {hi}]. Received: {field}={v!r}")
+        if self.on_violation not in ("backoff", "stop"):
+            raise ValueError(f"`on_violation` must be 'backoff' or 'stop'. Received: {self.on_violation!r}")
+        if self.normalization not in ("minmax", "max"):
+            raise ValueError(f"`normalization` must be 'minmax' or 'max'. Received: {self.normalization!r}")
+        if self.weight_mapping not in ("none", "uniform", "data"):
+            raise ValueError(f"`weight_mapping` must be 'none', 'uniform' or 'data'. Received: {self.weight_mapping!r}")
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclasses.dataclass
+class Importance:
+    """Layer scores ``z_l`` (model order) and per-neuron scores from one conductance pass."""
+
+    layers: List[str]
+    scores: Dict[str, float]
+    neurons: Dict[str, np.ndarray]
+
+    def normalized(self, how: str = "minmax") -> Dict[str, float]:
+        """``ẑ`` per layer: min-max scaled to [0, 1] (``"minmax"``) or divided by the largest score (``"max"``)."""
+        values = np.array([self.scores[n] for n in self.layers], dtype=np.float64)
+        lo = values.min() if how == "minmax" else 0.0
+        span = (values.max() - lo) or 1.0
+        return {n: float((self.scores[n] - lo) / span) for n in self.layers}
+
+    def ascending(self) -> List[str]:
+        return sorted(self.layers, key=lambda n: (self.scores[n], n))
+
+    def as_layer_importance(self):
+        from tfaxdnn.xai.importance import LayerImportance
+
+        return LayerImportance(layers=tuple(self.layers), scores=dict(self.scores),
+                               per_experiment={"label": dict(self.scores)}, reduce="abs_sum")
+
+
+def compute_importance(model, x, y, layers=None, n_steps: int = 20, verbose: bool = True) -> Importance:
+    """Neuron conductance (target = label) of ``layers`` (default: all approximable layers) on ``x``."""
+    from tfaxdnn.xai import neuron_conductance
+
+    layers = list(layers or supported_layer_names(model))
+    cond = neuron_conductance(model, x, np.asarray(y).astype(np.int64), layers=layers, n_steps=n_steps,
+                              verbose=verbose)
+    scores = {n: float(np.abs(cond[n]).sum(axis=1).mean()) for n in layers}
+    neurons = {n: np.abs(cond[n]).mean(axis=0) for n in layers}
+    return Importance(layers, scores, neurons)
+
+
+def select_multiplier(z_hat: float, threshold: float, n_multipliers: int) -> int:
+    """``SelectMult``: index into the MAE-sorted multipliers (0 = exact) for normalised importance ``z_hat``."""
+    i = round((1.0 - z_hat / threshold) * (n_multipliers - 1))
+    return int(min(max(i, 0), n_multipliers - 1))
+
+
+def skip_fraction(z_hat: float, t_p: float, step: float = 0.05) -> float:
+    """``t_p·(1 − ẑ)`` rounded down to a multiple of ``step``."""
+    raw = max(0.0, t_p * (1.0 - z_hat))
+    return round(math.floor(raw / step + 1e-9) * step, 6)
+
+
+@dataclasses.dataclass
+class XAIGenResult:
+    """What `run_xaigen` found."""
+
+    model: object
+    plan: Plan
+    accuracy: float
+    energy_j: float
+    latency_s: float
+    memory_bytes: int
+    relative_energy: float
+    baseline_accuracy: float
+    exact_accuracy: float
+    baseline_energy_j: float
+    meets_energy: bool
+    importance: Importance
+    log: List[dict]
+    per_layer: List[dict]
+    config: XAIGenConfig
+    runtime_s: float
+
+    @property
+    def energy_reduction(self) -> float:
+        """Baseline energy / found energy (x lower)."""
+        return self.baseline_energy_j / self.energy_j if self.energy_j else math.inf
+
+    def to_dict(self) -> dict:
+        import tfaxdnn
+
+        return {"tfaxdnn_version": tfaxdnn.__version__, "baseline_accuracy": self.baseline_accuracy,
+                "exact_multiplier_accuracy": self.exact_accuracy, "accuracy": self.accuracy,
+                "baseline_energy_j": self.baseline_energy_j, "energy_j": self.energy_j,
+                "energy_reduction": self.energy_reduction, "relative_energy": self.relative_energy,
+                "latency_s": self.latency_s, "memory_bytes": self.memory_bytes, "meets_energy": self.meets_energy,
+                "runtime_s": self.runtime_s, "plan": self.plan.to_dict(), "per_layer": self.per_layer,
+                "importance": {n: self.importance.scores[n] for n in self.importance.layers},
+                "multipliers": {n: _mult.get(n).hash for n in self.config.multipliers},
+                "config": self.config.to_dict(), "log": self.log}
+
+    def __str__(self) -> str:
+        lines = [f"{'layer':<24s}{'importance':>11s}  {'multiplier':<12s}{'skip':>6s}"]
+        for row in self.per_layer:
+            lines.append(f"{row['layer']:<24s}{row['importance']:>11.3f}  {row['multiplier']:<12s}"
+                         f"{row['skip_fraction'] * 100:>5.0f}%")
+        lines.append(f"accuracy {self.accuracy:.4f} (float baseline {self.baseline_accuracy:.4f}, exact 8-bit "
+                     f"{self.exact_accuracy:.4f}); energy {self.energy_j:.4g} J vs {self.baseline_energy_j:.4g} J "
+                     f"exact = {self.energy_reduction:.2f}x lower; {'meets' if self.meets_energy else 'misses'} "
+                     f"E_c={self.config.energy_budget}")
+        return "\n".join(lines)
+
+    def save(self, out_dir) -> None:
+        """``result.json``, ``plan.json``, ``importance.png`` and ``axdnn.keras`` in ``out_dir``."""
+        from tfaxdnn.xai.plots import save_layer_importance_plot
+
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "result.json"), "w") as f:
+            json.dump(self.to_dict(), f, indent=2, default=_json_default)
+        self.plan.to_json(os.path.join(out_dir, "plan.json"))
+        save_layer_importance_plot(self.importance.as_layer_importance(), os.path.join(out_dir, "importance.png"),
+                                   title="XAI-Gen layer importance (conductance, abs_sum)")
+        self.model.save(os.path.join(out_dir, "axdnn.keras"))
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)
+
+
+def _subset(x, y, n, seed):
+    if n is None or n >= len(x):
+        return x, y
+    idx = np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))
+    return x[idx], y[idx]
+
+
+class _Evaluator:
+    """Builds and scores candidate plans (accuracy on the evaluation split, energy on the accelerator)."""
+
+    def __init__(self, model, x_eval, y_eval, x_calib, importance, accelerator, weight_mapping, output_layer):
+        self.model, self.x, self.y, self.calib = model, x_eval, y_eval, x_calib
+        self.importance, self.accelerator, self.weight_mapping = importance, accelerator, weight_mapping
+        self.output_layer = output_layer
+
+    def plan(self, settings: Dict[str, tuple]) -> Plan:
+        layers = {n: LayerPlan(m, s, self.weight_mapping if not _is_exact(m) else "none")
+                  for n, (m, s) in settings.items()}
+        return Plan(layers)
+
+    def __call__(self, settings: Dict[str, tuple]):
+        from tfaxdnn import approximate, evaluate, hardware
+
+        plan = self.plan(settings)
+        neurons = {n: self.importance.neurons[n] for n, (_, s) in settings.items() if s > 0}
+        ax = approximate(self.model, plan, calibration_data=self.calib, importance=neurons)
+        acc = evaluate(ax, self.x, self.y).accuracy
+        report = hardware.estimate(ax, accelerator=self.accelerator)
+        return ax, plan, acc, report
+
+
+def _is_exact(name: str) -> bool:
+    return name in (_mult.EXACT_SIGNED, _mult.EXACT_UNSIGNED)
+
+
+def _prepare(model, eval_data, calibration_data, config, importance, verbose):
+    x_eval, y_eval = (np.asarray(a) for a in eval_data)
+    if calibration_data is None:
+        raise ValueError("`calibration_data` is needed for the activation ranges (a few hundred training images).")
+    x_cal = np.asarray(calibration_data[0] if isinstance(calibration_data, tuple) else calibration_data)
+    x_cal = _subset(x_cal, x_cal, config.calibration_samples, config.seed)[0]
+    x_eval, y_eval = _subset(x_eval, y_eval.reshape(-1), config.evaluation_samples, config.seed)
+    if importance is None:
+        xi, yi = _subset(x_eval, y_eval, config.importance_samples, config.seed + 1)
+        importance = compute_importance(model, xi, yi, n_steps=config.n_steps, verbose=verbose)
+    return x_eval, y_eval, x_cal, importance
+
+
+def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig] = None, accelerator=None,
+               importance: Optional[Importance] = None, verbose: bool = True) -> XAIGenResult:
+    """XAI-Gen on a trained float Keras 3 model (see the module docstring).
+
+    Args:
+        model: trained Keras 3 classifier (logits or probabilities), not modified.
+        eval_data: ``(x, y)`` held-out split for accuracy (``Q_c`` is checked on it).
+        calibration_data: images (or ``(x, y)``) for activation ranges and data-aware weight mapping.
+        config: `XAIGenConfig` (defaults: the paper's multipliers, t_c=1, δ=0.05, t_p=0.5, Q_c = baseline − 2 pts).
+        accelerator: `tfaxdnn.hardware.Accelerator`; default ``Accelerator.paper()``.
+        importance: precomputed `Importance` (else computed with `compute_importance`).
+    """
+    from tqdm.auto import tqdm
+
+    from tfaxdnn import evaluate, hardware
+
+    config = config or XAIGenConfig()
+    start = time.perf_counter()
+    accelerator = accelerator or hardware.Accelerator.paper()
+    x_eval, y_eval, x_cal, imp = _prepare(model, eval_data, calibration_data, config, importance, verbose)
+    layers = imp.layers
+    output_layer = layers[-1] if layers else None
+    run = _Evaluator(model, x_eval, y_eval, x_cal, imp, accelerator, config.weight_mapping, output_layer)
+    baseline_acc = evaluate(model, x_eval, y_eval).accuracy
+    base_report = hardware.estimate(model, accelerator=accelerator)
+    q_c = baseline_acc - config.max_accuracy_drop
+    mults = config.multipliers
+    exact = mults[0] if _is_exact(mults[0]) else _mult.EXACT_SIGNED
+    committed = {n: (exact, 0.0) for n in layers}
+    ax, plan, acc, report = run(committed)
+    exact_acc = acc
+    log = [_log_row(0, "exact", committed, acc, report, acc >= q_c)]
+    best = (ax, plan, acc, report, dict(committed))
+    z_hat = imp.normalized(config.normalization)
+    threshold = config.t_c
+    bar = tqdm(imp.ascending(), desc="XAI-Gen", disable=not verbose)
+    for step, name in enumerate(bar, 1):
+        i = select_multiplier(z_hat[name], threshold, len(mults))
+        s = 0.0 if name == output_layer else skip_fraction(z_hat[name], config.t_p, config.skip_step)
+        candidates = [(i, s)]
+        if config.on_violation == "backoff":
+            halves = [skip_fraction(0.0, s / 2 ** k, config.skip_step) for k in (1, 2)] + [0.0]
+            candidates += [(i, h) for h in halves] + [(j, 0.0) for j in range(i - 1, 0, -1)]
+            candidates = list(dict.fromkeys(candidates))
+        accepted = False
+        for j, sk in candidates:
+            if j == 0 and sk == 0.0:
+                break
+            trial = dict(best[4], **{name: (mults[j], sk)})
+            ax, plan, acc, report = run(trial)
+            ok = acc >= q_c
+            log.append(_log_row(step, name, trial, acc, report, ok))
+            bar.set_postfix(layer=name, acc=f"{acc:.3f}", energy=f"{report.relative_energy:.3f}")
+            if ok:
+                best, accepted = (ax, plan, acc, report, trial), True
+                break
+        if not accepted and config.on_violation == "stop" and (i > 0 or s > 0):
+            break
+        threshold = max(threshold - config.delta, config.delta) if config.delta else threshold
+    ax, plan, acc, report, settings = best
+    per_layer = [{"layer": n, "importance": z_hat[n], "multiplier": settings[n][0],
+                  "skip_fraction": settings[n][1],
+                  "power_mw": _mult.get(settings[n][0]).power_mw} for n in layers]
+    return XAIGenResult(ax, plan, acc, report.energy_j, report.latency_s, report.memory_bytes,
+                        report.relative_energy, baseline_acc, exact_acc, base_report.energy_j,
+                        report.relative_energy <= config.energy_budget, imp, log, per_layer, config,
+                        time.perf_counter() - start)
+
+
+def _log_row(step, layer, settings, acc, report, ok) -> dict:
+    return {"step": step, "layer": layer, "accuracy": acc, "energy_j": report.energy_j,
+            "relative_energy": report.relative_energy, "accepted": bool(ok),
+            "settings": {n: {"multiplier": m, "skip_fraction": s} for n, (m, s) in settings.items()}}
+
+
+def sweep(model, eval_data, calibration_data, t_p_values=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
+          config: Optional[XAIGenConfig] = None, accelerator=None, importance: Optional[Importance] = None,
+          verbose: bool = True) -> List[dict]:
+    """Whole-model configurations over ``t_p``: "p" (skipping, exact multipliers) and "pa" (skipping + SelectMult
+    at the initial threshold ``t_c`` for every layer). Returns one row per configuration."""
+    from tqdm.auto import tqdm
+
+    from tfaxdnn import hardware
+
+    config = config or XAIGenConfig()
+    accelerator = accelerator or hardware.Accelerator.paper()
+    x_eval, y_eval, x_cal, imp = _prepare(model, eval_data, calibration_data, config, importance, verbose)
+    output_layer = imp.layers[-1]
+    run = _Evaluator(model, x_eval, y_eval, x_cal, imp, accelerator, config.weight_mapping, output_layer)
+    z_hat, mults = imp.normalized(config.normalization), config.multipliers
+    rows = []
+    grid = [(mode, t_p) for t_p in t_p_values for mode in ("p", "pa")]
+    for mode, t_p in tqdm(grid, desc="XAI-Gen sweep", disable=not verbose):
+        settings = {}
+        for n in imp.layers:
+            s = 0.0 if n == output_layer else skip_fraction(z_hat[n], t_p, config.skip_step)
+            m = mults[select_multiplier(z_hat[n], config.t_c, len(mults))] if mode == "pa" else mults[0]
+            settings[n] = (m, s)
+        _, plan, acc, report = run(settings)
+        rows.append({"mode": mode, "t_p": t_p, "accuracy": acc, "energy_j": report.energy_j,
+                     "relative_energy": report.relative_energy, "latency_s": report.latency_s,
+                     "plan": json.dumps(plan.to_dict()["layers"])})
+    return rows
+
+
+
+def energy_cap(model, eval_data, calibration_data, config: Optional[XAIGenConfig] = None, accelerator=None,
+               importance: Optional[Importance] = None, skip_values=(0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5),
+               verbose: bool = True) -> List[dict]:
+    """How low the energy model lets energy go: the most aggressive multiplier on every layer plus the same skip
+    fraction on every layer but the output one (least important neurons first), for each of ``skip_values``.
+    Rows carry ``meets_quality`` (accuracy ≥ baseline − ``max_accuracy_drop``)."""
+    from tqdm.auto import tqdm
+
+    from tfaxdnn import evaluate, hardware
+
+    config = config or XAIGenConfig()
+    accelerator = accelerator or hardware.Accelerator.paper()
+    x_eval, y_eval, x_cal, imp = _prepare(model, eval_data, calibration_data, config, importance, verbose)
+    run = _Evaluator(model, x_eval, y_eval, x_cal, imp, accelerator, config.weight_mapping, imp.layers[-1])
+    q_c = evaluate(model, x_eval, y_eval).accuracy - config.max_accuracy_drop
+    rows = []
+    for s in tqdm(skip_values, desc="energy cap", disable=not verbose):
+        settings = {n: (config.multipliers[-1], 0.0 if n == imp.layers[-1] else s) for n in imp.layers}
+        _, _, acc, report = run(settings)
+        rows.append({"multiplier": config.multipliers[-1], "skip_fraction": s, "accuracy": acc,
+                     "relative_energy": report.relative_energy, "energy_reduction": 1.0 / report.relative_energy,
+                     "meets_quality": acc >= q_c})
+    return rows
+
+def save_sweep(rows: List[dict], out_dir, baseline_accuracy: Optional[float] = None) -> None:
+    """``sweep.csv`` and ``tradeoff.png`` (accuracy and relative energy per configuration, "p" vs "pa")."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "sweep.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    fig, (ax_acc, ax_en) = plt.subplots(1, 2, figsize=(10, 4))
+    for mode, style in (("p", "o-"), ("pa", "s--")):
+        sel = [r for r in rows if r["mode"] == mode]
+        t_p = [r["t_p"] for r in sel]
+        label = "skipping (p)" if mode == "p" else "skipping + approximation (pa)"
+        ax_acc.plot(t_p, [100 * r["accuracy"] for r in sel], style, label=label)
+        ax_en.plot(t_p, [r["relative_energy"] for r in sel], style, label=label)
+    if baseline_accuracy is not None:
+        ax_acc.axhline(100 * baseline_accuracy, color="grey", lw=0.8, label="float baseline")
+        ax_acc.axhline(100 * (baseline_accuracy - 0.02), color="red", lw=0.8, ls=":", label="baseline − 2 pts")
+    ax_acc.set(xlabel="skipping threshold t_p", ylabel="accuracy (%)", title="Accuracy")
+    ax_en.set(xlabel="skipping threshold t_p", ylabel="energy / all-exact energy", title="Energy")
+    ax_acc.legend(fontsize=8)
+    ax_en.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "tradeoff.png"), dpi=120)
+    plt.close(fig)
+
+
+def run_and_save(model, eval_data, calibration_data, out_dir, config: Optional[XAIGenConfig] = None,
+                 accelerator=None, t_p_values=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), verbose: bool = True
+                 ) -> XAIGenResult:
+    """`run_xaigen` + `sweep`, writing ``result.json``, ``plan.json``, ``importance.png``, ``axdnn.keras``,
+    ``sweep.csv`` and ``tradeoff.png`` to ``out_dir``; prints the importance, the plan and the trade-off."""
+    config = config or XAIGenConfig()
+    result = run_xaigen(model, eval_data, calibration_data, config, accelerator, verbose=verbose)
+    rows = sweep(model, eval_data, calibration_data, t_p_values, config, accelerator, result.importance,
+                 verbose=verbose) if t_p_values else []
+    result.save(out_dir)
+    if rows:
+        save_sweep(rows, out_dir, result.baseline_accuracy)
+    if verbose:
+        print(result)
+        if rows:
+            print(f"sweep ({len(rows)} configurations, {out_dir}/sweep.csv):")
+            for r in rows:
+                print(f"  {r['mode']:<3s} t_p={r['t_p']:.1f}  accuracy {r['accuracy']:.4f}  energy "
+                      f"{r['relative_energy']:.3f} x exact")
+        print(f"XAI-Gen took {result.runtime_s:.1f} s; results in {out_dir}")
+    return result
