@@ -81,5 +81,5 @@ def train_classifier(model: keras.Model, x, y, epochs: int, batch_size: int = 64
         aug = keras.Sequential([layers.RandomFlip("horizontal", seed=seed),
                                 layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed)])
         ds = ds.map(lambda a, b: (aug(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
-    model.fit(ds.prefetch(tf.data.AUTOTUNE), epochs=epochs, verbose=verbose)
+    model.fit(ds.prefetch(tf.data.AUTOTUNE), epochs=epochs, verbose=verbose, shuffle=False)  # ds is shuffled
     return model

@@ -1,0 +1,115 @@
+"""XAI-Gen: SelectMult / skipping rules, the search loop on a small trained CNN, the sweep and the CLI."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import tfaxdnn
+from tfaxdnn import cli
+from tfaxdnn.data import load_mnist, preprocess_mnist
+from tfaxdnn.search import XAIGenConfig, run_xaigen, select_multiplier, skip_fraction, sweep
+
+
+@pytest.fixture(scope="module")
+def trained():
+    (xtr, ytr), (xte, yte), _ = load_mnist(full=False)
+    xtr, xte = preprocess_mnist(xtr[:1500]), preprocess_mnist(xte[:300])
+    ytr, yte = ytr[:1500], yte[:300]
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(6, 5, strides=2, activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv2")(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(24, activation="relu", name="fc1")(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, name="fc2")(x))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(xtr, ytr, epochs=3, batch_size=64, verbose=0)
+    return model, (xtr, ytr), (xte, yte)
+
+
+def test_select_multiplier_and_skip_rules():
+    assert select_multiplier(1.0, 1.0, 7) == 0          # at the threshold: exact
+    assert select_multiplier(0.0, 1.0, 7) == 6          # unimportant: most aggressive
+    assert select_multiplier(0.5, 1.0, 7) == 3
+    assert select_multiplier(0.5, 0.5, 7) == 0          # lower threshold: more cautious
+    assert select_multiplier(2.0, 1.0, 7) == 0
+    assert skip_fraction(0.0, 0.5) == 0.5
+    assert skip_fraction(0.5, 0.5) == 0.25
+    assert skip_fraction(0.9, 0.5) == 0.05
+    assert skip_fraction(1.0, 0.5) == 0.0
+
+
+def test_config_sorts_by_mae_and_validates():
+    cfg = XAIGenConfig(multipliers=["mul8s_1L2N", "mul8s_1KV6", "mul8s_1KV9"])
+    assert cfg.multipliers == ("mul8s_1KV6", "mul8s_1KV9", "mul8s_1L2N")
+    with pytest.raises(ValueError, match="unsigned"):
+        XAIGenConfig(multipliers=["mul8s_1KV6", "mul8u_1JFF"])
+    with pytest.raises(ValueError, match="t_p"):
+        XAIGenConfig(t_p=1.5)
+    with pytest.raises(ValueError, match="on_violation"):
+        XAIGenConfig(on_violation="retry")
+    with pytest.raises(KeyError):
+        XAIGenConfig(multipliers=["mul8s_1KV6", "mul8s_nope"])
+
+
+def test_run_xaigen_meets_quality_and_saves_energy(trained, tmp_path):
+    model, (xtr, _), (xte, yte) = trained
+    weights = [w.copy() for w in model.get_weights()]
+    cfg = XAIGenConfig(importance_samples=40, n_steps=8, calibration_samples=200)
+    result = run_xaigen(model, (xte, yte), xtr, cfg, verbose=False)
+    assert result.accuracy >= result.baseline_accuracy - cfg.max_accuracy_drop
+    assert result.relative_energy < 1.0 and result.energy_reduction > 1.0
+    assert result.log[0]["layer"] == "exact" and len(result.log) >= 1 + len(result.importance.layers) - 1
+    assert all(row["accuracy"] >= result.baseline_accuracy - cfg.max_accuracy_drop
+               for row in result.log[1:] if row["accepted"])
+    assert result.per_layer[-1]["skip_fraction"] == 0.0          # the output layer is never skipped
+    assert tfaxdnn.evaluate(result.model, xte, yte).accuracy == pytest.approx(result.accuracy)
+    for a, b in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    result.save(tmp_path)
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["accuracy"] == result.accuracy and saved["plan"] == result.plan.to_dict()
+    assert saved["multipliers"]["mul8s_1L2N"] == tfaxdnn.multipliers.get("mul8s_1L2N").hash
+    assert tfaxdnn.Plan.from_json(str(tmp_path / "plan.json")) == result.plan
+    assert (tmp_path / "importance.png").stat().st_size > 0
+
+
+def test_stop_mode_and_sweep(trained):
+    model, (xtr, _), (xte, yte) = trained
+    cfg = XAIGenConfig(importance_samples=40, n_steps=8, calibration_samples=200, on_violation="stop",
+                       max_accuracy_drop=0.0, t_p=1.0)
+    result = run_xaigen(model, (xte, yte), xtr, cfg, verbose=False)
+    assert result.accuracy >= result.baseline_accuracy
+    rows = sweep(model, (xte, yte), xtr, (0.0, 0.5), cfg, importance=result.importance, verbose=False)
+    assert [(r["mode"], r["t_p"]) for r in rows] == [("p", 0.0), ("pa", 0.0), ("p", 0.5), ("pa", 0.5)]
+    assert rows[0]["relative_energy"] == pytest.approx(1.0)
+    assert rows[2]["relative_energy"] < 1.0                       # skipping removes MACs
+    assert rows[3]["relative_energy"] < rows[2]["relative_energy"]  # approximation on top saves more
+
+
+def test_cli_end_to_end_and_errors(trained, tmp_path, capsys):
+    model, (xtr, ytr), (xte, yte) = trained
+    model.save(tmp_path / "m.keras")
+    np.savez(tmp_path / "d.npz", x_train=(xtr[:200, ..., 0] * 255).astype("uint8"), y_train=ytr[:200],
+             x_test=(xte[:100, ..., 0] * 255).astype("uint8"), y_test=yte[:100])
+    out = tmp_path / "out"
+    code = cli.main(["xaigen", "--model", str(tmp_path / "m.keras"), "--data", str(tmp_path / "d.npz"), "--out",
+                     str(out), "--importance-samples", "20", "--n-steps", "6", "--sweep", "0,0.3", "--quiet"])
+    assert code == 0
+    for name in ("result.json", "plan.json", "importance.png", "tradeoff.png", "sweep.csv", "axdnn.keras"):
+        assert (out / name).exists(), name
+    result = json.loads((out / "result.json").read_text())
+    assert set(result) >= {"baseline_accuracy", "accuracy", "baseline_energy_j", "energy_j", "energy_reduction",
+                           "plan", "per_layer"}
+    with pytest.raises(SystemExit, match="model file not found"):
+        cli.main(["xaigen", "--model", str(tmp_path / "missing.keras"), "--data", "d.npz", "--out", str(out)])
+    with pytest.raises(SystemExit, match="Dataset file not found"):
+        cli.main(["xaigen", "--model", str(tmp_path / "m.keras"), "--data", str(tmp_path / "no.npz"), "--out",
+                  str(out)])
+    np.savez(tmp_path / "bad.npz", x_train=np.zeros((4, 5, 5)), y_train=np.zeros(4), x_test=np.zeros((4, 5, 5)),
+             y_test=np.zeros(4))
+    with pytest.raises(SystemExit, match=r"shape \(5, 5, 1\) but the model expects \(28, 28, 1\)"):
+        cli.main(["xaigen", "--model", str(tmp_path / "m.keras"), "--data", str(tmp_path / "bad.npz"), "--out",
+                  str(out)])
