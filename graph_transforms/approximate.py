@@ -1,0 +1,310 @@
+"""The ``approximate`` transform: quantised conv/matmul nodes of a frozen graph -> tfaxdnn's LUT op.
+
+Two kinds of quantised nodes are rewritten (SPEC section 11):
+
+(a) TF1 quantised ops (ALWANN's graphs): ``QuantizedConv2D`` / ``QuantizedMatMul`` on quint8 operands. The node is
+    replaced by ``TfaxApprox*`` on the same codes (``Bitcast`` to uint8), with TF's zero points
+    (``FloatToQuantizedUnclamped(0, min, max)``, computed in the graph) and TF's output range
+    (``QuantizationRangeForMultiplication``); its three outputs keep their meaning. With an exact table the
+    rewrite is bit-exact. Needs unsigned multipliers (plan ``quantization.dtype = "uint8"``).
+(b) FakeQuant graphs (frozen tfmot QAT models): ``Conv2D`` / ``DepthwiseConv2dNative`` / ``MatMul`` whose filter is a
+    ``FakeQuantWithMinMaxVars[PerChannel]`` of constants and whose input comes from a ``FakeQuantWithMinMaxVars``
+    (possibly through pooling, reshapes, ReLU or padding). The input is re-coded on the FakeQuant grid, the kernel
+    codes become a constant (TF's nudging), and the node's float output is ``s_a·s_w·acc``. With an exact table it
+    matches the original within float tolerance. Signed or unsigned multipliers (int8 codes are uint8 codes − 128).
+
+A rewritten node keeps its name for its (first) output, so consumers and fetches by name still work; the new
+helper nodes live under ``<node>/tfax/``; everything else is preserved. The plan is keyed by
+node name, or by a layer name that is one component of exactly one candidate node's name (``conv1`` matches
+``model/quant_conv1/Conv2D`` via ``quant_conv1`` or ``conv1``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Dict, List, Tuple
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import graph_pb2
+
+from graph_transforms.errors import GraphTransformError, RefusalError, describe
+from graph_transforms.graph_index import GraphIndex, Rewrite, assemble, attr_ints, const_node, op_node
+
+QUANTIZED_OPS = ("QuantizedConv2D", "QuantizedMatMul")
+FLOAT_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
+FAKE_QUANT_OPS = ("FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel")
+GRID_PRESERVING = ("MaxPool", "Reshape", "Relu", "Relu6", "Identity", "Squeeze", "ExpandDims", "Pad", "Flatten")
+_APPROX_OP = {"QuantizedConv2D": "TfaxApproxConv2D", "QuantizedMatMul": "TfaxApproxMatMul",
+              "Conv2D": "TfaxApproxConv2D", "DepthwiseConv2dNative": "TfaxApproxDepthwiseConv2D",
+              "MatMul": "TfaxApproxMatMul"}
+
+
+def candidates(index: GraphIndex) -> List[str]:
+    """Names of nodes this transform can rewrite (kind (a) or (b)), in graph order."""
+    out = []
+    for node in index.graph_def.node:
+        if node.op in QUANTIZED_OPS:
+            out.append(node.name)
+        elif node.op in FLOAT_OPS:
+            try:
+                if index.producer(node, 1).op in FAKE_QUANT_OPS:
+                    out.append(node.name)
+            except RefusalError:
+                pass
+    return out
+
+
+def match_plan(plan, index: GraphIndex) -> Dict[str, object]:
+    """``{node_name: LayerPlan}`` with concrete multipliers; plan keys are node names or layer names."""
+    import dataclasses as dc
+
+    names = candidates(index)
+    matched: Dict[str, object] = {}
+    for key, lp in plan.layers.items():
+        if key in index.nodes and key not in names:
+            raise RefusalError(f"Plan names {describe(index.nodes[key])}, which cannot be rewritten: only "
+                               f"{list(QUANTIZED_OPS)} nodes and {list(FLOAT_OPS)} nodes with a FakeQuant filter "
+                               f"are. Rewritable nodes: {names}.")
+        hits = [n for n in names if n == key] or [n for n in names if key in n.split("/")[:-1]]
+        if not hits:
+            hits = [n for n in names if any(part in (key, f"quant_{key}") for part in n.split("/"))]
+        if not hits:
+            raise GraphTransformError(f"Plan names {key!r}, which matches no rewritable node of the graph. Valid "
+                                      f"choices (node names, or their layer-name components): {names}.")
+        if len(hits) > 1:
+            raise GraphTransformError(f"Plan key {key!r} is ambiguous: it matches nodes {hits}; use node names.")
+        matched[hits[0]] = lp
+    if plan.default_multiplier is not None:
+        from tfaxdnn.plan import LayerPlan
+
+        for n in names:
+            matched.setdefault(n, LayerPlan(None, 0.0, plan.default_weight_mapping))
+    exact = plan.quantization.exact_multiplier
+    return {n: dc.replace(lp, multiplier=lp.multiplier or plan.default_multiplier or exact)
+            for n, lp in matched.items()}
+
+
+def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef:
+    """The rewritten GraphDef (``graph_def`` is not modified); warns and returns a copy when nothing matches."""
+    index = GraphIndex(graph_def)
+    targets = match_plan(plan, index)
+    if not targets:
+        warnings.warn("approximate: the plan selects no node (no quantised conv/matmul in the graph, or an empty "
+                      "plan); the graph is unchanged.", stacklevel=2)
+        out = graph_pb2.GraphDef()
+        out.CopyFrom(graph_def)
+        return out
+    rewrites = {}
+    for name, lp in targets.items():
+        node = index.nodes[name]
+        if lp.skip_fraction > 0:
+            raise RefusalError(f"{describe(node)}: skip_fraction={lp.skip_fraction} is not supported on frozen "
+                               "graphs (neuron importance lives in the Keras path); use 0.")
+        if lp.weight_mapping == "data":
+            raise RefusalError(f"{describe(node)}: weight_mapping='data' needs activation histograms; use "
+                               "'uniform' or 'none' on frozen graphs.")
+        from tfaxdnn import multipliers
+
+        m = multipliers.get(lp.multiplier)
+        rw = _rewrite_quantized(index, node, m) if node.op in QUANTIZED_OPS else _rewrite_fake_quant(index, node, m)
+        if lp.weight_mapping == "uniform":
+            _map_weights(rw, m, node)
+        rewrites[name] = rw
+    return assemble(graph_def, rewrites)
+
+
+# -- (a) TF1 quantised ops -------------------------------------------------------------------------------------
+def _tf_zero_point(prefix: str, lo_ref: str, hi_ref: str) -> list:
+    """Nodes computing TF's ``FloatToQuantizedUnclamped<quint8>(0, lo, hi)`` (int32) as ``prefix``."""
+    d = tf.float64
+    return [
+        op_node(f"{prefix}/lo", "Cast", [lo_ref], SrcT=tf.float32, DstT=d),
+        op_node(f"{prefix}/hi", "Cast", [hi_ref], SrcT=tf.float32, DstT=d),
+        op_node(f"{prefix}/span", "Sub", [f"{prefix}/hi", f"{prefix}/lo"], T=d),
+        const_node(f"{prefix}/adjust", np.float64(256.0 / 255.0)),
+        op_node(f"{prefix}/range", "Mul", [f"{prefix}/span", f"{prefix}/adjust"], T=d),
+        const_node(f"{prefix}/steps", np.float64(256.0)),
+        op_node(f"{prefix}/range_scale", "RealDiv", [f"{prefix}/steps", f"{prefix}/range"], T=d),
+        op_node(f"{prefix}/scaled_min", "Mul", [f"{prefix}/lo", f"{prefix}/range_scale"], T=d),
+        # C++ std::round (half away from zero): sign(v)·floor(|v| + 0.5)
+        op_node(f"{prefix}/abs", "Abs", [f"{prefix}/scaled_min"], T=d),
+        const_node(f"{prefix}/half", np.float64(0.5)),
+        op_node(f"{prefix}/abs_half", "AddV2", [f"{prefix}/abs", f"{prefix}/half"], T=d),
+        op_node(f"{prefix}/floor", "Floor", [f"{prefix}/abs_half"], T=d),
+        op_node(f"{prefix}/sign", "Sign", [f"{prefix}/scaled_min"], T=d),
+        op_node(f"{prefix}/rounded", "Mul", [f"{prefix}/sign", f"{prefix}/floor"], T=d),
+        op_node(f"{prefix}/negated", "Neg", [f"{prefix}/rounded"], T=d),
+        op_node(prefix, "Cast", [f"{prefix}/negated"], SrcT=d, DstT=tf.int32),
+    ]
+
+
+def _tf_output_range(prefix: str, a_lo, a_hi, b_lo, b_hi) -> list:
+    """TF's ``QuantizationRangeForMultiplication<quint8, quint8, qint32>``: ``prefix/min``, ``prefix/max``.
+
+    TF divides in float32; Grappler would turn a division by the constant 255 into a multiplication by its
+    reciprocal (a different rounding), so the quotient is taken in float64 and rounded once to float32 (equal to
+    the float32 quotient except in halfway cases of probability ~2^-29); the product of two float32 values is exact
+    in float64, and the factors 2^31 are powers of two.
+    """
+    f, d = tf.float32, tf.float64
+    nodes = [const_node(f"{prefix}/levels", np.float64(255.0))]
+    for side, lo, hi in (("a", a_lo, a_hi), ("b", b_lo, b_hi)):
+        nodes += [op_node(f"{prefix}/{side}_span", "Sub", [hi, lo], T=f),
+                  op_node(f"{prefix}/{side}_span64", "Cast", [f"{prefix}/{side}_span"], SrcT=f, DstT=d),
+                  op_node(f"{prefix}/{side}_step64", "RealDiv", [f"{prefix}/{side}_span64", f"{prefix}/levels"], T=d),
+                  op_node(f"{prefix}/{side}_step", "Cast", [f"{prefix}/{side}_step64"], SrcT=d, DstT=f),
+                  op_node(f"{prefix}/{side}_step_64", "Cast", [f"{prefix}/{side}_step"], SrcT=f, DstT=d)]
+    nodes += [op_node(f"{prefix}/c_step64", "Mul", [f"{prefix}/a_step_64", f"{prefix}/b_step_64"], T=d),
+              op_node(f"{prefix}/c_step", "Cast", [f"{prefix}/c_step64"], SrcT=d, DstT=f),
+              const_node(f"{prefix}/lowest", np.float32(-2147483648.0)),
+              const_node(f"{prefix}/highest", np.float32(2147483648.0)),
+              op_node(f"{prefix}/min", "Mul", [f"{prefix}/c_step", f"{prefix}/lowest"], T=f),
+              op_node(f"{prefix}/max", "Mul", [f"{prefix}/c_step", f"{prefix}/highest"], T=f)]
+    return nodes
+
+
+def _rewrite_quantized(index: GraphIndex, node, m) -> Rewrite:
+    ins = [r for r in node.input if not r.startswith("^")]
+    for key in ("T1", "T2", "Tinput", "Tfilter"):
+        if key in node.attr and node.attr[key].type != tf.quint8.as_datatype_enum:
+            raise RefusalError(f"{describe(node)}: operands must be quint8 (attribute {key} is "
+                               f"{tf.as_dtype(node.attr[key].type).name}).")
+    out_key = "out_type" if node.op == "QuantizedConv2D" else "Toutput"
+    if node.attr[out_key].type != tf.qint32.as_datatype_enum:
+        raise RefusalError(f"{describe(node)}: output must be qint32.")
+    if m.signed:
+        raise RefusalError(f"{describe(node)}: quint8 operands need an unsigned (mul8u_*) multiplier; the plan gives "
+                           f"'{m.name}'. Use quantization dtype 'uint8' in the plan.")
+    p = f"{node.name}/tfax"
+    nodes = [op_node(f"{p}/a", "Bitcast", [ins[0]], T=tf.quint8, type=tf.uint8)]
+    w_ref = ins[1]
+    if node.op == "QuantizedMatMul":
+        if node.attr["transpose_a"].b:
+            raise RefusalError(f"{describe(node)}: transpose_a=True is not supported.")
+        if node.attr["transpose_b"].b:
+            nodes += [const_node(f"{p}/perm", np.array([1, 0], np.int32)),
+                      op_node(f"{p}/b_t", "Transpose", [w_ref, f"{p}/perm"], T=tf.quint8, Tperm=tf.int32)]
+            w_ref = f"{p}/b_t"
+    nodes.append(op_node(f"{p}/w", "Bitcast", [w_ref], T=tf.quint8, type=tf.uint8))
+    nodes += _tf_zero_point(f"{p}/za", ins[2], ins[3]) + _tf_zero_point(f"{p}/zw", ins[4], ins[5])
+    nodes.append(const_node(f"{p}/table", m.table.astype(np.int32)))
+    nodes.append(_approx_node(f"{p}/acc", node, [f"{p}/a", f"{p}/w", f"{p}/table", f"{p}/za", f"{p}/zw"],
+                              tf.uint8, m.name))
+    nodes += _tf_output_range(f"{p}/range", ins[2], ins[3], ins[4], ins[5])
+    nodes.append(op_node(node.name, "Bitcast", [f"{p}/acc"], T=tf.int32, type=tf.qint32))  # output 0, same name
+    return Rewrite(nodes, {f"{node.name}:1": f"{p}/range/min", f"{node.name}:2": f"{p}/range/max"})
+
+
+def _approx_node(name, node, inputs, code_type, multiplier):
+    op = _APPROX_OP[node.op]
+    if op == "TfaxApproxMatMul":
+        return op_node(name, op, inputs, T=code_type, multiplier=multiplier)
+    if node.attr["padding"].s not in (b"SAME", b"VALID"):
+        raise RefusalError(f"{describe(node)}: padding {node.attr['padding'].s.decode()} is not supported.")
+    fmt = node.attr["data_format"].s if "data_format" in node.attr else b"NHWC"
+    if fmt not in (b"NHWC", b""):
+        raise RefusalError(f"{describe(node)}: data_format {fmt.decode()} is not supported (NHWC only).")
+    return op_node(name, op, inputs, T=code_type, strides=attr_ints(node, "strides"),
+                   padding=node.attr["padding"].s, dilations=attr_ints(node, "dilations", [1, 1, 1, 1]),
+                   multiplier=multiplier)
+
+
+# -- (b) FakeQuant graphs -----------------------------------------------------------------------------------------
+def fake_quant_grid(x_min, x_max, narrow_range: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """TF's nudging (fake_quant_ops_functor.h) per element of ``x_min/x_max``: (scale, nudged_min, zero point
+    in uint8 code space, quant_min)."""
+    lo = np.atleast_1d(np.asarray(x_min, np.float32))
+    hi = np.atleast_1d(np.asarray(x_max, np.float32))
+    qmin, qmax = np.float32(1 if narrow_range else 0), np.float32(255)
+    scale = (hi - lo) / (qmax - qmin)
+    if np.any(scale <= 0):
+        raise GraphTransformError(f"empty FakeQuant range [{lo}, {hi}] (untrained model?)")
+    zp_from_min = qmin - lo / scale
+    zp = np.where(zp_from_min < qmin, qmin, np.where(zp_from_min > qmax, qmax,
+                                                      np.sign(zp_from_min) * np.floor(np.abs(zp_from_min) + 0.5)))
+    nudged_min = (qmin - zp) * scale
+    return scale.astype(np.float32), nudged_min.astype(np.float32), zp.astype(np.int64), int(qmin)
+
+
+def fake_quant_codes(x: np.ndarray, x_min, x_max, narrow_range: bool, axis_last: bool) -> Tuple[np.ndarray, ...]:
+    """uint8 codes of ``x`` exactly as ``FakeQuantWithMinMaxVars[PerChannel]`` rounds them, with scale and zp."""
+    scale, nudged_min, zp, qmin = fake_quant_grid(x_min, x_max, narrow_range)
+    nudged_max = (np.float32(255) - zp) * scale
+    x = np.asarray(x, np.float32)
+    clamped = np.clip(x, nudged_min, nudged_max.astype(np.float32))
+    codes = np.floor((clamped - nudged_min) * (np.float32(1.0) / scale) + np.float32(0.5)) + qmin
+    return codes.astype(np.int64), scale, zp
+
+
+def _activation_grid(index: GraphIndex, node):
+    src = index.producer(node, 0)
+    while src.op in GRID_PRESERVING and src.op != "FakeQuantWithMinMaxVars":
+        src = index.producer(src, 0)
+    if src.op != "FakeQuantWithMinMaxVars":
+        raise RefusalError(f"{describe(node)}: its input is not on a FakeQuant grid (found {describe(src)} before "
+                           "any FakeQuantWithMinMaxVars); cannot pick activation codes.")
+    if src.attr["num_bits"].i not in (0, 8):
+        raise RefusalError(f"{describe(src)}: only 8-bit fake quantisation maps onto 8x8 multipliers.")
+    lo, hi = index.constant(src, 1, "min"), index.constant(src, 2, "max")
+    scale, _, zp, _ = fake_quant_grid(lo, hi, src.attr["narrow_range"].b)
+    return float(scale[0]), int(zp[0]), int(1 if src.attr["narrow_range"].b else 0)
+
+
+def _rewrite_fake_quant(index: GraphIndex, node, m) -> Rewrite:
+    fq = index.producer(node, 1)
+    if fq.attr["num_bits"].i not in (0, 8):
+        raise RefusalError(f"{describe(fq)}: only 8-bit fake quantisation maps onto 8x8 multipliers.")
+    kernel = index.constant(fq, 0, "kernel")
+    k_min, k_max = index.constant(fq, 1, "min"), index.constant(fq, 2, "max")
+    per_channel = fq.op.endswith("PerChannel")
+    if node.op == "DepthwiseConv2dNative" and per_channel:
+        raise RefusalError(f"{describe(node)}: per-channel FakeQuant on a depthwise kernel is not supported.")
+    if node.op == "MatMul":
+        if node.attr["transpose_a"].b:
+            raise RefusalError(f"{describe(node)}: transpose_a=True is not supported.")
+    codes, s_w, z_w = fake_quant_codes(kernel, k_min, k_max, fq.attr["narrow_range"].b, per_channel)
+    if node.op == "MatMul" and node.attr["transpose_b"].b:
+        codes = codes.T
+    n_out = codes.shape[-2] * codes.shape[-1] if node.op == "DepthwiseConv2dNative" else codes.shape[-1]
+    s_w, z_w = np.broadcast_to(s_w, (n_out,)), np.broadcast_to(z_w, (n_out,))
+    s_a, z_a, a_qmin = _activation_grid(index, node)
+    shift = 128 if m.signed else 0
+    code_type, lo, hi = (tf.int8, -128.0, 127.0) if m.signed else (tf.uint8, 0.0, 255.0)
+    p = f"{node.name}/tfax"
+    ins = [r for r in node.input if not r.startswith("^")]
+    nodes = [
+        const_node(f"{p}/x_scale", np.float32(s_a)),
+        op_node(f"{p}/x_div", "RealDiv", [ins[0], f"{p}/x_scale"], T=tf.float32),
+        op_node(f"{p}/x_round", "Round", [f"{p}/x_div"], T=tf.float32),
+        const_node(f"{p}/x_zero_point", np.float32(z_a - shift)),
+        op_node(f"{p}/x_shift", "AddV2", [f"{p}/x_round", f"{p}/x_zero_point"], T=tf.float32),
+        const_node(f"{p}/x_lo", np.float32(max(lo, a_qmin - shift))),
+        const_node(f"{p}/x_hi", np.float32(hi)),
+        op_node(f"{p}/x_clip", "ClipByValue", [f"{p}/x_shift", f"{p}/x_lo", f"{p}/x_hi"], T=tf.float32),
+        op_node(f"{p}/x_codes", "Cast", [f"{p}/x_clip"], SrcT=tf.float32, DstT=code_type),
+        const_node(f"{p}/w_codes", (codes - shift).astype(code_type.as_numpy_dtype)),
+        const_node(f"{p}/table", m.table.astype(np.int32)),
+        const_node(f"{p}/za", np.int32(z_a - shift)),
+        const_node(f"{p}/zw", (z_w - shift).astype(np.int32)),
+    ]
+    nodes.append(_approx_node(f"{p}/acc", node, [f"{p}/x_codes", f"{p}/w_codes", f"{p}/table", f"{p}/za",
+                                                 f"{p}/zw"], code_type, m.name))
+    nodes += [op_node(f"{p}/acc_float", "Cast", [f"{p}/acc"], SrcT=tf.int32, DstT=tf.float32),
+              const_node(f"{p}/out_scale", (np.float32(s_a) * s_w.astype(np.float32)).astype(np.float32)),
+              op_node(node.name, "Mul", [f"{p}/acc_float", f"{p}/out_scale"], T=tf.float32)]  # same name
+    return Rewrite(nodes, {})
+
+
+def _map_weights(rw: Rewrite, m, node) -> None:
+    """ALWANN uniform weight mapping of a constant weight-code tensor (kind (b)); refused for kind (a)."""
+    from tfaxdnn.weight_mapping import apply_mapping, mapping_table
+
+    for n in rw.nodes:
+        if n.name.endswith("/tfax/w_codes"):
+            codes = tf.make_ndarray(n.attr["value"].tensor)
+            mapped = apply_mapping(codes, mapping_table(m), m.signed).astype(codes.dtype)
+            n.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(mapped))
+            return
+    raise RefusalError(f"{describe(node)}: weight_mapping needs constant weight codes; TF1 quantised graphs quantise "
+                       "their weights at run time. Use weight_mapping 'none'.")

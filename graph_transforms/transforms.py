@@ -1,0 +1,106 @@
+"""The transform registry: name -> function(graph_def, args, context) -> graph_def."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict, List
+
+import numpy as np
+import tensorflow as tf
+
+from graph_transforms.errors import GraphTransformError
+
+
+@dataclasses.dataclass
+class Context:
+    """What the command line knows besides the transform arguments."""
+
+    inputs: List[str]
+    outputs: List[str]
+
+
+def _allowed(name: str, args: dict, allowed) -> None:
+    unknown = sorted(set(args) - set(allowed))
+    if unknown:
+        raise GraphTransformError(f"{name}: unknown arguments {unknown}; valid: {sorted(allowed)}.")
+
+
+def _approximate(graph_def, args, ctx):
+    import tfaxdnn
+    from graph_transforms.approximate import approximate_graph
+
+    _allowed("approximate", args, ("plan", "multiplier"))
+    if "plan" in args:
+        try:
+            plan = tfaxdnn.Plan.from_json(args["plan"])
+        except (OSError, ValueError, TypeError) as exc:
+            raise GraphTransformError(f"approximate: cannot read plan {args['plan']!r}: {exc}") from None
+    elif "multiplier" in args:
+        name = args["multiplier"]
+        signed = tfaxdnn.multipliers.get(name).signed
+        plan = tfaxdnn.Plan(default_multiplier=name,
+                            quantization={} if signed else {"dtype": "uint8", "activation": "asymmetric"})
+    else:
+        raise GraphTransformError("approximate: needs plan=PLAN.json or multiplier=NAME.")
+    return approximate_graph(graph_def, plan)
+
+
+def load_calibration(path: str, key: str = None, samples: int = 256) -> np.ndarray:
+    """Images from an npz/npy file (``key``, else ``x``, ``x_train``, ``x_test`` or the only array)."""
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise GraphTransformError(f"quantize: cannot read calibration data {path!r}: {exc}") from None
+    if isinstance(data, np.ndarray):
+        x = data
+    else:
+        keys = [key] if key else [k for k in ("x", "x_train", "x_test") if k in data.files] or data.files[:1]
+        if not keys or keys[0] not in data.files:
+            raise GraphTransformError(f"quantize: {path!r} has no array {keys[0] if keys else key!r}; arrays: "
+                                      f"{data.files}.")
+        x = data[keys[0]]
+    x = x[:samples]
+    return x.astype(np.float32) / 255.0 if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
+
+
+def _quantize(graph_def, args, ctx):
+    from graph_transforms.quantize import quantize_graph
+
+    _allowed("quantize", args, ("calibration", "key", "samples", "input"))
+    if "calibration" not in args:
+        raise GraphTransformError("quantize: needs calibration=DATA.npz (images fed to the graph input).")
+    input_name = args.get("input") or (ctx.inputs[0] if ctx.inputs else None)
+    if not input_name:
+        raise GraphTransformError("quantize: name the graph input with --inputs or input=NAME.")
+    x = load_calibration(args["calibration"], args.get("key"), int(args.get("samples", 256)))
+    placeholder = next((n for n in graph_def.node if n.name == input_name.split(":")[0]), None)
+    if placeholder is not None and "shape" in placeholder.attr:
+        rank = len(placeholder.attr["shape"].shape.dim)
+        if rank == x.ndim + 1:
+            x = x[..., None]
+    return quantize_graph(graph_def, input_name, x)
+
+
+def _strip_unused_nodes(graph_def, args, ctx):
+    _allowed("strip_unused_nodes", args, ())
+    if not ctx.outputs:
+        raise GraphTransformError("strip_unused_nodes: needs --outputs.")
+    names = {n.name for n in graph_def.node}
+    missing = [o for o in ctx.outputs if o.split(":")[0] not in names]
+    if missing:
+        raise GraphTransformError(f"--outputs {missing} are not nodes of the graph.")
+    return tf.compat.v1.graph_util.extract_sub_graph(graph_def, [o.split(":")[0] for o in ctx.outputs])
+
+
+TRANSFORMS: Dict[str, Callable] = {"approximate": _approximate, "approximate_conv": _approximate,
+                                   "quantize": _quantize, "strip_unused_nodes": _strip_unused_nodes}
+
+
+def apply(graph_def, transforms, ctx: Context):
+    """Apply the parsed ``[(name, args)]`` in order."""
+    for name, args in transforms:
+        if name not in TRANSFORMS:
+            raise GraphTransformError(f"Unknown transform {name!r}; available: {sorted(TRANSFORMS)}.")
+    for name, args in transforms:
+        graph_def = TRANSFORMS[name](graph_def, args, ctx)
+    return graph_def
