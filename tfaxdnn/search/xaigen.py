@@ -20,7 +20,11 @@ Steps, as implemented (SPEC section 8):
    (the paper), ``"backoff"`` (default) retries the layer with half and a quarter of the skip fraction, then
    none, then ever less aggressive multipliers, and keeps the first setting that passes (the layer stays exact
    if none does).
-5. The result is the last configuration that met ``Q_c``; ``meets_energy`` says whether it also meets ``E_c``
+5. Refinement (beyond the paper, ``refine_passes``, default 2): Algorithm 1 never touches the layers at the top of
+   the ranking, which may hold most of the MACs. Each pass visits the layers least important first and tries one
+   step more aggressive (next multiplier, else ``skip_step`` more skipping up to ``t_p``), keeping a step only if
+   accuracy still meets ``Q_c`` and energy falls. ``result.algorithm1`` keeps the pre-refinement result.
+6. The result is the last configuration that met ``Q_c``; ``meets_energy`` says whether it also meets ``E_c``
    (energy relative to the all-exact model).
 
 ``sweep`` evaluates whole-model configurations over a grid of ``t_p`` values, skipping only ("p") and skipping with
@@ -59,6 +63,7 @@ class XAIGenConfig:
         energy_budget: ``E_c``, largest acceptable energy relative to the all-exact model (1.0: no constraint).
         weight_mapping: ``"uniform"`` (ALWANN), ``"data"`` or ``"none"`` for every approximated layer.
         on_violation: ``"backoff"`` or ``"stop"`` (see the module docstring).
+        refine_passes: greedy passes after Algorithm 1 (0: the paper's algorithm only; see step 5).
         normalization: ``"minmax"`` or ``"max"`` (see the module docstring).
         importance_samples, n_steps: conductance sample count and integration steps.
         calibration_samples, evaluation_samples: sizes taken from the given data (None: all).
@@ -74,6 +79,7 @@ class XAIGenConfig:
     energy_budget: float = 1.0
     weight_mapping: str = "uniform"
     on_violation: str = "backoff"
+    refine_passes: int = 2
     normalization: str = "minmax"
     importance_samples: int = 200
     n_steps: int = 20
@@ -91,6 +97,8 @@ class XAIGenConfig:
                              f"{[m.name for m in ms if not m.signed]}")
         ordered = tuple(m.name for m in sorted(ms, key=lambda m: (m.mae_percent, m.name)))
         object.__setattr__(self, "multipliers", ordered)
+        if int(self.refine_passes) < 0:
+            raise ValueError(f"`refine_passes` must be >= 0. Received: {self.refine_passes!r}")
         for field, lo, hi in (("t_c", 1e-9, math.inf), ("delta", 0.0, math.inf), ("t_p", 0.0, 1.0),
                               ("skip_step", 1e-9, 1.0), ("max_accuracy_drop", 0.0, 1.0),
                               ("energy_budget", 0.0, math.inf)):
@@ -177,6 +185,7 @@ class XAIGenResult:
     per_layer: List[dict]
     config: XAIGenConfig
     runtime_s: float
+    algorithm1: dict = dataclasses.field(default_factory=dict)
 
     @property
     def energy_reduction(self) -> float:
@@ -191,7 +200,7 @@ class XAIGenResult:
                 "baseline_energy_j": self.baseline_energy_j, "energy_j": self.energy_j,
                 "energy_reduction": self.energy_reduction, "relative_energy": self.relative_energy,
                 "latency_s": self.latency_s, "memory_bytes": self.memory_bytes, "meets_energy": self.meets_energy,
-                "runtime_s": self.runtime_s, "plan": self.plan.to_dict(), "per_layer": self.per_layer,
+                "runtime_s": self.runtime_s, "algorithm1_result": self.algorithm1, "plan": self.plan.to_dict(), "per_layer": self.per_layer,
                 "importance": {n: self.importance.scores[n] for n in self.importance.layers},
                 "multipliers": {n: _mult.get(n).hash for n in self.config.multipliers},
                 "config": self.config.to_dict(), "log": self.log}
@@ -335,6 +344,28 @@ def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig
         if not accepted and config.on_violation == "stop" and (i > 0 or s > 0):
             break
         threshold = max(threshold - config.delta, config.delta) if config.delta else threshold
+    algorithm1 = {"accuracy": best[2], "relative_energy": best[3].relative_energy,
+                  "settings": {n: {"multiplier": m, "skip_fraction": s} for n, (m, s) in best[4].items()}}
+    step = len(log)
+    for _ in range(config.refine_passes):
+        changed = False
+        for name in tqdm(imp.ascending(), desc="XAI-Gen refine", disable=not verbose):
+            step += 1
+            m_idx = mults.index(best[4][name][0]) if best[4][name][0] in mults else 0
+            s_now = best[4][name][1]
+            moves = [(m_idx + 1, s_now)] if m_idx + 1 < len(mults) else []
+            if name != output_layer and s_now + config.skip_step <= config.t_p + 1e-9:
+                moves.append((m_idx, round(s_now + config.skip_step, 6)))
+            for j, sk in moves:
+                trial = dict(best[4], **{name: (mults[j], sk)})
+                ax, plan, acc, report = run(trial)
+                ok = acc >= q_c and report.relative_energy < best[3].relative_energy
+                log.append(_log_row(step, f"refine {name}", trial, acc, report, ok))
+                if ok:
+                    best, changed = (ax, plan, acc, report, trial), True
+                    break
+        if not changed:
+            break
     ax, plan, acc, report, settings = best
     per_layer = [{"layer": n, "importance": z_hat[n], "multiplier": settings[n][0],
                   "skip_fraction": settings[n][1],
@@ -342,7 +373,7 @@ def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig
     return XAIGenResult(ax, plan, acc, report.energy_j, report.latency_s, report.memory_bytes,
                         report.relative_energy, baseline_acc, exact_acc, base_report.energy_j,
                         report.relative_energy <= config.energy_budget, imp, log, per_layer, config,
-                        time.perf_counter() - start)
+                        time.perf_counter() - start, algorithm1)
 
 
 def _log_row(step, layer, settings, acc, report, ok) -> dict:
