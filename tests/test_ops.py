@@ -52,6 +52,29 @@ def test_conv2d_large_positions_use_tap_table_path_exactly(name):
     np.testing.assert_array_equal(got, ref.conv2d(x, f, m.table, 1, "SAME", 1, za, zw))
 
 
+@pytest.mark.parametrize("name", ["mul8s_1L2N", "mul8u_17C8"])
+def test_shared_int16_tap_tables_on_depthwise_and_matmul(name):
+    """P >= 1024 and >= 8 outputs per group: the shared int16 tap-table strategy (several chunks and blocks)."""
+    m, rng = M.get(name), np.random.default_rng(11)
+    x, f = _codes(rng, (2, 24, 24, 3), m.signed), _codes(rng, (3, 3, 3, 9), m.signed)
+    za, zw = int(_zp(rng, m.signed)), _zp(rng, m.signed, 27)
+    got = nn.approx_depthwise_conv2d(x, f, m, 1, "SAME", 1, za, zw).numpy()
+    np.testing.assert_array_equal(got, ref.depthwise_conv2d(x, f, m.table, 1, "SAME", 1, za, zw))
+    a, b = _codes(rng, (1100, 70), m.signed), _codes(rng, (70, 40), m.signed)
+    za, zb = int(_zp(rng, m.signed)), _zp(rng, m.signed, 40)
+    np.testing.assert_array_equal(nn.approx_matmul(a, b, m, za, zb).numpy(), ref.matmul(a, b, m.table, za, zb))
+
+
+def test_wide_table_range_falls_back_from_int16_tables():
+    """Entries spanning more than 65535 cannot be int16 with one bias: the int32 paths must take over."""
+    a, w = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    table = (a * w * 3 - 70000 * (a == 5)).astype(np.int32)   # a raw table tensor: no uint16 limit
+    rng = np.random.default_rng(5)
+    x, f = _codes(rng, (2, 24, 24, 4), False), _codes(rng, (3, 3, 4, 16), False)
+    got = nn.approx_conv2d(x, f, tf.constant(table), 1, "SAME", 1, 3, 7).numpy()
+    np.testing.assert_array_equal(got, ref.conv2d(x, f, table, 1, "SAME", 1, 3, 7))
+
+
 @pytest.mark.parametrize("name", TABLES)
 def test_depthwise_randomised_matches_reference(name):
     m, rng = M.get(name), np.random.default_rng(3)

@@ -117,6 +117,71 @@ inline void LutGemm(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, const 
   }
 }
 
+// Strategy 3, "shared int16 tap tables": tables T[k][a][j] = lut[a][w[k][ob + j]] - bias for every tap k and
+// output block ob, built once per op call and shared by all threads (see BuildTapTables16), int16 so that twice
+// as many outputs fit a cache line. Positions are streamed with the block's accumulators in registers; taps are
+// taken in chunks of kTapChunk so the chunk's tables stay cache-resident, with the partial sums parked in `park`.
+// acc[p][o] = sum_k T + K * bias. Requires K * 32768 < 2^31 (checked by the caller).
+constexpr int kTap16Block = 32;   // outputs per table row (one 64-byte line of int16)
+constexpr int64_t kTapChunk = 32;  // taps per chunk: 32 x 16 KiB = 512 KiB of tables
+
+struct TapTables16 {
+  int64_t K = 0, O = 0, blocks = 0;
+  int32_t bias = 0;
+  std::vector<int16_t> data;  // [groups][blocks][K][256][kTap16Block]
+  const int16_t* Group(int64_t g) const { return data.data() + g * blocks * K * kTableSize * kTap16Block; }
+};
+
+// Whether the table's entries fit int16 after subtracting one bias; sets *bias.
+inline bool Int16Bias(const int32_t* lut, int32_t* bias) {
+  int32_t lo = lut[0], hi = lut[0];
+  for (int i = 1; i < kTableSize * kTableSize; ++i) lo = std::min(lo, lut[i]), hi = std::max(hi, lut[i]);
+  if (int64_t(hi) - lo > 65535) return false;
+  *bias = lo + 32768;
+  return true;
+}
+
+// Builds the tables of one (group, block, tap): T[a][j] for a in 0..255.
+inline void BuildTapTable16(const int32_t* lut, int32_t bias, const uint8_t* wk, int ow, int16_t* t) {
+  for (int a = 0; a < kTableSize; ++a) {
+    const int32_t* row = lut + a * kTableSize;
+    int16_t* ta = t + a * kTap16Block;
+    for (int j = 0; j < ow; ++j) ta[j] = static_cast<int16_t>(row[wk[j]] - bias);
+    for (int j = ow; j < kTap16Block; ++j) ta[j] = 0;
+  }
+}
+
+inline void LutGemmTap16(const uint8_t* xt, int64_t ldx, int64_t P, const TapTables16& tt, const int16_t* tables,
+                         int64_t* acc, std::vector<int32_t>* park) {
+  const int64_t K = tt.K, O = tt.O;
+  park->resize(P * kTap16Block);
+  int32_t* pk = park->data();
+  for (int64_t b = 0; b < tt.blocks; ++b) {
+    const int64_t ob = b * kTap16Block;
+    const int ow = static_cast<int>(std::min<int64_t>(kTap16Block, O - ob));
+    const int16_t* tb = tables + b * K * kTableSize * kTap16Block;
+    for (int64_t k0 = 0; k0 < K; k0 += kTapChunk) {
+      const int64_t k1 = std::min(K, k0 + kTapChunk);
+      for (int64_t p = 0; p < P; ++p) {
+        int32_t r[kTap16Block];
+        int32_t* pp = pk + p * kTap16Block;
+#pragma GCC unroll 32
+        for (int j = 0; j < kTap16Block; ++j) r[j] = k0 == 0 ? 0 : pp[j];
+        for (int64_t k = k0; k < k1; ++k) {
+          const int16_t* t = tb + (k * kTableSize + xt[k * ldx + p]) * kTap16Block;
+#pragma GCC unroll 32
+          for (int j = 0; j < kTap16Block; ++j) r[j] += t[j];
+        }
+#pragma GCC unroll 32
+        for (int j = 0; j < kTap16Block; ++j) pp[j] = r[j];
+      }
+    }
+    const int64_t offset = K * int64_t(tt.bias);
+    for (int64_t p = 0; p < P; ++p)
+      for (int j = 0; j < ow; ++j) acc[p * O + ob + j] = pk[p * kTap16Block + j] + offset;
+  }
+}
+
 // Sum over taps of the activation codes of each position (for the weight zero-point correction).
 inline void ActivationCodeSums(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, int offset, int64_t* sums) {
   std::fill(sums, sums + P, -int64_t(K) * offset);
