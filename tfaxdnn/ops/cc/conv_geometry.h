@@ -70,8 +70,8 @@ struct ConvGeometry {
 
   int64_t Positions() const { return N * OH * OW; }
 
-  // Fills xt[(tap * channels + j) * n + i] for positions p0..p0+n, taps (ky, kx) and the channel range
-  // [c0, c0 + channels), with padded taps holding the activation zero point's index.
+  // Fills xt[i * K + tap * channels + j] (K = KH * KW * channels) for positions p0..p0+n, taps (ky, kx) and the
+  // channel range [c0, c0 + channels), with padded taps holding the activation zero point's index.
   template <typename T>
   void Gather(const T* input, int64_t p0, int64_t n, int64_t c0, int64_t channels, uint8_t pad_index,
               uint8_t* xt) const {
@@ -82,12 +82,12 @@ struct ConvGeometry {
         const int64_t iy = oy * a.stride_h - pad_top + ky * a.dil_h;
         for (int64_t kx = 0; kx < KW; ++kx) {
           const int64_t ix = ox * a.stride_w - pad_left + kx * a.dil_w;
-          uint8_t* dst = xt + ((ky * KW + kx) * channels) * n + i;
+          uint8_t* dst = xt + i * KH * KW * channels + (ky * KW + kx) * channels;
           if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
-            for (int64_t j = 0; j < channels; ++j) dst[j * n] = pad_index;
+            for (int64_t j = 0; j < channels; ++j) dst[j] = pad_index;
           } else {
             const T* src = input + ((b * H + iy) * W + ix) * C + c0;
-            for (int64_t j = 0; j < channels; ++j) dst[j * n] = TableIndex(src[j]);
+            for (int64_t j = 0; j < channels; ++j) dst[j] = TableIndex(src[j]);
           }
         }
       }

@@ -91,7 +91,7 @@ struct LutProblem {
 constexpr int64_t kTap16MinPositions = 1024;
 constexpr int64_t kTap16MaxBytes = int64_t(256) << 20;
 
-// gather(group, p0, pb, xt) must fill xt[k * pb + i] with the table index of tap k at position p0 + i.
+// gather(group, p0, pb, xt) must fill xt[i * K + k] with the table index of tap k at position p0 + i.
 using GatherFn = std::function<void(int64_t, int64_t, int64_t, uint8_t*)>;
 
 // Runs the problem on TF's intra-op pool: units = groups x position blocks.
@@ -106,19 +106,21 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
   const int64_t threads = std::max(1, pool->NumThreads());
   // Shared int16 tap tables when enough positions reuse them (build cost ~ 256 / P of the products).
   TapTables16 tt;
-  const int64_t blocks = (pr.O + kTap16Block - 1) / kTap16Block;
+  tt.width = pr.O <= 16 ? 16 : kTap16Block;
+  const int64_t blocks = (pr.O + tt.width - 1) / tt.width;
+  const int64_t table_elems = int64_t(kTableSize) * tt.width;
   const bool tap16 = pr.P >= kTap16MinPositions && pr.O >= 8 && pr.K < 65536 && Int16Bias(pr.lut, &tt.bias) &&
-                     pr.groups * blocks * pr.K * kTableSize * kTap16Block * 2 <= kTap16MaxBytes;
+                     pr.groups * blocks * pr.K * table_elems * 2 <= kTap16MaxBytes;
   if (tap16) {
     tt.K = pr.K, tt.O = pr.O, tt.blocks = blocks;
-    tt.data.resize(pr.groups * blocks * pr.K * kTableSize * kTap16Block);
+    tt.data.resize(pr.groups * blocks * pr.K * table_elems);
     const int64_t tables = pr.groups * blocks * pr.K;
-    pool->ParallelFor(tables, kTableSize * kTap16Block * 4, [&](int64_t begin, int64_t end) {
+    pool->ParallelFor(tables, table_elems * 4, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const int64_t g = i / (blocks * pr.K), b = (i / pr.K) % blocks, k = i % pr.K;
-        const int ow = static_cast<int>(std::min<int64_t>(kTap16Block, pr.O - b * kTap16Block));
-        BuildTapTable16(pr.lut, tt.bias, pr.widx + (g * pr.K + k) * pr.O + b * kTap16Block, ow,
-                        tt.data.data() + i * kTableSize * kTap16Block);
+        const int ow = static_cast<int>(std::min<int64_t>(tt.width, pr.O - b * tt.width));
+        BuildTapTable16(pr.lut, tt.bias, pr.widx + (g * pr.K + k) * pr.O + b * tt.width, ow, tt.width,
+                        tt.data.data() + i * table_elems);
       }
     });
   }
@@ -140,13 +142,13 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
       gather(g, p0, n, s.xt.data());
       s.acc.resize(n * pr.O);
       if (tap16) {
-        LutGemmTap16(s.xt.data(), n, n, tt, tt.Group(g), s.acc.data(), &s.block32);
+        LutGemmTap16(s.xt.data(), n, tt, tt.Group(g), s.acc.data(), &s.block32);
       } else {
-        LutGemm(s.xt.data(), n, n, pr.K, pr.widx + g * pr.K * pr.O, pr.O, pr.lut, need_int64, s.acc.data(), &s);
+        LutGemm(s.xt.data(), n, pr.K, pr.widx + g * pr.K * pr.O, pr.O, pr.lut, need_int64, s.acc.data(), &s);
       }
       if (any_zw) {
         asum.resize(n);
-        ActivationCodeSums(s.xt.data(), n, n, pr.K, pr.index_offset, asum.data());
+        ActivationCodeSums(s.xt.data(), n, pr.K, pr.index_offset, asum.data());
       }
       const int32_t* zw = pr.zw + g * pr.O;
       const int64_t* ws = pr.wsum + g * pr.O;

@@ -1,14 +1,18 @@
 // TF-free core of the LUT arithmetic: an integer "GEMM" whose products come from a 256x256 table.
 //
-//   acc[p][o] = sum_k lut[xt[k][p] * 256 + w[k][o]]
+//   acc[p][o] = sum_k lut[xt[p][k] * 256 + w[k][o]]
 //
-// xt holds activation *row indices* (code + 128 for int8, code for uint8) tap-major ([K][ldx]) so that each
-// tap streams contiguously; w holds weight *column indices* [K][O]. Every conv/depthwise/matmul kernel reduces
+// xt holds activation *row indices* (code + 128 for int8, code for uint8) position-major ([P][K]: the im2col
+// gather then copies whole channel runs, and a position's taps are contiguous); w holds weight *column indices*
+// [K][O]. Every conv/depthwise/matmul kernel reduces
 // to this after an im2col-style gather of its activation codes. Zero-point corrections are added by the caller.
 #ifndef TFAXDNN_LUT_GEMM_H_
 #define TFAXDNN_LUT_GEMM_H_
 
 #include <algorithm>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -54,18 +58,33 @@ inline std::vector<int32_t>& BlockBuffer<int32_t>(LutScratch* s) { return s->blo
 template <>
 inline std::vector<int64_t>& BlockBuffer<int64_t>(LutScratch* s) { return s->block; }
 
-// Strategy 1, "gather": acc[p][o] += lut[x * 256 + w]. Best when few positions share each weight.
-inline void LutGemmGather(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, const uint8_t* w, int64_t O,
-                          const int32_t* lut, int64_t* acc) {
-  std::fill(acc, acc + P * O, 0);
-  for (int64_t k = 0; k < K; ++k) {
-    const uint8_t* xk = xt + k * ldx;
-    const uint8_t* wk = w + k * O;
-    for (int64_t p = 0; p < P; ++p) {
-      const int32_t* row = lut + int64_t(xk[p]) * kTableSize;
-      int64_t* ap = acc + p * O;
-      for (int64_t o = 0; o < O; ++o) ap[o] += row[wk[o]];
+// Strategy 1, "gather": acc[p][o] += lut[x * 256 + w]. Best when few positions share each weight (the table
+// row of x is L1-resident; the inner loop over o vectorises to gathers). Acc32 is int32 when K*max|lut| fits.
+template <typename Acc32>
+void LutGemmGather(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t O, const int32_t* lut,
+                   int64_t* acc, LutScratch* s) {
+  std::vector<Acc32>& a32 = BlockBuffer<Acc32>(s);
+  a32.resize(O);
+  Acc32* ap = a32.data();
+  for (int64_t p = 0; p < P; ++p) {
+    const uint8_t* xp = xt + p * K;
+    std::fill(ap, ap + O, Acc32(0));
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t* row = lut + int64_t(xp[k]) * kTableSize;
+      const uint8_t* wk = w + k * O;
+      int64_t o = 0;
+#if defined(__AVX512F__)
+      if constexpr (sizeof(Acc32) == 4) {  // 16 table entries per hardware gather
+        for (; o + 16 <= O; o += 16) {
+          const __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wk + o)));
+          const __m512i v = _mm512_i32gather_epi32(idx, row, 4);
+          _mm512_storeu_si512(ap + o, _mm512_add_epi32(_mm512_loadu_si512(ap + o), v));
+        }
+      }
+#endif
+      for (; o < O; ++o) ap[o] += row[wk[o]];
     }
+    std::copy(ap, ap + O, acc + p * O);
   }
 }
 
@@ -73,7 +92,7 @@ inline void LutGemmGather(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, 
 // then stream positions with contiguous vector adds acc[p][:] += T_k[x[p][k]][:]. The table build (8192
 // entries) is amortised over the P positions of the work unit. Acc32 is int32 when K*max|lut| fits.
 template <typename Acc32>
-void LutGemmTapTable(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, const uint8_t* w, int64_t O,
+void LutGemmTapTable(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t O,
                      const int32_t* lut, int64_t* acc, LutScratch* s) {
   s->tap.resize(kTableSize * kOutBlock);
   int32_t* tap = s->tap.data();
@@ -90,10 +109,9 @@ void LutGemmTapTable(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, const
         for (int j = 0; j < ow; ++j) t[j] = row[wk[j]];
         for (int j = ow; j < kOutBlock; ++j) t[j] = 0;
       }
-      const uint8_t* xk = xt + k * ldx;
       Acc32* b = blk.data();
       for (int64_t p = 0; p < P; ++p) {
-        const int32_t* t = tap + int64_t(xk[p]) * kOutBlock;
+        const int32_t* t = tap + int64_t(xt[p * K + k]) * kOutBlock;
         Acc32* bp = b + p * kOutBlock;
 #pragma GCC ivdep
         for (int j = 0; j < kOutBlock; ++j) bp[j] += t[j];
@@ -105,15 +123,19 @@ void LutGemmTapTable(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, const
 }
 
 // Chooses the strategy: the tap table pays off once enough positions reuse each table.
-inline void LutGemm(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, const uint8_t* w, int64_t O,
+inline void LutGemm(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t O,
                     const int32_t* lut, bool need_int64, int64_t* acc, LutScratch* s) {
   const bool tap_table = P >= 256 && O >= 8;
   if (!tap_table) {
-    LutGemmGather(xt, ldx, P, K, w, O, lut, acc);
+    if (need_int64) {
+      LutGemmGather<int64_t>(xt, P, K, w, O, lut, acc, s);
+    } else {
+      LutGemmGather<int32_t>(xt, P, K, w, O, lut, acc, s);
+    }
   } else if (need_int64) {
-    LutGemmTapTable<int64_t>(xt, ldx, P, K, w, O, lut, acc, s);
+    LutGemmTapTable<int64_t>(xt, P, K, w, O, lut, acc, s);
   } else {
-    LutGemmTapTable<int32_t>(xt, ldx, P, K, w, O, lut, acc, s);
+    LutGemmTapTable<int32_t>(xt, P, K, w, O, lut, acc, s);
   }
 }
 
@@ -122,14 +144,15 @@ inline void LutGemm(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, const 
 // as many outputs fit a cache line. Positions are streamed with the block's accumulators in registers; taps are
 // taken in chunks of kTapChunk so the chunk's tables stay cache-resident, with the partial sums parked in `park`.
 // acc[p][o] = sum_k T + K * bias. Requires K * 32768 < 2^31 (checked by the caller).
-constexpr int kTap16Block = 32;   // outputs per table row (one 64-byte line of int16)
+constexpr int kTap16Block = 32;   // outputs per table row (one 64-byte line of int16); 16 when O <= 16
 constexpr int64_t kTapChunk = 32;  // taps per chunk: 32 x 16 KiB = 512 KiB of tables
 
 struct TapTables16 {
   int64_t K = 0, O = 0, blocks = 0;
+  int width = kTap16Block;    // outputs per block: 32, or 16 when O <= 16
   int32_t bias = 0;
-  std::vector<int16_t> data;  // [groups][blocks][K][256][kTap16Block]
-  const int16_t* Group(int64_t g) const { return data.data() + g * blocks * K * kTableSize * kTap16Block; }
+  std::vector<int16_t> data;  // [groups][blocks][K][256][width]
+  const int16_t* Group(int64_t g) const { return data.data() + g * blocks * K * kTableSize * width; }
 };
 
 // Whether the table's entries fit int16 after subtracting one bias; sets *bias.
@@ -142,52 +165,64 @@ inline bool Int16Bias(const int32_t* lut, int32_t* bias) {
 }
 
 // Builds the tables of one (group, block, tap): T[a][j] for a in 0..255.
-inline void BuildTapTable16(const int32_t* lut, int32_t bias, const uint8_t* wk, int ow, int16_t* t) {
+inline void BuildTapTable16(const int32_t* lut, int32_t bias, const uint8_t* wk, int ow, int width, int16_t* t) {
   for (int a = 0; a < kTableSize; ++a) {
     const int32_t* row = lut + a * kTableSize;
-    int16_t* ta = t + a * kTap16Block;
+    int16_t* ta = t + a * width;
     for (int j = 0; j < ow; ++j) ta[j] = static_cast<int16_t>(row[wk[j]] - bias);
-    for (int j = ow; j < kTap16Block; ++j) ta[j] = 0;
+    for (int j = ow; j < width; ++j) ta[j] = 0;
   }
 }
 
-inline void LutGemmTap16(const uint8_t* xt, int64_t ldx, int64_t P, const TapTables16& tt, const int16_t* tables,
-                         int64_t* acc, std::vector<int32_t>* park) {
+template <int B>
+void LutGemmTap16Blocks(const uint8_t* xt, int64_t P, const TapTables16& tt, const int16_t* tables,
+                        int64_t* acc, std::vector<int32_t>* park) {
   const int64_t K = tt.K, O = tt.O;
-  park->resize(P * kTap16Block);
+  park->resize(P * B);
   int32_t* pk = park->data();
   for (int64_t b = 0; b < tt.blocks; ++b) {
-    const int64_t ob = b * kTap16Block;
-    const int ow = static_cast<int>(std::min<int64_t>(kTap16Block, O - ob));
-    const int16_t* tb = tables + b * K * kTableSize * kTap16Block;
+    const int64_t ob = b * B;
+    const int ow = static_cast<int>(std::min<int64_t>(B, O - ob));
+    const int16_t* tb = tables + b * K * kTableSize * B;
     for (int64_t k0 = 0; k0 < K; k0 += kTapChunk) {
       const int64_t k1 = std::min(K, k0 + kTapChunk);
       for (int64_t p = 0; p < P; ++p) {
-        int32_t r[kTap16Block];
-        int32_t* pp = pk + p * kTap16Block;
+        int32_t r[B];
+        int32_t* pp = pk + p * B;
+        const uint8_t* xp = xt + p * K;
 #pragma GCC unroll 32
-        for (int j = 0; j < kTap16Block; ++j) r[j] = k0 == 0 ? 0 : pp[j];
+        for (int j = 0; j < B; ++j) r[j] = k0 == 0 ? 0 : pp[j];
         for (int64_t k = k0; k < k1; ++k) {
-          const int16_t* t = tb + (k * kTableSize + xt[k * ldx + p]) * kTap16Block;
+          const int16_t* t = tb + (k * kTableSize + xp[k]) * B;
 #pragma GCC unroll 32
-          for (int j = 0; j < kTap16Block; ++j) r[j] += t[j];
+          for (int j = 0; j < B; ++j) r[j] += t[j];
         }
 #pragma GCC unroll 32
-        for (int j = 0; j < kTap16Block; ++j) pp[j] = r[j];
+        for (int j = 0; j < B; ++j) pp[j] = r[j];
       }
     }
     const int64_t offset = K * int64_t(tt.bias);
     for (int64_t p = 0; p < P; ++p)
-      for (int j = 0; j < ow; ++j) acc[p * O + ob + j] = pk[p * kTap16Block + j] + offset;
+      for (int j = 0; j < ow; ++j) acc[p * O + ob + j] = pk[p * B + j] + offset;
+  }
+}
+
+inline void LutGemmTap16(const uint8_t* xt, int64_t P, const TapTables16& tt, const int16_t* tables,
+                         int64_t* acc, std::vector<int32_t>* park) {
+  if (tt.width == 16) {
+    LutGemmTap16Blocks<16>(xt, P, tt, tables, acc, park);
+  } else {
+    LutGemmTap16Blocks<kTap16Block>(xt, P, tt, tables, acc, park);
   }
 }
 
 // Sum over taps of the activation codes of each position (for the weight zero-point correction).
-inline void ActivationCodeSums(const uint8_t* xt, int64_t ldx, int64_t P, int64_t K, int offset, int64_t* sums) {
-  std::fill(sums, sums + P, -int64_t(K) * offset);
-  for (int64_t k = 0; k < K; ++k) {
-    const uint8_t* xk = xt + k * ldx;
-    for (int64_t p = 0; p < P; ++p) sums[p] += xk[p];
+inline void ActivationCodeSums(const uint8_t* xt, int64_t P, int64_t K, int offset, int64_t* sums) {
+  for (int64_t p = 0; p < P; ++p) {
+    const uint8_t* xp = xt + p * K;
+    int64_t sum = -int64_t(K) * offset;
+    for (int64_t k = 0; k < K; ++k) sum += xp[k];
+    sums[p] = sum;
   }
 }
 

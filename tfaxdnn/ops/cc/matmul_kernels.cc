@@ -42,7 +42,7 @@ class ApproxMatMulOp : public OpKernel {
     auto gather = [&](int64_t, int64_t p0, int64_t n, uint8_t* xt) {
       for (int64_t i = 0; i < n; ++i) {
         const T* row = x + (p0 + i) * K;
-        for (int64_t k = 0; k < K; ++k) xt[k * n + i] = TableIndex(row[k]);
+        for (int64_t k = 0; k < K; ++k) xt[i * K + k] = TableIndex(row[k]);
       }
     };
     OP_REQUIRES_OK(ctx, RunLutProblem(ctx, kOp, pr, gather, output->flat<int32_t>().data()));
