@@ -134,7 +134,7 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
   std::string overflow_msg;
   auto work = [&](int64_t begin, int64_t end) {
     LutScratch s;
-    std::vector<int64_t> asum;
+    std::vector<int64_t> asum, shift;
     for (int64_t u = begin; u < end; ++u) {
       const int64_t g = u / pos_blocks, p0 = (u % pos_blocks) * pb;
       const int64_t n = std::min(pb, pr.P - p0);
@@ -152,21 +152,24 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
       }
       const int32_t* zw = pr.zw + g * pr.O;
       const int64_t* ws = pr.wsum + g * pr.O;
+      shift.resize(pr.O);  // per-output constant part of the zero-point correction
+      for (int64_t o = 0; o < pr.O; ++o) shift[o] = pr.K * int64_t(pr.za) * zw[o] - int64_t(pr.za) * ws[o];
+      int64_t lo = 0, hi = 0;
       for (int64_t i = 0; i < n; ++i) {
         int32_t* dst = out + (p0 + i) * pr.ldo + g * pr.O;
         const int64_t* a = s.acc.data() + i * pr.O;
-        for (int64_t o = 0; o < pr.O; ++o) {
-          int64_t v = a[o] - int64_t(pr.za) * ws[o] + pr.K * int64_t(pr.za) * zw[o];
-          if (any_zw) v -= int64_t(zw[o]) * asum[i];
-          if (v > std::numeric_limits<int32_t>::max() || v < std::numeric_limits<int32_t>::min()) {
-            if (!overflow.exchange(true)) {
-              std::lock_guard<std::mutex> lock(mu);
-              overflow_msg = absl::StrCat(op, ": accumulator ", v, " at position ", p0 + i, ", output ",
-                                          g * pr.O + o, " does not fit int32 (K=", pr.K, " products)");
-            }
-            v = 0;
-          }
+        const int64_t as = any_zw ? asum[i] : 0;
+        for (int64_t o = 0; o < pr.O; ++o) {  // vectorises: no branch in the loop
+          const int64_t v = a[o] + shift[o] - int64_t(zw[o]) * as;
+          lo = std::min(lo, v), hi = std::max(hi, v);
           dst[o] = static_cast<int32_t>(v);
+        }
+      }
+      if (lo < std::numeric_limits<int32_t>::min() || hi > std::numeric_limits<int32_t>::max()) {
+        if (!overflow.exchange(true)) {
+          std::lock_guard<std::mutex> lock(mu);
+          overflow_msg = absl::StrCat(op, ": an accumulator (range [", lo, ", ", hi, "]) in positions ", p0, "..",
+                                      p0 + n - 1, " does not fit int32 (K=", pr.K, " products)");
         }
       }
     }
