@@ -109,8 +109,16 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
   tt.width = pr.O <= 16 ? 16 : kTap16Block;
   const int64_t blocks = (pr.O + tt.width - 1) / tt.width;
   const int64_t table_elems = int64_t(kTableSize) * tt.width;
-  const bool tap16 = pr.P >= kTap16MinPositions && pr.O >= 8 && pr.K < 65536 && Int16Bias(pr.lut, &tt.bias) &&
+  const bool int16_ok = pr.K < 65536 && Int16Bias(pr.lut, &tt.bias);  // int32 sums of int16 entries then fit
+  const bool tap16 = int16_ok && pr.P >= kTap16MinPositions && pr.O >= 8 &&
                      pr.groups * blocks * pr.K * table_elems * 2 <= kTap16MaxBytes;
+  // Few positions and wide outputs: int16 table rows looked up with word permutes (AVX-512BW builds only).
+  const bool rows16 = !tap16 && kHaveRowPermutes && int16_ok && pr.O >= 32;
+  std::vector<int16_t> lut16;
+  if (rows16) {
+    lut16.resize(kTableSize * kTableSize);
+    for (int i = 0; i < kTableSize * kTableSize; ++i) lut16[i] = static_cast<int16_t>(pr.lut[i] - tt.bias);
+  }
   if (tap16) {
     tt.K = pr.K, tt.O = pr.O, tt.blocks = blocks;
     tt.data.resize(pr.groups * blocks * pr.K * table_elems);
@@ -125,7 +133,7 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
     });
   }
   int64_t pb = (pr.P + threads - 1) / threads;
-  pb = std::max<int64_t>(std::min<int64_t>(pb, kPosBlock), std::min<int64_t>(pr.P, 64));
+  pb = std::max<int64_t>(std::min<int64_t>(pb, kPosBlock), 1);  // every thread gets work, even for a few rows
   const int64_t pos_blocks = (pr.P + pb - 1) / pb;
   const int64_t units = pr.groups * pos_blocks;
 
@@ -143,6 +151,8 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
       s.acc.resize(n * pr.O);
       if (tap16) {
         LutGemmTap16(s.xt.data(), n, tt, tt.Group(g), s.acc.data(), &s.block32);
+      } else if (rows16) {
+        LutGemmRows16(s.xt.data(), n, pr.K, pr.widx + g * pr.K * pr.O, pr.O, lut16.data(), tt.bias, s.acc.data(), &s);
       } else {
         LutGemm(s.xt.data(), n, pr.K, pr.widx + g * pr.K * pr.O, pr.O, pr.lut, need_int64, s.acc.data(), &s);
       }

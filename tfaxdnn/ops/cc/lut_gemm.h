@@ -10,7 +10,7 @@
 #define TFAXDNN_LUT_GEMM_H_
 
 #include <algorithm>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX512BW__)
 #include <immintrin.h>
 #endif
 #include <cstdint>
@@ -86,6 +86,59 @@ void LutGemmGather(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, in
     }
     std::copy(ap, ap + O, acc + p * O);
   }
+}
+
+// Strategy 1b, "row permutes" (AVX-512BW): with the table as int16 (minus a bias), the activation's table row is
+// 256 int16 = 8 zmm registers, and 32 lookups into it are 4 two-register word permutes (vpermi2w) blended by the
+// index's bits 6 and 7. Used for few positions (Dense at small batch), where it beats hardware gathers.
+// acc[p][o] = sum_k row16 + K * bias.
+inline constexpr bool kHaveRowPermutes =
+#if defined(__AVX512BW__)
+    true;
+#else
+    false;
+#endif
+
+inline void LutGemmRows16(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t O,
+                          const int16_t* lut16, int32_t bias, int64_t* acc, LutScratch* s) {
+#if defined(__AVX512BW__)
+  s->block32.resize(O);
+  int32_t* ap = s->block32.data();
+  const __m512i b6 = _mm512_set1_epi16(64), b7 = _mm512_set1_epi16(128);
+  for (int64_t p = 0; p < P; ++p) {
+    const uint8_t* xp = xt + p * K;
+    std::fill(ap, ap + O, 0);
+    for (int64_t k = 0; k < K; ++k) {
+      const __m512i* row = reinterpret_cast<const __m512i*>(lut16 + int64_t(xp[k]) * kTableSize);
+      const __m512i r0 = _mm512_loadu_si512(row), r1 = _mm512_loadu_si512(row + 1);
+      const __m512i r2 = _mm512_loadu_si512(row + 2), r3 = _mm512_loadu_si512(row + 3);
+      const __m512i r4 = _mm512_loadu_si512(row + 4), r5 = _mm512_loadu_si512(row + 5);
+      const __m512i r6 = _mm512_loadu_si512(row + 6), r7 = _mm512_loadu_si512(row + 7);
+      const uint8_t* wk = w + k * O;
+      int64_t o = 0;
+      for (; o + 32 <= O; o += 32) {
+        const __m512i idx = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + o)));
+        const __mmask32 m6 = _mm512_test_epi16_mask(idx, b6), m7 = _mm512_test_epi16_mask(idx, b7);
+        const __m512i lo = _mm512_mask_blend_epi16(m6, _mm512_permutex2var_epi16(r0, idx, r1),
+                                                   _mm512_permutex2var_epi16(r2, idx, r3));
+        const __m512i hi = _mm512_mask_blend_epi16(m6, _mm512_permutex2var_epi16(r4, idx, r5),
+                                                   _mm512_permutex2var_epi16(r6, idx, r7));
+        const __m512i v = _mm512_mask_blend_epi16(m7, lo, hi);
+        int32_t* a = ap + o;
+        _mm512_storeu_si512(a, _mm512_add_epi32(_mm512_loadu_si512(a),
+                                                _mm512_cvtepi16_epi32(_mm512_castsi512_si256(v))));
+        _mm512_storeu_si512(a + 16, _mm512_add_epi32(_mm512_loadu_si512(a + 16),
+                                                     _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(v, 1))));
+      }
+      const int16_t* r = lut16 + int64_t(xp[k]) * kTableSize;
+      for (; o < O; ++o) ap[o] += r[wk[o]];
+    }
+    const int64_t offset = K * int64_t(bias);
+    for (int64_t o = 0; o < O; ++o) acc[p * O + o] = ap[o] + offset;
+  }
+#else
+  (void)xt, (void)P, (void)K, (void)w, (void)O, (void)lut16, (void)bias, (void)acc, (void)s;
+#endif
 }
 
 // Strategy 2, "tap table": for each tap k and block of outputs build T_k[a][j] = lut[a][w[k][j]] (256 x 32),
