@@ -54,8 +54,9 @@ def build(output: str = None, verbose: bool = True) -> str:
     try:
         return _build(output, shlex.split(DEFAULT_OPT_FLAGS), verbose)
     except RuntimeError as err:
-        print(f"tfaxdnn: native build failed ({str(err).splitlines()[0]}); retrying with {FALLBACK_OPT_FLAGS}",
-              file=sys.stderr)
+        first = next((ln for ln in str(err).splitlines() if "error" in ln), str(err).splitlines()[0])
+        print(f"tfaxdnn: WARNING: the native build failed ({first.strip()}); retrying with the slower portable "
+              f"flags {FALLBACK_OPT_FLAGS}", file=sys.stderr)
         return _build(output, shlex.split(FALLBACK_OPT_FLAGS), verbose)
 
 

@@ -75,9 +75,12 @@ struct ConvGeometry {
   template <typename T>
   void Gather(const T* input, int64_t p0, int64_t n, int64_t c0, int64_t channels, uint8_t pad_index,
               uint8_t* xt) const {
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t p = p0 + i;
-      const int64_t b = p / (OH * OW), oy = (p / OW) % OH, ox = p % OW;
+    int64_t b = p0 / (OH * OW), oy = (p0 / OW) % OH, ox = p0 % OW;  // advanced incrementally below
+    for (int64_t i = 0; i < n; ++i, ++ox) {
+      if (ox == OW) {
+        ox = 0;
+        if (++oy == OH) oy = 0, ++b;
+      }
       for (int64_t ky = 0; ky < KH; ++ky) {
         const int64_t iy = oy * a.stride_h - pad_top + ky * a.dil_h;
         for (int64_t kx = 0; kx < KW; ++kx) {

@@ -114,8 +114,8 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
                      pr.groups * blocks * pr.K * table_elems * 2 <= kTap16MaxBytes;
   // Few positions and wide outputs: int16 table rows looked up with word permutes (AVX-512BW builds only).
   const bool rows16 = !tap16 && kHaveRowPermutes && int16_ok && pr.O >= 32;
-  std::vector<int16_t> lut16;
-  if (rows16) {
+  std::vector<int16_t> lut16;  // biased int16 table for the permute lookups (tap-table builds and rows16)
+  if (kHaveRowPermutes && (tap16 || rows16)) {
     lut16.resize(kTableSize * kTableSize);
     for (int i = 0; i < kTableSize * kTableSize; ++i) lut16[i] = static_cast<int16_t>(pr.lut[i] - tt.bias);
   }
@@ -127,8 +127,8 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
       for (int64_t i = begin; i < end; ++i) {
         const int64_t g = i / (blocks * pr.K), b = (i / pr.K) % blocks, k = i % pr.K;
         const int ow = static_cast<int>(std::min<int64_t>(tt.width, pr.O - b * tt.width));
-        BuildTapTable16(pr.lut, tt.bias, pr.widx + (g * pr.K + k) * pr.O + b * tt.width, ow, tt.width,
-                        tt.data.data() + i * table_elems);
+        BuildTapTable16(pr.lut, lut16.empty() ? nullptr : lut16.data(), tt.bias,
+                        pr.widx + (g * pr.K + k) * pr.O + b * tt.width, ow, tt.width, tt.data.data() + i * table_elems);
       }
     });
   }

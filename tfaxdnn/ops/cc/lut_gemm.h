@@ -99,39 +99,47 @@ inline constexpr bool kHaveRowPermutes =
     false;
 #endif
 
+#if defined(__AVX512BW__)
+// 32 int16 lookups into a 256-entry int16 row held in r[0..7] (idx: 32 x uint16 indices < 256).
+__attribute__((always_inline)) inline __m512i Lookup32(const __m512i* r, __m512i idx) {
+  const __mmask32 m6 = _mm512_test_epi16_mask(idx, _mm512_set1_epi16(64));
+  const __mmask32 m7 = _mm512_test_epi16_mask(idx, _mm512_set1_epi16(128));
+  const __m512i lo = _mm512_mask_blend_epi16(m6, _mm512_permutex2var_epi16(r[0], idx, r[1]),
+                                             _mm512_permutex2var_epi16(r[2], idx, r[3]));
+  const __m512i hi = _mm512_mask_blend_epi16(m6, _mm512_permutex2var_epi16(r[4], idx, r[5]),
+                                             _mm512_permutex2var_epi16(r[6], idx, r[7]));
+  return _mm512_mask_blend_epi16(m7, lo, hi);
+}
+
+__attribute__((always_inline)) inline void LoadRow16(const int16_t* row, __m512i* r) {
+  for (int i = 0; i < 8; ++i) r[i] = _mm512_loadu_si512(row + 32 * i);
+}
+#endif
+
 inline void LutGemmRows16(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t O,
                           const int16_t* lut16, int32_t bias, int64_t* acc, LutScratch* s) {
 #if defined(__AVX512BW__)
   s->block32.resize(O);
   int32_t* ap = s->block32.data();
-  const __m512i b6 = _mm512_set1_epi16(64), b7 = _mm512_set1_epi16(128);
   for (int64_t p = 0; p < P; ++p) {
     const uint8_t* xp = xt + p * K;
     std::fill(ap, ap + O, 0);
     for (int64_t k = 0; k < K; ++k) {
-      const __m512i* row = reinterpret_cast<const __m512i*>(lut16 + int64_t(xp[k]) * kTableSize);
-      const __m512i r0 = _mm512_loadu_si512(row), r1 = _mm512_loadu_si512(row + 1);
-      const __m512i r2 = _mm512_loadu_si512(row + 2), r3 = _mm512_loadu_si512(row + 3);
-      const __m512i r4 = _mm512_loadu_si512(row + 4), r5 = _mm512_loadu_si512(row + 5);
-      const __m512i r6 = _mm512_loadu_si512(row + 6), r7 = _mm512_loadu_si512(row + 7);
+      __m512i r[8];
+      LoadRow16(lut16 + int64_t(xp[k]) * kTableSize, r);
       const uint8_t* wk = w + k * O;
       int64_t o = 0;
       for (; o + 32 <= O; o += 32) {
         const __m512i idx = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + o)));
-        const __mmask32 m6 = _mm512_test_epi16_mask(idx, b6), m7 = _mm512_test_epi16_mask(idx, b7);
-        const __m512i lo = _mm512_mask_blend_epi16(m6, _mm512_permutex2var_epi16(r0, idx, r1),
-                                                   _mm512_permutex2var_epi16(r2, idx, r3));
-        const __m512i hi = _mm512_mask_blend_epi16(m6, _mm512_permutex2var_epi16(r4, idx, r5),
-                                                   _mm512_permutex2var_epi16(r6, idx, r7));
-        const __m512i v = _mm512_mask_blend_epi16(m7, lo, hi);
+        const __m512i v = Lookup32(r, idx);
         int32_t* a = ap + o;
         _mm512_storeu_si512(a, _mm512_add_epi32(_mm512_loadu_si512(a),
                                                 _mm512_cvtepi16_epi32(_mm512_castsi512_si256(v))));
         _mm512_storeu_si512(a + 16, _mm512_add_epi32(_mm512_loadu_si512(a + 16),
                                                      _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(v, 1))));
       }
-      const int16_t* r = lut16 + int64_t(xp[k]) * kTableSize;
-      for (; o < O; ++o) ap[o] += r[wk[o]];
+      const int16_t* tail = lut16 + int64_t(xp[k]) * kTableSize;
+      for (; o < O; ++o) ap[o] += tail[wk[o]];
     }
     const int64_t offset = K * int64_t(bias);
     for (int64_t o = 0; o < O; ++o) acc[p * O + o] = ap[o] + offset;
@@ -218,7 +226,28 @@ inline bool Int16Bias(const int32_t* lut, int32_t* bias) {
 }
 
 // Builds the tables of one (group, block, tap): T[a][j] for a in 0..255.
-inline void BuildTapTable16(const int32_t* lut, int32_t bias, const uint8_t* wk, int ow, int width, int16_t* t) {
+inline void BuildTapTable16(const int32_t* lut, const int16_t* lut16, int32_t bias, const uint8_t* wk, int ow,
+                            int width, int16_t* t) {
+#if defined(__AVX512BW__)
+  if (lut16 != nullptr) {  // a table row per activation code: 32 lookups by word permutes
+    uint8_t w32[32] = {0};
+    std::copy(wk, wk + ow, w32);
+    const __m512i idx = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w32)));
+    const __mmask32 keep = ow >= 32 ? ~__mmask32(0) : ((__mmask32(1) << ow) - 1);
+    for (int a = 0; a < kTableSize; ++a) {
+      __m512i r[8];
+      LoadRow16(lut16 + a * kTableSize, r);
+      const __m512i v = _mm512_maskz_mov_epi16(keep, Lookup32(r, idx));
+      if (width == 32) {
+        _mm512_storeu_si512(t + a * width, v);
+      } else {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + a * width), _mm512_castsi512_si256(v));
+      }
+    }
+    return;
+  }
+#endif
+  (void)lut16;
   for (int a = 0; a < kTableSize; ++a) {
     const int32_t* row = lut + a * kTableSize;
     int16_t* ta = t + a * width;
