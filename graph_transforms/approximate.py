@@ -57,8 +57,6 @@ def candidates(index: GraphIndex) -> List[str]:
 
 def match_plan(plan, index: GraphIndex) -> Dict[str, object]:
     """``{node_name: LayerPlan}`` with concrete multipliers; plan keys are node names or layer names."""
-    import dataclasses as dc
-
     names = candidates(index)
     matched: Dict[str, object] = {}
     for key, lp in plan.layers.items():
@@ -75,14 +73,7 @@ def match_plan(plan, index: GraphIndex) -> Dict[str, object]:
         if len(hits) > 1:
             raise GraphTransformError(f"Plan key {key!r} is ambiguous: it matches nodes {hits}; use node names.")
         matched[hits[0]] = lp
-    if plan.default_multiplier is not None:
-        from tfaxdnn.plan import LayerPlan
-
-        for n in names:
-            matched.setdefault(n, LayerPlan(None, 0.0, plan.default_weight_mapping))
-    exact = plan.quantization.exact_multiplier
-    return {n: dc.replace(lp, multiplier=lp.multiplier or plan.default_multiplier or exact)
-            for n, lp in matched.items()}
+    return plan.complete(matched, names)
 
 
 def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef:

@@ -207,16 +207,18 @@ class Plan:
             ValueError: a named layer is not in the model or cannot be approximated.
         """
         self.validate(model)
-        out = {}
-        q = self.quantization
-        names = list(self.layers)
+        return self.complete(self.layers, supported_layer_names(model))
+
+    def complete(self, entries: Mapping[str, "LayerPlan"], candidates) -> Dict[str, "LayerPlan"]:
+        """``entries`` (plan entries keyed by resolved names) plus, when ``default_multiplier`` is set, a default
+        entry for every other name in ``candidates``; every multiplier made concrete (entry, default, exact)."""
+        out = dict(entries)
         if self.default_multiplier is not None:
-            names += [n for n in supported_layer_names(model) if n not in self.layers]
-        for n in names:
-            lp = self.layers.get(n) or LayerPlan(self.default_multiplier, 0.0, self.default_weight_mapping)
-            mult = lp.multiplier or self.default_multiplier or q.exact_multiplier
-            out[n] = dataclasses.replace(lp, multiplier=mult)
-        return out
+            for n in candidates:
+                out.setdefault(n, LayerPlan(None, 0.0, self.default_weight_mapping))
+        exact = self.quantization.exact_multiplier
+        return {n: dataclasses.replace(lp, multiplier=lp.multiplier or self.default_multiplier or exact)
+                for n, lp in out.items()}
 
     def validate(self, model) -> None:
         """Checks every named layer exists in ``model`` and is a supported type."""

@@ -17,7 +17,6 @@ the result reproduces ``model.predict`` to float tolerance. The tf_keras model i
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from typing import Dict, Mapping, Optional
 
@@ -236,12 +235,7 @@ def _resolve(plan: Plan, wrappers: Dict[str, object]) -> Dict[str, LayerPlan]:
             raise ValueError(f"Plan names layer {key!r}, which is not a quantised Conv2D/DepthwiseConv2D/Dense of the "
                              f"tfmot model.{close_matches(key, wrappers)} Valid choices: {sorted(wrappers)}.")
         layers[name] = lp
-    if plan.default_multiplier is not None:
-        for n in wrappers:
-            layers.setdefault(n, LayerPlan(None, 0.0, plan.default_weight_mapping))
-    exact = plan.quantization.exact_multiplier
-    return {n: dataclasses.replace(lp, multiplier=lp.multiplier or plan.default_multiplier or exact)
-            for n, lp in layers.items()}
+    return plan.complete(layers, wrappers)
 
 
 def _sequential_config(model) -> dict:

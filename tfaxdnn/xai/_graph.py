@@ -10,7 +10,7 @@ import keras
 
 def _tf_keras():
     try:
-        import tf_keras  # never the ``tf.keras`` alias: tfmot flips it process-wide
+        import tf_keras  # never TensorFlow's keras alias: tfmot flips it process-wide
     except ImportError:  # pragma: no cover - tf_keras is in requirements
         return None
     return tf_keras
