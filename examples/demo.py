@@ -60,7 +60,7 @@ def main():
               f"{rep.latency_s * 1e6:>12.2f}")
     print("\nXAI-Gen (conductance-ranked layers, Q_c = baseline - 2 points):")
     result = run_and_save(model, (xte, yte), xtr, OUT, XAIGenConfig(), t_p_values=(0.0, 0.2, 0.4))
-    print(f"\nimportance (normalised, least important first): " + ", ".join(
+    print("\nimportance (normalised, least important first): " + ", ".join(
         f"{n} {result.importance.normalized()[n]:.3f}" for n in result.importance.ascending()))
     print(f"XAI-Gen: accuracy {result.accuracy:.4f} vs {result.baseline_accuracy:.4f}, energy "
           f"{result.energy_j * 1e9:.1f} nJ vs {result.baseline_energy_j * 1e9:.1f} nJ "

@@ -48,7 +48,7 @@ def parse_transforms(spec: str) -> List[Tuple[str, Args]]:
                     fail(f"expected '=' after argument '{key}' of {name}")
                 i += 1
                 if i < n and spec[i] in "\"'":
-                    q, j = spec[i], spec.find(spec[i], i + 1)
+                    j = spec.find(spec[i], i + 1)
                     if j < 0:
                         fail("unterminated quoted value")
                     value, i = spec[i + 1:j], j + 1

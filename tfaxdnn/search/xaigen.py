@@ -247,10 +247,9 @@ def _subset(x, y, n, seed):
 class _Evaluator:
     """Builds and scores candidate plans (accuracy on the evaluation split, energy on the accelerator)."""
 
-    def __init__(self, model, x_eval, y_eval, x_calib, importance, accelerator, weight_mapping, output_layer):
+    def __init__(self, model, x_eval, y_eval, x_calib, importance, accelerator, weight_mapping):
         self.model, self.x, self.y, self.calib = model, x_eval, y_eval, x_calib
         self.importance, self.accelerator, self.weight_mapping = importance, accelerator, weight_mapping
-        self.output_layer = output_layer
 
     def plan(self, settings: Dict[str, tuple]) -> Plan:
         layers = {n: LayerPlan(m, s, self.weight_mapping if not _is_exact(m) else "none")
@@ -307,7 +306,7 @@ def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig
     x_eval, y_eval, x_cal, imp = _prepare(model, eval_data, calibration_data, config, importance, verbose)
     layers = imp.layers
     output_layer = layers[-1] if layers else None
-    run = _Evaluator(model, x_eval, y_eval, x_cal, imp, accelerator, config.weight_mapping, output_layer)
+    run = _Evaluator(model, x_eval, y_eval, x_cal, imp, accelerator, config.weight_mapping)
     baseline_acc = evaluate(model, x_eval, y_eval).accuracy
     base_report = hardware.estimate(model, accelerator=accelerator)
     q_c = baseline_acc - config.max_accuracy_drop
@@ -395,7 +394,7 @@ def sweep(model, eval_data, calibration_data, t_p_values=(0.0, 0.1, 0.2, 0.3, 0.
     accelerator = accelerator or hardware.Accelerator.paper()
     x_eval, y_eval, x_cal, imp = _prepare(model, eval_data, calibration_data, config, importance, verbose)
     output_layer = imp.layers[-1]
-    run = _Evaluator(model, x_eval, y_eval, x_cal, imp, accelerator, config.weight_mapping, output_layer)
+    run = _Evaluator(model, x_eval, y_eval, x_cal, imp, accelerator, config.weight_mapping)
     z_hat, mults = imp.normalized(config.normalization), config.multipliers
     rows = []
     grid = [(mode, t_p) for t_p in t_p_values for mode in ("p", "pa")]
@@ -426,7 +425,7 @@ def energy_cap(model, eval_data, calibration_data, config: Optional[XAIGenConfig
     config = config or XAIGenConfig()
     accelerator = accelerator or hardware.Accelerator.paper()
     x_eval, y_eval, x_cal, imp = _prepare(model, eval_data, calibration_data, config, importance, verbose)
-    run = _Evaluator(model, x_eval, y_eval, x_cal, imp, accelerator, config.weight_mapping, imp.layers[-1])
+    run = _Evaluator(model, x_eval, y_eval, x_cal, imp, accelerator, config.weight_mapping)
     q_c = evaluate(model, x_eval, y_eval).accuracy - config.max_accuracy_drop
     rows = []
     for s in tqdm(skip_values, desc="energy cap", disable=not verbose):
