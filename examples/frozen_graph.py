@@ -23,6 +23,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: E402
 
+import keras  # noqa: E402
+
 import tfaxdnn  # noqa: E402
 from graph_transforms.graphdef_io import load_graph_def, save_graph_def  # noqa: E402
 from tfaxdnn.data import load_mnist, preprocess_mnist  # noqa: E402
@@ -84,6 +86,7 @@ def main(argv=None):
     rows = []
 
     # float Keras 3 model -> quantize -> approximate (unsigned tables)
+    keras.utils.set_random_seed(args.seed)  # before building: the initial weights come from this seed
     model = train_classifier(lenet5(), xtr, ytr, args.epochs, seed=args.seed, verbose=0)
     float_pb = os.path.join(args.out, "lenet5_float.pb")
     out_name = freeze(lambda v: model(v, training=False), float_pb)

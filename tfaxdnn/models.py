@@ -62,8 +62,13 @@ def resnet18(**kw) -> keras.Model:
 
 
 def train_classifier(model: keras.Model, x, y, epochs: int, batch_size: int = 64, learning_rate: float = 1e-3,
-                     augment: bool = False, seed: int = 0, verbose: int = 2) -> keras.Model:
+                     augment: bool = False, seed: int = 0, verbose: int = 2, deterministic: bool = True
+                     ) -> keras.Model:
     """Compile (Adam, sparse CE on logits, cosine-decayed learning rate) and fit ``model`` in place.
+
+    ``deterministic`` turns on TensorFlow's op determinism (process-wide) so the same seed gives the same weights;
+    multithreaded CPU kernels otherwise reorder float sums from run to run. The initial weights are drawn when the
+    model is built: call ``keras.utils.set_random_seed(seed)`` before building it.
 
     ``augment``: random horizontal flips and 4-pixel random translations (CIFAR-style), as Keras layers in front of
     the training pipeline only (the returned model is unchanged).
@@ -71,6 +76,8 @@ def train_classifier(model: keras.Model, x, y, epochs: int, batch_size: int = 64
     import numpy as np
     import tensorflow as tf
 
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
     steps = int(np.ceil(len(x) / batch_size)) * epochs
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1))
