@@ -94,44 +94,56 @@ constexpr int64_t kTap16MaxBytes = int64_t(256) << 20;
 // gather(group, p0, pb, xt) must fill xt[i * K + k] with the table index of tap k at position p0 + i.
 using GatherFn = std::function<void(int64_t, int64_t, int64_t, uint8_t*)>;
 
+// The int16 strategies chosen for a problem and their shared, read-only data (built once per call).
+struct Int16Plan {
+  bool tap16 = false;          // shared tap tables (many positions)
+  bool rows16 = false;         // word-permute row lookups (few positions, wide outputs; AVX-512BW builds)
+  TapTables16 tt;              // tables of the tap16 strategy; tt.bias is the int16 bias of both
+  std::vector<int16_t> lut16;  // the biased int16 table (permute lookups)
+};
+
+inline void PrepareInt16(const LutProblem& pr, const TableRange& range, tensorflow::thread::ThreadPool* pool,
+                         Int16Plan* plan) {
+  TapTables16& tt = plan->tt;
+  tt.width = pr.O <= 16 ? 16 : kTap16Block;
+  const int64_t blocks = (pr.O + tt.width - 1) / tt.width;
+  const int64_t table_elems = int64_t(kTableSize) * tt.width;
+  if (pr.K >= 65536 || !range.FitsInt16()) return;  // int32 sums of int16 entries must fit
+  tt.bias = range.Int16Bias();
+  plan->tap16 = pr.P >= kTap16MinPositions && pr.O >= 8 &&
+                pr.groups * blocks * pr.K * table_elems * 2 <= kTap16MaxBytes;
+  plan->rows16 = !plan->tap16 && kHaveRowPermutes && pr.O >= 32;
+  if (kHaveRowPermutes && (plan->tap16 || plan->rows16)) {
+    plan->lut16.resize(kTableSize * kTableSize);
+    for (int i = 0; i < kTableSize * kTableSize; ++i) plan->lut16[i] = static_cast<int16_t>(pr.lut[i] - tt.bias);
+  }
+  if (!plan->tap16) return;
+  tt.K = pr.K, tt.O = pr.O, tt.blocks = blocks;
+  tt.data.resize(pr.groups * blocks * pr.K * table_elems);
+  const int16_t* lut16 = plan->lut16.empty() ? nullptr : plan->lut16.data();
+  pool->ParallelFor(pr.groups * blocks * pr.K, table_elems * 4, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t g = i / (blocks * pr.K), b = (i / pr.K) % blocks, k = i % pr.K;
+      const int ow = static_cast<int>(std::min<int64_t>(tt.width, pr.O - b * tt.width));
+      BuildTapTable16(pr.lut, lut16, tt.bias, pr.widx + (g * pr.K + k) * pr.O + b * tt.width, ow, tt.width,
+                      tt.data.data() + i * table_elems);
+    }
+  });
+}
+
 // Runs the problem on TF's intra-op pool: units = groups x position blocks.
 inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, const LutProblem& pr,
                                   const GatherFn& gather, int32_t* out) {
   if (pr.P == 0 || pr.O == 0) return absl::OkStatus();
-  const bool need_int64 = pr.K * MaxAbsEntry(pr.lut) > std::numeric_limits<int32_t>::max();
+  const TableRange range(pr.lut);
+  const bool need_int64 = pr.K * range.MaxAbs() > std::numeric_limits<int32_t>::max();
   bool any_zw = false;
   for (int64_t i = 0; i < pr.groups * pr.O; ++i) any_zw |= pr.zw[i] != 0;
 
   auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
   const int64_t threads = std::max(1, pool->NumThreads());
-  // Shared int16 tap tables when enough positions reuse them (build cost ~ 256 / P of the products).
-  TapTables16 tt;
-  tt.width = pr.O <= 16 ? 16 : kTap16Block;
-  const int64_t blocks = (pr.O + tt.width - 1) / tt.width;
-  const int64_t table_elems = int64_t(kTableSize) * tt.width;
-  const bool int16_ok = pr.K < 65536 && Int16Bias(pr.lut, &tt.bias);  // int32 sums of int16 entries then fit
-  const bool tap16 = int16_ok && pr.P >= kTap16MinPositions && pr.O >= 8 &&
-                     pr.groups * blocks * pr.K * table_elems * 2 <= kTap16MaxBytes;
-  // Few positions and wide outputs: int16 table rows looked up with word permutes (AVX-512BW builds only).
-  const bool rows16 = !tap16 && kHaveRowPermutes && int16_ok && pr.O >= 32;
-  std::vector<int16_t> lut16;  // biased int16 table for the permute lookups (tap-table builds and rows16)
-  if (kHaveRowPermutes && (tap16 || rows16)) {
-    lut16.resize(kTableSize * kTableSize);
-    for (int i = 0; i < kTableSize * kTableSize; ++i) lut16[i] = static_cast<int16_t>(pr.lut[i] - tt.bias);
-  }
-  if (tap16) {
-    tt.K = pr.K, tt.O = pr.O, tt.blocks = blocks;
-    tt.data.resize(pr.groups * blocks * pr.K * table_elems);
-    const int64_t tables = pr.groups * blocks * pr.K;
-    pool->ParallelFor(tables, table_elems * 4, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const int64_t g = i / (blocks * pr.K), b = (i / pr.K) % blocks, k = i % pr.K;
-        const int ow = static_cast<int>(std::min<int64_t>(tt.width, pr.O - b * tt.width));
-        BuildTapTable16(pr.lut, lut16.empty() ? nullptr : lut16.data(), tt.bias,
-                        pr.widx + (g * pr.K + k) * pr.O + b * tt.width, ow, tt.width, tt.data.data() + i * table_elems);
-      }
-    });
-  }
+  Int16Plan i16;
+  PrepareInt16(pr, range, pool, &i16);
   int64_t pb = (pr.P + threads - 1) / threads;
   pb = std::max<int64_t>(std::min<int64_t>(pb, kPosBlock), 1);  // every thread gets work, even for a few rows
   const int64_t pos_blocks = (pr.P + pb - 1) / pb;
@@ -149,10 +161,11 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
       s.xt.resize(pr.K * n);
       gather(g, p0, n, s.xt.data());
       s.acc.resize(n * pr.O);
-      if (tap16) {
-        LutGemmTap16(s.xt.data(), n, tt, tt.Group(g), s.acc.data(), &s.block32);
-      } else if (rows16) {
-        LutGemmRows16(s.xt.data(), n, pr.K, pr.widx + g * pr.K * pr.O, pr.O, lut16.data(), tt.bias, s.acc.data(), &s);
+      if (i16.tap16) {
+        LutGemmTap16(s.xt.data(), n, i16.tt, i16.tt.Group(g), s.acc.data(), &s.block32);
+      } else if (i16.rows16) {
+        LutGemmRows16(s.xt.data(), n, pr.K, pr.widx + g * pr.K * pr.O, pr.O, i16.lut16.data(), i16.tt.bias,
+                      s.acc.data(), &s);
       } else {
         LutGemm(s.xt.data(), n, pr.K, pr.widx + g * pr.K * pr.O, pr.O, pr.lut, need_int64, s.acc.data(), &s);
       }

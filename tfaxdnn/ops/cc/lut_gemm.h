@@ -4,8 +4,8 @@
 //
 // xt holds activation *row indices* (code + 128 for int8, code for uint8) position-major ([P][K]: the im2col
 // gather then copies whole channel runs, and a position's taps are contiguous); w holds weight *column indices*
-// [K][O]. Every conv/depthwise/matmul kernel reduces
-// to this after an im2col-style gather of its activation codes. Zero-point corrections are added by the caller.
+// [K][O]. Every conv/depthwise/matmul kernel reduces to this after an im2col-style gather of its activation
+// codes. Zero-point corrections are added by the caller.
 #ifndef TFAXDNN_LUT_GEMM_H_
 #define TFAXDNN_LUT_GEMM_H_
 
@@ -35,20 +35,25 @@ constexpr int IndexOffset<int8_t>() { return 128; }
 template <>
 constexpr int IndexOffset<uint8_t>() { return 0; }
 
-// Largest |entry| of the table; decides whether int32 accumulation is safe for K products.
-inline int64_t MaxAbsEntry(const int32_t* lut) {
-  int64_t m = 0;
-  for (int i = 0; i < kTableSize * kTableSize; ++i) m = std::max<int64_t>(m, lut[i] < 0 ? -int64_t(lut[i]) : lut[i]);
-  return m;
-}
+// Smallest and largest table entry (one pass): decides int32 vs int64 accumulation and whether an int16 copy
+// with one bias is exact.
+struct TableRange {
+  int32_t lo = 0, hi = 0;
+  explicit TableRange(const int32_t* lut) : lo(lut[0]), hi(lut[0]) {
+    for (int i = 1; i < kTableSize * kTableSize; ++i) lo = std::min(lo, lut[i]), hi = std::max(hi, lut[i]);
+  }
+  int64_t MaxAbs() const { return std::max(-int64_t(lo), int64_t(hi)); }
+  bool FitsInt16() const { return int64_t(hi) - lo <= 65535; }
+  int32_t Int16Bias() const { return lo + 32768; }  // entry - bias lies in int16 when FitsInt16()
+};
 
 // Per-thread scratch reused across work units.
 struct LutScratch {
-  std::vector<uint8_t> xt;       // [K][pb] activation indices
-  std::vector<int32_t> tap;      // [256][kOutBlock] tap table
+  std::vector<uint8_t> xt;       // [pb][K] activation indices (position-major)
+  std::vector<int32_t> tap;      // [256][kOutBlock] tap table (strategy 2)
   std::vector<int64_t> acc;      // [pb][O] accumulators (int64 holds both widths)
-  std::vector<int64_t> block;    // [pb][kOutBlock] block accumulators when int64 is needed
-  std::vector<int32_t> block32;  // [pb][kOutBlock] block accumulators, int32 path
+  std::vector<int64_t> block;    // block accumulators when int64 is needed
+  std::vector<int32_t> block32;  // int32 block accumulators / parked partial sums / a row of sums
 };
 
 template <typename Acc32>
@@ -201,7 +206,7 @@ inline void LutGemm(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, i
 }
 
 // Strategy 3, "shared int16 tap tables": tables T[k][a][j] = lut[a][w[k][ob + j]] - bias for every tap k and
-// output block ob, built once per op call and shared by all threads (see BuildTapTables16), int16 so that twice
+// output block ob, built once per op call and shared by all threads (BuildTapTable16), int16 so that twice
 // as many outputs fit a cache line. Positions are streamed with the block's accumulators in registers; taps are
 // taken in chunks of kTapChunk so the chunk's tables stay cache-resident, with the partial sums parked in `park`.
 // acc[p][o] = sum_k T + K * bias. Requires K * 32768 < 2^31 (checked by the caller).
@@ -215,15 +220,6 @@ struct TapTables16 {
   std::vector<int16_t> data;  // [groups][blocks][K][256][width]
   const int16_t* Group(int64_t g) const { return data.data() + g * blocks * K * kTableSize * width; }
 };
-
-// Whether the table's entries fit int16 after subtracting one bias; sets *bias.
-inline bool Int16Bias(const int32_t* lut, int32_t* bias) {
-  int32_t lo = lut[0], hi = lut[0];
-  for (int i = 1; i < kTableSize * kTableSize; ++i) lo = std::min(lo, lut[i]), hi = std::max(hi, lut[i]);
-  if (int64_t(hi) - lo > 65535) return false;
-  *bias = lo + 32768;
-  return true;
-}
 
 // Builds the tables of one (group, block, tap): T[a][j] for a in 0..255.
 inline void BuildTapTable16(const int32_t* lut, const int16_t* lut16, int32_t bias, const uint8_t* wk, int ow,
