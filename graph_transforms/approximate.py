@@ -22,11 +22,13 @@ node name, or by a layer name that is one component of exactly one candidate nod
 from __future__ import annotations
 
 import warnings
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
+
+from tfaxdnn.quant.fake_quant import fake_quant_codes, nudged_grid
 
 from graph_transforms.errors import GraphTransformError, RefusalError, describe
 from graph_transforms.graph_index import GraphIndex, Rewrite, assemble, attr_ints, const_node, op_node
@@ -202,32 +204,6 @@ def _approx_node(name, node, inputs, code_type, multiplier):
 
 
 # -- (b) FakeQuant graphs -----------------------------------------------------------------------------------------
-def fake_quant_grid(x_min, x_max, narrow_range: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """TF's nudging (fake_quant_ops_functor.h) per element of ``x_min/x_max``: (scale, nudged_min, zero point
-    in uint8 code space, quant_min)."""
-    lo = np.atleast_1d(np.asarray(x_min, np.float32))
-    hi = np.atleast_1d(np.asarray(x_max, np.float32))
-    qmin, qmax = np.float32(1 if narrow_range else 0), np.float32(255)
-    scale = (hi - lo) / (qmax - qmin)
-    if np.any(scale <= 0):
-        raise GraphTransformError(f"empty FakeQuant range [{lo}, {hi}] (untrained model?)")
-    zp_from_min = qmin - lo / scale
-    zp = np.where(zp_from_min < qmin, qmin, np.where(zp_from_min > qmax, qmax,
-                                                      np.sign(zp_from_min) * np.floor(np.abs(zp_from_min) + 0.5)))
-    nudged_min = (qmin - zp) * scale
-    return scale.astype(np.float32), nudged_min.astype(np.float32), zp.astype(np.int64), int(qmin)
-
-
-def fake_quant_codes(x: np.ndarray, x_min, x_max, narrow_range: bool, axis_last: bool) -> Tuple[np.ndarray, ...]:
-    """uint8 codes of ``x`` exactly as ``FakeQuantWithMinMaxVars[PerChannel]`` rounds them, with scale and zp."""
-    scale, nudged_min, zp, qmin = fake_quant_grid(x_min, x_max, narrow_range)
-    nudged_max = (np.float32(255) - zp) * scale
-    x = np.asarray(x, np.float32)
-    clamped = np.clip(x, nudged_min, nudged_max.astype(np.float32))
-    codes = np.floor((clamped - nudged_min) * (np.float32(1.0) / scale) + np.float32(0.5)) + qmin
-    return codes.astype(np.int64), scale, zp
-
-
 def _activation_grid(index: GraphIndex, node):
     src = index.producer(node, 0)
     while src.op in GRID_PRESERVING and src.op != "FakeQuantWithMinMaxVars":
@@ -238,7 +214,10 @@ def _activation_grid(index: GraphIndex, node):
     if src.attr["num_bits"].i not in (0, 8):
         raise RefusalError(f"{describe(src)}: only 8-bit fake quantisation maps onto 8x8 multipliers.")
     lo, hi = index.constant(src, 1, "min"), index.constant(src, 2, "max")
-    scale, _, zp, _ = fake_quant_grid(lo, hi, src.attr["narrow_range"].b)
+    try:
+        scale, _, zp, _ = nudged_grid(lo, hi, src.attr["narrow_range"].b)
+    except ValueError as exc:
+        raise RefusalError(f"{describe(src)}: {exc}") from None
     return float(scale[0]), int(zp[0]), int(1 if src.attr["narrow_range"].b else 0)
 
 
@@ -254,7 +233,10 @@ def _rewrite_fake_quant(index: GraphIndex, node, m) -> Rewrite:
     if node.op == "MatMul":
         if node.attr["transpose_a"].b:
             raise RefusalError(f"{describe(node)}: transpose_a=True is not supported.")
-    codes, s_w, z_w = fake_quant_codes(kernel, k_min, k_max, fq.attr["narrow_range"].b, per_channel)
+    try:
+        codes, s_w, z_w = fake_quant_codes(kernel, k_min, k_max, fq.attr["narrow_range"].b)
+    except ValueError as exc:
+        raise RefusalError(f"{describe(fq)}: {exc}") from None
     if node.op == "MatMul" and node.attr["transpose_b"].b:
         codes = codes.T
     n_out = codes.shape[-2] * codes.shape[-1] if node.op == "DepthwiseConv2dNative" else codes.shape[-1]

@@ -8,11 +8,12 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 import tfaxdnn
 from graph_transforms import GraphFileError, GraphTransformError, RefusalError
 from graph_transforms import cli
-from graph_transforms.approximate import approximate_graph, fake_quant_codes
+from graph_transforms.approximate import approximate_graph
 from graph_transforms.graphdef_io import load_graph_def, save_graph_def
 from graph_transforms.parser import parse_transforms
 from graph_transforms.quantize import quantize_graph
 from tfaxdnn.ops.loader import load
+from tfaxdnn.quant.fake_quant import fake_quant_codes
 
 UINT8 = {"dtype": "uint8", "activation": "asymmetric"}
 
@@ -115,7 +116,7 @@ def test_fake_quant_graph_matches_original_and_keras_path(qat_graph):
 def test_fake_quant_codes_follow_tf_nudging(rng):
     x = rng.normal(size=(50, 3)).astype("float32")
     lo, hi = np.array([-1.0, -0.5, -2.0], np.float32), np.array([1.0, 0.7, 2.0], np.float32)
-    codes, scale, zp = fake_quant_codes(x, lo, hi, True, True)
+    codes, scale, zp = fake_quant_codes(x, lo, hi, True)
     fq = tf.quantization.fake_quant_with_min_max_vars_per_channel(x, lo, hi, narrow_range=True).numpy()
     np.testing.assert_allclose((codes - zp) * scale, fq, atol=1e-6)
     assert codes.min() >= 1 and codes.max() <= 255

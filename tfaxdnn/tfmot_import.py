@@ -27,7 +27,7 @@ import tensorflow as tf
 from tfaxdnn import weight_mapping as _wm
 from tfaxdnn.approximation import kept_mask
 from tfaxdnn.layers import APPROX_CLASSES, FakeQuant
-from tfaxdnn.layers.fake_quant import nudged_params
+from tfaxdnn.quant.fake_quant import nudged_params
 from tfaxdnn.plan import SUPPORTED_LAYERS, LayerPlan, Plan, close_matches
 from tfaxdnn.quant import QuantParams
 
@@ -96,9 +96,8 @@ def _kernel_grid(wrapper, inner, cls_name, signed) -> QuantParams:
                          "scheme's quantised kernels can be imported.")
     kernel = _var(wrapper, attr)
     n = kernel.shape[-2] * kernel.shape[-1] if cls_name == "DepthwiseConv2D" else kernel.shape[-1]
-    grids = [nudged_params(lo, hi, 8, True, signed) for lo, hi in zip(np.ravel(k_min), np.ravel(k_max))]
-    scale = np.array([g.scale for g in grids], np.float32)
-    zero = np.array([g.zero_point for g in grids], np.int32)
+    grid = nudged_params(np.ravel(k_min), np.ravel(k_max), 8, True, signed)
+    scale, zero = grid.scale.astype(np.float32), grid.zero_point.astype(np.int32)
     if cls_name == "DepthwiseConv2D" and scale.size == kernel.shape[-2]:
         scale, zero = np.repeat(scale, kernel.shape[-1]), np.repeat(zero, kernel.shape[-1])
     dtype = "int8" if signed else "uint8"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfaxdnn.quant import QuantParams
+from tfaxdnn.quant.fake_quant import nudged_params
 
 
 @keras.saving.register_keras_serializable(package="tfaxdnn")
@@ -40,17 +40,3 @@ class FakeQuant(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_bits": self.num_bits, "narrow_range": self.narrow_range}
-
-
-def nudged_params(x_min: float, x_max: float, num_bits: int = 8, narrow_range: bool = False,
-                  signed: bool = True) -> QuantParams:
-    """TF's ``Nudge`` (fake_quant_ops_functor.h) in float32, as `QuantParams` of int8 or uint8 codes."""
-    if num_bits != 8:
-        raise ValueError(f"Only 8-bit fake quantisation maps onto 8x8 multipliers. Received: num_bits={num_bits}")
-    qmin, qmax = np.float32(1 if narrow_range else 0), np.float32(255)
-    lo, hi = np.float32(x_min), np.float32(x_max)
-    scale = (hi - lo) / (qmax - qmin)
-    zp_from_min = qmin - lo / scale
-    zp = qmin if zp_from_min < qmin else qmax if zp_from_min > qmax else np.float32(np.floor(zp_from_min + 0.5))
-    zp = int(zp) - (128 if signed else 0)
-    return QuantParams(np.float32(scale), zp, "int8" if signed else "uint8", None, False)
