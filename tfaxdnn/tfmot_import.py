@@ -154,26 +154,25 @@ def approximate_tfmot(model, plan, importance: Optional[Mapping] = None, name: O
         raise ValueError(f"`importance` names layers that the plan does not approximate: {unknown}. Valid choices: "
                          f"{sorted(resolved)}.")
 
-    config = model.get_config() if "input_layers" in model.get_config() else _sequential_config(model)
+    config = model.get_config()
+    if "input_layers" not in config:
+        config = _sequential_config(model)
     tensors: Dict[str, keras.KerasTensor] = {}
     grids: Dict[str, Optional[QuantParams]] = {}       # activation grid of each tensor (None: not on a grid)
     pending = []                                         # (approx layer, wrapper, inner, class, input grid, plan)
     inputs = []
     for layer_cfg in config["layers"]:
-        if "batch_shape" in layer_cfg:
-            t = keras.Input(batch_shape=tuple(layer_cfg["batch_shape"]), name=layer_cfg["name"])
+        src = None if "batch_shape" in layer_cfg else model.get_layer(layer_cfg["name"])
+        if src is None or type(src).__name__ == "InputLayer":
+            shape = layer_cfg["batch_shape"] if src is None else src.get_config()["batch_input_shape"]
+            t = keras.Input(batch_shape=tuple(shape), name=layer_cfg["name"])
             inputs.append(t)
             tensors[layer_cfg["name"]], grids[layer_cfg["name"]] = t, None
             continue
-        src = model.get_layer(layer_cfg["name"])
         cls_name = type(src).__name__
-        if cls_name == "InputLayer":
-            t = keras.Input(batch_shape=tuple(src.get_config()["batch_input_shape"]), name=src.name)
-            inputs.append(t)
-            tensors[src.name], grids[src.name] = t, None
-            continue
-        args = [tensors[n] for n, _ in _inbound(layer_cfg)]
-        in_grid = grids[_inbound(layer_cfg)[0][0]] if len(args) == 1 else None
+        inbound = _inbound(layer_cfg)
+        args = [tensors[n] for n, _ in inbound]
+        in_grid = grids[inbound[0][0]] if len(args) == 1 else None
         x = args[0] if len(args) == 1 else args
         if cls_name == "QuantizeLayer":
             fq = _fake_quant(src.name, _var(src, f"{src.name}_min"), _var(src, f"{src.name}_max"))
@@ -185,21 +184,22 @@ def approximate_tfmot(model, plan, importance: Optional[Mapping] = None, name: O
             raise ValueError(f"Layer '{src.name}': tfmot quantises before its activation "
                              f"({inner.get_config().get('activation')}); only post-activation quantisation is "
                              "supported.")
-        if inner.name in resolved:
+        approximated = inner.name in resolved
+        if approximated:
             if in_grid is None:
                 raise ValueError(f"Layer '{inner.name}': its input is not on a tfmot quantisation grid (no "
                                  "FakeQuant before it through grid-preserving layers), so it cannot be approximated "
                                  "without recalibration.")
             lp = resolved[inner.name]
-            cfg = dict(_clean_config(inner, _keras3_class(inner)), multiplier=lp.multiplier, skip_fraction=lp.skip_fraction,
-                       weight_mapping=lp.weight_mapping)
+            cfg = dict(_clean_config(inner, _keras3_class(inner)), multiplier=lp.multiplier,
+                       skip_fraction=lp.skip_fraction, weight_mapping=lp.weight_mapping)
             new_layer = APPROX_CLASSES[inner_cls].from_config(cfg)
             pending.append((new_layer, src, inner, inner_cls, in_grid, lp))
         else:
             new_layer = _keras3_class(inner).from_config(_clean_config(inner, _keras3_class(inner)))
         y = new_layer(x)
         weights = [np.asarray(w.numpy()) for w in src.weights if src is inner or w.name.startswith(inner.name + "/")]
-        if new_layer not in [p[0] for p in pending] and weights:
+        if not approximated and weights:  # approximate layers get their weights after the model is built
             if inner_cls in _KERNEL_ATTR:
                 weights[0] = _fake_quantised_kernel(src, inner, inner_cls)
             new_layer.set_weights(weights)
