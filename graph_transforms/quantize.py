@@ -2,8 +2,9 @@
 
 Every float ``Conv2D`` / ``MatMul`` whose filter is a constant becomes ``QuantizeV2`` (input, MIN_FIRST, the
 calibrated range widened to contain 0) and ``QuantizeV2`` (kernel, its own range) -> ``QuantizedConv2D`` /
-``QuantizedMatMul`` (qint32) -> ``Dequantize`` (MIN_FIRST; oneDNN builds have no SCALED kernel for qint32) -> float, under the original node's outputs. The result is
-the kind of graph ALWANN approximates; ``approximate`` then rewrites it bit-exactly.
+``QuantizedMatMul`` (qint32) -> ``Dequantize`` (MIN_FIRST; oneDNN builds have no SCALED kernel for qint32) -> float,
+under the original node's name. The result is the kind of graph ALWANN approximates; ``approximate`` then rewrites
+it bit-exactly.
 """
 
 from __future__ import annotations

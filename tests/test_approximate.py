@@ -135,6 +135,22 @@ def test_skipped_neurons_output_zero_and_are_reported(data):
     assert row.active_macs == row.macs // 2
 
 
+def test_calibration_is_reusable_across_plans(data):
+    from tfaxdnn.approximation import calibrate
+
+    model = small_cnn()
+    calibration = calibrate(model, data)
+    for plan in (tfaxdnn.Plan(default_multiplier="mul8s_1L2N", default_weight_mapping="data"),
+                 tfaxdnn.Plan({"fc": "mul8s_1KV9"})):
+        np.testing.assert_array_equal(
+            tfaxdnn.approximate(model, plan, calibration_data=calibration).predict(data, verbose=0),
+            tfaxdnn.approximate(model, plan, calibration_data=data).predict(data, verbose=0))
+    with pytest.raises(ValueError, match="does not fit model 'other'.*lacks layers"):
+        inputs = keras.Input((3,))
+        other = keras.Model(inputs, keras.layers.Dense(2, name="d")(inputs), name="other")
+        tfaxdnn.approximate(other, {"layers": {"d": "mul8s_1KV8"}}, calibration_data=calibration)
+
+
 def test_kept_mask_rules():
     assert kept_mask("l", 4, 0.0, None) is None
     np.testing.assert_array_equal(kept_mask("l", 4, 0.25, np.array([[1, -5, 3, 4], [1, 5, -3, 0.0]])),

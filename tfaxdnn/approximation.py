@@ -16,6 +16,7 @@ The input model is never modified. tf_keras models quantised with tfmot take the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Dict, Mapping, Optional
 
@@ -24,10 +25,10 @@ import numpy as np
 
 from tfaxdnn import weight_mapping as _wm
 from tfaxdnn.layers import APPROX_CLASSES
-from tfaxdnn.plan import Plan, _approximable_class, close_matches
+from tfaxdnn.plan import Plan, _approximable_class, close_matches, supported_layer_names
 from tfaxdnn.quant import QuantParams, activation_params, batches, calibrate_tensors, weight_params
 
-__all__ = ["approximate", "as_plan", "kept_mask", "kernel_params"]
+__all__ = ["approximate", "calibrate", "Calibration", "as_plan", "kept_mask", "kernel_params"]
 
 
 def as_plan(plan) -> Plan:
@@ -113,6 +114,47 @@ def _check_single_use(layers) -> None:
                              "cannot be approximated (each call would need its own activation range).")
 
 
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """Input ranges of a float model's approximable layers on representative data, computed once and reusable by
+    `approximate` for any number of plans (``approximate(model, plan, calibration_data=calibration)``).
+
+    Attributes:
+        model_name: name of the model it was measured on.
+        ranges: ``{layer_name: (min, max)}`` of each layer's input.
+        method: the `RangeTracker` method used.
+        data: the representative inputs themselves (data-aware weight mapping histograms read them again).
+    """
+
+    model_name: str
+    ranges: Dict[str, tuple]
+    method: str
+    data: object
+
+
+def calibrate(model, data, layers=None, method: str = "minmax", batch_size: int = 128) -> Calibration:
+    """Measure the input ranges of ``layers`` (default: every Conv2D / DepthwiseConv2D / Dense) of a float model."""
+    names = list(layers) if layers is not None else supported_layer_names(model)
+    ranges = calibrate_tensors(model, {n: model.get_layer(n).input for n in names}, data, method=method,
+                               batch_size=batch_size)
+    return Calibration(model.name, ranges, method, data)
+
+
+def _layer_ranges(model, layers, calibration_data, method, batch_size) -> Dict[str, tuple]:
+    """Input ranges of ``layers`` from a `Calibration` (checked against the model and method) or from raw data."""
+    if not isinstance(calibration_data, Calibration):
+        return calibrate_tensors(model, {n: layer.input for n, layer in layers.items()}, calibration_data,
+                                 method=method, batch_size=batch_size)
+    c = calibration_data
+    missing = sorted(set(layers) - set(c.ranges))
+    if c.model_name != model.name or missing or c.method != method:
+        raise ValueError(f"The Calibration (model {c.model_name!r}, method {c.method!r}, {len(c.ranges)} layers) "
+                         f"does not fit model {model.name!r} with calibration method {method!r}"
+                         f"{'; it lacks layers ' + str(missing) if missing else ''}. Recompute it with "
+                         "tfaxdnn.approximation.calibrate(model, data, method=...).")
+    return {n: c.ranges[n] for n in layers}
+
+
 def _input_histograms(model, layers, params, data, batch_size) -> Dict[str, np.ndarray]:
     """Activation-code histograms of the given layers' inputs (for ``weight_mapping="data"``)."""
     if not layers:
@@ -137,7 +179,8 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
         model: a float Keras 3 model (Sequential or Functional, residual graphs too) or a tfmot-quantised tf_keras
             model (its own scales and zero points are used; no calibration).
         plan: `Plan`, dict, JSON text or JSON file path.
-        calibration_data: representative inputs (array, ``(x, y)``, ``tf.data`` or iterable of batches) for the
+        calibration_data: representative inputs (array, ``(x, y)``, ``tf.data`` or iterable of batches), or a
+            `Calibration` from `calibrate` (measured once, reused across plans), for the
             activation ranges of float models; required when the plan approximates any layer.
         importance: ``{layer_name: scores}`` per output neuron (``[n]`` or ``[N, n]``), needed by layers with
             ``skip_fraction > 0``; the lowest-scoring neurons are skipped (their outputs are exactly 0).
@@ -170,11 +213,11 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
     if layers and calibration_data is None:
         raise ValueError(f"Calibration data is needed for the activation ranges of {sorted(layers)}: pass "
                          "`calibration_data=x_calib` (a few hundred representative inputs).")
-    ranges = calibrate_tensors(model, {n: layer.input for n, layer in layers.items()}, calibration_data,
-                               method=q.calibration, batch_size=batch_size)
+    ranges = _layer_ranges(model, layers, calibration_data, q.calibration, batch_size)
+    data = calibration_data.data if isinstance(calibration_data, Calibration) else calibration_data
     in_params = {n: activation_params(lo, hi, q.signed, q.activation == "symmetric") for n, (lo, hi) in ranges.items()}
     data_mapped = {n: layers[n] for n, lp in resolved.items() if lp.weight_mapping == "data"}
-    hist = _input_histograms(model, data_mapped, in_params, calibration_data, batch_size)
+    hist = _input_histograms(model, data_mapped, in_params, data, batch_size)
     folded_bns = {bn.name for bn in folds.values()}
 
     def clone(layer):

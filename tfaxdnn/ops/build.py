@@ -4,8 +4,8 @@ Used by ``setup.py``'s ``build_ext`` and, when the library is missing or older t
 Flags come from ``tf.sysconfig``; ``TFAXDNN_CXXFLAGS`` overrides the optimisation flags (default
 ``-O3 -march=native -mno-avx512fp16 -mprefer-vector-width=512``: the library is built on the machine that runs
 it; Eigen's AVX512-FP16 path does not compile with g++ 12, so that one extension is switched off; 512-bit vectors
-double the tap-table kernels' throughput where AVX-512 exists and are ignored elsewhere). If the native build fails, it is
-retried once with portable flags (``-O3 -mavx2 -mfma``).
+double the tap-table kernels' throughput where AVX-512 exists and are ignored elsewhere). If the native build
+fails, it is retried once with portable flags (``-O3 -mavx2 -mfma``) after printing the compiler's error.
 """
 
 from __future__ import annotations

@@ -200,7 +200,8 @@ class XAIGenResult:
                 "baseline_energy_j": self.baseline_energy_j, "energy_j": self.energy_j,
                 "energy_reduction": self.energy_reduction, "relative_energy": self.relative_energy,
                 "latency_s": self.latency_s, "memory_bytes": self.memory_bytes, "meets_energy": self.meets_energy,
-                "runtime_s": self.runtime_s, "algorithm1_result": self.algorithm1, "plan": self.plan.to_dict(), "per_layer": self.per_layer,
+                "runtime_s": self.runtime_s, "algorithm1_result": self.algorithm1, "plan": self.plan.to_dict(),
+                "per_layer": self.per_layer,
                 "importance": {n: self.importance.scores[n] for n in self.importance.layers},
                 "multipliers": {n: _mult.get(n).hash for n in self.config.multipliers},
                 "config": self.config.to_dict(), "log": self.log}
@@ -245,11 +246,33 @@ def _subset(x, y, n, seed):
 
 
 class _Evaluator:
-    """Builds and scores candidate plans (accuracy on the evaluation split, energy on the accelerator)."""
+    """Builds and scores candidate plans: accuracy on the evaluation split, energy on the accelerator. The float
+    model is calibrated once; every candidate reuses the ranges."""
 
-    def __init__(self, model, x_eval, y_eval, x_calib, importance, accelerator, weight_mapping):
-        self.model, self.x, self.y, self.calib = model, x_eval, y_eval, x_calib
-        self.importance, self.accelerator, self.weight_mapping = importance, accelerator, weight_mapping
+    def __init__(self, model, eval_data, calibration_data, config: XAIGenConfig, accelerator=None,
+                 importance: Optional[Importance] = None, verbose: bool = True):
+        from tfaxdnn import hardware
+        from tfaxdnn.approximation import calibrate
+
+        x_eval, y_eval = (np.asarray(a) for a in eval_data)
+        if calibration_data is None:
+            raise ValueError("`calibration_data` is needed for the activation ranges (a few hundred training "
+                             "images).")
+        x_cal = np.asarray(calibration_data[0] if isinstance(calibration_data, tuple) else calibration_data)
+        x_cal = _subset(x_cal, x_cal, config.calibration_samples, config.seed)[0]
+        self.x, self.y = _subset(x_eval, y_eval.reshape(-1), config.evaluation_samples, config.seed)
+        if importance is None:
+            xi, yi = _subset(self.x, self.y, config.importance_samples, config.seed + 1)
+            importance = compute_importance(model, xi, yi, n_steps=config.n_steps, verbose=verbose)
+        self.model, self.importance, self.weight_mapping = model, importance, config.weight_mapping
+        self.accelerator = accelerator or hardware.Accelerator.paper()
+        self.calibration = calibrate(model, x_cal, layers=importance.layers)
+        self.output_layer = importance.layers[-1]
+
+    def baseline_accuracy(self) -> float:
+        from tfaxdnn import evaluate
+
+        return evaluate(self.model, self.x, self.y).accuracy
 
     def plan(self, settings: Dict[str, tuple]) -> Plan:
         layers = {n: LayerPlan(m, s, self.weight_mapping if not _is_exact(m) else "none")
@@ -261,7 +284,7 @@ class _Evaluator:
 
         plan = self.plan(settings)
         neurons = {n: self.importance.neurons[n] for n, (_, s) in settings.items() if s > 0}
-        ax = approximate(self.model, plan, calibration_data=self.calib, importance=neurons)
+        ax = approximate(self.model, plan, calibration_data=self.calibration, importance=neurons)
         acc = evaluate(ax, self.x, self.y).accuracy
         report = hardware.estimate(ax, accelerator=self.accelerator)
         return ax, plan, acc, report
@@ -269,19 +292,6 @@ class _Evaluator:
 
 def _is_exact(name: str) -> bool:
     return name in (_mult.EXACT_SIGNED, _mult.EXACT_UNSIGNED)
-
-
-def _prepare(model, eval_data, calibration_data, config, importance, verbose):
-    x_eval, y_eval = (np.asarray(a) for a in eval_data)
-    if calibration_data is None:
-        raise ValueError("`calibration_data` is needed for the activation ranges (a few hundred training images).")
-    x_cal = np.asarray(calibration_data[0] if isinstance(calibration_data, tuple) else calibration_data)
-    x_cal = _subset(x_cal, x_cal, config.calibration_samples, config.seed)[0]
-    x_eval, y_eval = _subset(x_eval, y_eval.reshape(-1), config.evaluation_samples, config.seed)
-    if importance is None:
-        xi, yi = _subset(x_eval, y_eval, config.importance_samples, config.seed + 1)
-        importance = compute_importance(model, xi, yi, n_steps=config.n_steps, verbose=verbose)
-    return x_eval, y_eval, x_cal, importance
 
 
 def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig] = None, accelerator=None,
@@ -298,17 +308,14 @@ def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig
     """
     from tqdm.auto import tqdm
 
-    from tfaxdnn import evaluate, hardware
+    from tfaxdnn import hardware
 
     config = config or XAIGenConfig()
     start = time.perf_counter()
-    accelerator = accelerator or hardware.Accelerator.paper()
-    x_eval, y_eval, x_cal, imp = _prepare(model, eval_data, calibration_data, config, importance, verbose)
-    layers = imp.layers
-    output_layer = layers[-1] if layers else None
-    run = _Evaluator(model, x_eval, y_eval, x_cal, imp, accelerator, config.weight_mapping)
-    baseline_acc = evaluate(model, x_eval, y_eval).accuracy
-    base_report = hardware.estimate(model, accelerator=accelerator)
+    run = _Evaluator(model, eval_data, calibration_data, config, accelerator, importance, verbose)
+    imp, layers, output_layer = run.importance, run.importance.layers, run.output_layer
+    baseline_acc = run.baseline_accuracy()
+    base_report = hardware.estimate(model, accelerator=run.accelerator)
     q_c = baseline_acc - config.max_accuracy_drop
     mults = config.multipliers
     exact = mults[0] if _is_exact(mults[0]) else _mult.EXACT_SIGNED
@@ -388,13 +395,9 @@ def sweep(model, eval_data, calibration_data, t_p_values=(0.0, 0.1, 0.2, 0.3, 0.
     at the initial threshold ``t_c`` for every layer). Returns one row per configuration."""
     from tqdm.auto import tqdm
 
-    from tfaxdnn import hardware
-
     config = config or XAIGenConfig()
-    accelerator = accelerator or hardware.Accelerator.paper()
-    x_eval, y_eval, x_cal, imp = _prepare(model, eval_data, calibration_data, config, importance, verbose)
-    output_layer = imp.layers[-1]
-    run = _Evaluator(model, x_eval, y_eval, x_cal, imp, accelerator, config.weight_mapping)
+    run = _Evaluator(model, eval_data, calibration_data, config, accelerator, importance, verbose)
+    imp, output_layer = run.importance, run.output_layer
     z_hat, mults = imp.normalized(config.normalization), config.multipliers
     rows = []
     grid = [(mode, t_p) for t_p in t_p_values for mode in ("p", "pa")]
@@ -411,7 +414,6 @@ def sweep(model, eval_data, calibration_data, t_p_values=(0.0, 0.1, 0.2, 0.3, 0.
     return rows
 
 
-
 def energy_cap(model, eval_data, calibration_data, config: Optional[XAIGenConfig] = None, accelerator=None,
                importance: Optional[Importance] = None, skip_values=(0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5),
                verbose: bool = True) -> List[dict]:
@@ -420,21 +422,19 @@ def energy_cap(model, eval_data, calibration_data, config: Optional[XAIGenConfig
     Rows carry ``meets_quality`` (accuracy ≥ baseline − ``max_accuracy_drop``)."""
     from tqdm.auto import tqdm
 
-    from tfaxdnn import evaluate, hardware
-
     config = config or XAIGenConfig()
-    accelerator = accelerator or hardware.Accelerator.paper()
-    x_eval, y_eval, x_cal, imp = _prepare(model, eval_data, calibration_data, config, importance, verbose)
-    run = _Evaluator(model, x_eval, y_eval, x_cal, imp, accelerator, config.weight_mapping)
-    q_c = evaluate(model, x_eval, y_eval).accuracy - config.max_accuracy_drop
+    run = _Evaluator(model, eval_data, calibration_data, config, accelerator, importance, verbose)
+    q_c = run.baseline_accuracy() - config.max_accuracy_drop
     rows = []
     for s in tqdm(skip_values, desc="energy cap", disable=not verbose):
-        settings = {n: (config.multipliers[-1], 0.0 if n == imp.layers[-1] else s) for n in imp.layers}
+        settings = {n: (config.multipliers[-1], 0.0 if n == run.output_layer else s)
+                    for n in run.importance.layers}
         _, _, acc, report = run(settings)
         rows.append({"multiplier": config.multipliers[-1], "skip_fraction": s, "accuracy": acc,
                      "relative_energy": report.relative_energy, "energy_reduction": 1.0 / report.relative_energy,
                      "meets_quality": acc >= q_c})
     return rows
+
 
 def save_sweep(rows: List[dict], out_dir, baseline_accuracy: Optional[float] = None) -> None:
     """``sweep.csv`` and ``tradeoff.png`` (accuracy and relative energy per configuration, "p" vs "pa")."""
