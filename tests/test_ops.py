@@ -43,26 +43,25 @@ def test_conv2d_randomised_matches_reference(name, padding):
         assert np.count_nonzero(got != exp) == 0, (name, x.shape, f.shape, s, d, padding)
 
 
+# Shapes with P >= 1024 positions and >= 8 outputs per group take the shared int16 tap-table strategy (several
+# tap chunks and output blocks); the matmul with 40 outputs and the conv with 37 exercise partial blocks.
+LARGE_CASES = {
+    "conv2d": (nn.approx_conv2d, ref.conv2d, (4, 24, 24, 5), (3, 3, 5, 37), 37),
+    "depthwise": (nn.approx_depthwise_conv2d, ref.depthwise_conv2d, (2, 24, 24, 3), (3, 3, 3, 9), 27),
+    "matmul": (nn.approx_matmul, ref.matmul, (1100, 70), (70, 40), 40),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LARGE_CASES))
 @pytest.mark.parametrize("name", ["mul8s_1L2N", "mul8u_17C8"])
-def test_conv2d_large_positions_use_tap_table_path_exactly(name):
+def test_large_problems_use_tap_tables_exactly(name, case):
+    op, reference, x_shape, f_shape, n_out = LARGE_CASES[case]
     m, rng = M.get(name), np.random.default_rng(7)
-    x, f = _codes(rng, (4, 24, 24, 5), m.signed), _codes(rng, (3, 3, 5, 37), m.signed)
-    za, zw = int(_zp(rng, m.signed)), _zp(rng, m.signed, 37)
-    got = nn.approx_conv2d(x, f, m, 1, "SAME", 1, za, zw).numpy()
-    np.testing.assert_array_equal(got, ref.conv2d(x, f, m.table, 1, "SAME", 1, za, zw))
-
-
-@pytest.mark.parametrize("name", ["mul8s_1L2N", "mul8u_17C8"])
-def test_shared_int16_tap_tables_on_depthwise_and_matmul(name):
-    """P >= 1024 and >= 8 outputs per group: the shared int16 tap-table strategy (several chunks and blocks)."""
-    m, rng = M.get(name), np.random.default_rng(11)
-    x, f = _codes(rng, (2, 24, 24, 3), m.signed), _codes(rng, (3, 3, 3, 9), m.signed)
-    za, zw = int(_zp(rng, m.signed)), _zp(rng, m.signed, 27)
-    got = nn.approx_depthwise_conv2d(x, f, m, 1, "SAME", 1, za, zw).numpy()
-    np.testing.assert_array_equal(got, ref.depthwise_conv2d(x, f, m.table, 1, "SAME", 1, za, zw))
-    a, b = _codes(rng, (1100, 70), m.signed), _codes(rng, (70, 40), m.signed)
-    za, zb = int(_zp(rng, m.signed)), _zp(rng, m.signed, 40)
-    np.testing.assert_array_equal(nn.approx_matmul(a, b, m, za, zb).numpy(), ref.matmul(a, b, m.table, za, zb))
+    x, f = _codes(rng, x_shape, m.signed), _codes(rng, f_shape, m.signed)
+    za, zw = int(_zp(rng, m.signed)), _zp(rng, m.signed, n_out)
+    conv_args = () if case == "matmul" else (1, "SAME", 1)
+    got = op(x, f, m, *conv_args, za, zw).numpy()
+    np.testing.assert_array_equal(got, reference(x, f, m.table, *conv_args, za, zw))
 
 
 def test_wide_table_range_falls_back_from_int16_tables():
