@@ -46,7 +46,7 @@ def _approximate(graph_def, args, ctx):
 
 
 def load_calibration(path: str, key: str = None, samples: int = 256) -> np.ndarray:
-    """Images from an npz/npy file (``key``, else ``x``, ``x_train``, ``x_test`` or the only array)."""
+    """Raw images from an npz/npy file (``key``, else ``x``, ``x_train``, ``x_test`` or the first array)."""
     try:
         data = np.load(path)
     except (OSError, ValueError) as exc:
@@ -59,8 +59,7 @@ def load_calibration(path: str, key: str = None, samples: int = 256) -> np.ndarr
             raise GraphTransformError(f"quantize: {path!r} has no array {keys[0] if keys else key!r}; arrays: "
                                       f"{data.files}.")
         x = data[keys[0]]
-    x = x[:samples]
-    return x.astype(np.float32) / 255.0 if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
+    return x[:samples]
 
 
 def _quantize(graph_def, args, ctx):
@@ -72,12 +71,18 @@ def _quantize(graph_def, args, ctx):
     input_name = args.get("input") or (ctx.inputs[0] if ctx.inputs else None)
     if not input_name:
         raise GraphTransformError("quantize: name the graph input with --inputs or input=NAME.")
+    from tfaxdnn.data import prepare_images
+
     x = load_calibration(args["calibration"], args.get("key"), int(args.get("samples", 256)))
     placeholder = next((n for n in graph_def.node if n.name == input_name.split(":")[0]), None)
-    if placeholder is not None and "shape" in placeholder.attr:
-        rank = len(placeholder.attr["shape"].shape.dim)
-        if rank == x.ndim + 1:
-            x = x[..., None]
+    shape = placeholder.attr["shape"].shape if placeholder is not None and "shape" in placeholder.attr else None
+    if shape is not None and not shape.unknown_rank:
+        try:
+            x = prepare_images(x, [d.size if d.size >= 0 else None for d in shape.dim], "calibration")
+        except ValueError as exc:
+            raise GraphTransformError(f"quantize: {exc}") from None
+    else:
+        x = prepare_images(x, (None,) + x.shape[1:], "calibration")
     return quantize_graph(graph_def, input_name, x)
 
 

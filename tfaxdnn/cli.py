@@ -7,20 +7,6 @@ import os
 import sys
 from typing import Optional, Sequence
 
-import numpy as np
-
-
-def prepare_images(x: np.ndarray, input_shape, what: str) -> np.ndarray:
-    """uint8 images -> float32 in [0, 1]; a missing channel axis is added; shapes are checked against the model."""
-    x = np.asarray(x)
-    x = x.astype("float32") / 255.0 if np.issubdtype(x.dtype, np.integer) else x.astype("float32")
-    want = tuple(input_shape[1:])
-    if x.ndim == len(want) and want[-1] == 1:
-        x = x[..., None]
-    if tuple(x.shape[1:]) != tuple(d if d is not None else s for d, s in zip(want, x.shape[1:])):
-        raise ValueError(f"{what} images have shape {tuple(x.shape[1:])} but the model expects {want}.")
-    return x
-
 
 def _load_model(path: str):
     import keras
@@ -36,7 +22,7 @@ def _load_model(path: str):
 
 
 def _xaigen(args) -> int:
-    from tfaxdnn.data.loaders import load_npz
+    from tfaxdnn.data.loaders import load_npz, prepare_images
     from tfaxdnn.search import XAIGenConfig, run_and_save
 
     model = _load_model(args.model)

@@ -81,3 +81,16 @@ def preprocess_mnist(x: np.ndarray) -> np.ndarray:
 def preprocess_cifar10(x: np.ndarray) -> np.ndarray:
     """uint8 [N,32,32,3] -> float32 in [0, 1]."""
     return x.astype("float32") / 255.0
+
+
+def prepare_images(x: np.ndarray, input_shape, what: str = "input") -> np.ndarray:
+    """Images for a model input of ``input_shape`` (batch first, None for unknown dims): integer pixels become
+    float32 in [0, 1], a missing trailing channel axis of size 1 is added, and the shape is checked."""
+    x = np.asarray(x)
+    x = x.astype("float32") / 255.0 if np.issubdtype(x.dtype, np.integer) else x.astype("float32")
+    want = tuple(input_shape[1:])
+    if x.ndim == len(want) and want and want[-1] == 1:
+        x = x[..., None]
+    if len(x.shape[1:]) != len(want) or any(d is not None and d != s for d, s in zip(want, x.shape[1:])):
+        raise ValueError(f"{what} images have shape {tuple(x.shape[1:])} but the model expects {want}.")
+    return x
