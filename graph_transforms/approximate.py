@@ -28,7 +28,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 
+from tfaxdnn import multipliers
 from tfaxdnn.quant.fake_quant import fake_quant_codes, nudged_grid
+from tfaxdnn.weight_mapping import apply_mapping, mapping_table
 
 from graph_transforms.errors import GraphTransformError, RefusalError, describe
 from graph_transforms.graph_index import GraphIndex, Rewrite, assemble, attr_ints, const_node, op_node
@@ -88,7 +90,7 @@ def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef
         out = graph_pb2.GraphDef()
         out.CopyFrom(graph_def)
         return out
-    rewrites = {}
+    rewrites, maps = {}, {}
     for name, lp in targets.items():
         node = index.nodes[name]
         if lp.skip_fraction > 0:
@@ -97,13 +99,17 @@ def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef
         if lp.weight_mapping == "data":
             raise RefusalError(f"{describe(node)}: weight_mapping='data' needs activation histograms; use "
                                "'uniform' or 'none' on frozen graphs.")
-        from tfaxdnn import multipliers
-
         m = multipliers.get(lp.multiplier)
-        rw = _rewrite_quantized(index, node, m) if node.op in QUANTIZED_OPS else _rewrite_fake_quant(index, node, m)
-        if lp.weight_mapping == "uniform":
-            _map_weights(rw, m, node)
-        rewrites[name] = rw
+        if node.op in QUANTIZED_OPS:
+            if lp.weight_mapping != "none":
+                raise RefusalError(f"{describe(node)}: weight_mapping needs constant weight codes; TF1 quantised "
+                                   "graphs quantise their weights at run time. Use weight_mapping 'none'.")
+            rewrites[name] = _rewrite_quantized(index, node, m)
+        else:
+            if lp.weight_mapping == "uniform" and m.name not in maps:
+                maps[m.name] = mapping_table(m)
+            rewrites[name] = _rewrite_fake_quant(index, node, m, maps.get(m.name) if lp.weight_mapping != "none"
+                                                 else None)
     return assemble(graph_def, rewrites)
 
 
@@ -221,7 +227,8 @@ def _activation_grid(index: GraphIndex, node):
     return float(scale[0]), int(zp[0]), int(1 if src.attr["narrow_range"].b else 0)
 
 
-def _rewrite_fake_quant(index: GraphIndex, node, m) -> Rewrite:
+def _rewrite_fake_quant(index: GraphIndex, node, m, weight_map=None) -> Rewrite:
+    """Kind (b); ``weight_map``: an ALWANN `mapping_table` applied to the constant weight codes."""
     fq = index.producer(node, 1)
     if fq.attr["num_bits"].i not in (0, 8):
         raise RefusalError(f"{describe(fq)}: only 8-bit fake quantisation maps onto 8x8 multipliers.")
@@ -239,6 +246,8 @@ def _rewrite_fake_quant(index: GraphIndex, node, m) -> Rewrite:
         raise RefusalError(f"{describe(fq)}: {exc}") from None
     if node.op == "MatMul" and node.attr["transpose_b"].b:
         codes = codes.T
+    if weight_map is not None:
+        codes = apply_mapping(codes - (128 if m.signed else 0), weight_map, m.signed) + (128 if m.signed else 0)
     n_out = codes.shape[-2] * codes.shape[-1] if node.op == "DepthwiseConv2dNative" else codes.shape[-1]
     s_w, z_w = np.broadcast_to(s_w, (n_out,)), np.broadcast_to(z_w, (n_out,))
     s_a, z_a, a_qmin = _activation_grid(index, node)
@@ -267,17 +276,3 @@ def _rewrite_fake_quant(index: GraphIndex, node, m) -> Rewrite:
               const_node(f"{p}/out_scale", (np.float32(s_a) * s_w.astype(np.float32)).astype(np.float32)),
               op_node(node.name, "Mul", [f"{p}/acc_float", f"{p}/out_scale"], T=tf.float32)]  # same name
     return Rewrite(nodes, {})
-
-
-def _map_weights(rw: Rewrite, m, node) -> None:
-    """ALWANN uniform weight mapping of a constant weight-code tensor (kind (b)); refused for kind (a)."""
-    from tfaxdnn.weight_mapping import apply_mapping, mapping_table
-
-    for n in rw.nodes:
-        if n.name.endswith("/tfax/w_codes"):
-            codes = tf.make_ndarray(n.attr["value"].tensor)
-            mapped = apply_mapping(codes, mapping_table(m), m.signed).astype(codes.dtype)
-            n.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(mapped))
-            return
-    raise RefusalError(f"{describe(node)}: weight_mapping needs constant weight codes; TF1 quantised graphs quantise "
-                       "their weights at run time. Use weight_mapping 'none'.")
