@@ -87,51 +87,41 @@ struct LutProblem {
   const int64_t* wsum = nullptr;  // [G*O] sum over taps of weight codes
 };
 
-// Strategy 3 thresholds: positions that amortise the table build, and the largest table set built per call.
-constexpr int64_t kTap16MinPositions = 1024;
-constexpr int64_t kTap16MaxBytes = int64_t(256) << 20;
+// Strategy 3 thresholds: positions that amortise the tap-table builds, and positions per work unit.
+constexpr int64_t kTapMinPositions = 1024;
+constexpr int64_t kTapUnitPositions = 4096;
 
 // gather(group, p0, pb, xt) must fill xt[i * K + k] with the table index of tap k at position p0 + i.
 using GatherFn = std::function<void(int64_t, int64_t, int64_t, uint8_t*)>;
 
-// The int16 strategies chosen for a problem and their shared, read-only data (built once per call).
+// The 16-bit strategies chosen for a problem and their shared, read-only data (built once per call).
 struct Int16Plan {
-  bool tap16 = false;          // shared tap tables (many positions)
-  bool rows16 = false;         // word-permute row lookups (few positions, wide outputs; AVX-512BW builds)
-  TapTables16 tt;              // tables of the tap16 strategy; tt.bias is the int16 bias of both
-  std::vector<int16_t> lut16;  // the biased int16 table (permute lookups)
+  bool tap = false;               // 16-bit tap tables (many positions)
+  bool rows16 = false;            // word-permute row lookups (few positions, wide outputs; AVX-512BW builds)
+  int width = kTapBlock;          // outputs per tap-table block: 32, or 16 when O <= 16
+  std::vector<uint16_t> columns;  // tap: the table minus its smallest entry, column-major
+  int32_t bias16 = 0;             // rows16: lut16 = table - bias16
+  std::vector<int16_t> lut16;     // rows16: the table as int16
 };
 
-inline void PrepareInt16(const LutProblem& pr, const TableRange& range, tensorflow::thread::ThreadPool* pool,
-                         Int16Plan* plan) {
-  TapTables16& tt = plan->tt;
-  tt.width = pr.O <= 16 ? 16 : kTap16Block;
-  const int64_t blocks = (pr.O + tt.width - 1) / tt.width;
-  const int64_t table_elems = int64_t(kTableSize) * tt.width;
-  if (pr.K >= 65536 || !range.FitsInt16()) return;  // int32 sums of int16 entries must fit
-  tt.bias = range.Int16Bias();
-  plan->tap16 = pr.P >= kTap16MinPositions && pr.O >= 8 &&
-                pr.groups * blocks * pr.K * table_elems * 2 <= kTap16MaxBytes;
-  plan->rows16 = !plan->tap16 && kHaveRowPermutes && pr.O >= 32;
-  if (kHaveRowPermutes && (plan->tap16 || plan->rows16)) {
-    plan->lut16.resize(kTableSize * kTableSize);
-    for (int i = 0; i < kTableSize * kTableSize; ++i) plan->lut16[i] = static_cast<int16_t>(pr.lut[i] - tt.bias);
+inline void PrepareInt16(const LutProblem& pr, const TableRange& range, Int16Plan* plan) {
+  if (pr.K >= 65536 || !range.FitsInt16()) return;  // 32-bit sums of 16-bit entries must fit
+  plan->tap = pr.P >= kTapMinPositions && pr.O >= 8;
+  plan->rows16 = !plan->tap && kHaveRowPermutes && pr.O >= 32;
+  plan->width = pr.O <= 16 ? 16 : kTapBlock;
+  if (plan->tap) {
+    plan->columns.resize(kTableSize * kTableSize);
+    ColumnTable16(pr.lut, range.lo, plan->columns.data());
   }
-  if (!plan->tap16) return;
-  tt.K = pr.K, tt.O = pr.O, tt.blocks = blocks;
-  tt.data.resize(pr.groups * blocks * pr.K * table_elems);
-  const int16_t* lut16 = plan->lut16.empty() ? nullptr : plan->lut16.data();
-  pool->ParallelFor(pr.groups * blocks * pr.K, table_elems * 4, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t g = i / (blocks * pr.K), b = (i / pr.K) % blocks, k = i % pr.K;
-      const int ow = static_cast<int>(std::min<int64_t>(tt.width, pr.O - b * tt.width));
-      BuildTapTable16(pr.lut, lut16, tt.bias, pr.widx + (g * pr.K + k) * pr.O + b * tt.width, ow, tt.width,
-                      tt.data.data() + i * table_elems);
-    }
-  });
+  if (plan->rows16) {
+    plan->bias16 = range.Int16Bias();
+    plan->lut16.resize(kTableSize * kTableSize);
+    for (int i = 0; i < kTableSize * kTableSize; ++i) plan->lut16[i] = static_cast<int16_t>(pr.lut[i] - plan->bias16);
+  }
 }
 
-// Runs the problem on TF's intra-op pool: units = groups x position blocks.
+// Runs the problem on TF's intra-op pool: units = groups x output blocks x position blocks (one output block,
+// all outputs, except for the tap-table strategy).
 inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, const LutProblem& pr,
                                   const GatherFn& gather, int32_t* out) {
   if (pr.P == 0 || pr.O == 0) return absl::OkStatus();
@@ -143,11 +133,19 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
   auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
   const int64_t threads = std::max(1, pool->NumThreads());
   Int16Plan i16;
-  PrepareInt16(pr, range, pool, &i16);
-  int64_t pb = (pr.P + threads - 1) / threads;
-  pb = std::max<int64_t>(std::min<int64_t>(pb, kPosBlock), 1);  // every thread gets work, even for a few rows
+  PrepareInt16(pr, range, &i16);
+  const int64_t ob_width = i16.tap ? i16.width : pr.O;
+  const int64_t out_blocks = (pr.O + ob_width - 1) / ob_width;
+  int64_t pb;
+  if (i16.tap) {  // thousands of positions per table build, yet work for every thread
+    const int64_t split = std::max((pr.P + kTapUnitPositions - 1) / kTapUnitPositions,
+                                   (threads + pr.groups * out_blocks - 1) / (pr.groups * out_blocks));
+    pb = (pr.P + split - 1) / split;
+  } else {
+    pb = std::max<int64_t>(std::min<int64_t>((pr.P + threads - 1) / threads, kPosBlock), 1);
+  }
   const int64_t pos_blocks = (pr.P + pb - 1) / pb;
-  const int64_t units = pr.groups * pos_blocks;
+  const int64_t units = pr.groups * out_blocks * pos_blocks;
 
   std::atomic<bool> overflow(false);
   std::mutex mu;
@@ -156,33 +154,39 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
     LutScratch s;
     std::vector<int64_t> asum, shift;
     for (int64_t u = begin; u < end; ++u) {
-      const int64_t g = u / pos_blocks, p0 = (u % pos_blocks) * pb;
-      const int64_t n = std::min(pb, pr.P - p0);
+      const int64_t g = u / (out_blocks * pos_blocks), b = (u / pos_blocks) % out_blocks;
+      const int64_t p0 = (u % pos_blocks) * pb, n = std::min(pb, pr.P - p0);
+      const int64_t o0 = b * ob_width, ow = std::min(ob_width, pr.O - o0);
+      const uint8_t* w = pr.widx + g * pr.K * pr.O + o0;
       s.xt.resize(pr.K * n);
       gather(g, p0, n, s.xt.data());
-      s.acc.resize(n * pr.O);
-      if (i16.tap16) {
-        LutGemmTap16(s.xt.data(), n, i16.tt, i16.tt.Group(g), s.acc.data(), &s.block32);
+      s.acc.resize(n * ow);
+      if (i16.tap) {
+        if (i16.width == 16) {
+          LutGemmTapBlock<16>(s.xt.data(), n, pr.K, w, pr.O, ow, i16.columns.data(), range.lo, s.acc.data(), &s);
+        } else {
+          LutGemmTapBlock<kTapBlock>(s.xt.data(), n, pr.K, w, pr.O, ow, i16.columns.data(), range.lo,
+                                     s.acc.data(), &s);
+        }
       } else if (i16.rows16) {
-        LutGemmRows16(s.xt.data(), n, pr.K, pr.widx + g * pr.K * pr.O, pr.O, i16.lut16.data(), i16.tt.bias,
-                      s.acc.data(), &s);
+        LutGemmRows16(s.xt.data(), n, pr.K, w, pr.O, i16.lut16.data(), i16.bias16, s.acc.data(), &s);
       } else {
-        LutGemm(s.xt.data(), n, pr.K, pr.widx + g * pr.K * pr.O, pr.O, pr.lut, need_int64, s.acc.data(), &s);
+        LutGemm(s.xt.data(), n, pr.K, w, pr.O, pr.lut, need_int64, s.acc.data(), &s);
       }
       if (any_zw) {
         asum.resize(n);
         ActivationCodeSums(s.xt.data(), n, pr.K, pr.index_offset, asum.data());
       }
-      const int32_t* zw = pr.zw + g * pr.O;
-      const int64_t* ws = pr.wsum + g * pr.O;
-      shift.resize(pr.O);  // per-output constant part of the zero-point correction
-      for (int64_t o = 0; o < pr.O; ++o) shift[o] = pr.K * int64_t(pr.za) * zw[o] - int64_t(pr.za) * ws[o];
+      const int32_t* zw = pr.zw + g * pr.O + o0;
+      const int64_t* ws = pr.wsum + g * pr.O + o0;
+      shift.resize(ow);  // per-output constant part of the zero-point correction
+      for (int64_t o = 0; o < ow; ++o) shift[o] = pr.K * int64_t(pr.za) * zw[o] - int64_t(pr.za) * ws[o];
       int64_t lo = 0, hi = 0;
       for (int64_t i = 0; i < n; ++i) {
-        int32_t* dst = out + (p0 + i) * pr.ldo + g * pr.O;
-        const int64_t* a = s.acc.data() + i * pr.O;
+        int32_t* dst = out + (p0 + i) * pr.ldo + g * pr.O + o0;
+        const int64_t* a = s.acc.data() + i * ow;
         const int64_t as = any_zw ? asum[i] : 0;
-        for (int64_t o = 0; o < pr.O; ++o) {  // vectorises: no branch in the loop
+        for (int64_t o = 0; o < ow; ++o) {  // vectorises: no branch in the loop
           const int64_t v = a[o] + shift[o] - int64_t(zw[o]) * as;
           lo = std::min(lo, v), hi = std::max(hi, v);
           dst[o] = static_cast<int32_t>(v);
@@ -197,7 +201,7 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
       }
     }
   };
-  const int64_t cost = std::max<int64_t>(1, pb * pr.K * pr.O);
+  const int64_t cost = std::max<int64_t>(1, pb * pr.K * ob_width);
   pool->ParallelFor(units, cost, work);
   if (overflow.load()) return absl::InvalidArgumentError(overflow_msg);
   return absl::OkStatus();

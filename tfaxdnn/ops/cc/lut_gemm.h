@@ -10,7 +10,7 @@
 #define TFAXDNN_LUT_GEMM_H_
 
 #include <algorithm>
-#if defined(__AVX512F__) || defined(__AVX512BW__)
+#if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 #include <cstdint>
@@ -53,7 +53,9 @@ struct LutScratch {
   std::vector<int32_t> tap;      // [256][kOutBlock] tap table (strategy 2)
   std::vector<int64_t> acc;      // [pb][O] accumulators (int64 holds both widths)
   std::vector<int64_t> block;    // block accumulators when int64 is needed
-  std::vector<int32_t> block32;  // int32 block accumulators / parked partial sums / a row of sums
+  std::vector<int32_t> block32;  // int32 block accumulators / a row of sums
+  std::vector<uint16_t> tables;  // a chunk of tap tables (strategy 3)
+  std::vector<uint32_t> park;    // parked exact partial sums (strategy 3)
 };
 
 template <typename Acc32>
@@ -205,93 +207,114 @@ inline void LutGemm(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, i
   }
 }
 
-// Strategy 3, "shared int16 tap tables": tables T[k][a][j] = lut[a][w[k][ob + j]] - bias for every tap k and
-// output block ob, built once per op call and shared by all threads (BuildTapTable16), int16 so that twice
-// as many outputs fit a cache line. Positions are streamed with the block's accumulators in registers; taps are
-// taken in chunks of kTapChunk so the chunk's tables stay cache-resident, with the partial sums parked in `park`.
-// acc[p][o] = sum_k T + K * bias. Requires K * 32768 < 2^31 (checked by the caller).
-constexpr int kTap16Block = 32;   // outputs per table row (one 64-byte line of int16); 16 when O <= 16
-constexpr int64_t kTapChunk = 32;  // taps per chunk: 32 x 16 KiB = 512 KiB of tables
+// Strategy 3, "16-bit tap tables with split sums", for a block of B outputs: per chunk of taps build
+// T[k][a][j] = lut[a][w[k][j]] - lo (lo: the table's smallest entry, so entries are uint16) in the thread's
+// cache, then stream the positions with the block's sums in registers, in 16-bit lanes: `words` wraps modulo 2^16
+// while `highs` sums the entries' high bytes exactly; over at most 257 taps the low bytes' sum is below 2^16, so
+// the exact sum is 256 * highs + ((words - 256 * highs) mod 2^16) (SplitSum). A tap is then three 16-bit vector
+// operations per 16 outputs (add, shift, add), with no widening in the inner loop. Partial sums of successive
+// chunks are parked as uint32 (exact: K * 65535 < 2^32 for the K < 65536 the caller allows). acc = sum + K * lo.
+//
+// The tables are built from the column-major table (ColumnTable16) by 16x16 transposes: each table costs about
+// as much as streaming a few hundred positions through it, so the caller gives each block thousands.
+constexpr int kTapBlock = 32;     // outputs per table row (one 64-byte line of uint16); 16 when O <= 16
+constexpr int64_t kTapChunk = 16;  // taps per chunk: 16 x 16 KiB of tables, L2-resident
+static_assert(kTapChunk <= 257, "16-bit split sums are exact for at most 257 taps");
 
-struct TapTables16 {
-  int64_t K = 0, O = 0, blocks = 0;
-  int width = kTap16Block;    // outputs per block: 32, or 16 when O <= 16
-  int32_t bias = 0;
-  std::vector<int16_t> data;  // [groups][blocks][K][256][width]
-  const int16_t* Group(int64_t g) const { return data.data() + g * blocks * K * kTableSize * width; }
-};
+// lut[a][w] - lo as uint16, column-major ([w][a]: a weight code's column is contiguous). Needs hi - lo <= 65535.
+inline void ColumnTable16(const int32_t* lut, int32_t lo, uint16_t* columns) {
+  for (int a = 0; a < kTableSize; ++a)
+    for (int w = 0; w < kTableSize; ++w) columns[w * kTableSize + a] = static_cast<uint16_t>(lut[a * kTableSize + w] - lo);
+}
 
-// Builds the tables of one (group, block, tap): T[a][j] for a in 0..255.
-inline void BuildTapTable16(const int32_t* lut, const int16_t* lut16, int32_t bias, const uint8_t* wk, int ow,
-                            int width, int16_t* t) {
-#if defined(__AVX512BW__)
-  if (lut16 != nullptr) {  // a table row per activation code: 32 lookups by word permutes
-    uint8_t w32[32] = {0};
-    std::copy(wk, wk + ow, w32);
-    const __m512i idx = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w32)));
-    const __mmask32 keep = ow >= 32 ? ~__mmask32(0) : ((__mmask32(1) << ow) - 1);
-    for (int a = 0; a < kTableSize; ++a) {
-      __m512i r[8];
-      LoadRow16(lut16 + a * kTableSize, r);
-      const __m512i v = _mm512_maskz_mov_epi16(keep, Lookup32(r, idx));
-      if (width == 32) {
-        _mm512_storeu_si512(t + a * width, v);
-      } else {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + a * width), _mm512_castsi512_si256(v));
-      }
-    }
-    return;
+#if defined(__AVX2__)
+// Transposes 16 rows of 16 uint16 in place (r[i] = row i on entry, column i on return).
+inline void Transpose16x16(__m256i* r) {
+  __m256i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {  // pairs of rows: columns 0-3 | 8-11 and 4-7 | 12-15
+    t[i] = _mm256_unpacklo_epi16(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_epi16(r[i], r[i + 1]);
   }
+  for (int i = 0; i < 16; i += 4) {  // quads of rows: column pairs (0,1 | 8,9), (2,3 | 10,11), ...
+    u[i] = _mm256_unpacklo_epi32(t[i], t[i + 2]);
+    u[i + 1] = _mm256_unpackhi_epi32(t[i], t[i + 2]);
+    u[i + 2] = _mm256_unpacklo_epi32(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm256_unpackhi_epi32(t[i + 1], t[i + 3]);
+  }
+  for (int i = 0; i < 8; ++i) {  // octets of rows: single columns (c | c + 8) of rows 0-7 and 8-15
+    const int c = i % 4, h = i / 4;
+    t[2 * i] = _mm256_unpacklo_epi64(u[8 * h + c], u[8 * h + 4 + c]);
+    t[2 * i + 1] = _mm256_unpackhi_epi64(u[8 * h + c], u[8 * h + 4 + c]);
+  }
+  for (int c = 0; c < 8; ++c) {  // join the two row octets of each column
+    r[c] = _mm256_permute2x128_si256(t[c], t[8 + c], 0x20);
+    r[c + 8] = _mm256_permute2x128_si256(t[c], t[8 + c], 0x31);
+  }
+}
 #endif
-  (void)lut16;
-  for (int a = 0; a < kTableSize; ++a) {
-    const int32_t* row = lut + a * kTableSize;
-    int16_t* ta = t + a * width;
-    for (int j = 0; j < ow; ++j) ta[j] = static_cast<int16_t>(row[wk[j]] - bias);
-    for (int j = ow; j < width; ++j) ta[j] = 0;
-  }
-}
 
-template <int B>
-void LutGemmTap16Blocks(const uint8_t* xt, int64_t P, const TapTables16& tt, const int16_t* tables,
-                        int64_t* acc, std::vector<int32_t>* park) {
-  const int64_t K = tt.K, O = tt.O;
-  park->resize(P * B);
-  int32_t* pk = park->data();
-  for (int64_t b = 0; b < tt.blocks; ++b) {
-    const int64_t ob = b * B;
-    const int ow = static_cast<int>(std::min<int64_t>(B, O - ob));
-    const int16_t* tb = tables + b * K * kTableSize * B;
-    for (int64_t k0 = 0; k0 < K; k0 += kTapChunk) {
-      const int64_t k1 = std::min(K, k0 + kTapChunk);
-      for (int64_t p = 0; p < P; ++p) {
-        int32_t r[B];
-        int32_t* pp = pk + p * B;
-        const uint8_t* xp = xt + p * K;
-#pragma GCC unroll 32
-        for (int j = 0; j < B; ++j) r[j] = k0 == 0 ? 0 : pp[j];
-        for (int64_t k = k0; k < k1; ++k) {
-          const int16_t* t = tb + (k * kTableSize + xp[k]) * B;
-#pragma GCC unroll 32
-          for (int j = 0; j < B; ++j) r[j] += t[j];
-        }
-#pragma GCC unroll 32
-        for (int j = 0; j < B; ++j) pp[j] = r[j];
-      }
+// Builds one tap's table T[a][j] = columns[wk[j]][a] for a in 0..255 (0 for j >= ow), B outputs per row.
+inline void BuildTapTable16(const uint16_t* columns, const uint8_t* wk, int ow, int B, uint16_t* t) {
+  static const uint16_t kZeros[kTableSize] = {0};
+  for (int j0 = 0; j0 < B; j0 += 16) {
+    const uint16_t* col[16];
+    for (int j = 0; j < 16; ++j) col[j] = j0 + j < ow ? columns + wk[j0 + j] * kTableSize : kZeros;
+#if defined(__AVX2__)
+    for (int a0 = 0; a0 < kTableSize; a0 += 16) {
+      __m256i r[16];
+      for (int j = 0; j < 16; ++j) r[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(col[j] + a0));
+      Transpose16x16(r);
+      for (int i = 0; i < 16; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + (a0 + i) * B + j0), r[i]);
     }
-    const int64_t offset = K * int64_t(tt.bias);
-    for (int64_t p = 0; p < P; ++p)
-      for (int j = 0; j < ow; ++j) acc[p * O + ob + j] = pk[p * B + j] + offset;
+#else
+    for (int a = 0; a < kTableSize; ++a)
+      for (int j = 0; j < 16; ++j) t[a * B + j0 + j] = col[j][a];
+#endif
   }
 }
 
-inline void LutGemmTap16(const uint8_t* xt, int64_t P, const TapTables16& tt, const int16_t* tables,
-                         int64_t* acc, std::vector<int32_t>* park) {
-  if (tt.width == 16) {
-    LutGemmTap16Blocks<16>(xt, P, tt, tables, acc, park);
-  } else {
-    LutGemmTap16Blocks<kTap16Block>(xt, P, tt, tables, acc, park);
+// 16 lanes of 16-bit sums and their 32-bit results (GCC/Clang vector extensions: a ymm, or split as needed).
+typedef uint16_t U16x16 __attribute__((vector_size(32), aligned(2)));
+typedef uint32_t U32x16 __attribute__((vector_size(64), aligned(4)));
+
+// The exact sum of <= 257 uint16 entries from their wrapped sum and their high bytes' sum.
+inline U32x16 SplitSum(U16x16 words, U16x16 highs) {
+  const U32x16 h = __builtin_convertvector(highs, U32x16) << 8;
+  return h + ((__builtin_convertvector(words, U32x16) - h) & 0xFFFFu);
+}
+
+// acc[p][j] (p < P, j < ow <= B) = sum_k lut[xt[p][k]][w[k * ldw + j]], from the column-major table.
+template <int B>
+void LutGemmTapBlock(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t ldw, int ow,
+                     const uint16_t* columns, int32_t lo, int64_t* acc, LutScratch* s) {
+  constexpr int V = B / 16;  // 16-lane vectors per block
+  s->tables.resize(kTapChunk * kTableSize * B);
+  s->park.resize(P * B);
+  uint16_t* tables = s->tables.data();
+  uint32_t* park = s->park.data();
+  for (int64_t k0 = 0; k0 < K; k0 += kTapChunk) {
+    const int64_t k1 = std::min(K, k0 + kTapChunk);
+    for (int64_t k = k0; k < k1; ++k) BuildTapTable16(columns, w + k * ldw, ow, B, tables + (k - k0) * kTableSize * B);
+    for (int64_t p = 0; p < P; ++p) {
+      const uint8_t* xp = xt + p * K;
+      U16x16 words[V], highs[V];
+      for (int v = 0; v < V; ++v) words[v] = U16x16{}, highs[v] = U16x16{};
+      for (int64_t k = k0; k < k1; ++k) {
+        const U16x16* t = reinterpret_cast<const U16x16*>(tables + ((k - k0) * kTableSize + xp[k]) * B);
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v) {
+          const U16x16 e = t[v];
+          words[v] += e;
+          highs[v] += e >> 8;
+        }
+      }
+      U32x16* pp = reinterpret_cast<U32x16*>(park + p * B);
+      for (int v = 0; v < V; ++v) pp[v] = k0 == 0 ? SplitSum(words[v], highs[v]) : pp[v] + SplitSum(words[v], highs[v]);
+    }
   }
+  const int64_t offset = K * int64_t(lo);
+  for (int64_t p = 0; p < P; ++p)
+    for (int j = 0; j < ow; ++j) acc[p * ow + j] = int64_t(park[p * B + j]) + offset;
 }
 
 // Sum over taps of the activation codes of each position (for the weight zero-point correction).
