@@ -87,124 +87,198 @@ struct LutProblem {
   const int64_t* wsum = nullptr;  // [G*O] sum over taps of weight codes
 };
 
-// Strategy 3 thresholds: positions that amortise the tap-table builds, and positions per work unit.
-constexpr int64_t kTapMinPositions = 1024;
-constexpr int64_t kTapUnitPositions = 4096;
-
 // gather(group, p0, pb, xt) must fill xt[i * K + k] with the table index of tap k at position p0 + i.
 using GatherFn = std::function<void(int64_t, int64_t, int64_t, uint8_t*)>;
 
-// The 16-bit strategies chosen for a problem and their shared, read-only data (built once per call).
-struct Int16Plan {
-  bool tap = false;               // 16-bit tap tables (many positions)
-  bool rows16 = false;            // word-permute row lookups (few positions, wide outputs; AVX-512BW builds)
-  int width = kTapBlock;          // outputs per tap-table block: 32, or 16 when O <= 16
-  std::vector<uint16_t> columns;  // tap: the table minus its smallest entry, column-major
-  int32_t bias16 = 0;             // rows16: lut16 = table - bias16
-  std::vector<int16_t> lut16;     // rows16: the table as int16
+// Tap tables (strategy 3) pay off once a table build (~ streaming a few hundred rows through it) serves this
+// many rows; a work unit streams up to kTapUnitRows.
+constexpr int64_t kTapMinRows = 64;
+constexpr int64_t kTapUnitRows = 4096;
+
+// How a problem is computed, decided once per call; the workers only read it.
+struct LutPlan {
+  enum class Strategy {
+    kTap,            // 16-bit tap tables over blocks of outputs, streaming the positions
+    kTapTransposed,  // the same on the transposed problem: tables over blocks of positions, streaming the outputs
+    kRows16,         // word-permute row lookups (few positions, wide outputs; AVX-512BW builds)
+    kAnyTable,       // gather / int32 tap tables: tables whose range exceeds 16 bits, or tiny problems
+  };
+  Strategy strategy = Strategy::kAnyTable;
+  bool int32_sums = false;          // every partial and corrected sum provably fits int32
+  int width = kTapBlock;            // tap strategies: block width (outputs, or positions when transposed)
+  int32_t lo = 0;                   // tap strategies: the table's smallest entry
+  std::vector<uint16_t> table16;    // kTap: lut - lo column-major ([w][a]); kTapTransposed: row-major ([a][w])
+  std::vector<uint8_t> wt;          // kTapTransposed: weight indices [G][O][K]
+  int32_t bias16 = 0;               // kRows16: lut16 = lut - bias16
+  std::vector<int16_t> lut16;       // kRows16: the table as int16
+  int64_t pb = 1, out_width = 0;    // a work unit: pb positions x out_width outputs
 };
 
-inline void PrepareInt16(const LutProblem& pr, const TableRange& range, Int16Plan* plan) {
-  if (pr.K >= 65536 || !range.FitsInt16()) return;  // 32-bit sums of 16-bit entries must fit
-  plan->tap = pr.P >= kTapMinPositions && pr.O >= 8;
-  plan->rows16 = !plan->tap && kHaveRowPermutes && pr.O >= 32;
-  plan->width = pr.O <= 16 ? 16 : kTapBlock;
-  if (plan->tap) {
-    plan->columns.resize(kTableSize * kTableSize);
-    ColumnTable16(pr.lut, range.lo, plan->columns.data());
+inline LutPlan MakePlan(const LutProblem& pr, const TableRange& range, int64_t threads) {
+  LutPlan plan;
+  using Strategy = LutPlan::Strategy;
+  // |sum of products| <= K max|lut|; each zero-point term is at most K * 255 * 255 in magnitude.
+  plan.int32_sums = pr.K * (range.MaxAbs() + 3 * 255 * 255) <= std::numeric_limits<int32_t>::max();
+  const bool split_sums = pr.K < 65536 && range.FitsInt16();  // uint32 sums of uint16 entries
+  if (split_sums && pr.P >= kTapMinRows && pr.O >= 8 && pr.P >= pr.O) {
+    plan.strategy = Strategy::kTap;
+  } else if (split_sums && pr.O >= kTapMinRows && pr.P >= 8) {
+    plan.strategy = Strategy::kTapTransposed;
+  } else if (split_sums && kHaveRowPermutes && pr.O >= 32) {
+    plan.strategy = Strategy::kRows16;
   }
-  if (plan->rows16) {
-    plan->bias16 = range.Int16Bias();
-    plan->lut16.resize(kTableSize * kTableSize);
-    for (int i = 0; i < kTableSize * kTableSize; ++i) plan->lut16[i] = static_cast<int16_t>(pr.lut[i] - plan->bias16);
+  plan.out_width = pr.O;
+  switch (plan.strategy) {
+    case Strategy::kTap: {
+      plan.width = pr.O <= 16 ? 16 : kTapBlock;
+      plan.out_width = plan.width;
+      plan.lo = range.lo;
+      plan.table16.resize(kTableSize * kTableSize);
+      ColumnTable16(pr.lut, range.lo, plan.table16.data());
+      // thousands of rows per table build, yet work for every thread
+      const int64_t out_blocks = pr.groups * ((pr.O + plan.width - 1) / plan.width);
+      const int64_t split = std::max((pr.P + kTapUnitRows - 1) / kTapUnitRows, (threads + out_blocks - 1) / out_blocks);
+      plan.pb = (pr.P + split - 1) / split;
+      return plan;
+    }
+    case Strategy::kTapTransposed:
+      plan.width = pr.P <= 16 ? 16 : kTapBlock;
+      plan.pb = plan.width;
+      plan.lo = range.lo;
+      plan.table16.resize(kTableSize * kTableSize);
+      for (int i = 0; i < kTableSize * kTableSize; ++i) plan.table16[i] = static_cast<uint16_t>(pr.lut[i] - range.lo);
+      plan.wt.resize(pr.groups * pr.O * pr.K);
+      for (int64_t g = 0; g < pr.groups; ++g)
+        for (int64_t k = 0; k < pr.K; ++k)
+          for (int64_t o = 0; o < pr.O; ++o) plan.wt[(g * pr.O + o) * pr.K + k] = pr.widx[(g * pr.K + k) * pr.O + o];
+      return plan;
+    case Strategy::kRows16:
+      plan.bias16 = range.Int16Bias();
+      plan.lut16.resize(kTableSize * kTableSize);
+      for (int i = 0; i < kTableSize * kTableSize; ++i) plan.lut16[i] = static_cast<int16_t>(pr.lut[i] - plan.bias16);
+      break;
+    case Strategy::kAnyTable:
+      break;
+  }
+  plan.pb = std::max<int64_t>(std::min<int64_t>((pr.P + threads - 1) / threads, kPosBlock), 1);
+  return plan;
+}
+
+// Per-worker buffers of one accumulator type.
+template <typename Acc>
+struct UnitBuffers {
+  LutScratch s;
+  std::vector<Acc> acc, asum, shift;
+  std::vector<uint8_t> xw;  // kTapTransposed: the unit's activation indices, tap-major [K][pb]
+};
+
+// One work unit: positions [p0, p0 + n) x outputs [o0, o0 + ow) of group g. Returns the range of the results
+// (checked against int32 by the caller when int32_sums does not hold).
+template <typename Acc>
+void RunUnit(const LutProblem& pr, const LutPlan& plan, const GatherFn& gather, int64_t g, int64_t p0, int64_t n,
+             int64_t o0, int64_t ow, bool any_zw, UnitBuffers<Acc>* ub, int32_t* out, int64_t* lo, int64_t* hi) {
+  using Strategy = LutPlan::Strategy;
+  LutScratch& s = ub->s;
+  const uint8_t* w = pr.widx + g * pr.K * pr.O + o0;
+  s.xt.resize(pr.K * n);
+  gather(g, p0, n, s.xt.data());
+  ub->acc.resize(n * ow);
+  Acc* acc = ub->acc.data();
+  int64_t acc_p = ow, acc_o = 1;  // strides of acc[position][output]
+  switch (plan.strategy) {
+    case Strategy::kTap:
+      if (plan.width == 16) {
+        LutGemmTapBlock<16, Acc>(s.xt.data(), n, pr.K, w, pr.O, ow, plan.table16.data(), plan.lo, acc, &s);
+      } else {
+        LutGemmTapBlock<kTapBlock, Acc>(s.xt.data(), n, pr.K, w, pr.O, ow, plan.table16.data(), plan.lo, acc, &s);
+      }
+      break;
+    case Strategy::kTapTransposed: {  // rows = outputs (weight indices), table columns = this unit's positions
+      ub->xw.resize(pr.K * n);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t k = 0; k < pr.K; ++k) ub->xw[k * n + i] = s.xt[i * pr.K + k];
+      const uint8_t* wt = plan.wt.data() + g * pr.O * pr.K;
+      if (plan.width == 16) {
+        LutGemmTapBlock<16, Acc>(wt, ow, pr.K, ub->xw.data(), n, n, plan.table16.data(), plan.lo, acc, &s);
+      } else {
+        LutGemmTapBlock<kTapBlock, Acc>(wt, ow, pr.K, ub->xw.data(), n, n, plan.table16.data(), plan.lo, acc, &s);
+      }
+      acc_p = 1, acc_o = n;
+      break;
+    }
+    case Strategy::kRows16:
+      LutGemmRows16<Acc>(s.xt.data(), n, pr.K, w, pr.O, plan.lut16.data(), plan.bias16, acc, &s);
+      break;
+    case Strategy::kAnyTable:
+      LutGemm<Acc>(s.xt.data(), n, pr.K, w, pr.O, pr.lut, acc, &s);
+      break;
+  }
+  // Exact zero-point epilogue: sum_k (x - za)(w - zw) = acc - zw * sum_k x + shift, shift = K za zw - za sum_k w
+  // (acc and the sums over the table's operand codes; ActivationCodeSums and wsum hold the codes' sums).
+  ub->asum.assign(n, Acc(0));
+  if (any_zw) ActivationCodeSums<Acc>(s.xt.data(), n, pr.K, pr.index_offset, ub->asum.data());
+  const int32_t* zw = pr.zw + g * pr.O + o0;
+  const int64_t* ws = pr.wsum + g * pr.O + o0;
+  ub->shift.resize(ow);
+  for (int64_t o = 0; o < ow; ++o) ub->shift[o] = static_cast<Acc>(pr.K * int64_t(pr.za) * zw[o] - int64_t(pr.za) * ws[o]);
+  const Acc* shift = ub->shift.data();
+  for (int64_t i = 0; i < n; ++i) {
+    int32_t* dst = out + (p0 + i) * pr.ldo + g * pr.O + o0;
+    const Acc* a = acc + i * acc_p;
+    const Acc as = ub->asum[i];
+    if constexpr (sizeof(Acc) == 4) {  // proven to fit: vectorises
+      for (int64_t o = 0; o < ow; ++o) dst[o] = a[o * acc_o] + shift[o] - zw[o] * as;
+    } else {
+      for (int64_t o = 0; o < ow; ++o) {
+        const int64_t v = a[o * acc_o] + shift[o] - int64_t(zw[o]) * as;
+        *lo = std::min(*lo, v), *hi = std::max(*hi, v);
+        dst[o] = static_cast<int32_t>(v);
+      }
+    }
   }
 }
 
-// Runs the problem on TF's intra-op pool: units = groups x output blocks x position blocks (one output block,
-// all outputs, except for the tap-table strategy).
-inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, const LutProblem& pr,
-                                  const GatherFn& gather, int32_t* out) {
-  if (pr.P == 0 || pr.O == 0) return absl::OkStatus();
-  const TableRange range(pr.lut);
-  const bool need_int64 = pr.K * range.MaxAbs() > std::numeric_limits<int32_t>::max();
+template <typename Acc>
+absl::Status RunUnits(OpKernelContext* ctx, const std::string& op, const LutProblem& pr, const LutPlan& plan,
+                      const GatherFn& gather, int32_t* out) {
   bool any_zw = false;
   for (int64_t i = 0; i < pr.groups * pr.O; ++i) any_zw |= pr.zw[i] != 0;
-
-  auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
-  const int64_t threads = std::max(1, pool->NumThreads());
-  Int16Plan i16;
-  PrepareInt16(pr, range, &i16);
-  const int64_t ob_width = i16.tap ? i16.width : pr.O;
-  const int64_t out_blocks = (pr.O + ob_width - 1) / ob_width;
-  int64_t pb;
-  if (i16.tap) {  // thousands of positions per table build, yet work for every thread
-    const int64_t split = std::max((pr.P + kTapUnitPositions - 1) / kTapUnitPositions,
-                                   (threads + pr.groups * out_blocks - 1) / (pr.groups * out_blocks));
-    pb = (pr.P + split - 1) / split;
-  } else {
-    pb = std::max<int64_t>(std::min<int64_t>((pr.P + threads - 1) / threads, kPosBlock), 1);
-  }
-  const int64_t pos_blocks = (pr.P + pb - 1) / pb;
-  const int64_t units = pr.groups * out_blocks * pos_blocks;
-
+  const int64_t pos_blocks = (pr.P + plan.pb - 1) / plan.pb;
+  const int64_t out_blocks = (pr.O + plan.out_width - 1) / plan.out_width;
   std::atomic<bool> overflow(false);
   std::mutex mu;
   std::string overflow_msg;
   auto work = [&](int64_t begin, int64_t end) {
-    LutScratch s;
-    std::vector<int64_t> asum, shift;
+    UnitBuffers<Acc> ub;
     for (int64_t u = begin; u < end; ++u) {
       const int64_t g = u / (out_blocks * pos_blocks), b = (u / pos_blocks) % out_blocks;
-      const int64_t p0 = (u % pos_blocks) * pb, n = std::min(pb, pr.P - p0);
-      const int64_t o0 = b * ob_width, ow = std::min(ob_width, pr.O - o0);
-      const uint8_t* w = pr.widx + g * pr.K * pr.O + o0;
-      s.xt.resize(pr.K * n);
-      gather(g, p0, n, s.xt.data());
-      s.acc.resize(n * ow);
-      if (i16.tap) {
-        if (i16.width == 16) {
-          LutGemmTapBlock<16>(s.xt.data(), n, pr.K, w, pr.O, ow, i16.columns.data(), range.lo, s.acc.data(), &s);
-        } else {
-          LutGemmTapBlock<kTapBlock>(s.xt.data(), n, pr.K, w, pr.O, ow, i16.columns.data(), range.lo,
-                                     s.acc.data(), &s);
-        }
-      } else if (i16.rows16) {
-        LutGemmRows16(s.xt.data(), n, pr.K, w, pr.O, i16.lut16.data(), i16.bias16, s.acc.data(), &s);
-      } else {
-        LutGemm(s.xt.data(), n, pr.K, w, pr.O, pr.lut, need_int64, s.acc.data(), &s);
-      }
-      if (any_zw) {
-        asum.resize(n);
-        ActivationCodeSums(s.xt.data(), n, pr.K, pr.index_offset, asum.data());
-      }
-      const int32_t* zw = pr.zw + g * pr.O + o0;
-      const int64_t* ws = pr.wsum + g * pr.O + o0;
-      shift.resize(ow);  // per-output constant part of the zero-point correction
-      for (int64_t o = 0; o < ow; ++o) shift[o] = pr.K * int64_t(pr.za) * zw[o] - int64_t(pr.za) * ws[o];
+      const int64_t p0 = (u % pos_blocks) * plan.pb, n = std::min(plan.pb, pr.P - p0);
+      const int64_t o0 = b * plan.out_width, ow = std::min(plan.out_width, pr.O - o0);
       int64_t lo = 0, hi = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        int32_t* dst = out + (p0 + i) * pr.ldo + g * pr.O + o0;
-        const int64_t* a = s.acc.data() + i * ow;
-        const int64_t as = any_zw ? asum[i] : 0;
-        for (int64_t o = 0; o < ow; ++o) {  // vectorises: no branch in the loop
-          const int64_t v = a[o] + shift[o] - int64_t(zw[o]) * as;
-          lo = std::min(lo, v), hi = std::max(hi, v);
-          dst[o] = static_cast<int32_t>(v);
-        }
-      }
-      if (lo < std::numeric_limits<int32_t>::min() || hi > std::numeric_limits<int32_t>::max()) {
-        if (!overflow.exchange(true)) {
-          std::lock_guard<std::mutex> lock(mu);
-          overflow_msg = absl::StrCat(op, ": an accumulator (range [", lo, ", ", hi, "]) in positions ", p0, "..",
-                                      p0 + n - 1, " does not fit int32 (K=", pr.K, " products)");
-        }
+      RunUnit<Acc>(pr, plan, gather, g, p0, n, o0, ow, any_zw, &ub, out, &lo, &hi);
+      if ((lo < std::numeric_limits<int32_t>::min() || hi > std::numeric_limits<int32_t>::max()) &&
+          !overflow.exchange(true)) {
+        std::lock_guard<std::mutex> lock(mu);
+        overflow_msg = absl::StrCat(op, ": an accumulator (range [", lo, ", ", hi, "]) in positions ", p0, "..",
+                                    p0 + n - 1, " does not fit int32 (K=", pr.K, " products)");
       }
     }
   };
-  const int64_t cost = std::max<int64_t>(1, pb * pr.K * ob_width);
-  pool->ParallelFor(units, cost, work);
+  auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+  const int64_t cost = std::max<int64_t>(1, plan.pb * pr.K * plan.out_width);
+  pool->ParallelFor(pr.groups * out_blocks * pos_blocks, cost, work);
   if (overflow.load()) return absl::InvalidArgumentError(overflow_msg);
   return absl::OkStatus();
+}
+
+// Runs the problem on TF's intra-op pool: units = groups x output blocks x position blocks.
+inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, const LutProblem& pr,
+                                  const GatherFn& gather, int32_t* out) {
+  if (pr.P == 0 || pr.O == 0) return absl::OkStatus();
+  auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+  const LutPlan plan = MakePlan(pr, TableRange(pr.lut), std::max(1, pool->NumThreads()));
+  if (plan.int32_sums) return RunUnits<int32_t>(ctx, op, pr, plan, gather, out);
+  return RunUnits<int64_t>(ctx, op, pr, plan, gather, out);
 }
 
 // Packs weight codes into table column indices [G][K][O] and per-output code sums [G*O].

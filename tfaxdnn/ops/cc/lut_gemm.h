@@ -51,37 +51,38 @@ struct TableRange {
 struct LutScratch {
   std::vector<uint8_t> xt;       // [pb][K] activation indices (position-major)
   std::vector<int32_t> tap;      // [256][kOutBlock] tap table (strategy 2)
-  std::vector<int64_t> acc;      // [pb][O] accumulators (int64 holds both widths)
-  std::vector<int64_t> block;    // block accumulators when int64 is needed
-  std::vector<int32_t> block32;  // int32 block accumulators / a row of sums
+  std::vector<int64_t> block;    // int64 block accumulators (strategy 2)
+  std::vector<int32_t> block32;  // int32 block accumulators (strategy 2) / a row of sums (strategy 1b)
   std::vector<uint16_t> tables;  // a chunk of tap tables (strategy 3)
+  std::vector<uint8_t> xc;       // a chunk of xt's columns (strategy 3)
   std::vector<uint32_t> park;    // parked exact partial sums (strategy 3)
 };
 
-template <typename Acc32>
-std::vector<Acc32>& BlockBuffer(LutScratch* s);
+template <typename Acc>
+std::vector<Acc>& BlockBuffer(LutScratch* s);
 template <>
 inline std::vector<int32_t>& BlockBuffer<int32_t>(LutScratch* s) { return s->block32; }
 template <>
 inline std::vector<int64_t>& BlockBuffer<int64_t>(LutScratch* s) { return s->block; }
 
+// Every strategy writes acc[p][o] as Acc: int32 when the caller has proven that all sums fit (the common case),
+// int64 otherwise.
+
 // Strategy 1, "gather": acc[p][o] += lut[x * 256 + w]. Best when few positions share each weight (the table
-// row of x is L1-resident; the inner loop over o vectorises to gathers). Acc32 is int32 when K*max|lut| fits.
-template <typename Acc32>
+// row of x is L1-resident; the inner loop over o vectorises to gathers).
+template <typename Acc>
 void LutGemmGather(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t O, const int32_t* lut,
-                   int64_t* acc, LutScratch* s) {
-  std::vector<Acc32>& a32 = BlockBuffer<Acc32>(s);
-  a32.resize(O);
-  Acc32* ap = a32.data();
+                   Acc* acc) {
   for (int64_t p = 0; p < P; ++p) {
     const uint8_t* xp = xt + p * K;
-    std::fill(ap, ap + O, Acc32(0));
+    Acc* ap = acc + p * O;
+    std::fill(ap, ap + O, Acc(0));
     for (int64_t k = 0; k < K; ++k) {
       const int32_t* row = lut + int64_t(xp[k]) * kTableSize;
       const uint8_t* wk = w + k * O;
       int64_t o = 0;
 #if defined(__AVX512F__)
-      if constexpr (sizeof(Acc32) == 4) {  // 16 table entries per hardware gather
+      if constexpr (sizeof(Acc) == 4) {  // 16 table entries per hardware gather
         for (; o + 16 <= O; o += 16) {
           const __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wk + o)));
           const __m512i v = _mm512_i32gather_epi32(idx, row, 4);
@@ -91,7 +92,6 @@ void LutGemmGather(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, in
 #endif
       for (; o < O; ++o) ap[o] += row[wk[o]];
     }
-    std::copy(ap, ap + O, acc + p * O);
   }
 }
 
@@ -123,8 +123,9 @@ __attribute__((always_inline)) inline void LoadRow16(const int16_t* row, __m512i
 }
 #endif
 
-inline void LutGemmRows16(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t O,
-                          const int16_t* lut16, int32_t bias, int64_t* acc, LutScratch* s) {
+template <typename Acc>
+void LutGemmRows16(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t O, const int16_t* lut16,
+                   int32_t bias, Acc* acc, LutScratch* s) {
 #if defined(__AVX512BW__)
   s->block32.resize(O);
   int32_t* ap = s->block32.data();
@@ -149,7 +150,7 @@ inline void LutGemmRows16(const uint8_t* xt, int64_t P, int64_t K, const uint8_t
       for (; o < O; ++o) ap[o] += tail[wk[o]];
     }
     const int64_t offset = K * int64_t(bias);
-    for (int64_t o = 0; o < O; ++o) acc[p * O + o] = ap[o] + offset;
+    for (int64_t o = 0; o < O; ++o) acc[p * O + o] = static_cast<Acc>(ap[o] + offset);
   }
 #else
   (void)xt, (void)P, (void)K, (void)w, (void)O, (void)lut16, (void)bias, (void)acc, (void)s;
@@ -158,17 +159,17 @@ inline void LutGemmRows16(const uint8_t* xt, int64_t P, int64_t K, const uint8_t
 
 // Strategy 2, "tap table": for each tap k and block of outputs build T_k[a][j] = lut[a][w[k][j]] (256 x 32),
 // then stream positions with contiguous vector adds acc[p][:] += T_k[x[p][k]][:]. The table build (8192
-// entries) is amortised over the P positions of the work unit. Acc32 is int32 when K*max|lut| fits.
-template <typename Acc32>
+// entries) is amortised over the P positions of the work unit. For tables whose range exceeds 16 bits.
+template <typename Acc>
 void LutGemmTapTable(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t O,
-                     const int32_t* lut, int64_t* acc, LutScratch* s) {
+                     const int32_t* lut, Acc* acc, LutScratch* s) {
   s->tap.resize(kTableSize * kOutBlock);
   int32_t* tap = s->tap.data();
-  std::vector<Acc32>& blk = BlockBuffer<Acc32>(s);
+  std::vector<Acc>& blk = BlockBuffer<Acc>(s);
   blk.resize(P * kOutBlock);
   for (int64_t ob = 0; ob < O; ob += kOutBlock) {
     const int ow = static_cast<int>(std::min<int64_t>(kOutBlock, O - ob));
-    std::fill(blk.begin(), blk.end(), Acc32(0));
+    std::fill(blk.begin(), blk.end(), Acc(0));
     for (int64_t k = 0; k < K; ++k) {
       const uint8_t* wk = w + k * O + ob;
       for (int a = 0; a < kTableSize; ++a) {
@@ -177,10 +178,10 @@ void LutGemmTapTable(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, 
         for (int j = 0; j < ow; ++j) t[j] = row[wk[j]];
         for (int j = ow; j < kOutBlock; ++j) t[j] = 0;
       }
-      Acc32* b = blk.data();
+      Acc* b = blk.data();
       for (int64_t p = 0; p < P; ++p) {
         const int32_t* t = tap + int64_t(xt[p * K + k]) * kOutBlock;
-        Acc32* bp = b + p * kOutBlock;
+        Acc* bp = b + p * kOutBlock;
 #pragma GCC ivdep
         for (int j = 0; j < kOutBlock; ++j) bp[j] += t[j];
       }
@@ -190,20 +191,14 @@ void LutGemmTapTable(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, 
   }
 }
 
-// Chooses the strategy: the tap table pays off once enough positions reuse each table.
-inline void LutGemm(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t O,
-                    const int32_t* lut, bool need_int64, int64_t* acc, LutScratch* s) {
-  const bool tap_table = P >= 256 && O >= 8;
-  if (!tap_table) {
-    if (need_int64) {
-      LutGemmGather<int64_t>(xt, P, K, w, O, lut, acc, s);
-    } else {
-      LutGemmGather<int32_t>(xt, P, K, w, O, lut, acc, s);
-    }
-  } else if (need_int64) {
-    LutGemmTapTable<int64_t>(xt, P, K, w, O, lut, acc, s);
+// The strategies for tables of any range: the tap table pays off once enough positions reuse each table.
+template <typename Acc>
+void LutGemm(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t O, const int32_t* lut, Acc* acc,
+             LutScratch* s) {
+  if (P >= 256 && O >= 8) {
+    LutGemmTapTable<Acc>(xt, P, K, w, O, lut, acc, s);
   } else {
-    LutGemmTapTable<int32_t>(xt, P, K, w, O, lut, acc, s);
+    LutGemmGather<Acc>(xt, P, K, w, O, lut, acc);
   }
 }
 
@@ -218,8 +213,7 @@ inline void LutGemm(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, i
 // The tables are built from the column-major table (ColumnTable16) by 16x16 transposes: each table costs about
 // as much as streaming a few hundred positions through it, so the caller gives each block thousands.
 constexpr int kTapBlock = 32;     // outputs per table row (one 64-byte line of uint16); 16 when O <= 16
-constexpr int64_t kTapChunk = 16;  // taps per chunk: 16 x 16 KiB of tables, L2-resident
-static_assert(kTapChunk <= 257, "16-bit split sums are exact for at most 257 taps");
+constexpr int64_t kTapChunkBytes = 256 << 10;  // tables built per chunk of taps (L2-resident)
 
 // lut[a][w] - lo as uint16, column-major ([w][a]: a weight code's column is contiguous). Needs hi - lo <= 65535.
 inline void ColumnTable16(const int32_t* lut, int32_t lo, uint16_t* columns) {
@@ -273,57 +267,85 @@ inline void BuildTapTable16(const uint16_t* columns, const uint8_t* wk, int ow, 
   }
 }
 
-// 16 lanes of 16-bit sums and their 32-bit results (GCC/Clang vector extensions: a ymm, or split as needed).
+// 16-bit sums and their 32-bit results, as GCC/Clang vector extensions (ymm/xmm on AVX2, halves elsewhere).
 typedef uint16_t U16x16 __attribute__((vector_size(32), aligned(2)));
-typedef uint32_t U32x16 __attribute__((vector_size(64), aligned(4)));
+typedef uint16_t U16x8 __attribute__((vector_size(16), aligned(2)));
+typedef uint32_t U32x8 __attribute__((vector_size(32), aligned(4)));
 
-// The exact sum of <= 257 uint16 entries from their wrapped sum and their high bytes' sum.
-inline U32x16 SplitSum(U16x16 words, U16x16 highs) {
-  const U32x16 h = __builtin_convertvector(highs, U32x16) << 8;
-  return h + ((__builtin_convertvector(words, U32x16) - h) & 0xFFFFu);
+// The exact sum of <= 257 uint16 entries from their wrapped sum and their high bytes' sum (8 lanes).
+inline U32x8 SplitSum(U16x8 words, U16x8 highs) {
+  const U32x8 h = __builtin_convertvector(highs, U32x8) << 8;
+  return h + ((__builtin_convertvector(words, U32x8) - h) & 0xFFFFu);
+}
+inline U16x8 LowHalf(U16x16 v) { return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7); }
+inline U16x8 HighHalf(U16x16 v) { return __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15); }
+
+// Streams positions through one chunk of nk tables: park[p] (+)= sum over the chunk (kFirst: assign).
+// xc holds the chunk's activation indices, [P][nk].
+template <int B, bool kFirst>
+void StreamTapChunk(const uint8_t* xc, int64_t P, int64_t nk, const uint16_t* tables, uint32_t* park) {
+  constexpr int V = B / 16;  // 16-lane vectors per block
+  for (int64_t p = 0; p < P; ++p) {
+    const uint8_t* xp = xc + p * nk;
+    U16x16 words[V], highs[V];
+    for (int v = 0; v < V; ++v) words[v] = U16x16{}, highs[v] = U16x16{};
+    for (int64_t k = 0; k < nk; ++k) {
+      const U16x16* t = reinterpret_cast<const U16x16*>(tables + (k * kTableSize + xp[k]) * B);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) {
+        const U16x16 e = t[v];
+        words[v] += e;
+        highs[v] += e >> 8;
+      }
+    }
+    U32x8* pp = reinterpret_cast<U32x8*>(park + p * B);
+    for (int v = 0; v < V; ++v) {
+      const U32x8 lo = SplitSum(LowHalf(words[v]), LowHalf(highs[v]));
+      const U32x8 hi = SplitSum(HighHalf(words[v]), HighHalf(highs[v]));
+      pp[2 * v] = kFirst ? lo : pp[2 * v] + lo;
+      pp[2 * v + 1] = kFirst ? hi : pp[2 * v + 1] + hi;
+    }
+  }
 }
 
 // acc[p][j] (p < P, j < ow <= B) = sum_k lut[xt[p][k]][w[k * ldw + j]], from the column-major table.
-template <int B>
+template <int B, typename Acc>
 void LutGemmTapBlock(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t ldw, int ow,
-                     const uint16_t* columns, int32_t lo, int64_t* acc, LutScratch* s) {
-  constexpr int V = B / 16;  // 16-lane vectors per block
-  s->tables.resize(kTapChunk * kTableSize * B);
+                     const uint16_t* columns, int32_t lo, Acc* acc, LutScratch* s) {
+  constexpr int64_t chunk = kTapChunkBytes / (int64_t(kTableSize) * B * 2);
+  static_assert(chunk <= 257, "16-bit split sums are exact for at most 257 taps");
+  s->tables.resize(chunk * kTableSize * B);
   s->park.resize(P * B);
+  s->xc.resize(P * std::min(K, chunk));
   uint16_t* tables = s->tables.data();
   uint32_t* park = s->park.data();
-  for (int64_t k0 = 0; k0 < K; k0 += kTapChunk) {
-    const int64_t k1 = std::min(K, k0 + kTapChunk);
-    for (int64_t k = k0; k < k1; ++k) BuildTapTable16(columns, w + k * ldw, ow, B, tables + (k - k0) * kTableSize * B);
-    for (int64_t p = 0; p < P; ++p) {
-      const uint8_t* xp = xt + p * K;
-      U16x16 words[V], highs[V];
-      for (int v = 0; v < V; ++v) words[v] = U16x16{}, highs[v] = U16x16{};
-      for (int64_t k = k0; k < k1; ++k) {
-        const U16x16* t = reinterpret_cast<const U16x16*>(tables + ((k - k0) * kTableSize + xp[k]) * B);
-#pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) {
-          const U16x16 e = t[v];
-          words[v] += e;
-          highs[v] += e >> 8;
-        }
-      }
-      U32x16* pp = reinterpret_cast<U32x16*>(park + p * B);
-      for (int v = 0; v < V; ++v) pp[v] = k0 == 0 ? SplitSum(words[v], highs[v]) : pp[v] + SplitSum(words[v], highs[v]);
+  for (int64_t k0 = 0; k0 < K; k0 += chunk) {
+    const int64_t nk = std::min(K - k0, chunk);
+    for (int64_t k = 0; k < nk; ++k) BuildTapTable16(columns, w + (k0 + k) * ldw, ow, B, tables + k * kTableSize * B);
+    const uint8_t* xc = xt;
+    if (nk < K) {  // the chunk's columns of xt, contiguous (a strided walk over xt misses the cache)
+      for (int64_t p = 0; p < P; ++p) std::memcpy(s->xc.data() + p * nk, xt + p * K + k0, nk);
+      xc = s->xc.data();
+    }
+    if (k0 == 0) {
+      StreamTapChunk<B, true>(xc, P, nk, tables, park);
+    } else {
+      StreamTapChunk<B, false>(xc, P, nk, tables, park);
     }
   }
   const int64_t offset = K * int64_t(lo);
   for (int64_t p = 0; p < P; ++p)
-    for (int j = 0; j < ow; ++j) acc[p * ow + j] = int64_t(park[p * B + j]) + offset;
+    for (int j = 0; j < ow; ++j) acc[p * ow + j] = static_cast<Acc>(int64_t(park[p * B + j]) + offset);
 }
 
 // Sum over taps of the activation codes of each position (for the weight zero-point correction).
-inline void ActivationCodeSums(const uint8_t* xt, int64_t P, int64_t K, int offset, int64_t* sums) {
+template <typename Acc>
+void ActivationCodeSums(const uint8_t* xt, int64_t P, int64_t K, int offset, Acc* sums) {
   for (int64_t p = 0; p < P; ++p) {
     const uint8_t* xp = xt + p * K;
     int64_t sum = -int64_t(K) * offset;
     for (int64_t k = 0; k < K; ++k) sum += xp[k];
-    sums[p] = sum;
+    sums[p] = static_cast<Acc>(sum);
   }
 }
 
