@@ -43,12 +43,14 @@ def test_conv2d_randomised_matches_reference(name, padding):
         assert np.count_nonzero(got != exp) == 0, (name, x.shape, f.shape, s, d, padding)
 
 
-# Shapes with P >= 1024 positions and >= 8 outputs per group take the shared int16 tap-table strategy (several
-# tap chunks and output blocks); the matmul with 40 outputs and the conv with 37 exercise partial blocks.
+# Shapes that take the 16-bit tap-table strategy over several tap chunks, output blocks and position units (the
+# conv with 37 outputs and the matmul with 40 exercise partial blocks), and its transposed orientation (few
+# positions, many outputs: 40 positions = one full and one partial block of positions).
 LARGE_CASES = {
-    "conv2d": (nn.approx_conv2d, ref.conv2d, (4, 24, 24, 5), (3, 3, 5, 37), 37),
+    "conv2d": (nn.approx_conv2d, ref.conv2d, (4, 48, 48, 5), (3, 3, 5, 37), 37),
     "depthwise": (nn.approx_depthwise_conv2d, ref.depthwise_conv2d, (2, 24, 24, 3), (3, 3, 3, 9), 27),
     "matmul": (nn.approx_matmul, ref.matmul, (1100, 70), (70, 40), 40),
+    "matmul_transposed": (nn.approx_matmul, ref.matmul, (40, 300), (300, 130), 130),
 }
 
 
@@ -59,7 +61,7 @@ def test_large_problems_use_tap_tables_exactly(name, case):
     m, rng = M.get(name), np.random.default_rng(7)
     x, f = _codes(rng, x_shape, m.signed), _codes(rng, f_shape, m.signed)
     za, zw = int(_zp(rng, m.signed)), _zp(rng, m.signed, n_out)
-    conv_args = () if case == "matmul" else (1, "SAME", 1)
+    conv_args = () if case.startswith("matmul") else (1, "SAME", 1)
     got = op(x, f, m, *conv_args, za, zw).numpy()
     np.testing.assert_array_equal(got, reference(x, f, m.table, *conv_args, za, zw))
 
@@ -72,6 +74,9 @@ def test_wide_table_range_falls_back_from_int16_tables():
     x, f = _codes(rng, (2, 24, 24, 4), False), _codes(rng, (3, 3, 4, 16), False)
     got = nn.approx_conv2d(x, f, tf.constant(table), 1, "SAME", 1, 3, 7).numpy()
     np.testing.assert_array_equal(got, ref.conv2d(x, f, table, 1, "SAME", 1, 3, 7))
+    a, b = _codes(rng, (20, 50), False), _codes(rng, (50, 90), False)  # few positions: the gather path
+    got = nn.approx_matmul(a, b, tf.constant(table), 9, 4).numpy()
+    np.testing.assert_array_equal(got, ref.matmul(a, b, table, 9, 4))
 
 
 @pytest.mark.parametrize("name", TABLES)
