@@ -226,8 +226,12 @@ void RunUnit(const LutProblem& pr, const LutPlan& plan, const GatherFn& gather, 
     int32_t* dst = out + (p0 + i) * pr.ldo + g * pr.O + o0;
     const Acc* a = acc + i * acc_p;
     const Acc as = ub->asum[i];
-    if constexpr (sizeof(Acc) == 4) {  // proven to fit: vectorises
-      for (int64_t o = 0; o < ow; ++o) dst[o] = a[o * acc_o] + shift[o] - zw[o] * as;
+    if constexpr (sizeof(Acc) == 4) {  // proven to fit
+      if (acc_o == 1) {  // vectorises
+        for (int64_t o = 0; o < ow; ++o) dst[o] = a[o] + shift[o] - zw[o] * as;
+      } else {
+        for (int64_t o = 0; o < ow; ++o) dst[o] = a[o * acc_o] + shift[o] - zw[o] * as;
+      }
     } else {
       for (int64_t o = 0; o < ow; ++o) {
         const int64_t v = a[o * acc_o] + shift[o] - int64_t(zw[o]) * as;
@@ -249,7 +253,7 @@ absl::Status RunUnits(OpKernelContext* ctx, const std::string& op, const LutProb
   std::mutex mu;
   std::string overflow_msg;
   auto work = [&](int64_t begin, int64_t end) {
-    UnitBuffers<Acc> ub;
+    thread_local UnitBuffers<Acc> ub;  // kept across calls: no allocation or page faults per unit
     for (int64_t u = begin; u < end; ++u) {
       const int64_t g = u / (out_blocks * pos_blocks), b = (u / pos_blocks) % out_blocks;
       const int64_t p0 = (u % pos_blocks) * plan.pb, n = std::min(plan.pb, pr.P - p0);

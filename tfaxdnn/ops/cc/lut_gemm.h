@@ -217,8 +217,12 @@ constexpr int64_t kTapChunkBytes = 256 << 10;  // tables built per chunk of taps
 
 // lut[a][w] - lo as uint16, column-major ([w][a]: a weight code's column is contiguous). Needs hi - lo <= 65535.
 inline void ColumnTable16(const int32_t* lut, int32_t lo, uint16_t* columns) {
-  for (int a = 0; a < kTableSize; ++a)
-    for (int w = 0; w < kTableSize; ++w) columns[w * kTableSize + a] = static_cast<uint16_t>(lut[a * kTableSize + w] - lo);
+  constexpr int kTile = 16;  // tiles keep both the rows read and the columns written cache-resident
+  for (int a0 = 0; a0 < kTableSize; a0 += kTile)
+    for (int w0 = 0; w0 < kTableSize; w0 += kTile)
+      for (int w = w0; w < w0 + kTile; ++w)
+        for (int a = a0; a < a0 + kTile; ++a)
+          columns[w * kTableSize + a] = static_cast<uint16_t>(lut[a * kTableSize + w] - lo);
 }
 
 #if defined(__AVX2__)
@@ -267,6 +271,11 @@ inline void BuildTapTable16(const uint16_t* columns, const uint8_t* wk, int ow, 
   }
 }
 
+// Distance between the tables of successive taps (uint16 entries): one cache line more than a table, so that the
+// same row of successive tables (a common activation code, e.g. the zero point after a ReLU) falls in different
+// L1 sets; a 16 KiB stride would put them all in one set and evict each other.
+constexpr int64_t TapTableStride(int B) { return int64_t(kTableSize) * B + 32; }
+
 // 16-bit sums and their 32-bit results, as GCC/Clang vector extensions (ymm/xmm on AVX2, halves elsewhere).
 typedef uint16_t U16x16 __attribute__((vector_size(32), aligned(2)));
 typedef uint16_t U16x8 __attribute__((vector_size(16), aligned(2)));
@@ -280,17 +289,38 @@ inline U32x8 SplitSum(U16x8 words, U16x8 highs) {
 inline U16x8 LowHalf(U16x16 v) { return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7); }
 inline U16x8 HighHalf(U16x16 v) { return __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15); }
 
-// Streams positions through one chunk of nk tables: park[p] (+)= sum over the chunk (kFirst: assign).
-// xc holds the chunk's activation indices, [P][nk].
-template <int B, bool kFirst>
-void StreamTapChunk(const uint8_t* xc, int64_t P, int64_t nk, const uint16_t* tables, uint32_t* park) {
+// Where a chunk's sums go: the first chunk assigns the parked sums, later ones add to them, and the last chunk
+// (or the only one) writes the finished sums (+ offset) to acc[p][j < ow].
+enum class ChunkRole { kFirst, kMiddle, kLast, kOnly };
+
+// The finished sums of one position: sums[j] (exact, as uint32) + offset into acc[0..ow).
+template <int B, typename Acc>
+inline void WriteSums(const uint32_t* sums, int ow, int64_t offset, Acc* acc) {
+  if constexpr (sizeof(Acc) == 4) {  // the caller proved the result fits int32: wrap-around arithmetic is exact
+    const uint32_t off = static_cast<uint32_t>(offset);
+    if (ow == B) {
+      for (int j = 0; j < B; ++j) acc[j] = static_cast<int32_t>(sums[j] + off);
+      return;
+    }
+    for (int j = 0; j < ow; ++j) acc[j] = static_cast<int32_t>(sums[j] + off);
+  } else {
+    for (int j = 0; j < ow; ++j) acc[j] = int64_t(sums[j]) + offset;
+  }
+}
+
+// Streams positions through one chunk of nk tables. xc holds the chunk's activation indices, [P][nk].
+template <int B, ChunkRole kRole, typename Acc>
+void StreamTapChunk(const uint8_t* xc, int64_t P, int64_t nk, const uint16_t* tables, uint32_t* park, int ow,
+                    int64_t offset, Acc* acc) {
   constexpr int V = B / 16;  // 16-lane vectors per block
+  constexpr bool kAdd = kRole == ChunkRole::kMiddle || kRole == ChunkRole::kLast;
+  constexpr bool kPark = kRole == ChunkRole::kFirst || kRole == ChunkRole::kMiddle;
   for (int64_t p = 0; p < P; ++p) {
     const uint8_t* xp = xc + p * nk;
     U16x16 words[V], highs[V];
     for (int v = 0; v < V; ++v) words[v] = U16x16{}, highs[v] = U16x16{};
     for (int64_t k = 0; k < nk; ++k) {
-      const U16x16* t = reinterpret_cast<const U16x16*>(tables + (k * kTableSize + xp[k]) * B);
+      const U16x16* t = reinterpret_cast<const U16x16*>(tables + k * TapTableStride(B) + xp[k] * B);
 #pragma GCC unroll 4
       for (int v = 0; v < V; ++v) {
         const U16x16 e = t[v];
@@ -299,12 +329,16 @@ void StreamTapChunk(const uint8_t* xc, int64_t P, int64_t nk, const uint16_t* ta
       }
     }
     U32x8* pp = reinterpret_cast<U32x8*>(park + p * B);
+    U32x8 sums[2 * V];
     for (int v = 0; v < V; ++v) {
-      const U32x8 lo = SplitSum(LowHalf(words[v]), LowHalf(highs[v]));
-      const U32x8 hi = SplitSum(HighHalf(words[v]), HighHalf(highs[v]));
-      pp[2 * v] = kFirst ? lo : pp[2 * v] + lo;
-      pp[2 * v + 1] = kFirst ? hi : pp[2 * v + 1] + hi;
+      sums[2 * v] = SplitSum(LowHalf(words[v]), LowHalf(highs[v]));
+      sums[2 * v + 1] = SplitSum(HighHalf(words[v]), HighHalf(highs[v]));
     }
+    for (int v = 0; v < 2 * V; ++v) {
+      if constexpr (kAdd) sums[v] += pp[v];
+      if constexpr (kPark) pp[v] = sums[v];
+    }
+    if constexpr (!kPark) WriteSums<B, Acc>(reinterpret_cast<const uint32_t*>(sums), ow, offset, acc + p * ow);
   }
 }
 
@@ -314,37 +348,48 @@ void LutGemmTapBlock(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, 
                      const uint16_t* columns, int32_t lo, Acc* acc, LutScratch* s) {
   constexpr int64_t chunk = kTapChunkBytes / (int64_t(kTableSize) * B * 2);
   static_assert(chunk <= 257, "16-bit split sums are exact for at most 257 taps");
-  s->tables.resize(chunk * kTableSize * B);
-  s->park.resize(P * B);
-  s->xc.resize(P * std::min(K, chunk));
+  s->tables.resize(chunk * TapTableStride(B));
+  if (K > chunk) s->park.resize(P * B), s->xc.resize(P * chunk);
   uint16_t* tables = s->tables.data();
   uint32_t* park = s->park.data();
+  const int64_t offset = K * int64_t(lo);
   for (int64_t k0 = 0; k0 < K; k0 += chunk) {
     const int64_t nk = std::min(K - k0, chunk);
-    for (int64_t k = 0; k < nk; ++k) BuildTapTable16(columns, w + (k0 + k) * ldw, ow, B, tables + k * kTableSize * B);
-    const uint8_t* xc = xt;
-    if (nk < K) {  // the chunk's columns of xt, contiguous (a strided walk over xt misses the cache)
-      for (int64_t p = 0; p < P; ++p) std::memcpy(s->xc.data() + p * nk, xt + p * K + k0, nk);
-      xc = s->xc.data();
+    for (int64_t k = 0; k < nk; ++k) BuildTapTable16(columns, w + (k0 + k) * ldw, ow, B, tables + k * TapTableStride(B));
+    if (nk == K) {
+      StreamTapChunk<B, ChunkRole::kOnly>(xt, P, nk, tables, park, ow, offset, acc);
+      return;
     }
+    // the chunk's columns of xt, contiguous (a strided walk over xt misses the cache)
+    for (int64_t p = 0; p < P; ++p) std::memcpy(s->xc.data() + p * nk, xt + p * K + k0, nk);
     if (k0 == 0) {
-      StreamTapChunk<B, true>(xc, P, nk, tables, park);
+      StreamTapChunk<B, ChunkRole::kFirst>(s->xc.data(), P, nk, tables, park, ow, offset, acc);
+    } else if (k0 + nk < K) {
+      StreamTapChunk<B, ChunkRole::kMiddle>(s->xc.data(), P, nk, tables, park, ow, offset, acc);
     } else {
-      StreamTapChunk<B, false>(xc, P, nk, tables, park);
+      StreamTapChunk<B, ChunkRole::kLast>(s->xc.data(), P, nk, tables, park, ow, offset, acc);
     }
   }
-  const int64_t offset = K * int64_t(lo);
-  for (int64_t p = 0; p < P; ++p)
-    for (int j = 0; j < ow; ++j) acc[p * ow + j] = static_cast<Acc>(int64_t(park[p * B + j]) + offset);
 }
 
-// Sum over taps of the activation codes of each position (for the weight zero-point correction).
+// Sum over taps of the activation codes of each position (for the weight zero-point correction): byte sums by
+// SAD against zero where AVX2 exists.
 template <typename Acc>
 void ActivationCodeSums(const uint8_t* xt, int64_t P, int64_t K, int offset, Acc* sums) {
   for (int64_t p = 0; p < P; ++p) {
     const uint8_t* xp = xt + p * K;
-    int64_t sum = -int64_t(K) * offset;
-    for (int64_t k = 0; k < K; ++k) sum += xp[k];
+    int64_t sum = -int64_t(K) * offset, k = 0;
+#if defined(__AVX2__)
+    __m256i s4 = _mm256_setzero_si256();
+    for (; k + 32 <= K; k += 32)
+      s4 = _mm256_add_epi64(s4, _mm256_sad_epu8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + k)),
+                                                _mm256_setzero_si256()));
+    __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
+    for (; k + 16 <= K; k += 16)
+      s2 = _mm_add_epi64(s2, _mm_sad_epu8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp + k)), _mm_setzero_si128()));
+    sum += _mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1);
+#endif
+    for (; k < K; ++k) sum += xp[k];
     sums[p] = static_cast<Acc>(sum);
   }
 }
