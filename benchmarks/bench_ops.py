@@ -52,14 +52,22 @@ SHAPES = [
 
 
 def median_time(fn, repeats: int, warmup: int = 2) -> float:
+    return median_times([fn], repeats, warmup)[0]
+
+
+def median_times(fns, repeats: int, warmup: int = 2) -> list:
+    """Median seconds per call of each function, timed round-robin so that drifts in machine speed (a shared
+    machine) affect all of them alike and their ratios stay fair."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
 
 
 def codes(rng, shape, signed):
@@ -79,14 +87,15 @@ def bench_layers(repeats: int, naive_repeats: int):
             macs = n * oh * ow * o * kh * kw * c
             fx = tf.constant(rng.standard_normal(xshape, np.float32))
             fw = tf.constant(rng.standard_normal((kh, kw, c, o), np.float32))
-            t_float = median_time(lambda: tf.nn.conv2d(fx, fw, stride, padding), repeats)
+            exact_float = lambda: tf.nn.conv2d(fx, fw, stride, padding)
         else:
             n, k = xshape
             (o,) = wshape
             macs = n * k * o
             fx = tf.constant(rng.standard_normal(xshape, np.float32))
             fw = tf.constant(rng.standard_normal((k, o), np.float32))
-            t_float = median_time(lambda: tf.matmul(fx, fw), repeats)
+            exact_float = lambda: tf.matmul(fx, fw)
+        cases = []
         for sign, table_name in TABLES.items():
             m = M.get(table_name)
             signed = m.signed
@@ -96,20 +105,25 @@ def bench_layers(repeats: int, naive_repeats: int):
             strides = [1, stride, stride, 1]
             if kind == "conv":
                 x, wc = codes(rng, xshape, signed), codes(rng, (kh, kw, c, o), signed)
-                approx = lambda: ops.tfax_approx_conv2d(x, wc, table, za, zw, strides=strides, padding=padding)
-                naive = lambda: ops.tfax_naive_conv2d(x, wc, table, za, zw, strides=strides, padding=padding)
+                approx = (lambda x=x, wc=wc, table=table, za=za, zw=zw, strides=strides:
+                          ops.tfax_approx_conv2d(x, wc, table, za, zw, strides=strides, padding=padding))
+                naive = (lambda x=x, wc=wc, table=table, za=za, zw=zw, strides=strides:
+                         ops.tfax_naive_conv2d(x, wc, table, za, zw, strides=strides, padding=padding))
             else:
                 x, wc = codes(rng, xshape, signed), codes(rng, (k, o), signed)
-                approx = lambda: ops.tfax_approx_mat_mul(x, wc, table, za, zw)
+                approx = lambda x=x, wc=wc, table=table, za=za, zw=zw: ops.tfax_approx_mat_mul(x, wc, table, za, zw)
                 x4, w4 = tf.reshape(x, (n, 1, 1, k)), tf.reshape(wc, (1, 1, k, o))
-                naive = lambda: tf.reshape(ops.tfax_naive_conv2d(x4, w4, table, za, zw, strides=[1] * 4,
-                                                                 padding="VALID"), (n, o))
+                naive = (lambda x4=x4, w4=w4, table=table, za=za, zw=zw:
+                         tf.reshape(ops.tfax_naive_conv2d(x4, w4, table, za, zw, strides=[1] * 4, padding="VALID"),
+                                    (n, o)))
             exact = bool(np.array_equal(approx().numpy(), naive().numpy()))
-            t_approx = median_time(approx, repeats)
+            cases.append((sign, table_name, approx, naive, exact))
+        t_float, *t_approx = median_times([exact_float] + [c[2] for c in cases], repeats)
+        for (sign, table_name, approx, naive, exact), t_a in zip(cases, t_approx):
             t_naive = median_time(naive, naive_repeats, warmup=0)
             row = dict(shape=name, table=f"{sign} ({table_name})", macs=macs,
-                       approx_gmacs=macs / t_approx / 1e9, float_gmacs=macs / t_float / 1e9,
-                       naive_gmacs=macs / t_naive / 1e9, approx_ms=t_approx * 1e3, float_ms=t_float * 1e3,
+                       approx_gmacs=macs / t_a / 1e9, float_gmacs=macs / t_float / 1e9,
+                       naive_gmacs=macs / t_naive / 1e9, approx_ms=t_a * 1e3, float_ms=t_float * 1e3,
                        naive_ms=t_naive * 1e3, bit_exact_vs_naive=exact)
             row["ratio_float"] = row["approx_gmacs"] / row["float_gmacs"]
             row["ratio_naive"] = row["approx_gmacs"] / row["naive_gmacs"]
@@ -231,15 +245,14 @@ def load_images(name: str, count: int):
     return x, source
 
 
-def images_per_second(fn, images, batch, repeats):
+def images_per_second(fns, images, batch, repeats):
+    """Images/s of each model function over all images in batches (the functions timed round-robin)."""
     batches = [tf.constant(images[i:i + batch]) for i in range(0, len(images), batch)]
-    fn(batches[0])  # trace
-
-    def run():
-        for b in batches:
-            fn(b)
-
-    return len(images) / median_time(run, repeats, warmup=1)
+    runs = []
+    for fn in fns:
+        fn(batches[0])  # trace
+        runs.append(lambda fn=fn: [fn(b) for b in batches])
+    return [len(images) / t for t in median_times(runs, repeats, warmup=1)]
 
 
 def bench_models(n_images: int, batch: int, repeats: int):
@@ -254,12 +267,13 @@ def bench_models(n_images: int, batch: int, repeats: int):
         params = {k: (tf.constant(v[0]), tf.constant(v[1])) for k, v in params_fn(model).items()}
         calib = FloatLayers(params)
         forward(calib, tf.constant(images[:512]))
-        float_ips = images_per_second(float_fn, images, batch, repeats)
-        for sign, table_name in TABLES.items():
+        approx_fns = []
+        for table_name in TABLES.values():
             approx = ApproxLayers({k: (v[0].numpy(), v[1].numpy()) for k, v in params.items()}, calib.ranges,
                                   table_name)
-            approx_fn = tf.function(lambda b, L=approx: forward(L, b))
-            ips = images_per_second(approx_fn, images, batch, repeats)
+            approx_fns.append(tf.function(lambda b, L=approx: forward(L, b)))
+        float_ips, *approx_ips = images_per_second([float_fn] + approx_fns, images, batch, repeats)
+        for (sign, table_name), ips in zip(TABLES.items(), approx_ips):
             row = dict(model=model_name, table=f"{sign} ({table_name})", images=len(images), batch=batch,
                        data=source, approx_images_per_s=ips, float_images_per_s=float_ips,
                        ratio_float=ips / float_ips)
@@ -297,7 +311,7 @@ def main():
                                                    "bench_ops.json"))
     args = ap.parse_args()
     load()
-    print(f"TF {tf.__version__}, {os.cpu_count()} CPUs, intra-op threads "
+    print(f"TF {tf.__version__}, {os.cpu_count()} CPUs ({_cpu_model()}, {_vector_isa()}), intra-op threads "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}; naive baseline = "
           "TfaxNaiveConv2D (scalar per-product lookup loop, 1 thread)")
     print("Per-layer throughput (batch 64; median of repeats):")
@@ -314,9 +328,23 @@ def main():
         os.makedirs(os.path.dirname(args.json), exist_ok=True)
         info = dict(tensorflow=tf.__version__, numpy=np.__version__, python=platform.python_version(),
                     machine=platform.machine(), cpus=os.cpu_count(), processor=_cpu_model(),
+                    vector_isa=_vector_isa(),
                     time=time.strftime("%Y-%m-%d %H:%M:%S"), repeats=args.repeats)
         with open(args.json, "w") as f:
             json.dump(dict(env=info, layers=layer_rows, models=model_rows), f, indent=1)
+
+
+def _vector_isa() -> str:
+    """The widest x86 vector extension the CPU reports (the op library is built for the machine it runs on)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    for isa in ("avx512bw", "avx512f", "avx2", "sse4_2"):
+        if isa in flags:
+            return isa
+    return "other"
 
 
 def _cpu_model() -> str:
