@@ -164,12 +164,21 @@ inline LutPlan MakePlan(const LutProblem& pr, const TableRange& range, int64_t t
   return plan;
 }
 
-// Per-worker buffers of one accumulator type.
+// Per-worker buffers of one accumulator type, kept per thread across calls (no allocation or page faults per
+// unit) unless they grew beyond kKeepBytes (a large layer's im2col codes), which are freed after the call.
+constexpr size_t kKeepBytes = size_t(4) << 20;
+
 template <typename Acc>
 struct UnitBuffers {
   LutScratch s;
   std::vector<Acc> acc, asum, shift;
   std::vector<uint8_t> xw;  // kTapTransposed: the unit's activation indices, tap-major [K][pb]
+
+  size_t Bytes() const {
+    return s.xt.capacity() + s.tap.capacity() * 4 + s.block.capacity() * 8 + s.block32.capacity() * 4 +
+           s.tables.capacity() * 2 + s.xc.capacity() + s.park.capacity() * 4 +
+           (acc.capacity() + asum.capacity() + shift.capacity()) * sizeof(Acc) + xw.capacity();
+  }
 };
 
 // One work unit: positions [p0, p0 + n) x outputs [o0, o0 + ow) of group g. Returns the range of the results
@@ -253,7 +262,7 @@ absl::Status RunUnits(OpKernelContext* ctx, const std::string& op, const LutProb
   std::mutex mu;
   std::string overflow_msg;
   auto work = [&](int64_t begin, int64_t end) {
-    thread_local UnitBuffers<Acc> ub;  // kept across calls: no allocation or page faults per unit
+    thread_local UnitBuffers<Acc> ub;
     for (int64_t u = begin; u < end; ++u) {
       const int64_t g = u / (out_blocks * pos_blocks), b = (u / pos_blocks) % out_blocks;
       const int64_t p0 = (u % pos_blocks) * plan.pb, n = std::min(plan.pb, pr.P - p0);
@@ -267,6 +276,7 @@ absl::Status RunUnits(OpKernelContext* ctx, const std::string& op, const LutProb
                                     p0 + n - 1, " does not fit int32 (K=", pr.K, " products)");
       }
     }
+    if (ub.Bytes() > kKeepBytes) ub = UnitBuffers<Acc>();
   };
   auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
   const int64_t cost = std::max<int64_t>(1, plan.pb * pr.K * plan.out_width);
