@@ -77,7 +77,9 @@ def _build(output, opt, verbose):
         for src in sources():
             obj = os.path.join(tmp, os.path.splitext(os.path.basename(src))[0] + ".o")
             objects.append(obj)
-            jobs.append([cxx, "-std=c++17", "-fPIC", *opt, "-I", CC_DIR, *cflags, "-c", src, "-o", obj])
+            # an attribute dropped from a vector typedef (e.g. its 2-byte alignment) turns loads into faults
+            jobs.append([cxx, "-std=c++17", "-fPIC", *opt, "-Werror=ignored-attributes", "-I", CC_DIR, *cflags,
+                         "-c", src, "-o", obj])
         with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
             for cmd, rc, err in pool.map(_compile_one, jobs):
                 if rc != 0:

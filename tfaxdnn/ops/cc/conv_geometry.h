@@ -3,6 +3,7 @@
 #ifndef TFAXDNN_CONV_GEOMETRY_H_
 #define TFAXDNN_CONV_GEOMETRY_H_
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,12 @@ struct ConvAttrs {
   }
 };
 
+// dst[j] = table index of src[j], j < n (a copy for uint8 codes, a sign-bit flip for int8).
+inline void CopyIndices(const uint8_t* src, int64_t n, uint8_t* dst) { std::memcpy(dst, src, n); }
+inline void CopyIndices(const int8_t* src, int64_t n, uint8_t* dst) {
+  for (int64_t j = 0; j < n; ++j) dst[j] = TableIndex(src[j]);
+}
+
 struct ConvGeometry {
   int64_t N, H, W, C, KH, KW, OH, OW, pad_top, pad_left;
   ConvAttrs a;
@@ -71,26 +78,39 @@ struct ConvGeometry {
   int64_t Positions() const { return N * OH * OW; }
 
   // Fills xt[i * K + tap * channels + j] (K = KH * KW * channels) for positions p0..p0+n, taps (ky, kx) and the
-  // channel range [c0, c0 + channels), with padded taps holding the activation zero point's index.
+  // channel range [c0, c0 + channels), with padded taps holding the activation zero point's index. When all
+  // channels are taken and the kernel row lies inside the input, a kernel row is one contiguous run of KW * C
+  // codes (undilated) and is copied as such.
   template <typename T>
   void Gather(const T* input, int64_t p0, int64_t n, int64_t c0, int64_t channels, uint8_t pad_index,
               uint8_t* xt) const {
+    const int64_t row_len = KW * channels;
+    const bool whole_rows = channels == C && a.dil_w == 1;
     int64_t b = p0 / (OH * OW), oy = (p0 / OW) % OH, ox = p0 % OW;  // advanced incrementally below
     for (int64_t i = 0; i < n; ++i, ++ox) {
       if (ox == OW) {
         ox = 0;
         if (++oy == OH) oy = 0, ++b;
       }
+      const int64_t ix0 = ox * a.stride_w - pad_left;
       for (int64_t ky = 0; ky < KH; ++ky) {
         const int64_t iy = oy * a.stride_h - pad_top + ky * a.dil_h;
-        for (int64_t kx = 0; kx < KW; ++kx) {
-          const int64_t ix = ox * a.stride_w - pad_left + kx * a.dil_w;
-          uint8_t* dst = xt + i * KH * KW * channels + (ky * KW + kx) * channels;
-          if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
-            for (int64_t j = 0; j < channels; ++j) dst[j] = pad_index;
+        uint8_t* dst = xt + i * KH * row_len + ky * row_len;
+        if (iy < 0 || iy >= H) {
+          std::memset(dst, pad_index, row_len);
+          continue;
+        }
+        const T* row = input + (b * H + iy) * W * C + c0;
+        if (whole_rows && ix0 >= 0 && ix0 + KW <= W) {
+          CopyIndices(row + ix0 * C, row_len, dst);
+          continue;
+        }
+        for (int64_t kx = 0; kx < KW; ++kx, dst += channels) {
+          const int64_t ix = ix0 + kx * a.dil_w;
+          if (ix < 0 || ix >= W) {
+            std::memset(dst, pad_index, channels);
           } else {
-            const T* src = input + ((b * H + iy) * W + ix) * C + c0;
-            for (int64_t j = 0; j < channels; ++j) dst[j] = TableIndex(src[j]);
+            CopyIndices(row + ix * C, channels, dst);
           }
         }
       }

@@ -114,13 +114,16 @@ struct LutPlan {
   int64_t pb = 1, out_width = 0;    // a work unit: pb positions x out_width outputs
 };
 
+// Tap-table block width for n columns: 8, 16 or 32 (kTapBlock).
+inline int TapBlockWidth(int64_t n) { return n <= 8 ? 8 : n <= 16 ? 16 : kTapBlock; }
+
 inline LutPlan MakePlan(const LutProblem& pr, const TableRange& range, int64_t threads) {
   LutPlan plan;
   using Strategy = LutPlan::Strategy;
   // |sum of products| <= K max|lut|; each zero-point term is at most K * 255 * 255 in magnitude.
   plan.int32_sums = pr.K * (range.MaxAbs() + 3 * 255 * 255) <= std::numeric_limits<int32_t>::max();
   const bool split_sums = pr.K < 65536 && range.FitsInt16();  // uint32 sums of uint16 entries
-  if (split_sums && pr.P >= kTapMinRows && pr.O >= 8 && pr.P >= pr.O) {
+  if (split_sums && pr.P >= kTapMinRows && pr.O >= 4 && pr.P >= pr.O) {
     plan.strategy = Strategy::kTap;
   } else if (split_sums && pr.O >= kTapMinRows && pr.P >= 8) {
     plan.strategy = Strategy::kTapTransposed;
@@ -130,7 +133,7 @@ inline LutPlan MakePlan(const LutProblem& pr, const TableRange& range, int64_t t
   plan.out_width = pr.O;
   switch (plan.strategy) {
     case Strategy::kTap: {
-      plan.width = pr.O <= 16 ? 16 : kTapBlock;
+      plan.width = TapBlockWidth(pr.O);
       plan.out_width = plan.width;
       plan.lo = range.lo;
       plan.table16.resize(kTableSize * kTableSize);
@@ -142,7 +145,7 @@ inline LutPlan MakePlan(const LutProblem& pr, const TableRange& range, int64_t t
       return plan;
     }
     case Strategy::kTapTransposed:
-      plan.width = pr.P <= 16 ? 16 : kTapBlock;
+      plan.width = TapBlockWidth(pr.P);
       plan.pb = plan.width;
       plan.lo = range.lo;
       plan.table16.resize(kTableSize * kTableSize);
@@ -181,6 +184,20 @@ struct UnitBuffers {
   }
 };
 
+// LutGemmTapBlock for a block width known at run time.
+template <typename Acc>
+void TapBlock(int width, const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t ldw, int ow,
+              const uint16_t* table16, int32_t lo, Acc* acc, LutScratch* s) {
+  switch (width) {
+    case 8:
+      return LutGemmTapBlock<8, Acc>(xt, P, K, w, ldw, ow, table16, lo, acc, s);
+    case 16:
+      return LutGemmTapBlock<16, Acc>(xt, P, K, w, ldw, ow, table16, lo, acc, s);
+    default:
+      return LutGemmTapBlock<kTapBlock, Acc>(xt, P, K, w, ldw, ow, table16, lo, acc, s);
+  }
+}
+
 // One work unit: positions [p0, p0 + n) x outputs [o0, o0 + ow) of group g. Returns the range of the results
 // (checked against int32 by the caller when int32_sums does not hold).
 template <typename Acc>
@@ -196,22 +213,14 @@ void RunUnit(const LutProblem& pr, const LutPlan& plan, const GatherFn& gather, 
   int64_t acc_p = ow, acc_o = 1;  // strides of acc[position][output]
   switch (plan.strategy) {
     case Strategy::kTap:
-      if (plan.width == 16) {
-        LutGemmTapBlock<16, Acc>(s.xt.data(), n, pr.K, w, pr.O, ow, plan.table16.data(), plan.lo, acc, &s);
-      } else {
-        LutGemmTapBlock<kTapBlock, Acc>(s.xt.data(), n, pr.K, w, pr.O, ow, plan.table16.data(), plan.lo, acc, &s);
-      }
+      TapBlock<Acc>(plan.width, s.xt.data(), n, pr.K, w, pr.O, ow, plan.table16.data(), plan.lo, acc, &s);
       break;
     case Strategy::kTapTransposed: {  // rows = outputs (weight indices), table columns = this unit's positions
       ub->xw.resize(pr.K * n);
       for (int64_t i = 0; i < n; ++i)
         for (int64_t k = 0; k < pr.K; ++k) ub->xw[k * n + i] = s.xt[i * pr.K + k];
       const uint8_t* wt = plan.wt.data() + g * pr.O * pr.K;
-      if (plan.width == 16) {
-        LutGemmTapBlock<16, Acc>(wt, ow, pr.K, ub->xw.data(), n, n, plan.table16.data(), plan.lo, acc, &s);
-      } else {
-        LutGemmTapBlock<kTapBlock, Acc>(wt, ow, pr.K, ub->xw.data(), n, n, plan.table16.data(), plan.lo, acc, &s);
-      }
+      TapBlock<Acc>(plan.width, wt, ow, pr.K, ub->xw.data(), n, n, plan.table16.data(), plan.lo, acc, &s);
       acc_p = 1, acc_o = n;
       break;
     }

@@ -212,7 +212,7 @@ void LutGemm(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t 
 //
 // The tables are built from the column-major table (ColumnTable16) by 16x16 transposes: each table costs about
 // as much as streaming a few hundred positions through it, so the caller gives each block thousands.
-constexpr int kTapBlock = 32;     // outputs per table row (one 64-byte line of uint16); 16 when O <= 16
+constexpr int kTapBlock = 32;     // outputs per table row (one 64-byte line of uint16); 16 or 8 for fewer
 constexpr int64_t kTapChunkBytes = 256 << 10;  // tables built per chunk of taps (L2-resident)
 
 // lut[a][w] - lo as uint16, column-major ([w][a]: a weight code's column is contiguous). Needs hi - lo <= 65535.
@@ -251,22 +251,31 @@ inline void Transpose16x16(__m256i* r) {
 }
 #endif
 
-// Builds one tap's table T[a][j] = columns[wk[j]][a] for a in 0..255 (0 for j >= ow), B outputs per row.
+// Builds one tap's table T[a][j] = columns[wk[j]][a] for a in 0..255 (0 for j >= ow), B (8, 16 or 32) outputs
+// per row, 16 columns at a time (the last group of an 8-wide table keeps half of each transposed row).
 inline void BuildTapTable16(const uint16_t* columns, const uint8_t* wk, int ow, int B, uint16_t* t) {
   static const uint16_t kZeros[kTableSize] = {0};
   for (int j0 = 0; j0 < B; j0 += 16) {
+    const int width = std::min(16, B - j0);
     const uint16_t* col[16];
-    for (int j = 0; j < 16; ++j) col[j] = j0 + j < ow ? columns + wk[j0 + j] * kTableSize : kZeros;
+    for (int j = 0; j < 16; ++j) col[j] = j < width && j0 + j < ow ? columns + wk[j0 + j] * kTableSize : kZeros;
 #if defined(__AVX2__)
     for (int a0 = 0; a0 < kTableSize; a0 += 16) {
       __m256i r[16];
       for (int j = 0; j < 16; ++j) r[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(col[j] + a0));
       Transpose16x16(r);
-      for (int i = 0; i < 16; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + (a0 + i) * B + j0), r[i]);
+      for (int i = 0; i < 16; ++i) {
+        uint16_t* row = t + (a0 + i) * B + j0;
+        if (width == 16) {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(row), r[i]);
+        } else {
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(row), _mm256_castsi256_si128(r[i]));
+        }
+      }
     }
 #else
     for (int a = 0; a < kTableSize; ++a)
-      for (int j = 0; j < 16; ++j) t[a * B + j0 + j] = col[j][a];
+      for (int j = 0; j < width; ++j) t[a * B + j0 + j] = col[j][a];
 #endif
   }
 }
@@ -288,6 +297,25 @@ inline U32x8 SplitSum(U16x8 words, U16x8 highs) {
 }
 inline U16x8 LowHalf(U16x16 v) { return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7); }
 inline U16x8 HighHalf(U16x16 v) { return __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15); }
+
+// The exact sums of a vector of lanes into out[] (8 lanes per U32x8); returns the number of U32x8 written.
+inline int SplitSums(U16x8 words, U16x8 highs, U32x8* out) {
+  out[0] = SplitSum(words, highs);
+  return 1;
+}
+inline int SplitSums(U16x16 words, U16x16 highs, U32x8* out) {
+  out[0] = SplitSum(LowHalf(words), LowHalf(highs));
+  out[1] = SplitSum(HighHalf(words), HighHalf(highs));
+  return 2;
+}
+
+// The vector holding a tap-table row's lanes: 8 lanes (xmm) for 8-wide blocks, 16 (ymm) otherwise. Declared
+// here rather than picked with std::conditional, which drops the aligned(2) attribute (rows are only 2-byte
+// aligned; an aligned load of them faults).
+template <int B>
+struct TapVector {
+  typedef uint16_t type __attribute__((vector_size(B == 8 ? 16 : 32), aligned(2)));
+};
 
 // Where a chunk's sums go: the first chunk assigns the parked sums, later ones add to them, and the last chunk
 // (or the only one) writes the finished sums (+ offset) to acc[p][j < ow].
@@ -312,29 +340,27 @@ inline void WriteSums(const uint32_t* sums, int ow, int64_t offset, Acc* acc) {
 template <int B, ChunkRole kRole, typename Acc>
 void StreamTapChunk(const uint8_t* xc, int64_t P, int64_t nk, const uint16_t* tables, uint32_t* park, int ow,
                     int64_t offset, Acc* acc) {
-  constexpr int V = B / 16;  // 16-lane vectors per block
+  using Vec = typename TapVector<B>::type;
+  constexpr int V = B / (sizeof(Vec) / 2);  // vectors per block
   constexpr bool kAdd = kRole == ChunkRole::kMiddle || kRole == ChunkRole::kLast;
   constexpr bool kPark = kRole == ChunkRole::kFirst || kRole == ChunkRole::kMiddle;
   for (int64_t p = 0; p < P; ++p) {
     const uint8_t* xp = xc + p * nk;
-    U16x16 words[V], highs[V];
-    for (int v = 0; v < V; ++v) words[v] = U16x16{}, highs[v] = U16x16{};
+    Vec words[V], highs[V];
+    for (int v = 0; v < V; ++v) words[v] = Vec{}, highs[v] = Vec{};
     for (int64_t k = 0; k < nk; ++k) {
-      const U16x16* t = reinterpret_cast<const U16x16*>(tables + k * TapTableStride(B) + xp[k] * B);
+      const Vec* t = reinterpret_cast<const Vec*>(tables + k * TapTableStride(B) + xp[k] * B);
 #pragma GCC unroll 4
       for (int v = 0; v < V; ++v) {
-        const U16x16 e = t[v];
+        const Vec e = t[v];
         words[v] += e;
         highs[v] += e >> 8;
       }
     }
     U32x8* pp = reinterpret_cast<U32x8*>(park + p * B);
-    U32x8 sums[2 * V];
-    for (int v = 0; v < V; ++v) {
-      sums[2 * v] = SplitSum(LowHalf(words[v]), LowHalf(highs[v]));
-      sums[2 * v + 1] = SplitSum(HighHalf(words[v]), HighHalf(highs[v]));
-    }
-    for (int v = 0; v < 2 * V; ++v) {
+    U32x8 sums[B / 8];
+    for (int v = 0, n = 0; v < V; ++v) n += SplitSums(words[v], highs[v], sums + n);
+    for (int v = 0; v < B / 8; ++v) {
       if constexpr (kAdd) sums[v] += pp[v];
       if constexpr (kPark) pp[v] = sums[v];
     }
