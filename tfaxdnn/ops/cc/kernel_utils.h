@@ -114,6 +114,15 @@ struct LutPlan {
   int64_t pb = 1, out_width = 0;    // a work unit: pb positions x out_width outputs
 };
 
+// dst[c][r] = src[r][c] for an R x C byte matrix, in tiles that keep the rows read and written cache-resident.
+inline void TransposeBytes(const uint8_t* src, int64_t R, int64_t C, uint8_t* dst) {
+  constexpr int64_t kTile = 32;
+  for (int64_t r0 = 0; r0 < R; r0 += kTile)
+    for (int64_t c0 = 0; c0 < C; c0 += kTile)
+      for (int64_t c = c0; c < std::min(C, c0 + kTile); ++c)
+        for (int64_t r = r0; r < std::min(R, r0 + kTile); ++r) dst[c * R + r] = src[r * C + c];
+}
+
 // Tap-table block width for n columns: 8, 16 or 32 (kTapBlock).
 inline int TapBlockWidth(int64_t n) { return n <= 8 ? 8 : n <= 16 ? 16 : kTapBlock; }
 
@@ -152,8 +161,7 @@ inline LutPlan MakePlan(const LutProblem& pr, const TableRange& range, int64_t t
       for (int i = 0; i < kTableSize * kTableSize; ++i) plan.table16[i] = static_cast<uint16_t>(pr.lut[i] - range.lo);
       plan.wt.resize(pr.groups * pr.O * pr.K);
       for (int64_t g = 0; g < pr.groups; ++g)
-        for (int64_t k = 0; k < pr.K; ++k)
-          for (int64_t o = 0; o < pr.O; ++o) plan.wt[(g * pr.O + o) * pr.K + k] = pr.widx[(g * pr.K + k) * pr.O + o];
+        TransposeBytes(pr.widx + g * pr.K * pr.O, pr.K, pr.O, plan.wt.data() + g * pr.O * pr.K);
       return plan;
     case Strategy::kRows16:
       plan.bias16 = range.Int16Bias();
@@ -217,8 +225,7 @@ void RunUnit(const LutProblem& pr, const LutPlan& plan, const GatherFn& gather, 
       break;
     case Strategy::kTapTransposed: {  // rows = outputs (weight indices), table columns = this unit's positions
       ub->xw.resize(pr.K * n);
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t k = 0; k < pr.K; ++k) ub->xw[k * n + i] = s.xt[i * pr.K + k];
+      TransposeBytes(s.xt.data(), n, pr.K, ub->xw.data());
       const uint8_t* wt = plan.wt.data() + g * pr.O * pr.K;
       TapBlock<Acc>(plan.width, wt, ow, pr.K, ub->xw.data(), n, n, plan.table16.data(), plan.lo, acc, &s);
       acc_p = 1, acc_o = n;
