@@ -114,13 +114,9 @@ struct LutPlan {
   int64_t pb = 1, out_width = 0;    // a work unit: pb positions x out_width outputs
 };
 
-// dst[c][r] = src[r][c] for an R x C byte matrix, in tiles that keep the rows read and written cache-resident.
+// dst[c][r] = src[r][c] for an R x C byte matrix.
 inline void TransposeBytes(const uint8_t* src, int64_t R, int64_t C, uint8_t* dst) {
-  constexpr int64_t kTile = 32;
-  for (int64_t r0 = 0; r0 < R; r0 += kTile)
-    for (int64_t c0 = 0; c0 < C; c0 += kTile)
-      for (int64_t c = c0; c < std::min(C, c0 + kTile); ++c)
-        for (int64_t r = r0; r < std::min(R, r0 + kTile); ++r) dst[c * R + r] = src[r * C + c];
+  TransposeTiled(src, R, C, dst, [](uint8_t v) { return v; });
 }
 
 // Tap-table block width for n columns: 8, 16 or 32 (kTapBlock).

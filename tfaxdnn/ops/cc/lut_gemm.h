@@ -215,14 +215,19 @@ void LutGemm(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t 
 constexpr int kTapBlock = 32;     // outputs per table row (one 64-byte line of uint16); 16 or 8 for fewer
 constexpr int64_t kTapChunkBytes = 256 << 10;  // tables built per chunk of taps (L2-resident)
 
+// dst[c][r] = convert(src[r][c]) for an R x C matrix, in tiles that keep the rows read and written cache-resident.
+template <typename Src, typename Dst, typename Convert>
+void TransposeTiled(const Src* src, int64_t R, int64_t C, Dst* dst, Convert convert) {
+  constexpr int64_t kTile = 16;
+  for (int64_t r0 = 0; r0 < R; r0 += kTile)
+    for (int64_t c0 = 0; c0 < C; c0 += kTile)
+      for (int64_t c = c0; c < std::min(C, c0 + kTile); ++c)
+        for (int64_t r = r0; r < std::min(R, r0 + kTile); ++r) dst[c * R + r] = convert(src[r * C + c]);
+}
+
 // lut[a][w] - lo as uint16, column-major ([w][a]: a weight code's column is contiguous). Needs hi - lo <= 65535.
 inline void ColumnTable16(const int32_t* lut, int32_t lo, uint16_t* columns) {
-  constexpr int kTile = 16;  // tiles keep both the rows read and the columns written cache-resident
-  for (int a0 = 0; a0 < kTableSize; a0 += kTile)
-    for (int w0 = 0; w0 < kTableSize; w0 += kTile)
-      for (int w = w0; w < w0 + kTile; ++w)
-        for (int a = a0; a < a0 + kTile; ++a)
-          columns[w * kTableSize + a] = static_cast<uint16_t>(lut[a * kTableSize + w] - lo);
+  TransposeTiled(lut, kTableSize, kTableSize, columns, [lo](int32_t v) { return static_cast<uint16_t>(v - lo); });
 }
 
 #if defined(__AVX2__)
