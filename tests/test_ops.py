@@ -45,9 +45,11 @@ def test_conv2d_randomised_matches_reference(name, padding):
 
 # Shapes that take the 16-bit tap-table strategy over several tap chunks, output blocks and position units (the
 # conv with 37 outputs and the matmul with 40 exercise partial blocks), and its transposed orientation (few
-# positions, many outputs: 40 positions = one full and one partial block of positions).
+# positions, many outputs: 40 positions = one full and one partial block of positions). Output blocks of the same
+# positions reuse one gather of their codes.
 LARGE_CASES = {
     "conv2d": (nn.approx_conv2d, ref.conv2d, (4, 48, 48, 5), (3, 3, 5, 37), 37),
+    "conv2d_wide": (nn.approx_conv2d, ref.conv2d, (2, 16, 16, 3), (3, 3, 3, 200), 200),  # 7 blocks share codes
     "depthwise": (nn.approx_depthwise_conv2d, ref.depthwise_conv2d, (2, 24, 24, 3), (3, 3, 3, 9), 27),
     "matmul": (nn.approx_matmul, ref.matmul, (1100, 70), (70, 40), 40),
     "matmul_transposed": (nn.approx_matmul, ref.matmul, (40, 300), (300, 130), 130),

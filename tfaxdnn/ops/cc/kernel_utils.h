@@ -202,16 +202,22 @@ void TapBlock(int width, const uint8_t* xt, int64_t P, int64_t K, const uint8_t*
   }
 }
 
-// One work unit: positions [p0, p0 + n) x outputs [o0, o0 + ow) of group g. Returns the range of the results
-// (checked against int32 by the caller when int32_sums does not hold).
+// One work unit: positions [p0, p0 + n) x outputs [o0, o0 + ow) of group g. The activation codes (and their sums)
+// are gathered only when `gathered` is false: successive output blocks of the same positions reuse them.
+// Returns the range of the results (checked against int32 by the caller when int32_sums does not hold).
 template <typename Acc>
 void RunUnit(const LutProblem& pr, const LutPlan& plan, const GatherFn& gather, int64_t g, int64_t p0, int64_t n,
-             int64_t o0, int64_t ow, bool any_zw, UnitBuffers<Acc>* ub, int32_t* out, int64_t* lo, int64_t* hi) {
+             int64_t o0, int64_t ow, bool any_zw, bool gathered, UnitBuffers<Acc>* ub, int32_t* out, int64_t* lo,
+             int64_t* hi) {
   using Strategy = LutPlan::Strategy;
   LutScratch& s = ub->s;
   const uint8_t* w = pr.widx + g * pr.K * pr.O + o0;
-  s.xt.resize(pr.K * n);
-  gather(g, p0, n, s.xt.data());
+  if (!gathered) {
+    s.xt.resize(pr.K * n);
+    gather(g, p0, n, s.xt.data());
+    ub->asum.assign(n, Acc(0));
+    if (any_zw) ActivationCodeSums<Acc>(s.xt.data(), n, pr.K, pr.index_offset, ub->asum.data());
+  }
   ub->acc.resize(n * ow);
   Acc* acc = ub->acc.data();
   int64_t acc_p = ow, acc_o = 1;  // strides of acc[position][output]
@@ -236,8 +242,6 @@ void RunUnit(const LutProblem& pr, const LutPlan& plan, const GatherFn& gather, 
   }
   // Exact zero-point epilogue: sum_k (x - za)(w - zw) = acc - zw * sum_k x + shift, shift = K za zw - za sum_k w
   // (acc and the sums over the table's operand codes; ActivationCodeSums and wsum hold the codes' sums).
-  ub->asum.assign(n, Acc(0));
-  if (any_zw) ActivationCodeSums<Acc>(s.xt.data(), n, pr.K, pr.index_offset, ub->asum.data());
   const int32_t* zw = pr.zw + g * pr.O + o0;
   const int64_t* ws = pr.wsum + g * pr.O + o0;
   ub->shift.resize(ow);
@@ -275,12 +279,14 @@ absl::Status RunUnits(OpKernelContext* ctx, const std::string& op, const LutProb
   std::string overflow_msg;
   auto work = [&](int64_t begin, int64_t end) {
     thread_local UnitBuffers<Acc> ub;
-    for (int64_t u = begin; u < end; ++u) {
-      const int64_t g = u / (out_blocks * pos_blocks), b = (u / pos_blocks) % out_blocks;
-      const int64_t p0 = (u % pos_blocks) * plan.pb, n = std::min(plan.pb, pr.P - p0);
+    int64_t gathered = -1;  // the (group, position block) whose codes ub holds in this call
+    for (int64_t u = begin; u < end; ++u) {  // u = (g, position block, output block), output block fastest
+      const int64_t gp = u / out_blocks, b = u % out_blocks, g = gp / pos_blocks;
+      const int64_t p0 = (gp % pos_blocks) * plan.pb, n = std::min(plan.pb, pr.P - p0);
       const int64_t o0 = b * plan.out_width, ow = std::min(plan.out_width, pr.O - o0);
       int64_t lo = 0, hi = 0;
-      RunUnit<Acc>(pr, plan, gather, g, p0, n, o0, ow, any_zw, &ub, out, &lo, &hi);
+      RunUnit<Acc>(pr, plan, gather, g, p0, n, o0, ow, any_zw, gp == gathered, &ub, out, &lo, &hi);
+      gathered = gp;
       if ((lo < std::numeric_limits<int32_t>::min() || hi > std::numeric_limits<int32_t>::max()) &&
           !overflow.exchange(true)) {
         std::lock_guard<std::mutex> lock(mu);
@@ -297,7 +303,7 @@ absl::Status RunUnits(OpKernelContext* ctx, const std::string& op, const LutProb
   return absl::OkStatus();
 }
 
-// Runs the problem on TF's intra-op pool: units = groups x output blocks x position blocks.
+// Runs the problem on TF's intra-op pool: units = groups x position blocks x output blocks.
 inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, const LutProblem& pr,
                                   const GatherFn& gather, int32_t* out) {
   if (pr.P == 0 || pr.O == 0) return absl::OkStatus();
