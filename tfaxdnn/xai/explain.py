@@ -27,9 +27,11 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     from scipy.stats import spearmanr
 
     a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    if np.array_equal(a, b):
+        return 1.0
     ca, cb = np.ptp(a) == 0, np.ptp(b) == 0
     if ca or cb:
-        return 1.0 if (ca and cb and np.array_equal(a, b)) else float("nan")
+        return float("nan")
     return float(spearmanr(a, b).statistic)
 
 

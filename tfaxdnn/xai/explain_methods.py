@@ -65,8 +65,9 @@ def input_shape_of(model) -> Tuple:
 
 
 def as_functional(model, softmax: bool = False) -> keras.Model:
-    """``model`` itself if it is Functional with a defined output, else a Functional model calling it; with
-    ``softmax=True`` a softmax layer is added on top (for explainers that expect probabilities)."""
+    """``model`` itself if it is Functional with a defined output, else an equivalent Functional model (a
+    Sequential model's layers copied with their weights); ``softmax=True`` adds a softmax layer on top (for
+    explainers that expect probabilities)."""
     if not softmax and not isinstance(model, keras.Sequential):
         try:
             model.output  # noqa: B018 - raises for a model that was never called
@@ -74,7 +75,16 @@ def as_functional(model, softmax: bool = False) -> keras.Model:
         except (AttributeError, ValueError):
             pass
     inp = keras.Input(input_shape_of(model), name="explain_input")
-    out = model(inp)
+    if isinstance(model, keras.Sequential):
+        # Copies of its layers at the top level (Grad-CAM taps ``get_layer(name).output``; a reused layer's
+        # ``output`` would still be its first call's, in the Sequential's own graph).
+        out = inp
+        for layer in model.layers:
+            copy = layer.__class__.from_config(layer.get_config())
+            out = copy(out)
+            copy.set_weights(layer.get_weights())
+    else:
+        out = model(inp)
     if softmax:
         out = keras.layers.Softmax(name="explain_softmax")(out)
     return keras.Model(inp, out, name=f"{model.name}_explain")
