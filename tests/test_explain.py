@@ -97,12 +97,15 @@ def test_occlusion_matches_manual_patch_drop():
     model.get_layer("fc").set_weights([np.tile([[0.1, 0.0]], (16, 1)), np.zeros(2)])
     x = np.zeros((1, 8, 8, 1), np.float32)
     x[0, :4, :4] = 1.0
-    occ = em.occlusion(model, x, np.array([0]), patch_size=4, value_range=(0.0, 1.0))[0]
+    occ = em.occlusion(model, x, np.array([0]), patch_size=4)[0]  # x in [0, 1]: grey 0.5
     p = lambda img: float(tf.nn.softmax(model(img[None]))[0, 0])  # noqa: E731
     patched = x[0].copy()
     patched[:4, :4] = 0.5
     assert occ[0, 0] == pytest.approx(p(x[0]) - p(patched), abs=1e-5) and occ[0, 0] > 0.1
     assert occ[7, 7] == pytest.approx(0.0, abs=1e-6)  # the other quadrants do not matter
+    black = em.occlusion(model, x, np.array([0]), patch_size=4, patch_value=0.0)[0]
+    patched[:4, :4] = 0.0
+    assert black[0, 0] == pytest.approx(p(x[0]) - p(patched), abs=1e-5)
 
 
 def test_ig_conductance_cross_check_with_tf_explain():

@@ -143,7 +143,7 @@ def _check_inputs(exact_model, approx_model, images, labels):
 def explain(exact_model, approx_model, images, labels=None, methods: Sequence[str] = METHODS,
             layer: Optional[str] = None, seed: int = 0, top_k: float = 0.1, n_steps: int = 20,
             smoothgrad_samples: int = 20, smoothgrad_noise: float = 0.15, patch_size: Optional[int] = None,
-            guided_grad_cam: bool = True) -> ExplanationResult:
+            occlusion_value: Optional[float] = None, guided_grad_cam: bool = True) -> ExplanationResult:
     """Attribution maps of ``exact_model`` and ``approx_model`` for the same images and target classes, and their
     similarity (``spearman``, ``top_k_iou``) per image and method.
 
@@ -159,7 +159,9 @@ def explain(exact_model, approx_model, images, labels=None, methods: Sequence[st
         top_k (float): fraction of pixels in ``top_k_iou``.
         n_steps (int): integrated-gradients path points (tf-explain: both ends included, zero baseline).
         smoothgrad_samples, smoothgrad_noise: noisy copies per image; noise std as a fraction of the value range.
-        patch_size (int, optional): occlusion patch (default ``H // 7``); the patch is mid-grey of the value range.
+        patch_size (int, optional): occlusion patch side (default ``H // 7``).
+        occlusion_value (float, optional): occlusion patch value; default the middle of the images' value range
+            (tf-explain's grey). The same for both models.
         guided_grad_cam (bool): tf-explain's guided gradients for Grad-CAM (its default).
     """
     methods = _check_methods(methods)
@@ -181,7 +183,6 @@ def explain(exact_model, approx_model, images, labels=None, methods: Sequence[st
         em.check_layer(exact_model, layer)
         em.check_layer(approx_model, layer)
     probs = {id(m): em.outputs_probabilities(m, x) for m in (exact_model, approx_model)}
-    lo_hi = (float(x.min()), float(x.max()))
 
     def run(method, model):
         if method == "integrated_gradients":
@@ -190,7 +191,7 @@ def explain(exact_model, approx_model, images, labels=None, methods: Sequence[st
             return em.grad_cam(model, x, targets, layer, guided=guided_grad_cam)
         if method == "smoothgrad":
             return em.smoothgrad(model, x, targets, smoothgrad_samples, smoothgrad_noise, seed, probs[id(model)])
-        return em.occlusion(model, x, targets, patch_size, lo_hi, probs[id(model)])
+        return em.occlusion(model, x, targets, patch_size, occlusion_value, probs[id(model)])
 
     out = {}
     for method in methods:
@@ -199,8 +200,10 @@ def explain(exact_model, approx_model, images, labels=None, methods: Sequence[st
         out[method] = MethodComparison(
             me, ma, np.array([spearman(a, b) for a, b in zip(me, ma)]),
             np.array([top_k_iou(a, b, top_k) for a, b in zip(me, ma)]), time.perf_counter() - t0)
+    mid = (float(x.min()) + float(x.max())) / 2
     params = {"n_steps": n_steps, "smoothgrad_samples": smoothgrad_samples, "smoothgrad_noise": smoothgrad_noise,
               "patch_size": patch_size if patch_size is not None else max(1, x.shape[1] // 7),
+              "occlusion_value": mid if occlusion_value is None else occlusion_value,
               "guided_grad_cam": guided_grad_cam}
     return ExplanationResult(x, targets, pe.argmax(-1), pa.argmax(-1), out, top_k,
                              layer if "grad_cam" in methods else None, seed, params, y)

@@ -13,11 +13,15 @@ each function below calls the public building blocks that ``explain()`` is made 
   ``SmoothGrad.get_averaged_gradients``, which differentiates ``categorical_crossentropy(one_hot, model(x))`` without
   ``from_logits``: a logits model gets a softmax head first, else the loss is meaningless.
 * occlusion: ``OcclusionSensitivity.get_sensitivity_map`` on a proxy that maps tf-explain's [0, 255] grey patch
-  (hard-coded 127.5) to the middle of the data range, adds the softmax head (its map is ``1 - p_target``, which
-  we shift to the drop of ``p_target``) and calls ``predict`` without Keras 3's progress bar.
+  (hard-coded 127.5) to the wanted patch value (default: the middle of the data range), adds the softmax head
+  (its map is ``1 - p_target``, which we shift to the drop of ``p_target``) and answers ``predict`` by a direct
+  model call (Keras 3's ``predict`` prints a progress bar and retraces for every new batch shape).
 
 Every model is first turned into a Functional model (``as_functional``): a Sequential model built without an Input
-has no ``output`` ("has never been called"), which Grad-CAM and SmoothGrad read.
+has no ``output`` ("has never been called"), which Grad-CAM and SmoothGrad read, and Grad-CAM's
+``get_layer(name).output`` must belong to the model's own graph, so a Sequential model's layers are copied.
+IG and SmoothGrad are called one image at a time with a tensor class index, so their ``tf.function`` is traced once
+per model instead of once per class.
 """
 
 from __future__ import annotations
@@ -200,10 +204,14 @@ class _OcclusionProxy:
 
 
 def occlusion(model, images: np.ndarray, targets: np.ndarray, patch_size: Optional[int] = None,
-              value_range: Optional[Tuple[float, float]] = None, probabilities: Optional[bool] = None) -> np.ndarray:
+              patch_value: Optional[float] = None, probabilities: Optional[bool] = None) -> np.ndarray:
     """Occlusion sensitivity ``[N, H, W]``: the drop ``p_target(x) - p_target(x occluded)`` when a ``patch_size``
-    square is set to the middle of ``value_range`` (default: the images' min and max), per patch, bilinearly
-    resized to the image (tf-explain's ``1 - p_target(x occluded)`` minus ``1 - p_target(x)``)."""
+    square is set to ``patch_value`` (default: the middle of the images' value range, tf-explain's grey), per
+    patch, bilinearly resized to the image (tf-explain's ``1 - p_target(x occluded)`` minus ``1 - p_target(x)``).
+
+    tf-explain paints 127.5 into [0, 255] images; the images are mapped affinely so that 127.5 lands on
+    ``patch_value`` and the proxy maps them back before calling the model.
+    """
     h, w = images.shape[1:3]
     if h != w:
         raise ValueError(f"occlusion: tf-explain 0.3.1 swaps height and width of non-square images; got images of "
@@ -211,13 +219,15 @@ def occlusion(model, images: np.ndarray, targets: np.ndarray, patch_size: Option
     patch = max(1, h // 7) if patch_size is None else int(patch_size)
     if patch < 1 or patch > h:
         raise ValueError(f"`patch_size` must lie in [1, {h}]. Received: patch_size={patch_size!r}")
-    lo, hi = (float(images.min()), float(images.max())) if value_range is None else map(float, value_range)
-    hi = hi if hi > lo else lo + 1.0
+    lo, hi = float(images.min()), float(images.max())
+    centre = (lo + hi) / 2 if patch_value is None else float(patch_value)
+    half = max(hi - centre, centre - lo, 1e-6)
+    lo = centre - half
     if probabilities is None:
         probabilities = outputs_probabilities(model, images)
-    proxy = _OcclusionProxy(as_functional(model, softmax=not probabilities), lo, hi)
+    proxy = _OcclusionProxy(as_functional(model, softmax=not probabilities), lo, centre + half)
     occ = _tf_explain().OcclusionSensitivity(batch_size=None)
-    scaled = (images - lo) / (hi - lo) * 255.0
+    scaled = (images - lo) / (2 * half) * 255.0
     p = proxy.predict(scaled)[np.arange(len(images)), targets]
     return np.stack([occ.get_sensitivity_map(proxy, img, int(t), patch) - (1.0 - pt)
                      for img, t, pt in zip(scaled, targets, p)]).astype(np.float32)

@@ -24,8 +24,8 @@ def plot_explanation_grid(result: ExplanationResult, methods: Optional[Sequence[
     """A ``matplotlib.figure.Figure`` of ``result`` (see the module docstring).
 
     Each map is divided by its largest ``|value|`` (red: evidence for the target class, blue: against, range
-    -1..1); the difference is approximate minus exact of the scaled maps (colours saturate at +-1). The input cell names the
-    target and both predictions; the difference cell gives that image's Spearman rho and top-k IoU.
+    -1..1); the difference is approximate minus exact of the scaled maps (colours saturate at +-1). The input
+    cell names the target and both predictions; the difference cell gives that image's Spearman rho and top-k IoU.
     """
     from matplotlib.figure import Figure
 
@@ -74,7 +74,8 @@ def plot_explanation_grid(result: ExplanationResult, methods: Optional[Sequence[
             "attribution / max |attribution| of the map  (red: for the target class, blue: against)", fontsize=8)
         cax = fig.add_subplot(grid[n, 1 + (cols - 1) // 2:])
         fig.colorbar(im_diff, cax=cax, orientation="horizontal").set_label(
-            "approximate − exact of the scaled maps (saturates at ±1; orange: approximate model relies more on it)", fontsize=8)
+            "approximate − exact of the scaled maps (saturates at ±1; orange: approximate model relies more on it)",
+            fontsize=8)
     return fig
 
 
