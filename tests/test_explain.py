@@ -194,3 +194,53 @@ def test_bad_inputs_give_clear_errors(models, mnist):
         explain(model, ax, x, labels=[1, 2, 3])
     with pytest.raises(ValueError, match=r"\[0, 10\).*11"):
         explain(model, ax, x, labels=[1, 11], methods=("occlusion",))
+
+
+def test_callback_writes_grid_and_similarity_per_epoch(models, mnist, tmp_path):
+    from tfaxdnn.xai import ExplanationCallback
+
+    model, _ = models
+    xtr, ytr, x, y = mnist
+    ax = tfaxdnn.approximate(model, tfaxdnn.Plan(default_multiplier="mul8s_1L2N"), calibration_data=xtr[:200])
+    ax.compile(keras.optimizers.SGD(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = ExplanationCallback(model, (x[:2], y[:2]), tmp_path / "cb", methods=("occlusion", "integrated_gradients"),
+                             log_dir=str(tmp_path / "tb"), n_steps=4)
+    ax.fit(xtr[:64], ytr[:64], batch_size=32, epochs=2, verbose=0, callbacks=[cb])
+    lines = [json.loads(l) for l in (tmp_path / "cb" / "similarity.jsonl").read_text().splitlines()]
+    assert [l["epoch"] for l in lines] == [1, 2] and set(lines[0]["mean"]) == {"occlusion", "integrated_gradients"}
+    for e in (1, 2):
+        with open(tmp_path / "cb" / f"epoch_{e:03d}.png", "rb") as f:
+            assert f.read(8) == PNG
+    assert cb.history[1]["mean"] == lines[1]["mean"]
+    events = [str(p) for p in (tmp_path / "tb").iterdir()]
+    tags = {v.tag for e in tf.compat.v1.train.summary_iterator(events[0]) for v in e.summary.value}
+    assert {"explain/occlusion/spearman", "explain/integrated_gradients/top_k_iou", "explain/grid"} <= tags
+    with pytest.raises(ValueError, match="every=0"):
+        ExplanationCallback(model, x[:2], tmp_path, every=0)
+
+
+def test_cli_explain(models, mnist, tmp_path):
+    import argparse
+
+    from tfaxdnn.xai import explain_cli
+
+    model, ax = models
+    xtr, ytr, x, y = mnist
+    model.save(tmp_path / "m.keras")
+    ax.save(tmp_path / "ax.keras")
+    np.savez(tmp_path / "d.npz", x_train=(xtr[:10, ..., 0] * 255).astype(np.uint8), y_train=ytr[:10],
+             x_test=(x[..., 0] * 255).astype(np.uint8), y_test=y)
+    parser = argparse.ArgumentParser()
+    explain_cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["explain", "--model", str(tmp_path / "m.keras"), "--approx", str(tmp_path / "ax.keras"),
+                              "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "out"), "--images", "2",
+                              "--methods", "occlusion"])
+    assert args.func(args) == 0
+    summary = json.loads((tmp_path / "out" / "explain.json").read_text())
+    assert list(summary["mean"]) == ["occlusion"] and summary["n_images"] == 2
+    with open(tmp_path / "out" / "explain.png", "rb") as f:
+        assert f.read(8) == PNG
+    args = parser.parse_args(["explain", "--model", str(tmp_path / "m.keras"), "--approx", str(tmp_path / "ax.keras"),
+                              "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "o2"), "--layer", "conv7"])
+    with pytest.raises(SystemExit, match="Grad-CAM layer 'conv7'"):
+        args.func(args)

@@ -6,6 +6,7 @@ from tfaxdnn.xai.approximation import SUPPORTED_METHODS, approximation_parameter
 from tfaxdnn.xai.conductance import LayerConductance, layer_conductance, neuron_conductance
 from tfaxdnn.xai.explain import METHODS as EXPLAIN_METHODS
 from tfaxdnn.xai.explain import ExplanationResult, MethodComparison, explain, spearman, top_k_iou
+from tfaxdnn.xai.explain_callback import ExplanationCallback
 from tfaxdnn.xai.explain_methods import conductance_integrated_gradients
 from tfaxdnn.xai.explain_plots import explanation_figure, plot_explanation_grid, save_explanation_grid
 from tfaxdnn.xai.importance import REDUCTIONS, LayerImportance, layer_importance, reduce_neurons
@@ -15,4 +16,5 @@ __all__ = ["LayerConductance", "layer_conductance", "neuron_conductance", "layer
            "reduce_neurons", "REDUCTIONS", "detect_blocks", "select_layers", "SUPPORTED_METHODS",
            "approximation_parameters", "plot_layer_importance", "save_layer_importance_plot", "explain",
            "ExplanationResult", "MethodComparison", "EXPLAIN_METHODS", "spearman", "top_k_iou",
-           "conductance_integrated_gradients", "explanation_figure", "plot_explanation_grid", "save_explanation_grid"]
+           "conductance_integrated_gradients", "explanation_figure", "ExplanationCallback", "plot_explanation_grid",
+           "save_explanation_grid"]
