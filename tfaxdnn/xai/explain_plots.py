@@ -20,7 +20,7 @@ def _scaled(a: np.ndarray) -> np.ndarray:
 
 
 def plot_explanation_grid(result: ExplanationResult, methods: Optional[Sequence[str]] = None,
-                          title: Optional[str] = None):
+                          title: Optional[str] = None, max_images: Optional[int] = None):
     """A ``matplotlib.figure.Figure`` of ``result`` (see the module docstring).
 
     Each map is divided by its largest ``|value|`` (red: evidence for the target class, blue: against, range
@@ -30,7 +30,8 @@ def plot_explanation_grid(result: ExplanationResult, methods: Optional[Sequence[
     from matplotlib.figure import Figure
 
     methods = list(result.methods) if methods is None else list(methods)
-    n, cols = len(result.images), 1 + 3 * len(methods)
+    n_all = len(result.images)
+    n, cols = n_all if max_images is None else max(1, min(n_all, max_images)), 1 + 3 * len(methods)
     cell = 1.45
     fig = Figure(figsize=(cols * cell + 0.6, n * cell + 1.6), layout="constrained")
     grid = fig.add_gridspec(n + 1, cols, height_ratios=[1.0] * n + [0.12])
@@ -66,7 +67,7 @@ def plot_explanation_grid(result: ExplanationResult, methods: Optional[Sequence[
                                  if k == 0 else "center")
                 ax.set_xticks([]), ax.set_yticks([])
     fig.text(0.5, -0.005, f"ρ: Spearman rank correlation of the two models' attributions (1 = same order); IoU: "
-             f"overlap of their top {result.top_k:.0%} |attribution| pixels; means over the {n} images in the "
+             f"overlap of their top {result.top_k:.0%} |attribution| pixels; means over all {n_all} images in the "
              "headers", ha="center", va="top", fontsize=8.5)
     if im_map is not None:
         cax = fig.add_subplot(grid[n, 1:1 + (cols - 1) // 2])
@@ -80,25 +81,26 @@ def plot_explanation_grid(result: ExplanationResult, methods: Optional[Sequence[
 
 
 def save_explanation_grid(result: ExplanationResult, path, methods: Optional[Sequence[str]] = None,
-                          title: Optional[str] = None, dpi: int = 110) -> str:
+                          title: Optional[str] = None, max_images: Optional[int] = None, dpi: int = 110) -> str:
     """Write ``plot_explanation_grid`` as a PNG to ``path`` (parent folders created); returns the path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     path = os.fspath(path)
     if os.path.dirname(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig = plot_explanation_grid(result, methods, title)
+    fig = plot_explanation_grid(result, methods, title, max_images)
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
 
 
 def explanation_figure(exact_model, approx_model, x, y, path, n_images: int = 4, seed: int = 0,
-                       title: Optional[str] = None, **kwargs) -> ExplanationResult:
+                       title: Optional[str] = None, grid_images: Optional[int] = None, **kwargs) -> ExplanationResult:
     """Explain ``n_images`` images of ``(x, y)`` drawn with ``seed`` (sorted indices, labels as targets), write the
     grid PNG to ``path`` and a JSON summary next to it (``.json``); returns the ``ExplanationResult``.
 
-    ``kwargs`` go to ``explain`` (``methods``, ``layer``, ``n_steps``, ...).
+    ``grid_images`` limits the grid's rows (the similarity covers all ``n_images``); ``kwargs`` go to ``explain``
+    (``methods``, ``layer``, ``n_steps``, ...).
     """
     import json
 
@@ -109,7 +111,7 @@ def explanation_figure(exact_model, approx_model, x, y, path, n_images: int = 4,
     idx = np.sort(rng.choice(len(x), size=min(n_images, len(x)), replace=False))
     labels = None if y is None else np.asarray(y).reshape(-1)[idx]
     result = explain(exact_model, approx_model, x[idx], labels, seed=seed, **kwargs)
-    save_explanation_grid(result, path, title=title)
+    save_explanation_grid(result, path, title=title, max_images=grid_images)
     summary = dict(result.to_dict(), image_indices=idx.tolist())
     with open(os.path.splitext(os.fspath(path))[0] + ".json", "w") as f:
         json.dump(summary, f, indent=2)
