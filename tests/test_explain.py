@@ -203,18 +203,18 @@ def test_callback_writes_grid_and_similarity_per_epoch(models, mnist, tmp_path):
     xtr, ytr, x, y = mnist
     ax = tfaxdnn.approximate(model, tfaxdnn.Plan(default_multiplier="mul8s_1L2N"), calibration_data=xtr[:200])
     ax.compile(keras.optimizers.SGD(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    cb = ExplanationCallback(model, (x[:2], y[:2]), tmp_path / "cb", methods=("occlusion", "integrated_gradients"),
-                             log_dir=str(tmp_path / "tb"), n_steps=4)
+    cb = ExplanationCallback(model, (x[:2], y[:2]), tmp_path / "cb", methods=("occlusion",),
+                             log_dir=str(tmp_path / "tb"), patch_size=7)
     ax.fit(xtr[:64], ytr[:64], batch_size=32, epochs=2, verbose=0, callbacks=[cb])
     lines = [json.loads(l) for l in (tmp_path / "cb" / "similarity.jsonl").read_text().splitlines()]
-    assert [l["epoch"] for l in lines] == [1, 2] and set(lines[0]["mean"]) == {"occlusion", "integrated_gradients"}
+    assert [l["epoch"] for l in lines] == [1, 2] and set(lines[0]["mean"]) == {"occlusion"}
     for e in (1, 2):
         with open(tmp_path / "cb" / f"epoch_{e:03d}.png", "rb") as f:
             assert f.read(8) == PNG
     assert cb.history[1]["mean"] == lines[1]["mean"]
     events = [str(p) for p in (tmp_path / "tb").iterdir()]
     tags = {v.tag for e in tf.compat.v1.train.summary_iterator(events[0]) for v in e.summary.value}
-    assert {"explain/occlusion/spearman", "explain/integrated_gradients/top_k_iou", "explain/grid"} <= tags
+    assert {"explain/occlusion/spearman", "explain/occlusion/top_k_iou", "explain/grid"} <= tags
     with pytest.raises(ValueError, match="every=0"):
         ExplanationCallback(model, x[:2], tmp_path, every=0)
 
