@@ -43,7 +43,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from tfaxdnn import multipliers as _mult
-from tfaxdnn.plan import LayerPlan, Plan, supported_layer_names
+from tfaxdnn import kinds
+from tfaxdnn.plan import LayerPlan, Plan
 
 __all__ = ["XAIGenConfig", "XAIGenResult", "Importance", "compute_importance", "select_multiplier", "skip_fraction",
            "run_xaigen", "sweep", "save_sweep", "run_and_save", "energy_cap"]
@@ -145,7 +146,7 @@ def compute_importance(model, x, y, layers=None, n_steps: int = 20, verbose: boo
     """Neuron conductance (target = label) of ``layers`` (default: all approximable layers) on ``x``."""
     from tfaxdnn.xai import neuron_conductance
 
-    layers = list(layers or supported_layer_names(model))
+    layers = list(layers or kinds.approximable_names(model))
     cond = neuron_conductance(model, x, np.asarray(y).astype(np.int64), layers=layers, n_steps=n_steps,
                               verbose=verbose)
     scores = {n: float(np.abs(cond[n]).sum(axis=1).mean()) for n in layers}
