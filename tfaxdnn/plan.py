@@ -360,10 +360,12 @@ def plan_of(model) -> Plan:
             m = dataclasses.replace(m, name=f"{m.name}@{m.hash}")
             _mult.register(m)
         signed.add(m.signed)
-        layers[layer.name] = LayerPlan(m.name, layer.skip_fraction, getattr(layer, "weight_mapping", "none"))
-        mask = layer.kept_outputs
+        skip, mask = float(layer.skip_fraction), layer.kept_outputs
         if mask is not None:
             importance[layer.name] = mask.astype(np.float64)
+            if skipping.n_skipped(mask.size, skip) != int((~mask).sum()):  # the mask is what counts
+                skip = float((~mask).sum()) / mask.size
+        layers[layer.name] = LayerPlan(m.name, skip, getattr(layer, "weight_mapping", "none"))
     if len(signed) > 1:
         raise ValueError(f"Model '{model.name}' mixes signed and unsigned approximate layers; one plan holds one "
                          "quantisation scheme.")

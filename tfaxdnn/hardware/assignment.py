@@ -32,8 +32,8 @@ class LayerAssignment:
 
 
 def _override(base: Plan, plan: Plan) -> Plan:
-    """``base`` (the model's own plan) with ``plan``'s entries on top; an entry without a multiplier keeps the
-    model's."""
+    """``base`` (the model's own plan) with ``plan``'s entries on top: an entry replaces the layer's settings (an
+    entry without a multiplier keeps the layer's multiplier)."""
     layers = dict(base.layers)
     for name, lp in plan.layers.items():
         own = layers.get(name)
