@@ -282,3 +282,14 @@ def test_the_package_has_no_import_cycle():
     for m in sorted(modules):
         if m not in state:
             visit(m)
+
+
+def test_loaded_sequential_model_folds_and_approximates_like_the_original(data, tmp_path):
+    model = sequential(bn=True)
+    model.save(tmp_path / "seq.keras")
+    loaded = keras.models.load_model(tmp_path / "seq.keras")
+    plan = tfaxdnn.Plan(default_multiplier="mul8s_1L2N")
+    a = tfaxdnn.approximate(model, plan, calibration_data=data)
+    b = tfaxdnn.approximate(loaded, plan, calibration_data=data)
+    assert isinstance(b.get_layer("bn"), keras.layers.Identity)  # BatchNormalization folded in both
+    np.testing.assert_array_equal(a.predict(data, verbose=0), b.predict(data, verbose=0))
