@@ -88,6 +88,12 @@ def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef
     """The rewritten GraphDef (``graph_def`` is not modified); warns and returns a copy when nothing matches."""
     index = GraphIndex(graph_def)
     targets = match_plan(plan, index)
+    names = set(candidates(index))
+    left = [describe(n) for n in graph_def.node if n.op in FLOAT_OPS and n.name not in names
+            and n.op == "DepthwiseConv2dNative"]
+    if left:
+        warnings.warn(f"approximate: these depthwise convolutions have no FakeQuant filter and stay float: {left}.",
+                      stacklevel=2)
     if not targets:
         warnings.warn("approximate: the plan selects no node (no quantised conv/matmul in the graph, or an empty "
                       "plan); the graph is unchanged.", stacklevel=2)
