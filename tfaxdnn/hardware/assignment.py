@@ -47,11 +47,16 @@ def normalize_plan(plan) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class LayerAssignment:
-    """A layer's multiplier (None = exact) and kept-output mask (None = all kept)."""
+    """A layer's multiplier (None = exact) and kept-output mask (None = all kept).
+
+    ``mask_positional``: the mask comes from a skip fraction alone (which neurons are skipped is unknown; only the
+    count is meaningful), so structured skipping does not intersect it with other branches.
+    """
 
     shape: LayerShape
     multiplier: Optional[_mults.Multiplier]
     kept_mask: Optional[np.ndarray] = dataclasses.field(default=None, compare=False)
+    mask_positional: bool = dataclasses.field(default=False, compare=False)
 
     @property
     def multiplier_name(self) -> str:
@@ -82,13 +87,14 @@ def assign(shapes: Sequence[LayerShape], plan=None) -> List[LayerAssignment]:
         mult = entry.get("multiplier")
         if mult is None:
             mult = getattr(layer, "multiplier_name", None) or plan["default_multiplier"]
+        positional = True
         if entry.get("skip_fraction") is not None:
             mask = mask_from_fraction(s, entry["skip_fraction"])
         elif getattr(layer, "kept_outputs", None) is not None:
-            mask = np.asarray(layer.kept_outputs, dtype=bool)
+            mask, positional = np.asarray(layer.kept_outputs, dtype=bool), False
         else:
             mask = mask_from_fraction(s, float(getattr(layer, "skip_fraction", 0.0) or 0.0))
-        out.append(LayerAssignment(s, _resolve(mult, s.name), mask))
+        out.append(LayerAssignment(s, _resolve(mult, s.name), mask, mask_positional=positional))
     return out
 
 
