@@ -95,7 +95,8 @@ def estimate_layer(a: LayerAssignment, acc: Accelerator, batch_size: int = 1, cy
         energy_sram_psum_j=e_sram[2], energy_sram_ofmap_j=e_sram[3], energy_sram_j=e_sram_total,
         energy_dram_j=e_dram, energy_memory_j=e_memory, energy_j=e_compute + e_memory,
         sram_weight_bytes=int(round(sram[0])), sram_ifmap_bytes=int(sram[1]), sram_psum_bytes=int(sram[2]),
-        sram_ofmap_bytes=int(sram[3]), dram_bytes=dram_bytes, weight_bytes=weight_bytes,
+        sram_ofmap_bytes=int(sram[3]), dram_weight_bytes=weight_bytes, dram_ifmap_bytes=ifmap_unique,
+        dram_ofmap_bytes=ofmap_unique, dram_bytes=dram_bytes, weight_bytes=weight_bytes,
         activation_bytes=activation_bytes, zero_input_channels=zero_in, multiplier=a.multiplier_name,
         pods=_pods_label(placement.pods), matched=placement.matched, fits_on_chip=fits)
 

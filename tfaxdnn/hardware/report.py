@@ -20,8 +20,8 @@ COLUMNS = ("name", "macs", "active_macs", "tiles", "cycles", "utilization", "lat
            "energy_multiplier_j", "energy_accumulator_j", "energy_compute_j",
            "energy_sram_weights_j", "energy_sram_ifmap_j", "energy_sram_psum_j", "energy_sram_ofmap_j",
            "energy_sram_j", "energy_dram_j", "energy_memory_j", "energy_j",
-           "sram_weight_bytes", "sram_ifmap_bytes", "sram_psum_bytes", "sram_ofmap_bytes", "dram_bytes",
-           "weight_bytes", "activation_bytes", "zero_input_channels", "multiplier", "pods", "matched",
+           "sram_weight_bytes", "sram_ifmap_bytes", "sram_psum_bytes", "sram_ofmap_bytes", "dram_weight_bytes",
+           "dram_ifmap_bytes", "dram_ofmap_bytes", "dram_bytes", "weight_bytes", "activation_bytes", "zero_input_channels", "multiplier", "pods", "matched",
            "fits_on_chip")
 _SUMMED = [c for c in COLUMNS if c.startswith(("energy_", "sram_", "dram_")) or c in (
     "macs", "active_macs", "tiles", "cycles", "latency_s", "weight_bytes")]
@@ -34,7 +34,8 @@ class LayerEstimate:
     Energy parts: ``energy_multiplier_j + energy_accumulator_j = energy_compute_j``; the four SRAM parts (weights,
     input activations, int32 partial sums, outputs) sum to ``energy_sram_j``; ``energy_memory_j = energy_sram_j``
     (+ ``energy_dram_j`` when the accelerator includes DRAM); ``energy_j = energy_compute_j + energy_memory_j``.
-    ``energy_dram_j`` is always computed (unique tensor bytes ``dram_bytes`` x the DRAM energy per byte).
+    ``energy_dram_j`` is always computed: unique tensor bytes (kept weights once, the real input tensor once, the
+    kept outputs once; ``dram_bytes`` = their sum) x the DRAM energy per byte.
     ``zero_input_channels``: input channels (Dense: features) provably zero because a producer skipped them.
     """
 
@@ -60,6 +61,9 @@ class LayerEstimate:
     sram_ifmap_bytes: int
     sram_psum_bytes: int
     sram_ofmap_bytes: int
+    dram_weight_bytes: int
+    dram_ifmap_bytes: int
+    dram_ofmap_bytes: int
     dram_bytes: int
     weight_bytes: int
     activation_bytes: int
