@@ -468,3 +468,21 @@ def test_pod_multipliers_are_validated():
         Accelerator(exact_multiplier="mul8s_1L2N")
     with pytest.raises(TypeError, match="pod_multipliers"):
         Accelerator(pods=1, pod_multipliers=(3,))
+
+
+# ------------------------------------------------------------------ the paper's Table I plans (regression, issue 14)
+@pytest.mark.parametrize("row, expected", [
+    (0, (1.054, 1.034, 1.036, 1.003)),
+    (1, (1.037, 1.033, 1.037, 1.015)),
+    (2, (1.037, 1.025, 1.027, 1.003)),
+])
+def test_paper_table_i_lenet5_regression(lenet, row, expected):
+    from tfaxdnn.hardware import paper
+
+    network, skips, mults, _, _ = paper.TABLE_I[row]
+    plan = paper.table_i_plan(network, skips, mults, [s.name for s in hardware.model_shapes(lenet)])
+    assert plan["layers"]["conv2"] == {"multiplier": "mul8s_1KV6", "skip_fraction": 0.0}
+    rep = estimate(lenet, plan, Accelerator.paper())
+    eq = estimate(lenet, plan, Accelerator.paper(), cycle_model="paper")
+    got = (rep.reduction("system"), rep.reduction("compute"), rep.reduction("multiplier"), eq.reduction("system"))
+    assert got == pytest.approx(expected, abs=5e-4)
