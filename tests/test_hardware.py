@@ -486,3 +486,28 @@ def test_paper_table_i_lenet5_regression(lenet, row, expected):
     eq = estimate(lenet, plan, Accelerator.paper(), cycle_model="paper")
     got = (rep.reduction("system"), rep.reduction("compute"), rep.reduction("multiplier"), eq.reduction("system"))
     assert got == pytest.approx(expected, abs=5e-4)
+
+
+def test_structured_zeros_are_zero_in_the_approximate_model():
+    """Soundness on a real `tfaxdnn.approximate` ResNet-8 (folded BatchNorms, residual adds): every input channel the
+    hardware model removes is exactly zero in the approximate model's activations."""
+    import tfaxdnn
+    from tfaxdnn.hardware.assignment import assign
+    from tfaxdnn.hardware.structure import zero_input_channels
+
+    model = models.resnet8()
+    rng = np.random.default_rng(0)
+    shapes = hardware.model_shapes(model)[:-1]
+    importance = {s.name: np.arange(s.outputs, dtype=float) for s in shapes}  # same channels skipped everywhere
+    plan = tfaxdnn.Plan(layers={s.name: {"multiplier": "mul8s_1KV6", "skip_fraction": 0.25} for s in shapes})
+    ax = tfaxdnn.approximate(model, plan, calibration_data=rng.random((8, 32, 32, 3)).astype("float32"),
+                             importance=importance)
+    zeros = zero_input_channels(ax, assign(hardware.model_shapes(ax)))
+    assert zeros["stage2_block1_conv1"].sum() == 4    # stem and stage1 conv2 skip channels 0-3: zero after the add
+    assert zeros["stage2_block1_shortcut"].sum() == 4
+    probe = keras.Model(ax.inputs, [ax.get_layer(n).input for n in zeros])
+    outs = probe.predict(rng.random((4, 32, 32, 3)).astype("float32"), verbose=0)
+    for (name, z), out in zip(zeros.items(), outs):
+        assert (out.reshape(-1, out.shape[-1])[:, z] == 0).all(), name
+    rep = estimate(ax)
+    assert rep["stage2_block1_conv1"].zero_input_channels == 4 and rep.structured_skipping
