@@ -5,6 +5,7 @@ Example:
     >>> report = hardware.estimate(models.lenet5(), {"default_multiplier": "mul8s_1L2N"},
     ...                            hardware.Accelerator.paper())
     >>> print(report)  # doctest: +SKIP
+    >>> report.reduction("system"), report.reduction("compute"), report.reduction("multiplier")  # doctest: +SKIP
 """
 
 from tfaxdnn.hardware.accelerator import MULTIPLIER_ENERGY_MODELS, Accelerator, is_exact

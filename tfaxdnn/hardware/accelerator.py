@@ -174,7 +174,7 @@ class Accelerator:
 
         The paper does not list which multiplier sits in which pod. This preset gives pods 0-5 the paper's six
         approximate multipliers M2-M7 (``mul8s_1KV8 ... mul8s_1L2N``) and keeps pods 6-7 exact. The paper gives
-        no clock either: 2 ns (500 MHz) is used because the PDK45 exact multiplier alone has a 1.43 ns delay.
+        no clock either: 2 ns (500 MHz) is used because the PDK45 exact multiplier alone has a 1.48 ns delay.
         Buffers: 16 MiB each for weights and activations (TPU-v4-class on-chip memory; only used for the
         ``fits_on_chip`` flag).
         """
