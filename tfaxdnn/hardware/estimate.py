@@ -141,16 +141,16 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
                              "shapes.")
         shapes = model_shapes(model)
     assignments = assign(shapes, plan)
-    zeros = None
-    if structured_skipping and model is not None and any(a.kept_mask is not None for a in assignments):
+    zeros, structured = None, bool(structured_skipping and model is not None)
+    if structured and any(a.kept_mask is not None for a in assignments):
         zeros = zero_input_channels(model, assignments)
+        structured = zeros is not None
     rows = _estimate_rows(assignments, acc, batch_size, cycle_model, strict, zeros)
     exact = HardwareReport(_estimate_rows(all_exact(assignments), acc, batch_size, cycle_model, strict), 0.0, 0.0, 0,
                            1.0)
     exact_totals = {name: exact.energy(name) for name in ACCOUNTINGS}
     energy = math.fsum(r.energy_j for r in rows)
     memory = sum(r.weight_bytes for r in rows) + max(r.activation_bytes for r in rows)
-    structured = bool(structured_skipping and model is not None and zeros is not None)
     return HardwareReport(layers=rows, energy_j=energy, latency_s=math.fsum(r.latency_s for r in rows),
                           memory_bytes=memory,
                           relative_energy=energy / exact_totals["system"] if exact_totals["system"] else float("nan"),

@@ -178,7 +178,7 @@ class HardwareReport:
             lines.append(self.energy_note)
         lines.append("skipping: " + ("structured (skipped channels also remove their consumers' input MACs, weights "
                                      "and traffic where provably zero)" if self.structured_skipping else
-                                     "per layer only (model graph not read)")
+                                     "per layer only (the next layers keep their inputs)")
                      + ("; DRAM included in system energy" if self.include_dram else
                         "; DRAM shown, not included in system energy"))
         return lines
