@@ -192,8 +192,11 @@ def test_approximate_layer_attributes_are_read():
     out = FakeApproxDense(6, name="fc", multiplier_name="mul8s_1L2N", kept_outputs=kept)(inp)
     row = estimate(keras.Model(inp, out), accelerator=pod4(pod_multipliers=("mul8s_1L2N",)))["fc"]
     assert row.multiplier == "mul8s_1L2N" and row.active_macs == 30 and row.macs == 60
-    # a plan entry overrides the layer's own multiplier
+    # a plan entry replaces the layer's own settings (multiplier and skipping)
     row = estimate(keras.Model(inp, out), {"layers": {"fc": {"multiplier": "mul8s_1KV6"}}}, pod4())["fc"]
+    assert row.multiplier == "mul8s_1KV6" and row.active_macs == 60
+    row = estimate(keras.Model(inp, out), {"layers": {"fc": {"multiplier": "mul8s_1KV6", "skip_fraction": 0.5}}},
+                   pod4())["fc"]
     assert row.multiplier == "mul8s_1KV6" and row.active_macs == 30
 
 
@@ -211,7 +214,7 @@ def test_plan_object_with_to_dict(lenet):
 
 
 def test_errors_name_the_offender(lenet):
-    with pytest.raises(ValueError, match=r"\['convX'\].*conv1"):
+    with pytest.raises(ValueError, match=r"'convX'.*conv1"):
         estimate(lenet, {"layers": {"convX": {"multiplier": "mul8s_1L2N"}}})
     with pytest.raises(KeyError, match="conv1.*mul8s_NOPE"):
         estimate(lenet, {"layers": {"conv1": {"multiplier": "mul8s_NOPE"}}})
@@ -403,7 +406,7 @@ class FakeApproxConv(keras.layers.Conv2D):
 
     def __init__(self, *a, kept_outputs=None, **kw):
         super().__init__(*a, **kw)
-        self.kept_outputs, self.multiplier_name, self.skip_fraction = kept_outputs, None, 0.0
+        self.kept_outputs, self.multiplier_name, self.skip_fraction = kept_outputs, "mul8s_1KV6", 0.0
 
 
 def test_residual_add_passes_only_channels_zero_in_every_branch():
@@ -502,7 +505,7 @@ def test_structured_zeros_are_zero_in_the_approximate_model():
     plan = tfaxdnn.Plan(layers={s.name: {"multiplier": "mul8s_1KV6", "skip_fraction": 0.25} for s in shapes})
     ax = tfaxdnn.approximate(model, plan, calibration_data=rng.random((8, 32, 32, 3)).astype("float32"),
                              importance=importance)
-    zeros = zero_input_channels(ax, assign(hardware.model_shapes(ax)))
+    zeros = zero_input_channels(ax, assign(hardware.model_shapes(ax), None, ax))
     assert zeros["stage2_block1_conv1"].sum() == 4    # stem and stage1 conv2 skip channels 0-3: zero after the add
     assert zeros["stage2_block1_shortcut"].sum() == 4
     probe = keras.Model(ax.inputs, [ax.get_layer(n).input for n in zeros])

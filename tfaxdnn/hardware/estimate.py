@@ -140,7 +140,7 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
             raise ValueError("estimate() needs a Keras `model` (or explicit `shapes`): a plan alone has no layer "
                              "shapes.")
         shapes = model_shapes(model)
-    assignments = assign(shapes, plan)
+    assignments = assign(shapes, plan, model)
     zeros, structured = None, bool(structured_skipping and model is not None)
     if structured and any(a.kept_mask is not None for a in assignments):
         zeros = zero_input_channels(model, assignments)

@@ -27,7 +27,15 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfaxdnn.hardware.shapes import _kind, _unwrap
+from tfaxdnn import kinds
+
+_unwrap = kinds.unwrap
+
+
+def _kind(layer):
+    kind = kinds.kind_of(layer)
+    return None if kind is None else kind.hw_kind
+
 
 _ELEMENTWISE = {"ReLU", "LeakyReLU", "ELU", "PReLU", "ThresholdedReLU", "Activation", "BatchNormalization",
                 "Rescaling", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
