@@ -203,24 +203,16 @@ class Accelerator:
 _EXACT_CACHE: dict = {}
 
 
-_USER_MULTIPLIERS: dict = {}  # user Multipliers given to an Accelerator, until tfaxdnn.multipliers can register them
-
-
 def _known_multiplier(entry, what: str):
-    """The `Multiplier` named (or given) by ``entry``; unknown names are a ValueError naming the field."""
+    """The `Multiplier` named (or given, then registered) by ``entry``; unknown names are a ValueError naming the
+    field."""
     if isinstance(entry, _mults.Multiplier):
-        lookup = getattr(_mults, "lookup", None)  # registers user multipliers where the library supports it
-        if lookup is not None:
-            return lookup(entry)
-        _USER_MULTIPLIERS.setdefault(entry.name, entry)
-        return entry
+        return _mults.lookup(entry)
     if not isinstance(entry, str):
         raise TypeError(f"Accelerator: `{what}` must be a multiplier name or a Multiplier. Received: {entry!r}")
     try:
         return _mults.get(entry)
     except KeyError as err:
-        if entry in _USER_MULTIPLIERS:
-            return _USER_MULTIPLIERS[entry]
         raise ValueError(f"Accelerator: `{what}`: {err.args[0]}") from None
 
 
