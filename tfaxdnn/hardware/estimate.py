@@ -161,9 +161,10 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
 
 
 def _energy_note(acc: Accelerator, cycle_model: str) -> str:
-    note = _en.describe(acc)
     if cycle_model == "paper":
-        return ("Eq. (2) as read in docs/hardware.md: pods charged P_pod x c_l x T (energy scales with T); " + note)
-    return (note + f"; accumulator {acc.accumulator_energy_j * 1e12:.3g} pJ/MAC; SRAM "
+        return ("Eq. (1)-(2) as read in docs/hardware.md: busy pods charged c_l x T x P_pod with the PDK45 powers "
+                f"(energy scales with T = {acc.clock_period_s * 1e9:.3g} ns), memory N_m / R x E_M; DRAM "
+                f"{acc.dram_energy_j_per_byte * 1e12:.3g} pJ/B")
+    return (_en.describe(acc) + f"; accumulator {acc.accumulator_energy_j * 1e12:.3g} pJ/MAC; SRAM "
             f"{acc.memory_energy_j_per_byte * 1e12:.3g} pJ/B; DRAM {acc.dram_energy_j_per_byte * 1e12:.3g} pJ/B; "
             "T sets latency only")
