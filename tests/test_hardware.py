@@ -380,6 +380,10 @@ def test_structured_skipping_lenet_hand_computed(lenet):
     assert unstructured["conv2"].active_macs == 240_000 and unstructured["fc1"].active_macs == 120 * 84
     assert rep.energy_j < unstructured.energy_j
     assert rep.structured_skipping and not unstructured.structured_skipping
+    # without the model (as the Evaluator calls it), the graph is followed downstream from the shapes' layers
+    shapes_only = estimate(None, _lenet_plan(conv1=0.5, conv3=0.25), shapes=hardware.model_shapes(lenet))
+    assert [r.active_macs for r in shapes_only.layers] == [r.active_macs for r in rep.layers]
+    assert shapes_only.energy_j == pytest.approx(rep.energy_j)
 
 
 def test_flatten_maps_a_channel_to_its_positions():
@@ -514,3 +518,7 @@ def test_structured_zeros_are_zero_in_the_approximate_model():
         assert (out.reshape(-1, out.shape[-1])[:, z] == 0).all(), name
     rep = estimate(ax)
     assert rep["stage2_block1_conv1"].zero_input_channels == 4 and rep.structured_skipping
+    # the float model with the same plan and importance, priced from its shapes alone (the Evaluator's call)
+    scored = plan.with_importance(importance)
+    float_rep = estimate(None, scored, shapes=hardware.model_shapes(model))
+    assert [r.zero_input_channels for r in float_rep.layers] == [r.zero_input_channels for r in rep.layers]

@@ -123,8 +123,8 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
         strict: bool, error (instead of specialising the chip) when no pod carries a layer's multiplier.
         shapes: optional list of `LayerShape` to use instead of reading ``model``.
         structured_skipping: bool, a skipped output channel also removes the input-channel MACs, weights and
-            activation traffic of its consumers where it is provably zero (`tfaxdnn.hardware.structure`); needs
-            ``model`` (with ``shapes`` alone, skipping stays per layer).
+            activation traffic of its consumers where it is provably zero (`tfaxdnn.hardware.structure`). The graph
+            is read from ``model``, or downstream from ``shapes``' Keras layers; shapes built by hand stay per layer.
 
     Returns:
         `HardwareReport`: ``energy_j`` is the system energy; ``report.energy(accounting)`` and
@@ -141,7 +141,7 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
                              "shapes.")
         shapes = model_shapes(model)
     assignments = assign(shapes, plan, model)
-    zeros, structured = None, bool(structured_skipping and model is not None)
+    zeros, structured = None, bool(structured_skipping)
     if structured and any(a.kept_mask is not None for a in assignments):
         zeros = zero_input_channels(model, assignments)
         structured = zeros is not None

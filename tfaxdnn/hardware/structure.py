@@ -161,39 +161,63 @@ def _transfer(layer, ins: Sequence[Zeros], in_shapes, out_shape, folded_bn: bool
     return None
 
 
+def _reachable_layers(start) -> list:
+    """``start`` and every layer downstream of it (through the layers' outbound nodes)."""
+    seen, queue = {}, list(start)
+    while queue:
+        layer = queue.pop()
+        if id(layer) in seen:
+            continue
+        seen[id(layer)] = layer
+        for node in getattr(layer, "_outbound_nodes", None) or []:
+            consumer = getattr(node, "operation", None) or getattr(node, "layer", None)
+            if consumer is not None:
+                queue.append(consumer)
+    return list(seen.values())
+
+
 def zero_input_channels(model, assignments) -> Optional[Dict[str, np.ndarray]]:
     """``{layer_name: bool mask over its input channels (Dense: input features) that are provably zero}``.
 
     Args:
-        model: the Keras model the assignments were made for.
+        model: the Keras model the assignments were made for, or None: then the graph is followed downstream from the
+            assignments' own layers (``LayerShape.layer``).
         assignments: `LayerAssignment` list (their ``kept_mask`` and ``mask_positional``).
 
     Returns:
         Masks for the Conv2D / DepthwiseConv2D / Dense layers that have provably-zero inputs (others are absent), or
-        None when the model's graph cannot be read (then no structured skipping is applied).
+        None when the graph cannot be read (then no structured skipping is applied).
     """
     by_name = {a.shape.name: a for a in assignments}
-    layers = list(getattr(model, "layers", []))
+    if model is not None:
+        layers = list(getattr(model, "layers", []))
+    else:
+        own = [a.shape.layer for a in assignments if a.shape.layer is not None]
+        if not own:
+            return None
+        layers = _reachable_layers(own)
     try:
         nodes = [(layer, node) + _node_io(node) for layer in layers for node in _nodes(layer)]
     except AttributeError:
         return None
     consumers: Dict[int, int] = {}
-    for _, _, inputs, _ in nodes:
+    produced = set()
+    for _, _, inputs, outputs in nodes:
+        produced.update(id(t) for t in outputs)
         for t in inputs:
             consumers[id(t)] = consumers.get(id(t), 0) + 1
-    values: Dict[int, Zeros] = {id(t): None for t in _as_list(model.inputs)}
+    values: Dict[int, Zeros] = {}  # tensors from outside the followed graph (model inputs) have no known zeros
     foldable = set()  # ids of tensors from a linear (depthwise) convolution with a single consumer
     result: Dict[str, np.ndarray] = {}
     pending = list(nodes)
     while pending:
         progress, rest = False, []
         for layer, node, inputs, outputs in pending:
-            if any(id(t) not in values for t in inputs):
+            if any(id(t) not in values and id(t) in produced for t in inputs):
                 rest.append((layer, node, inputs, outputs))
                 continue
             progress = True
-            ins = [values[id(t)] for t in inputs]
+            ins = [values.get(id(t)) for t in inputs]
             in_shapes = [_shape(t) for t in inputs]
             out_shape = _shape(outputs[0]) if len(outputs) == 1 else None
             name = _unwrap(layer).name
