@@ -394,15 +394,13 @@ def test_flatten_maps_a_channel_to_its_positions():
     assert rep["d"].zero_input_channels == 32 and rep["d"].active_macs == 32 * 3
 
 
-def _residual(shortcut_conv: bool, bn_beta: float = 0.0):
+def _residual(shortcut_conv: bool):
     inp = keras.Input((6, 6, 4))
     y = FakeApproxConv(4, 3, padding="same", name="a")(inp)
     s = FakeApproxConv(4, 1, name="s")(inp) if shortcut_conv else inp
     y = keras.layers.Add(name="add")([y, s])
     y = keras.layers.ReLU()(y)
-    out = keras.layers.Conv2D(2, 3, name="b")(y)
-    model = keras.Model(inp, out)
-    return model
+    return keras.Model(inp, keras.layers.Conv2D(2, 3, name="b")(y))
 
 
 class FakeApproxConv(keras.layers.Conv2D):

@@ -21,8 +21,8 @@ COLUMNS = ("name", "macs", "active_macs", "tiles", "cycles", "utilization", "lat
            "energy_sram_weights_j", "energy_sram_ifmap_j", "energy_sram_psum_j", "energy_sram_ofmap_j",
            "energy_sram_j", "energy_dram_j", "energy_memory_j", "energy_j",
            "sram_weight_bytes", "sram_ifmap_bytes", "sram_psum_bytes", "sram_ofmap_bytes", "dram_weight_bytes",
-           "dram_ifmap_bytes", "dram_ofmap_bytes", "dram_bytes", "weight_bytes", "activation_bytes", "zero_input_channels", "multiplier", "pods", "matched",
-           "fits_on_chip")
+           "dram_ifmap_bytes", "dram_ofmap_bytes", "dram_bytes", "weight_bytes", "activation_bytes",
+           "zero_input_channels", "multiplier", "pods", "matched", "fits_on_chip")
 _SUMMED = [c for c in COLUMNS if c.startswith(("energy_", "sram_", "dram_")) or c in (
     "macs", "active_macs", "tiles", "cycles", "latency_s", "weight_bytes")]
 
