@@ -72,6 +72,17 @@ def _folded(layer, bn) -> tuple:
     return kernel.astype(np.float32), ((bias - mean) * factor + beta).astype(np.float32)
 
 
+def _single_call_graph(model):
+    """``model``, or for a Sequential model whose layers were called several times (Keras rebuilds a loaded
+    Sequential model more than once) a clone with copied weights whose layers are each called once."""
+    if not isinstance(model, keras.Sequential) or all(len(layer._inbound_nodes) <= 1 for layer in model.layers):
+        return model
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    clone.name = model.name
+    return clone
+
+
 def _check_single_use(layers) -> None:
     for name, layer in layers.items():
         if len(layer._inbound_nodes) != 1:
@@ -99,6 +110,7 @@ class Calibration:
 
 def calibrate(model, data, layers=None, method: str = "minmax", batch_size: int = 128) -> Calibration:
     """Measure the input ranges of ``layers`` (default: every Conv2D / DepthwiseConv2D / Dense) of a float model."""
+    model = _single_call_graph(model)
     names = list(layers) if layers is not None else kinds.approximable_names(model)
     ranges = calibrate_tensors(model, {n: model.get_layer(n).input for n in names}, data, method=method,
                                batch_size=batch_size)
@@ -164,6 +176,7 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a Keras 3 model or a tfmot-quantised tf_keras model. Received: "
                         f"{type(model).__module__}.{type(model).__name__}")
+    model = _single_call_graph(model)
     resolved = plan.resolve(model)
     _warn_float_layers(model, resolved)
     importance = dict(importance or {})
