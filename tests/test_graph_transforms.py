@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import graph_pb2
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 import tfaxdnn
 from graph_transforms import GraphFileError, GraphTransformError, RefusalError
 from graph_transforms import cli
-from graph_transforms.approximate import approximate_graph
+from graph_transforms.approximate import approximate_graph, match_plan
+from graph_transforms.graph_index import GraphIndex
 from graph_transforms.graphdef_io import load_graph_def, save_graph_def
 from graph_transforms.parser import parse_transforms
 from graph_transforms.quantize import quantize_graph
@@ -191,3 +193,17 @@ def test_files_parser_and_cli(tf1_graph, tmp_path, capsys):
     code = cli.main(["--in_graph", str(tmp_path / "g.pb"), "--out_graph", str(tmp_path / "x.pb"),
                      "--transforms", "fold_everything"])
     assert code == 2 and "Unknown transform 'fold_everything'" in capsys.readouterr().err
+
+
+def test_keras3_frozen_layer_names_match_plan_keys(tf1_graph):
+    """Keras 3 freezes layer `c1` as `.../c1_1/convolution`: the plan key `c1` finds it."""
+    gd, _ = tf1_graph
+    renamed = graph_pb2.GraphDef()
+    renamed.CopyFrom(gd)
+    old, new = "conv1/conv", "seq/c1_1/convolution"
+    for node in renamed.node:
+        if node.name == old:
+            node.name = new
+        node.input[:] = [new + ref[len(old):] if ref.split(":")[0] == old else ref for ref in node.input]
+    targets = match_plan(tfaxdnn.Plan({"c1": "mul8u_1JJQ"}, quantization=UINT8), GraphIndex(renamed))
+    assert list(targets) == [new]
