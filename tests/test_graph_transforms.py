@@ -207,3 +207,27 @@ def test_keras3_frozen_layer_names_match_plan_keys(tf1_graph):
         node.input[:] = [new + ref[len(old):] if ref.split(":")[0] == old else ref for ref in node.input]
     targets = match_plan(tfaxdnn.Plan({"c1": "mul8u_1JJQ"}, quantization=UINT8), GraphIndex(renamed))
     assert list(targets) == [new]
+
+
+def test_weight_mapping_in_tf1_quantised_graphs_recodes_run_time_codes(tf1_graph):
+    """`uniform` weight mapping on a TF1 graph: the run-time weight codes go through the same mapping table as the
+    Keras path's constant codes (`tfaxdnn.weight_mapping.mapping_table`), and the op computes on the mapped codes."""
+    from tfaxdnn.ops import reference
+    from tfaxdnn.weight_mapping import mapping_table
+
+    gd, x = tf1_graph
+    p = "conv1/conv/tfax"
+    codes = run(approximate_graph(gd, tfaxdnn.Plan({"conv1/conv": "mul8u_1JJQ"}, quantization=UINT8)), x,
+                [f"{p}/w:0"])[0].astype(np.int64)
+    # the most aggressive unsigned circuit whose mapping re-codes some of this layer's weights
+    unsigned = sorted((tfaxdnn.multipliers.get(n) for n in tfaxdnn.multipliers.names(signed=False)),
+                      key=lambda c: -c.mae_percent)
+    m = next(c for c in unsigned if np.any(mapping_table(c)[codes] != codes))
+    name = m.name
+    plan = tfaxdnn.Plan({"conv1/conv": {"multiplier": name, "weight_mapping": "uniform"}}, quantization=UINT8)
+    mapped = approximate_graph(gd, plan)
+    a, w, w_mapped, za, zw, acc = run(mapped, x, [f"{p}/a:0", f"{p}/w:0", f"{p}/w_mapped:0", f"{p}/za:0", f"{p}/zw:0",
+                                                  f"{p}/acc:0"])
+    np.testing.assert_array_equal(w_mapped, mapping_table(m)[w.astype(np.int64)])
+    assert not np.array_equal(w_mapped, w)  # the aggressive table does re-code some weights
+    np.testing.assert_array_equal(acc, reference.conv2d(a, w_mapped, m.table, padding="SAME", za=za, zw=zw))

@@ -286,5 +286,6 @@ def _load_approx(target, source, bn, input_params, lp, q, histogram, mask) -> No
     kp = kernel_params(kinds.kind_of(source).name, kernel, q.signed, q.per_channel)
     table = None
     if lp.weight_mapping != "none":
-        table = _wm.mapping_table(target.multiplier, histogram if lp.weight_mapping == "data" else None)
+        table = _wm.mapping_table(target.multiplier, histogram if lp.weight_mapping == "data" else None,
+                                  activation_zero_point=int(np.asarray(input_params.zero_point)))
     target.set_quantization(input_params, kp, weight_map=table, kept_outputs=mask)
