@@ -29,17 +29,20 @@ def _approximate(graph_def, args, ctx):
     import tfaxdnn
     from graph_transforms.approximate import approximate_graph
 
-    _allowed("approximate", args, ("plan", "multiplier"))
+    _allowed("approximate", args, ("plan", "multiplier", "dtype"))
     if "plan" in args:
         try:
             plan = tfaxdnn.Plan.from_json(args["plan"])
-        except (OSError, ValueError, TypeError) as exc:
-            raise GraphTransformError(f"approximate: cannot read plan {args['plan']!r}: {exc}") from None
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise GraphTransformError(f"approximate: cannot use plan {args['plan']!r}: {exc}") from None
     elif "multiplier" in args:
         name = args["multiplier"]
-        signed = tfaxdnn.multipliers.get(name).signed
-        plan = tfaxdnn.Plan(default_multiplier=name,
-                            quantization={} if signed else {"dtype": "uint8", "activation": "asymmetric"})
+        try:  # a table file (.bin/.npy) takes its signedness from dtype= (default uint8: TF1 quint8 graphs)
+            signed = (args.get("dtype", "uint8") == "int8" if name.endswith((".bin", ".npy"))
+                      else tfaxdnn.multipliers.get(name).signed)
+            plan = tfaxdnn.Plan(default_multiplier=name, quantization={"dtype": "int8" if signed else "uint8"})
+        except (OSError, ValueError, KeyError) as exc:
+            raise GraphTransformError(f"approximate: {exc}") from None
     else:
         raise GraphTransformError("approximate: needs plan=PLAN.json or multiplier=NAME.")
     return approximate_graph(graph_def, plan)
@@ -54,10 +57,14 @@ def load_calibration(path: str, key: str = None, samples: int = 256) -> np.ndarr
     if isinstance(data, np.ndarray):
         x = data
     else:
-        keys = [key] if key else [k for k in ("x", "x_train", "x_test") if k in data.files] or data.files[:1]
-        if not keys or keys[0] not in data.files:
-            raise GraphTransformError(f"quantize: {path!r} has no array {keys[0] if keys else key!r}; arrays: "
-                                      f"{data.files}.")
+        keys = [key] if key else [k for k in ("x", "x_train", "x_test") if k in data.files]
+        if not keys and len(data.files) == 1:
+            keys = data.files
+        if not keys:
+            raise GraphTransformError(f"quantize: {path!r} holds several arrays {data.files} and none is named x, "
+                                      "x_train or x_test: say which with key=NAME.")
+        if keys[0] not in data.files:
+            raise GraphTransformError(f"quantize: {path!r} has no array {keys[0]!r}; arrays: {data.files}.")
         x = data[keys[0]]
     return x[:samples]
 

@@ -12,12 +12,14 @@ is shared; no per-layer loop), so all layers cost about as much as one.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
 
+from tfaxdnn import kinds
 from tfaxdnn.xai import _graph
 from tfaxdnn.xai.approximation import approximation_parameters
 
@@ -56,6 +58,7 @@ class LayerConductance:
         self.input_shape = tuple(self._tap.inputs[0].shape[1:])
         self.output_shape = tuple(self._tap.outputs[-1].shape[1:])
         self._step = tf.function(self._step_eager, reduce_retracing=True)
+        _warn_softmax_output(model)
 
     # -- one tape pass ------------------------------------------------------------------------------------------
     def _step_eager(self, x, target, samples):
@@ -193,12 +196,22 @@ class LayerConductance:
         return {name: np.concatenate(v, axis=0) for name, v in out.items()}
 
 
+def _warn_softmax_output(model) -> None:
+    last = model.layers[-1] if getattr(model, "layers", None) else None
+    act = getattr(kinds.unwrap(last), "activation", None) if last is not None else None
+    is_softmax = getattr(act, "__name__", "") == "softmax" or type(last).__name__ == "Softmax"
+    if is_softmax:
+        warnings.warn(f"Model '{model.name}' ends in a softmax: conductance of probabilities saturates (confident "
+                      "predictions have near-zero gradients), which flattens the layer ranking. Attribute to the "
+                      "logits: a copy of the model without the final softmax.", stacklevel=3)
+
+
 def neuron_sum(layer, cond: np.ndarray) -> np.ndarray:
     """Per-neuron conductance ``[N, units]``: conv channels summed over spatial positions, Dense units as is."""
     cond = np.asarray(cond)
     if cond.ndim <= 2:
         return cond
-    fmt = getattr(_graph._unwrap(layer), "data_format", "channels_last") if layer is not None else "channels_last"
+    fmt = getattr(kinds.unwrap(layer), "data_format", "channels_last") if layer is not None else "channels_last"
     if fmt == "channels_first":
         return cond.reshape(cond.shape[0], cond.shape[1], -1).sum(axis=2)
     return cond.reshape(cond.shape[0], -1, cond.shape[-1]).sum(axis=1)
