@@ -244,3 +244,14 @@ def test_cli_explain(models, mnist, tmp_path):
                               "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "o2"), "--layer", "conv7"])
     with pytest.raises(SystemExit, match="Grad-CAM layer 'conv7'"):
         args.func(args)
+
+
+def test_cli_plugin_registered():
+    from tfaxdnn.cli import build_parser
+
+    args = build_parser().parse_args(["explain", "--model", "m.keras", "--approx", "a.keras", "--data", "d.npz",
+                                      "--out", "o", "--methods", "grad_cam", "occlusion", "--scale", "255"])
+    assert args.methods == ["grad_cam", "occlusion"] and args.scale == 255.0 and args.images == 8
+    from tfaxdnn.xai import explain_cli
+
+    assert args.func is explain_cli.run

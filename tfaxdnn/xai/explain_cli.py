@@ -1,6 +1,6 @@
 """``tfaxdnn explain --model M.keras --approx AX.keras --data D.npz [--images 8 --methods ...] --out DIR``.
 
-Wire into ``tfaxdnn/cli.py`` with ``explain_cli.add_parser(sub)``; ``run(args)`` is the sub-command's ``func``.
+A plugin of ``tfaxdnn/cli.py``: ``add_parser(sub)`` adds the sub-command, ``run(args)`` is its ``func``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ def add_parser(subparsers):
                     "(per image and mean Spearman rho / top-k IoU) to --out.")
     p.add_argument("--model", required=True, help="exact Keras 3 model (.keras)")
     p.add_argument("--approx", required=True, help="approximate Keras 3 model (.keras)")
-    p.add_argument("--data", required=True, help="npz with x_test, y_test")
+    p.add_argument("--data", required=True, help="npz with x_train, y_train, x_test, y_test (x_test/y_test used)")
+    p.add_argument("--scale", type=float, default=None,
+                   help="divide pixels by this (default: 255 for integer pixels, 1 for float data)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--images", type=int, default=8, help="number of test images (default 8)")
     p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
@@ -40,7 +42,7 @@ def run(args) -> int:
     model, approx = _load_model(args.model), _load_model(args.approx)
     try:
         _, (x_test, y_test) = load_npz(args.data)
-        x = prepare_images(x_test, model.input_shape, "x_test")
+        x = prepare_images(x_test, model.input_shape, "x_test", args.scale)
         os.makedirs(args.out, exist_ok=True)
         result = explanation_figure(model, approx, x, y_test, os.path.join(args.out, "explain.png"),
                                     n_images=args.images, seed=args.seed, methods=args.methods, layer=args.layer,
