@@ -179,11 +179,12 @@ def _x(shape=(1, 5, 5, 3), dtype=np.int8):
     (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), tf.zeros([256, 128], tf.int32)), ValueError,
      r"shape \[256, 256\]"),
     (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", input_zero_point=200),
-     tf.errors.InvalidArgumentError, r"input_zero_point must lie in \[-128, 127\] for int8 codes, got 200"),
+     ValueError, r"`input_zero_point` must hold integers in \[-128, 127\] \(int8 codes\)\. Received: "
+                 r"input_zero_point=200"),
     (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", filter_zero_point=[1, 2, 3]),
      tf.errors.InvalidArgumentError, "filter_zero_point must be a scalar or a vector of 2"),
     (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", filter_zero_point=[0, -129]),
-     tf.errors.InvalidArgumentError, r"filter_zero_point\[1\] must lie in \[-128, 127\]"),
+     ValueError, r"filter_zero_point\[1\]=-129"),
     (lambda: nn.approx_conv2d(_x(), _x((7, 7, 3, 2)), "mul8s_1KV6"), tf.errors.InvalidArgumentError,
      "must fit the input"),
     (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", strides=0), ValueError,
@@ -206,7 +207,7 @@ def _x(shape=(1, 5, 5, 3), dtype=np.int8):
     (lambda: nn.approx_matmul(_x((4, 5, 1)), _x((5, 2)), "mul8s_1KV6"), tf.errors.InvalidArgumentError,
      r"a must be 2-D \[N, K\]"),
     (lambda: nn.approx_matmul(_x((4, 5), np.uint8), _x((5, 2), np.uint8), "mul8u_1JJQ", a_zero_point=-1),
-     tf.errors.InvalidArgumentError, r"a_zero_point must lie in \[0, 255\] for uint8 codes, got -1"),
+     ValueError, r"`a_zero_point` must hold integers in \[0, 255\] \(uint8 codes\). Received: a_zero_point=-1"),
 ])
 def test_bad_input_is_rejected_with_a_clear_message(call, error, match):
     with pytest.raises(error, match=match):
@@ -217,6 +218,18 @@ def test_kernel_rejects_bad_table_shape_directly():
     from tfaxdnn.ops.loader import load
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"table must have shape \[256,256\], got \[256,255\]"):
         load().tfax_approx_mat_mul(_x((2, 3)), _x((3, 4)), tf.zeros([256, 255], tf.int32), 0, 0)
+
+
+@pytest.mark.parametrize("za,zw,match", [
+    (200, 0, r"input_zero_point must lie in \[-128, 127\] for int8 codes, got 200"),
+    (0, [0, -129], r"filter_zero_point\[1\] must lie in \[-128, 127\]"),
+])
+def test_kernel_rejects_zero_points_outside_the_code_range_directly(za, zw, match):
+    """The Python API refuses them first; a graph built by hand reaches the kernel's own check."""
+    from tfaxdnn.ops.loader import load
+    with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+        load().tfax_approx_conv2d(_x(), _x((3, 3, 3, 2)), tf.zeros([256, 256], tf.int32), za, zw,
+                                  strides=[1] * 4, padding="SAME")
 
 
 def test_kernel_rejects_bad_strides_attr_directly():
