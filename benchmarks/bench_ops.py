@@ -48,6 +48,11 @@ SHAPES = [
     ("conv3x3 8x8x64->64", "conv", (64, 8, 8, 64), (3, 3, 64), 1, "SAME"),
     ("conv1x1/2 32x32x16->32", "conv", (64, 32, 32, 16), (1, 1, 32), 2, "SAME"),
     ("dense 1024->256", "dense", (64, 1024), (256,), 1, None),
+    # MobileNet-V2 (CIFAR-10) depthwise 3x3 layers, channel multiplier 1: expansion 6 of 16, 24, 32, 64 channels
+    ("dw3x3 32x32x96", "depthwise", (64, 32, 32, 96), (3, 3, 1), 1, "SAME"),
+    ("dw3x3/2 32x32x144", "depthwise", (64, 32, 32, 144), (3, 3, 1), 2, "SAME"),
+    ("dw3x3 16x16x192", "depthwise", (64, 16, 16, 192), (3, 3, 1), 1, "SAME"),
+    ("dw3x3 8x8x384", "depthwise", (64, 8, 8, 384), (3, 3, 1), 1, "SAME"),
 ]
 
 
@@ -75,11 +80,16 @@ def codes(rng, shape, signed):
     return tf.constant(rng.integers(lo, hi, shape).astype(np.int8 if signed else np.uint8))
 
 
-def bench_layers(repeats: int, naive_repeats: int):
+def bench_layers(repeats: int, naive_repeats: int, only: str = ""):
     ops = load()
     rng = np.random.default_rng(0)
     rows = []
     for name, kind, xshape, wshape, stride, padding in SHAPES:
+        if only and only not in name:
+            continue
+        if kind == "depthwise":
+            rows += bench_depthwise(ops, rng, name, xshape, wshape, stride, padding, repeats)
+            continue
         if kind == "conv":
             n, h, w, c = xshape
             kh, kw, o = wshape
@@ -131,6 +141,43 @@ def bench_layers(repeats: int, naive_repeats: int):
             print(f"  {name:24s} {sign:8s} approx {row['approx_gmacs']:7.2f}  float {row['float_gmacs']:7.2f}  "
                   f"naive {row['naive_gmacs']:6.3f}  x{row['ratio_float']:.3f} of float  "
                   f"x{row['ratio_naive']:.1f} of naive  exact={exact}", flush=True)
+    return rows
+
+
+def bench_depthwise(ops, rng, name, xshape, wshape, stride, padding, repeats):
+    """Depthwise rows: no naive op exists for them; bit-exactness is checked against the NumPy reference on the
+    first two images instead."""
+    from tfaxdnn.ops import reference
+
+    n, h, w, c = xshape
+    kh, kw, mult = wshape
+    macs = n * -(-h // stride) * -(-w // stride) * c * mult * kh * kw
+    fx = tf.constant(rng.standard_normal(xshape, np.float32))
+    fw = tf.constant(rng.standard_normal((kh, kw, c, mult), np.float32))
+    strides = [1, stride, stride, 1]
+    cases = []
+    for sign, table_name in TABLES.items():
+        m = M.get(table_name)
+        table = nn.table_tensor(m)
+        za, zw = (-5, 0) if m.signed else (3, 128)
+        x, wc = codes(rng, xshape, m.signed), codes(rng, (kh, kw, c, mult), m.signed)
+        approx = (lambda x=x, wc=wc, table=table, za=za, zw=zw:
+                  ops.tfax_approx_depthwise_conv2d(x, wc, table, za, zw, strides=strides, padding=padding))
+        got = ops.tfax_approx_depthwise_conv2d(x[:2], wc, table, za, zw, strides=strides, padding=padding).numpy()
+        exp = reference.depthwise_conv2d(x[:2].numpy(), wc.numpy(), m.table, stride, padding, 1, za, zw)
+        cases.append((sign, table_name, approx, bool(np.array_equal(got, exp))))
+    t_float, *t_approx = median_times([lambda: tf.nn.depthwise_conv2d(fx, fw, strides, padding)]
+                                      + [c[2] for c in cases], repeats)
+    rows = []
+    for (sign, table_name, _, exact), t_a in zip(cases, t_approx):
+        row = dict(shape=name, table=f"{sign} ({table_name})", macs=macs, approx_gmacs=macs / t_a / 1e9,
+                   float_gmacs=macs / t_float / 1e9, naive_gmacs=None, approx_ms=t_a * 1e3, float_ms=t_float * 1e3,
+                   naive_ms=None, bit_exact_vs_reference=exact)
+        row["ratio_float"] = row["approx_gmacs"] / row["float_gmacs"]
+        row["ratio_naive"] = None
+        rows.append(row)
+        print(f"  {name:24s} {sign:8s} approx {row['approx_gmacs']:7.2f}  float {row['float_gmacs']:7.2f}  "
+              f"x{row['ratio_float']:.3f} of float  exact={exact}", flush=True)
     return rows
 
 
@@ -288,9 +335,13 @@ def print_tables(layer_rows, model_rows):
           "| naive G LUT-MAC/s | bit-exact |")
     print("|---|---|---:|---:|---:|---:|---:|:-:|")
     for r in layer_rows:
+        if r["ratio_naive"] is None:  # depthwise: no naive op, checked against the reference
+            vs_naive, naive, exact = "-", "-", "yes (reference)" if r["bit_exact_vs_reference"] else "NO"
+        else:
+            vs_naive, naive = f"{r['ratio_naive']:.1f}x", f"{r['naive_gmacs']:.3f}"
+            exact = "yes" if r["bit_exact_vs_naive"] else "NO"
         print(f"| {r['shape']} | {r['table']} | {r['approx_gmacs']:.2f} | {r['float_gmacs']:.2f} | "
-              f"{r['ratio_float']:.3f} (1/{1 / r['ratio_float']:.1f}) | {r['ratio_naive']:.1f}x | "
-              f"{r['naive_gmacs']:.3f} | {'yes' if r['bit_exact_vs_naive'] else 'NO'} |")
+              f"{r['ratio_float']:.3f} (1/{1 / r['ratio_float']:.1f}) | {vs_naive} | {naive} | {exact} |")
     if model_rows:
         print("\n| model | table | approx images/s | float images/s | approx / float |")
         print("|---|---|---:|---:|---:|")
@@ -307,6 +358,7 @@ def main():
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--model-repeats", type=int, default=3)
     ap.add_argument("--no-models", action="store_true")
+    ap.add_argument("--shapes", default="", help="only the layer shapes whose name contains this text (e.g. dw3x3)")
     ap.add_argument("--json", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                    "bench_ops.json"))
     args = ap.parse_args()
@@ -315,15 +367,16 @@ def main():
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}; naive baseline = "
           "TfaxNaiveConv2D (scalar per-product lookup loop, 1 thread)")
     print("Per-layer throughput (batch 64; median of repeats):")
-    layer_rows = bench_layers(args.repeats, args.naive_repeats)
+    layer_rows = bench_layers(args.repeats, args.naive_repeats, args.shapes)
     model_rows = []
     if not args.no_models:
         print(f"Whole models ({args.images} images, batch {args.batch}):")
         model_rows = bench_models(args.images, args.batch, args.model_repeats)
     print_tables(layer_rows, model_rows)
     ratios = [r["ratio_float"] for r in layer_rows]
-    print(f"\nmin approx/float ratio {min(ratios):.3f} (required >= 0.125, stretch >= 0.333); "
-          f"min approx/naive {min(r['ratio_naive'] for r in layer_rows):.1f}x (required >= 10)")
+    naive = [r["ratio_naive"] for r in layer_rows if r["ratio_naive"] is not None]
+    print(f"\nmin approx/float ratio {min(ratios):.3f} (required >= 0.125, stretch >= 0.333)"
+          + (f"; min approx/naive {min(naive):.1f}x (required >= 10)" if naive else ""))
     if args.json:
         os.makedirs(os.path.dirname(args.json), exist_ok=True)
         info = dict(tensorflow=tf.__version__, numpy=np.__version__, python=platform.python_version(),
