@@ -149,3 +149,21 @@ def test_table_cache_is_bounded_and_keeps_recent_tables(monkeypatch):
         assert len(nn._table_cache) <= 4 and nn._table_cache.nbytes() <= nn.TABLE_CACHE_BYTES
     np.testing.assert_array_equal(nn.table_tensor(mults[9]).numpy(), mults[9].table)
     assert nn.table_tensor(mults[1]) is not None and len(nn._table_cache) == 4
+
+
+# --- the kernels' prepared tables are cached by content, never by identity -----------------------------------
+
+def test_prepared_tables_follow_table_content():
+    """A table variable assigned in place, and more distinct tables than the cache holds, give exact results."""
+    rng = np.random.default_rng(5)
+    x, f = _codes(rng, (2, 10, 10, 4)), _codes(rng, (3, 3, 4, 16))     # tap tables (column-major copy)
+    xd, fd = _codes(rng, (2, 10, 10, 12)), _codes(rng, (3, 3, 12, 1))  # depthwise channel tables
+    base = M.get(SIGNED).table.astype(np.int64)
+    table = tf.Variable(base.astype(np.int32))
+    for i in range(10):
+        t = (base + 7 * i * (np.arange(65536).reshape(256, 256) % 3)).astype(np.int32)
+        table.assign(t)
+        np.testing.assert_array_equal(nn.approx_conv2d(x, f, table, 1, "SAME").numpy(),
+                                      ref.conv2d(x, f, t, 1, "SAME"))
+        np.testing.assert_array_equal(nn.approx_depthwise_conv2d(xd, fd, table, 1, "SAME", 1, 2, -3).numpy(),
+                                      ref.depthwise_conv2d(xd, fd, t, 1, "SAME", 1, 2, -3))

@@ -98,6 +98,7 @@ def _build(output, opt, verbose):
 _ISA_CHECK_SOURCE = r"""
 #include "depthwise_lut.h"
 #include "lut_gemm.h"
+#include "prepared_table.h"
 namespace tfaxdnn {
 template <typename Acc>
 void Instantiate(LutScratch* s) {
@@ -120,6 +121,7 @@ void InstantiateAll(LutScratch* s, const DwShape& d, uint16_t* t) {
   InstantiateDepthwise<int8_t>(d);
   InstantiateDepthwise<uint8_t>(d);
   ColumnTable16(nullptr, 0, t);
+  Prepare(nullptr)->Columns16();
 }
 }  // namespace tfaxdnn
 """

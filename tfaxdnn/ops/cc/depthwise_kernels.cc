@@ -46,12 +46,13 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
     const T* w = filter.flat<T>().data();  // [kh][kw][C][M]
     const T* x = input.flat<T>().data();
     const uint8_t pad = TableIndex(static_cast<T>(za));
-    const TableRange range(table.flat<int32_t>().data());
+    const auto prepared = Prepare(table.flat<int32_t>().data());
+    const TableRange& range = prepared->range();
     // every corrected table entry (|lut| + 3 * 255^2) and the sum of K of them fit int32
     if (K <= kDwMaxTaps && K * (range.MaxAbs() + 3 * 255 * 255) <= std::numeric_limits<int32_t>::max()) {
       const DwShape s{geo.N, geo.H, geo.W, C, M, geo.KH, geo.KW, geo.OH, geo.OW, geo.a.stride_h, geo.a.stride_w,
                       geo.a.dil_h, geo.a.dil_w, geo.pad_top, geo.pad_left};
-      OP_REQUIRES_OK(ctx, RunFast(ctx, s, x, input.NumElements(), w, table.flat<int32_t>().data(), za, zw.data(), pad,
+      OP_REQUIRES_OK(ctx, RunFast(ctx, s, x, input.NumElements(), w, prepared->Columns32(), za, zw.data(), pad,
                                   output->flat<int32_t>().data()));
       return;
     }
@@ -70,12 +71,10 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
   // Units: channel blocks x chunks of output rows (about kDwUnitPositions positions each, so that building a block's
   // tables -- 256 entries per channel and tap -- costs a fraction of streaming the positions through them).
   static absl::Status RunFast(OpKernelContext* ctx, const DwShape& s, const T* x, int64_t x_size, const T* w,
-                              const int32_t* lut, int32_t za, const int32_t* zw, uint8_t pad, int32_t* out) {
+                              const int32_t* columns, int32_t za, const int32_t* zw, uint8_t pad, int32_t* out) {
     constexpr int64_t kDwUnitPositions = 1024;
     const int64_t rows = s.N * s.OH, blocks = s.Blocks();
     if (rows == 0 || s.OW == 0 || blocks == 0) return absl::OkStatus();
-    std::vector<int32_t> columns(kTableSize * kTableSize);  // [w][a]: a weight code's column contiguous
-    TransposeTiled(lut, kTableSize, kTableSize, columns.data(), [](int32_t v) { return v; });
     auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
     const int64_t threads = std::max(1, pool->NumThreads());
     int64_t rows_per = std::max<int64_t>(1, kDwUnitPositions / s.OW);
@@ -89,7 +88,7 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
         tab.resize(s.TableEntries());
         for (int64_t u = begin; u < end; ++u) {  // u = (channel block, row chunk), row chunk fastest
           const int64_t b = u / chunks, r0 = (u % chunks) * rows_per;
-          if (b != built) DwBuildTables<T>(s, w, columns.data(), za, zw, b, tab.data()), built = b;
+          if (b != built) DwBuildTables<T>(s, w, columns, za, zw, b, tab.data()), built = b;
           DwRows<T>(s, x, x + x_size, tab.data(), b, r0, std::min(rows, r0 + rows_per), pad, out);
         }
       } catch (const std::bad_alloc&) {

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "lut_gemm.h"
+#include "prepared_table.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
@@ -121,10 +122,11 @@ struct LutPlan {
   bool int32_sums = false;          // every partial and corrected sum provably fits int32
   int width = kTapBlock;            // tap strategies: block width (outputs, or positions when transposed)
   int32_t lo = 0;                   // tap strategies: the table's smallest entry
-  std::vector<uint16_t> table16;    // kTap: lut - lo column-major ([w][a]); kTapTransposed: row-major ([a][w])
+  std::shared_ptr<const PreparedTable> prepared;  // owns the table copies below
+  const uint16_t* table16 = nullptr;  // kTap: lut - lo column-major ([w][a]); kTapTransposed: row-major ([a][w])
   std::vector<uint8_t> wt;          // kTapTransposed: weight indices [G][O][K]
   int32_t bias16 = 0;               // kRows16: lut16 = lut - bias16
-  std::vector<int16_t> lut16;       // kRows16: the table as int16
+  const int16_t* lut16 = nullptr;   // kRows16: the table as int16
   int64_t pb = 1, out_width = 0;    // a work unit: pb positions x out_width outputs
 };
 
@@ -136,8 +138,11 @@ inline void TransposeBytes(const uint8_t* src, int64_t R, int64_t C, uint8_t* ds
 // Tap-table block width for n columns: 8, 16 or 32 (kTapBlock).
 inline int TapBlockWidth(int64_t n) { return n <= 8 ? 8 : n <= 16 ? 16 : kTapBlock; }
 
-inline LutPlan MakePlanUnbounded(const LutProblem& pr, const TableRange& range, int64_t threads) {
+inline LutPlan MakePlanUnbounded(const LutProblem& pr, std::shared_ptr<const PreparedTable> prepared,
+                                 int64_t threads) {
   LutPlan plan;
+  const TableRange& range = prepared->range();
+  plan.prepared = prepared;
   using Strategy = LutPlan::Strategy;
   // |sum of products| <= K max|lut|; each zero-point term is at most K * 255 * 255 in magnitude.
   plan.int32_sums = pr.K * (range.MaxAbs() + 3 * 255 * 255) <= std::numeric_limits<int32_t>::max();
@@ -155,8 +160,7 @@ inline LutPlan MakePlanUnbounded(const LutProblem& pr, const TableRange& range, 
       plan.width = TapBlockWidth(pr.O);
       plan.out_width = plan.width;
       plan.lo = range.lo;
-      plan.table16.resize(kTableSize * kTableSize);
-      ColumnTable16(pr.lut, range.lo, plan.table16.data());
+      plan.table16 = prepared->Columns16();
       // thousands of rows per table build, yet work for every thread
       const int64_t out_blocks = pr.groups * ((pr.O + plan.width - 1) / plan.width);
       const int64_t split = std::max((pr.P + kTapUnitRows - 1) / kTapUnitRows, (threads + out_blocks - 1) / out_blocks);
@@ -167,16 +171,14 @@ inline LutPlan MakePlanUnbounded(const LutProblem& pr, const TableRange& range, 
       plan.width = TapBlockWidth(pr.P);
       plan.pb = plan.width;
       plan.lo = range.lo;
-      plan.table16.resize(kTableSize * kTableSize);
-      for (int i = 0; i < kTableSize * kTableSize; ++i) plan.table16[i] = static_cast<uint16_t>(pr.lut[i] - range.lo);
+      plan.table16 = prepared->Rows16();
       plan.wt.resize(pr.groups * pr.O * pr.K);
       for (int64_t g = 0; g < pr.groups; ++g)
         TransposeBytes(pr.widx + g * pr.K * pr.O, pr.K, pr.O, plan.wt.data() + g * pr.O * pr.K);
       return plan;
     case Strategy::kRows16:
       plan.bias16 = range.Int16Bias();
-      plan.lut16.resize(kTableSize * kTableSize);
-      for (int i = 0; i < kTableSize * kTableSize; ++i) plan.lut16[i] = static_cast<int16_t>(pr.lut[i] - plan.bias16);
+      plan.lut16 = prepared->Biased16();
       break;
     case Strategy::kAnyTable:
       break;
@@ -191,8 +193,9 @@ inline int64_t ScratchPerPosition(const LutProblem& pr, int64_t out_width) {
   return 2 * pr.K + 8 + 8 * std::max<int64_t>(out_width, kOutBlock) + 4 * kTapBlock;
 }
 
-inline LutPlan MakePlan(const LutProblem& pr, const TableRange& range, int64_t threads, int64_t scratch_limit) {
-  LutPlan plan = MakePlanUnbounded(pr, range, threads);
+inline LutPlan MakePlan(const LutProblem& pr, std::shared_ptr<const PreparedTable> prepared, int64_t threads,
+                        int64_t scratch_limit) {
+  LutPlan plan = MakePlanUnbounded(pr, std::move(prepared), threads);
   plan.pb = std::min(plan.pb, std::max<int64_t>(1, scratch_limit / ScratchPerPosition(pr, plan.out_width)));
   return plan;
 }
@@ -249,18 +252,18 @@ void RunUnit(const LutProblem& pr, const LutPlan& plan, const GatherFn& gather, 
   int64_t acc_p = ow, acc_o = 1;  // strides of acc[position][output]
   switch (plan.strategy) {
     case Strategy::kTap:
-      TapBlock<Acc>(plan.width, s.xt.data(), n, pr.K, w, pr.O, ow, plan.table16.data(), plan.lo, acc, &s);
+      TapBlock<Acc>(plan.width, s.xt.data(), n, pr.K, w, pr.O, ow, plan.table16, plan.lo, acc, &s);
       break;
     case Strategy::kTapTransposed: {  // rows = outputs (weight indices), table columns = this unit's positions
       ub->xw.resize(pr.K * n);
       TransposeBytes(s.xt.data(), n, pr.K, ub->xw.data());
       const uint8_t* wt = plan.wt.data() + g * pr.O * pr.K;
-      TapBlock<Acc>(plan.width, wt, ow, pr.K, ub->xw.data(), n, n, plan.table16.data(), plan.lo, acc, &s);
+      TapBlock<Acc>(plan.width, wt, ow, pr.K, ub->xw.data(), n, n, plan.table16, plan.lo, acc, &s);
       acc_p = 1, acc_o = n;
       break;
     }
     case Strategy::kRows16:
-      LutGemmRows16<Acc>(s.xt.data(), n, pr.K, w, pr.O, plan.lut16.data(), plan.bias16, acc, &s);
+      LutGemmRows16<Acc>(s.xt.data(), n, pr.K, w, pr.O, plan.lut16, plan.bias16, acc, &s);
       break;
     case Strategy::kAnyTable:
       LutGemm<Acc>(s.xt.data(), n, pr.K, w, pr.O, pr.lut, acc, &s);
@@ -347,7 +350,7 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
   }
   auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
   const int64_t limit = ScratchLimit();
-  const LutPlan plan = MakePlan(pr, TableRange(pr.lut), std::max(1, pool->NumThreads()), limit);
+  const LutPlan plan = MakePlan(pr, Prepare(pr.lut), std::max(1, pool->NumThreads()), limit);
   const int64_t per_position = ScratchPerPosition(pr, plan.out_width);
   if (per_position > limit)
     return absl::ResourceExhaustedError(absl::StrCat(
