@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/bench_ops.py [--repeats 15] [--images 10000] [--batch 500] [--quick]
 
-Part 1, per layer shape (ResNet-8 / CIFAR-10 shapes at batch 64, plus the ResNet-8 1x1 shortcut and a Dense
-layer), signed (mul8s_1L2N) and unsigned (mul8u_17C8) tables:
+Part 1, per layer shape (ResNet-8 / CIFAR-10 shapes at batch 64, plus the ResNet-8 1x1 shortcut, a Dense layer and
+MobileNet-V2 depthwise layers), signed (mul8s_1L2N) and unsigned (mul8u_17C8) tables:
   * approx   -- TfaxApproxConv2D / TfaxApproxMatMul (the library kernels), G LUT-MAC/s, median of repeats;
-  * float    -- tf.nn.conv2d / tf.matmul float32 on the same shapes in the same process (G MAC/s);
+  * float    -- tf.nn.conv2d / tf.matmul / tf.nn.depthwise_conv2d float32 on the same shapes in the same process;
+  * TF int8  -- TF's exact QuantizedConv2D / QuantizedMatMul (quint8, no table; none for depthwise on CPU);
   * naive    -- TfaxNaiveConv2D: a benchmark-only C++ op, one thread, one scalar table lookup per product in a
                 direct 7-deep loop (TFApprox's CPU scheme); the Dense case runs it as a 1x1 conv.
-  Every approx result is checked bit-exact against the naive op's.
+  Every approx result is checked bit-exact against the naive op's (depthwise: against the NumPy reference).
 Part 2, whole models on 10,000 test images: LeNet-5 (MNIST) and ResNet-8 (CIFAR-10), random weights; the
 approximate model quantises every conv/dense input (per-tensor activations, per-channel weights, BN folded),
 runs the LUT op and dequantises; images/s next to the exact float Keras model's images/s.
@@ -80,6 +81,23 @@ def codes(rng, shape, signed):
     return tf.constant(rng.integers(lo, hi, shape).astype(np.int8 if signed else np.uint8))
 
 
+def _quint8(rng, shape):
+    """Random quint8 codes (TF's quantised type; its CPU kernels take quint8 x quint8 only)."""
+    return tf.quantization.quantize(tf.constant(rng.random(shape, np.float32)), 0.0, 1.0, tf.quint8).output
+
+
+def tf_quantized(rng, kind, xshape, wshape, stride, padding):
+    """TF's own exact 8-bit op on the same shape (QuantizedConv2D / QuantizedMatMul, quint8 -> qint32, nonzero
+    zero points via the ranges): the "what else would I use" baseline of one exact multiply per MAC, no table."""
+    x, w = _quint8(rng, xshape), _quint8(rng, wshape)
+    if kind == "conv":
+        return lambda: tf.raw_ops.QuantizedConv2D(input=x, filter=w, min_input=-0.2, max_input=1.0, min_filter=-0.5,
+                                                  max_filter=1.0, strides=[1, stride, stride, 1], padding=padding,
+                                                  out_type=tf.qint32).output
+    return lambda: tf.raw_ops.QuantizedMatMul(a=x, b=w, min_a=-0.2, max_a=1.0, min_b=-0.5, max_b=1.0,
+                                              Toutput=tf.qint32).out
+
+
 def bench_layers(repeats: int, naive_repeats: int, only: str = ""):
     ops = load()
     rng = np.random.default_rng(0)
@@ -98,6 +116,7 @@ def bench_layers(repeats: int, naive_repeats: int, only: str = ""):
             fx = tf.constant(rng.standard_normal(xshape, np.float32))
             fw = tf.constant(rng.standard_normal((kh, kw, c, o), np.float32))
             exact_float = lambda: tf.nn.conv2d(fx, fw, stride, padding)
+            tf_int8 = tf_quantized(rng, kind, xshape, (kh, kw, c, o), stride, padding)
         else:
             n, k = xshape
             (o,) = wshape
@@ -105,6 +124,7 @@ def bench_layers(repeats: int, naive_repeats: int, only: str = ""):
             fx = tf.constant(rng.standard_normal(xshape, np.float32))
             fw = tf.constant(rng.standard_normal((k, o), np.float32))
             exact_float = lambda: tf.matmul(fx, fw)
+            tf_int8 = tf_quantized(rng, kind, xshape, (k, o), stride, padding)
         cases = []
         for sign, table_name in TABLES.items():
             m = M.get(table_name)
@@ -128,25 +148,27 @@ def bench_layers(repeats: int, naive_repeats: int, only: str = ""):
                                     (n, o)))
             exact = bool(np.array_equal(approx().numpy(), naive().numpy()))
             cases.append((sign, table_name, approx, naive, exact))
-        t_float, *t_approx = median_times([exact_float] + [c[2] for c in cases], repeats)
+        t_float, t_int8, *t_approx = median_times([exact_float, tf_int8] + [c[2] for c in cases], repeats)
         for (sign, table_name, approx, naive, exact), t_a in zip(cases, t_approx):
             t_naive = median_time(naive, naive_repeats, warmup=0)
             row = dict(shape=name, table=f"{sign} ({table_name})", macs=macs,
                        approx_gmacs=macs / t_a / 1e9, float_gmacs=macs / t_float / 1e9,
+                       tf_int8_gmacs=macs / t_int8 / 1e9, ratio_tf_int8=t_int8 / t_a,
                        naive_gmacs=macs / t_naive / 1e9, approx_ms=t_a * 1e3, float_ms=t_float * 1e3,
                        naive_ms=t_naive * 1e3, bit_exact_vs_naive=exact)
             row["ratio_float"] = row["approx_gmacs"] / row["float_gmacs"]
             row["ratio_naive"] = row["approx_gmacs"] / row["naive_gmacs"]
             rows.append(row)
             print(f"  {name:24s} {sign:8s} approx {row['approx_gmacs']:7.2f}  float {row['float_gmacs']:7.2f}  "
-                  f"naive {row['naive_gmacs']:6.3f}  x{row['ratio_float']:.3f} of float  "
+                  f"TF int8 {row['tf_int8_gmacs']:6.2f}  naive {row['naive_gmacs']:6.3f}  x{row['ratio_float']:.3f} of "
+                  f"float  x{row['ratio_tf_int8']:.2f} of TF int8  "
                   f"x{row['ratio_naive']:.1f} of naive  exact={exact}", flush=True)
     return rows
 
 
 def bench_depthwise(ops, rng, name, xshape, wshape, stride, padding, repeats):
-    """Depthwise rows: no naive op exists for them; bit-exactness is checked against the NumPy reference on the
-    first two images instead."""
+    """Depthwise rows: no naive op exists for them (bit-exactness is checked against the NumPy reference on the
+    first two images instead), and TF has no CPU kernel for QuantizedDepthwiseConv2D."""
     from tfaxdnn.ops import reference
 
     n, h, w, c = xshape
@@ -171,7 +193,8 @@ def bench_depthwise(ops, rng, name, xshape, wshape, stride, padding, repeats):
     rows = []
     for (sign, table_name, _, exact), t_a in zip(cases, t_approx):
         row = dict(shape=name, table=f"{sign} ({table_name})", macs=macs, approx_gmacs=macs / t_a / 1e9,
-                   float_gmacs=macs / t_float / 1e9, naive_gmacs=None, approx_ms=t_a * 1e3, float_ms=t_float * 1e3,
+                   float_gmacs=macs / t_float / 1e9, tf_int8_gmacs=None, ratio_tf_int8=None,
+                   naive_gmacs=None, approx_ms=t_a * 1e3, float_ms=t_float * 1e3,
                    naive_ms=None, bit_exact_vs_reference=exact)
         row["ratio_float"] = row["approx_gmacs"] / row["float_gmacs"]
         row["ratio_naive"] = None
@@ -331,17 +354,20 @@ def bench_models(n_images: int, batch: int, repeats: int):
 
 
 def print_tables(layer_rows, model_rows):
-    print("\n| shape | table | approx G LUT-MAC/s | float32 G MAC/s | approx / float | approx / naive "
-          "| naive G LUT-MAC/s | bit-exact |")
-    print("|---|---|---:|---:|---:|---:|---:|:-:|")
+    print("\n| shape | table | approx G LUT-MAC/s | float32 G MAC/s | approx / float | TF int8 G MAC/s "
+          "| approx / TF int8 | approx / naive | naive G LUT-MAC/s | bit-exact |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|:-:|")
     for r in layer_rows:
         if r["ratio_naive"] is None:  # depthwise: no naive op, checked against the reference
             vs_naive, naive, exact = "-", "-", "yes (reference)" if r["bit_exact_vs_reference"] else "NO"
         else:
             vs_naive, naive = f"{r['ratio_naive']:.1f}x", f"{r['naive_gmacs']:.3f}"
             exact = "yes" if r["bit_exact_vs_naive"] else "NO"
+        int8 = "-" if r["tf_int8_gmacs"] is None else f"{r['tf_int8_gmacs']:.2f}"
+        vs_int8 = "-" if r["ratio_tf_int8"] is None else f"{r['ratio_tf_int8']:.2f}x"
         print(f"| {r['shape']} | {r['table']} | {r['approx_gmacs']:.2f} | {r['float_gmacs']:.2f} | "
-              f"{r['ratio_float']:.3f} (1/{1 / r['ratio_float']:.1f}) | {vs_naive} | {naive} | {exact} |")
+              f"{r['ratio_float']:.3f} (1/{1 / r['ratio_float']:.1f}) | {int8} | {vs_int8} | {vs_naive} | {naive} | "
+              f"{exact} |")
     if model_rows:
         print("\n| model | table | approx images/s | float images/s | approx / float |")
         print("|---|---|---:|---:|---:|")
