@@ -4,8 +4,8 @@
 #define TFAXDNN_KERNEL_UTILS_H_
 
 #include <atomic>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <mutex>
