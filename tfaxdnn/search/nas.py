@@ -352,8 +352,9 @@ class _Search:
     CHECKPOINT = "checkpoint.pkl"
 
     def __init__(self, model, data, out_dir, config, runner, resume, validation_fraction, evaluation_samples,
-                 evaluator_cls, verbose):
+                 evaluator_cls, verbose, on_generation=None):
         self.config, self.runner, self.verbose, self.model = config, runner, verbose, model
+        self.on_generation = on_generation
         self.out_dir = os.path.abspath(out_dir)
         os.makedirs(self.out_dir, exist_ok=True)
         self.ckpt = os.path.join(self.out_dir, self.CHECKPOINT)
@@ -363,6 +364,8 @@ class _Search:
         if resume and not os.path.exists(self.ckpt):
             raise CheckpointError(f"No checkpoint to resume from in {self.out_dir} ({self.CHECKPOINT} missing); run "
                                   "without --resume to start a new search.")
+        if resume:
+            load_checkpoint(self.ckpt)        # integrity first, before any expensive set-up
         layers = _approximable(model)
         if not layers:
             raise ValueError(f"Model {model.name!r} has no approximable layer (Conv2D, DepthwiseConv2D or Dense): "
@@ -489,6 +492,9 @@ class _Search:
             bar.set_postfix(front=len(front), best_energy=(f"{front[0]['relative_energy']:.3f}" if front else "-"),
                             evals=len(records), refresh=False)
             bar.update(1)
+            if self.on_generation is not None:
+                self.on_generation(state["generation"] - 1, {"evaluations": len(records), "front": len(front),
+                                                             "hypervolume": state["hv"][-1]})
         bar.close()
         return self._finish(state)
 
@@ -572,7 +578,7 @@ def _json_default(o):
 def run_xainas(model, data, out_dir, config: Optional[NASConfig] = None, *, workers: int = 0,
                scheduler: Optional[str] = None, resume: bool = False, validation_fraction: float = 0.5,
                evaluation_samples: Optional[int] = None, runner=None, evaluator_cls=None,
-               verbose: bool = True) -> NASResult:
+               on_generation=None, verbose: bool = True) -> NASResult:
     """XAI-NAS (or, with ``config.mode="alwann"``, the ALWANN-style baseline) on a trained float Keras model.
 
     Args:
@@ -587,6 +593,7 @@ def run_xainas(model, data, out_dir, config: Optional[NASConfig] = None, *, work
         validation_fraction: share of the held-out images used for selection.
         evaluation_samples: cap on the validation images (faster candidates; the test split is untouched).
         runner: an existing `SerialRunner` / `DaskRunner` (shared by `compare_with_alwann`).
+        on_generation: called as ``f(generation, summary)`` after each generation's checkpoint.
     """
     from tfaxdnn.search.dask_runner import make_runner
 
@@ -595,7 +602,7 @@ def run_xainas(model, data, out_dir, config: Optional[NASConfig] = None, *, work
     runner = runner or make_runner(workers, scheduler)
     try:
         search = _Search(model, data, out_dir, config, runner, resume, validation_fraction, evaluation_samples,
-                         evaluator_cls, verbose)
+                         evaluator_cls, verbose, on_generation)
         try:
             return search.run()
         finally:
