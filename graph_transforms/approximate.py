@@ -28,7 +28,6 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 
-from tfaxdnn import multipliers
 from tfaxdnn.quant.fake_quant import fake_quant_codes, nudged_grid
 from tfaxdnn.weight_mapping import apply_mapping, mapping_table
 
@@ -62,22 +61,27 @@ def candidates(index: GraphIndex) -> List[str]:
 def match_plan(plan, index: GraphIndex) -> Dict[str, object]:
     """``{node_name: LayerPlan}`` with concrete multipliers; plan keys are node names or layer names."""
     names = candidates(index)
-    matched: Dict[str, object] = {}
-    for key, lp in plan.layers.items():
+    for key in plan.layers:
         if key in index.nodes and key not in names:
             raise RefusalError(f"Plan names {describe(index.nodes[key])}, which cannot be rewritten: only "
                                f"{list(QUANTIZED_OPS)} nodes and {list(FLOAT_OPS)} nodes with a FakeQuant filter "
                                f"are. Rewritable nodes: {names}.")
-        hits = [n for n in names if n == key] or [n for n in names if key in n.split("/")[:-1]]
-        if not hits:
-            hits = [n for n in names if any(part in (key, f"quant_{key}") for part in n.split("/"))]
-        if not hits:
-            raise GraphTransformError(f"Plan names {key!r}, which matches no rewritable node of the graph. Valid "
-                                      f"choices (node names, or their layer-name components): {names}.")
-        if len(hits) > 1:
-            raise GraphTransformError(f"Plan key {key!r} is ambiguous: it matches nodes {hits}; use node names.")
-        matched[hits[0]] = lp
-    return plan.complete(matched, names)
+
+    def aliases(key):  # a layer name is a component of its nodes' names (Keras 3 freezes `c1` as `c1_1`)
+        hits = [n for n in names if key in n.split("/")[:-1]]
+        return hits or [n for n in names if any(part in (key, f"quant_{key}") or _strip_call_suffix(part) == key
+                                                for part in n.split("/"))]
+
+    try:
+        return plan.match(names, aliases=aliases, what="node")
+    except (KeyError, ValueError) as exc:
+        raise GraphTransformError(str(exc)) from None
+
+
+def _strip_call_suffix(part: str) -> str:
+    """``c1_1`` -> ``c1``: Keras 3 names a layer's frozen ops after its call (``<layer>_<n>``)."""
+    head, _, tail = part.rpartition("_")
+    return head if head and tail.isdigit() else part
 
 
 def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef:
@@ -99,7 +103,7 @@ def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef
         if lp.weight_mapping == "data":
             raise RefusalError(f"{describe(node)}: weight_mapping='data' needs activation histograms; use "
                                "'uniform' or 'none' on frozen graphs.")
-        m = multipliers.get(lp.multiplier)
+        m = plan.multiplier(lp.multiplier)
         if node.op in QUANTIZED_OPS:
             if lp.weight_mapping != "none":
                 raise RefusalError(f"{describe(node)}: weight_mapping needs constant weight codes; TF1 quantised "

@@ -29,17 +29,20 @@ def _approximate(graph_def, args, ctx):
     import tfaxdnn
     from graph_transforms.approximate import approximate_graph
 
-    _allowed("approximate", args, ("plan", "multiplier"))
+    _allowed("approximate", args, ("plan", "multiplier", "dtype"))
     if "plan" in args:
         try:
             plan = tfaxdnn.Plan.from_json(args["plan"])
-        except (OSError, ValueError, TypeError) as exc:
-            raise GraphTransformError(f"approximate: cannot read plan {args['plan']!r}: {exc}") from None
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise GraphTransformError(f"approximate: cannot use plan {args['plan']!r}: {exc}") from None
     elif "multiplier" in args:
         name = args["multiplier"]
-        signed = tfaxdnn.multipliers.get(name).signed
-        plan = tfaxdnn.Plan(default_multiplier=name,
-                            quantization={} if signed else {"dtype": "uint8", "activation": "asymmetric"})
+        try:  # a table file (.bin/.npy) takes its signedness from dtype= (default uint8: TF1 quint8 graphs)
+            signed = (args.get("dtype", "uint8") == "int8" if name.endswith((".bin", ".npy"))
+                      else tfaxdnn.multipliers.get(name).signed)
+            plan = tfaxdnn.Plan(default_multiplier=name, quantization={"dtype": "int8" if signed else "uint8"})
+        except (OSError, ValueError, KeyError) as exc:
+            raise GraphTransformError(f"approximate: {exc}") from None
     else:
         raise GraphTransformError("approximate: needs plan=PLAN.json or multiplier=NAME.")
     return approximate_graph(graph_def, plan)

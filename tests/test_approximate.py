@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import tfaxdnn
 from tfaxdnn import multipliers, nn
-from tfaxdnn.approximation import kept_mask
+from tfaxdnn.skipping import kept_mask
 from tfaxdnn.layers import ApproxConv2D, ApproxDense, ApproxDepthwiseConv2D
 from tfaxdnn.models import lenet5
 
@@ -203,8 +203,8 @@ def test_uint8_scheme(data):
 
 @pytest.mark.parametrize("plan, match", [
     ({"layers": {"conv9": "mul8s_1KV8"}}, r"conv9.*Did you mean: 'conv'"),
-    ({"layers": {"flat": "mul8s_1KV8"}}, r"'flat' \(Flatten\) cannot be approximated"),
-    ({"layers": {"conv": "mul8s_1KV88"}}, r"unknown multiplier.*mul8s_1KV8"),
+    ({"layers": {"flat": "mul8s_1KV8"}}, r"'flat': Flatten layers cannot be approximated"),
+    ({"layers": {"conv": "mul8s_1KV88"}}, r"Unknown multiplier.*mul8s_1KV8"),
     ({"layers": {"conv": {"skip_fraction": 1.5}}}, r"skip_fraction.*\[0, 1\]"),
     ({"layers": {"conv": "mul8u_1JFF"}}, r"mul8u_1JFF.*unsigned.*int8"),
 ])
@@ -217,7 +217,7 @@ def test_other_bad_inputs(data):
     model = small_cnn()
     with pytest.raises(ValueError, match="Calibration data is needed"):
         tfaxdnn.approximate(model, {"layers": {"conv": "mul8s_1KV8"}})
-    with pytest.raises(ValueError, match=r"importance.*\['dw'\]"):
+    with pytest.raises(ValueError, match=r"importance.*'dw'"):
         tfaxdnn.approximate(model, {"layers": {"conv": "mul8s_1KV8"}}, calibration_data=data,
                             importance={"dw": np.ones(8)})
     with pytest.raises(ValueError, match="skip_fraction=0.5 needs neuron importance"):

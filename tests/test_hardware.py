@@ -190,8 +190,11 @@ def test_approximate_layer_attributes_are_read():
     out = FakeApproxDense(6, name="fc", multiplier_name="mul8s_1L2N", kept_outputs=kept)(inp)
     row = estimate(keras.Model(inp, out), accelerator=pod4(pod_multipliers=("mul8s_1L2N",)))["fc"]
     assert row.multiplier == "mul8s_1L2N" and row.active_macs == 30 and row.macs == 60
-    # a plan entry overrides the layer's own multiplier
+    # a plan entry replaces the layer's own settings (multiplier and skipping)
     row = estimate(keras.Model(inp, out), {"layers": {"fc": {"multiplier": "mul8s_1KV6"}}}, pod4())["fc"]
+    assert row.multiplier == "mul8s_1KV6" and row.active_macs == 60
+    row = estimate(keras.Model(inp, out), {"layers": {"fc": {"multiplier": "mul8s_1KV6", "skip_fraction": 0.5}}},
+                   pod4())["fc"]
     assert row.multiplier == "mul8s_1KV6" and row.active_macs == 30
 
 
@@ -209,7 +212,7 @@ def test_plan_object_with_to_dict(lenet):
 
 
 def test_errors_name_the_offender(lenet):
-    with pytest.raises(ValueError, match=r"\['convX'\].*conv1"):
+    with pytest.raises(ValueError, match=r"'convX'.*conv1"):
         estimate(lenet, {"layers": {"convX": {"multiplier": "mul8s_1L2N"}}})
     with pytest.raises(KeyError, match="conv1.*mul8s_NOPE"):
         estimate(lenet, {"layers": {"conv1": {"multiplier": "mul8s_NOPE"}}})

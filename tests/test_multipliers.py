@@ -41,7 +41,7 @@ def test_paper_multipliers_are_ordered_by_error_and_power():
 
 
 def test_unknown_name_lists_close_matches():
-    with pytest.raises(KeyError, match="Did you mean: mul8s_1L2N"):
+    with pytest.raises(KeyError, match="Did you mean: 'mul8s_1L2N'"):
         M.get("mul8s_1L2M")
     with pytest.raises(TypeError, match="must be a string"):
         M.get(3)

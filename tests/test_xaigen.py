@@ -9,7 +9,7 @@ import pytest
 import tfaxdnn
 from tfaxdnn import cli
 from tfaxdnn.data import load_mnist, preprocess_mnist
-from tfaxdnn.search import XAIGenConfig, run_xaigen, select_multiplier, skip_fraction, sweep
+from tfaxdnn.search import XAIGenConfig, run_xaigen, select_multiplier, skip_fraction, split_data, sweep
 
 
 @pytest.fixture(scope="module")
@@ -59,21 +59,40 @@ def test_run_xaigen_meets_quality_and_saves_energy(trained, tmp_path):
     weights = [w.copy() for w in model.get_weights()]
     cfg = XAIGenConfig(importance_samples=40, n_steps=8, calibration_samples=200)
     result = run_xaigen(model, (xte, yte), xtr, cfg, verbose=False)
-    assert result.accuracy >= result.baseline_accuracy - cfg.max_accuracy_drop
+    # selection on the validation half, the reported accuracy on the other half (never selected on)
+    assert result.validation_accuracy >= result.baseline_validation_accuracy - cfg.max_accuracy_drop
+    assert result.n_validation == result.n_test == 150
     assert result.relative_energy < 1.0 and result.energy_reduction > 1.0
     assert result.log[0]["layer"] == "exact" and len(result.log) >= 1 + len(result.importance.layers) - 1
-    assert all(row["accuracy"] >= result.baseline_accuracy - cfg.max_accuracy_drop
+    assert all(row["validation_accuracy"] >= result.baseline_validation_accuracy - cfg.max_accuracy_drop
                for row in result.log[1:] if row["accepted"])
     assert result.per_layer[-1]["skip_fraction"] == 0.0          # the output layer is never skipped
-    assert tfaxdnn.evaluate(result.model, xte, yte).accuracy == pytest.approx(result.accuracy)
+    _, (x_test, y_test) = split_data(xte, yte, cfg.validation_fraction, cfg.seed)
+    assert tfaxdnn.evaluate(result.model, x_test, y_test).accuracy == pytest.approx(result.accuracy)
+    assert tfaxdnn.evaluate(model, x_test, y_test).accuracy == pytest.approx(result.baseline_accuracy)
     for a, b in zip(weights, model.get_weights()):
         np.testing.assert_array_equal(a, b)
     result.save(tmp_path)
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["accuracy"] == result.accuracy and saved["plan"] == result.plan.to_dict()
+    assert saved["validation_accuracy"] == result.validation_accuracy and "test" in saved["accuracy_split"]
     assert saved["multipliers"]["mul8s_1L2N"] == tfaxdnn.multipliers.get("mul8s_1L2N").hash
-    assert tfaxdnn.Plan.from_json(str(tmp_path / "plan.json")) == result.plan
+    plan = tfaxdnn.Plan.from_json(str(tmp_path / "plan.json"))
+    assert plan == result.plan
     assert (tmp_path / "importance.png").stat().st_size > 0
+
+
+def test_saved_plan_reproduces_the_searched_model(trained, tmp_path):
+    """plan.json carries the neuron scores skipping needs: re-applying it gives the same model, bit for bit."""
+    model, (xtr, _), (xte, yte) = trained
+    cfg = XAIGenConfig(importance_samples=40, n_steps=8, calibration_samples=200, t_p=0.8, refine_passes=0)
+    result = run_xaigen(model, (xte, yte), xtr, cfg, verbose=False)
+    skipped = [n for n, lp in result.plan.layers.items() if lp.skip_fraction > 0]
+    assert skipped and set(skipped) <= set(result.plan.importance)
+    result.save(tmp_path)
+    x_cal = xtr[np.sort(np.random.default_rng(cfg.seed).choice(len(xtr), 200, replace=False))]
+    again = tfaxdnn.approximate(model, str(tmp_path / "plan.json"), calibration_data=x_cal)
+    np.testing.assert_array_equal(again.predict(xte[:64], verbose=0), result.model.predict(xte[:64], verbose=0))
 
 
 def test_stop_mode_and_sweep(trained):
@@ -81,9 +100,10 @@ def test_stop_mode_and_sweep(trained):
     cfg = XAIGenConfig(importance_samples=40, n_steps=8, calibration_samples=200, on_violation="stop",
                        max_accuracy_drop=0.0, t_p=1.0)
     result = run_xaigen(model, (xte, yte), xtr, cfg, verbose=False)
-    assert result.accuracy >= result.baseline_accuracy
+    assert result.validation_accuracy >= result.baseline_validation_accuracy
     rows = sweep(model, (xte, yte), xtr, (0.0, 0.5), cfg, importance=result.importance, verbose=False)
     assert [(r["mode"], r["t_p"]) for r in rows] == [("p", 0.0), ("pa", 0.0), ("p", 0.5), ("pa", 0.5)]
+    assert all(r["split"] == "evaluation" for r in rows)
     assert rows[0]["relative_energy"] == pytest.approx(1.0)
     assert rows[2]["relative_energy"] < 1.0                       # skipping removes MACs
     assert rows[3]["relative_energy"] < rows[2]["relative_energy"]  # approximation on top saves more

@@ -17,53 +17,19 @@ The input model is never modified. tf_keras models quantised with tfmot take the
 from __future__ import annotations
 
 import dataclasses
-import os
+import warnings
 from typing import Dict, Mapping, Optional
 
 import keras
 import numpy as np
 
+from tfaxdnn import kinds
 from tfaxdnn import weight_mapping as _wm
-from tfaxdnn.layers import APPROX_CLASSES
-from tfaxdnn.plan import Plan, _approximable_class, close_matches, supported_layer_names
+from tfaxdnn.errors import unknown_name
+from tfaxdnn.plan import as_plan
 from tfaxdnn.quant import QuantParams, activation_params, batches, calibrate_tensors, weight_params
 
-__all__ = ["approximate", "calibrate", "Calibration", "as_plan", "kept_mask", "kernel_params"]
-
-
-def as_plan(plan) -> Plan:
-    """A `Plan` from a Plan, a dict, JSON text or a JSON file path."""
-    if isinstance(plan, Plan):
-        return plan
-    if isinstance(plan, Mapping):
-        return Plan.from_dict(plan)
-    if isinstance(plan, (str, os.PathLike)):
-        return Plan.from_json(plan)
-    raise TypeError(f"`plan` must be a tfaxdnn.Plan, a dict, JSON text or a JSON file path. Received: "
-                    f"{type(plan).__name__}")
-
-
-def kept_mask(layer_name: str, n_outputs: int, skip_fraction: float, scores) -> Optional[np.ndarray]:
-    """Bool mask over a layer's outputs keeping all but the ``round(skip·n)`` lowest-scoring neurons.
-
-    ``scores`` is ``[n]`` or per-sample ``[N, n]`` (reduced by the mean absolute value over samples); ties are broken
-    by position (earlier neurons are skipped first). Returns None when nothing is skipped.
-    """
-    n_skip = int(round(skip_fraction * n_outputs))
-    if n_skip == 0:
-        return None
-    if scores is None:
-        raise ValueError(f"Layer '{layer_name}': skip_fraction={skip_fraction} needs neuron importance scores. Pass "
-                         f"`importance={{'{layer_name}': scores}}` (e.g. tfaxdnn.xai.neuron_conductance).")
-    s = np.asarray(scores, dtype=np.float64)
-    if s.ndim > 1:
-        s = np.abs(s).reshape(-1, s.shape[-1]).mean(axis=0)
-    if s.shape != (n_outputs,):
-        raise ValueError(f"Layer '{layer_name}': importance must have one score per output neuron, shape "
-                         f"({n_outputs},) or (N, {n_outputs}). Received: shape {np.shape(scores)}")
-    mask = np.ones(n_outputs, dtype=bool)
-    mask[np.argsort(s, kind="stable")[:n_skip]] = False
-    return mask
+__all__ = ["approximate", "calibrate", "Calibration", "as_plan", "kernel_params"]
 
 
 def kernel_params(kind: str, kernel: np.ndarray, signed: bool, per_channel: bool) -> QuantParams:
@@ -83,7 +49,7 @@ def _batch_norm_folds(model, layers: Dict[str, keras.layers.Layer]) -> Dict[str,
         if not isinstance(layer, keras.layers.BatchNormalization) or len(layer._inbound_nodes) != 1:
             continue
         producer = layer.input._keras_history.operation
-        if (producer.name in layers and _approximable_class(producer) in ("Conv2D", "DepthwiseConv2D")
+        if (producer.name in layers and kinds.kind_of(producer).name in ("Conv2D", "DepthwiseConv2D")
                 and len(producer._outbound_nodes) == 1 and producer.activation in (None, keras.activations.linear)
                 and layer.axis in (-1, [-1], [3], 3)):
             folds[producer.name] = layer
@@ -93,18 +59,28 @@ def _batch_norm_folds(model, layers: Dict[str, keras.layers.Layer]) -> Dict[str,
 def _folded(layer, bn) -> tuple:
     """(kernel, bias) of ``layer`` with ``bn`` folded in."""
     kernel = np.asarray(layer.kernel.numpy(), dtype=np.float64)
-    bias = np.zeros(kernel.shape[-2] * kernel.shape[-1] if _approximable_class(layer) == "DepthwiseConv2D"
-                    else kernel.shape[-1]) if layer.bias is None else np.asarray(layer.bias.numpy(), np.float64)
+    bias = (np.zeros(kinds.n_outputs(layer)) if layer.bias is None else np.asarray(layer.bias.numpy(), np.float64))
     gamma = np.asarray(bn.gamma.numpy(), np.float64) if bn.gamma is not None else 1.0
     beta = np.asarray(bn.beta.numpy(), np.float64) if bn.beta is not None else 0.0
     mean = np.asarray(bn.moving_mean.numpy(), np.float64)
     var = np.asarray(bn.moving_variance.numpy(), np.float64)
     factor = gamma / np.sqrt(var + bn.epsilon)
-    if _approximable_class(layer) == "DepthwiseConv2D":
+    if kinds.kind_of(layer).name == "DepthwiseConv2D":
         kernel = kernel * factor.reshape(kernel.shape[-2], kernel.shape[-1])
     else:
         kernel = kernel * factor
     return kernel.astype(np.float32), ((bias - mean) * factor + beta).astype(np.float32)
+
+
+def _single_call_graph(model):
+    """``model``, or for a Sequential model whose layers were called several times (Keras rebuilds a loaded
+    Sequential model more than once) a clone with copied weights whose layers are each called once."""
+    if not isinstance(model, keras.Sequential) or all(len(layer._inbound_nodes) <= 1 for layer in model.layers):
+        return model
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    clone.name = model.name
+    return clone
 
 
 def _check_single_use(layers) -> None:
@@ -134,7 +110,8 @@ class Calibration:
 
 def calibrate(model, data, layers=None, method: str = "minmax", batch_size: int = 128) -> Calibration:
     """Measure the input ranges of ``layers`` (default: every Conv2D / DepthwiseConv2D / Dense) of a float model."""
-    names = list(layers) if layers is not None else supported_layer_names(model)
+    model = _single_call_graph(model)
+    names = list(layers) if layers is not None else kinds.approximable_names(model)
     ranges = calibrate_tensors(model, {n: model.get_layer(n).input for n in names}, data, method=method,
                                batch_size=batch_size)
     return Calibration(model.name, ranges, method, data)
@@ -182,13 +159,14 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
         calibration_data: representative inputs (array, ``(x, y)``, ``tf.data`` or iterable of batches), or a
             `Calibration` from `calibrate` (measured once, reused across plans), for the
             activation ranges of float models; required when the plan approximates any layer.
-        importance: ``{layer_name: scores}`` per output neuron (``[n]`` or ``[N, n]``), needed by layers with
-            ``skip_fraction > 0``; the lowest-scoring neurons are skipped (their outputs are exactly 0).
+        importance: ``{layer_name: scores}`` per output neuron (``[n]`` or ``[N, n]``) for layers with
+            ``skip_fraction > 0``; overrides the plan's own ``importance``. The lowest-scoring neurons are skipped
+            (their outputs are exactly 0).
         batch_size: calibration batch size.
         name: name of the new model (default: the input model's name + ``"_approx"``).
 
     Returns:
-        A new Keras 3 model; ``model`` is not modified.
+        A new Keras 3 model (Sequential for a Sequential input); ``model`` is not modified.
     """
     plan = as_plan(plan)
     if type(model).__module__.startswith("tf_keras"):
@@ -198,17 +176,20 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a Keras 3 model or a tfmot-quantised tf_keras model. Received: "
                         f"{type(model).__module__}.{type(model).__name__}")
+    model = _single_call_graph(model)
     resolved = plan.resolve(model)
+    _warn_float_layers(model, resolved)
     importance = dict(importance or {})
-    unknown = sorted(set(importance) - set(resolved))
-    if unknown:
-        raise ValueError(f"`importance` names layers that the plan does not approximate: {unknown}."
-                         f"{close_matches(unknown[0], resolved)} Valid choices: {sorted(resolved)}.")
+    for n in importance:
+        if n not in resolved:
+            raise unknown_name("layer in `importance`", n, sorted(resolved),
+                               hint=f"(it must be a layer the plan approximates: {sorted(resolved)}).")
     q = plan.quantization
     layers = {n: model.get_layer(n) for n in resolved}
     _check_single_use(layers)
-    masks = {n: kept_mask(n, _n_outputs(layers[n]), lp.skip_fraction, importance.get(n))
+    masks = {n: plan.kept_mask(n, kinds.n_outputs(layers[n]), lp.skip_fraction, importance)
              for n, lp in resolved.items()}
+    _warn_silenced_outputs(model, masks)
     folds = _batch_norm_folds(model, layers) if q.fold_batch_norm else {}
     if layers and calibration_data is None:
         raise ValueError(f"Calibration data is needed for the activation ranges of {sorted(layers)}: pass "
@@ -223,11 +204,12 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
     def clone(layer):
         if layer.name in resolved:
             lp = resolved[layer.name]
-            cfg = dict(layer.get_config(), multiplier=lp.multiplier, skip_fraction=lp.skip_fraction,
+            m = plan.multiplier(lp.multiplier)
+            cfg = dict(layer.get_config(), multiplier=m.name, multiplier_hash=m.hash, skip_fraction=lp.skip_fraction,
                        weight_mapping=lp.weight_mapping)
             if layer.name in folds:
                 cfg["use_bias"] = True
-            return APPROX_CLASSES[_approximable_class(layer)].from_config(cfg)
+            return kinds.kind_of(layer).approx_class.from_config(cfg)
         if layer.name in folded_bns:
             return keras.layers.Identity(name=layer.name)
         return layer.__class__.from_config(layer.get_config())
@@ -235,7 +217,10 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
     def call(layer, *args, **kwargs):  # a folded BatchNormalization's Identity takes no mask/training arguments
         return layer(args[0]) if layer.name in folded_bns else layer(*args, **kwargs)
 
-    new = keras.models.clone_model(model, clone_function=clone, call_function=call)
+    # Sequential models list their layers (nothing is called while cloning), so they take no call_function; the
+    # Identity standing for a folded BatchNormalization is then called like any Sequential layer.
+    sequential = isinstance(model, keras.Sequential)
+    new = keras.models.clone_model(model, clone_function=clone, **({} if sequential else {"call_function": call}))
     for layer in model.layers:  # (clone_model may rename unnamed input layers: they carry no weights)
         if layer.name in resolved:
             _load_approx(new.get_layer(layer.name), layer, folds.get(layer.name), in_params[layer.name],
@@ -246,10 +231,33 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
     return new
 
 
-def _n_outputs(layer) -> int:
-    if _approximable_class(layer) == "DepthwiseConv2D":
-        return int(layer.kernel.shape[-2] * layer.kernel.shape[-1])
-    return int(layer.kernel.shape[-1])
+def _warn_float_layers(model, resolved) -> None:
+    """Warns about layers with multiplications that stay float although the plan approximates others or all."""
+    if not resolved:
+        warnings.warn(f"approximate: the plan approximates no layer of model '{model.name}' (empty plan and no "
+                      "default_multiplier); the result computes like the float model.", stacklevel=3)
+        return
+    left = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            inner = [lay.name for lay in layer.layers if kinds.kind_of(lay) or type(lay).__name__ in
+                     kinds.NOT_APPROXIMATED]
+            if inner:
+                left.append(f"{layer.name} (nested model holding {inner})")
+        elif type(layer).__name__ in kinds.NOT_APPROXIMATED or (kinds.kind_of(layer) and not kinds.supports(layer)):
+            reason = kinds.unsupported_reason(layer) or f"{type(layer).__name__} is not an approximable kind"
+            left.append(f"{layer.name} ({reason})")
+    if left:
+        warnings.warn(f"approximate: these layers multiply in float and are NOT approximated: {left}. Their energy "
+                      "and error are not modelled.", stacklevel=3)
+
+
+def _warn_silenced_outputs(model, masks) -> None:
+    out_names = {t._keras_history.operation.name for t in model.outputs}
+    for name, mask in masks.items():
+        if mask is not None and name in out_names and not mask.any():
+            warnings.warn(f"approximate: layer '{name}' is a model output and skips all of its outputs "
+                          "(skip_fraction=1.0): the model outputs only zeros.", stacklevel=3)
 
 
 def _load_approx(target, source, bn, input_params, lp, q, histogram, mask) -> None:
@@ -262,7 +270,7 @@ def _load_approx(target, source, bn, input_params, lp, q, histogram, mask) -> No
     target.kernel.assign(kernel)
     if bias is not None:
         target.bias.assign(bias)
-    kp = kernel_params(_approximable_class(source), kernel, q.signed, q.per_channel)
+    kp = kernel_params(kinds.kind_of(source).name, kernel, q.signed, q.per_channel)
     table = None
     if lp.weight_mapping != "none":
         table = _wm.mapping_table(target.multiplier, histogram if lp.weight_mapping == "data" else None)

@@ -24,19 +24,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfaxdnn import kinds
 from tfaxdnn import weight_mapping as _wm
-from tfaxdnn.approximation import kept_mask
-from tfaxdnn.layers import APPROX_CLASSES, FakeQuant
-from tfaxdnn.quant.fake_quant import nudged_params
-from tfaxdnn.plan import SUPPORTED_LAYERS, LayerPlan, Plan, close_matches
+from tfaxdnn.errors import unknown_name
+from tfaxdnn.layers import FakeQuant
+from tfaxdnn.plan import LayerPlan, Plan, as_plan
 from tfaxdnn.quant import QuantParams
+from tfaxdnn.quant.fake_quant import nudged_params
 
 __all__ = ["approximate_tfmot", "is_tfmot_model"]
 
 #: layers that keep values on their input's quantisation grid (so an approximate layer after them can use it)
 GRID_PRESERVING = ("MaxPooling2D", "MaxPooling1D", "Flatten", "Reshape", "ZeroPadding2D", "Dropout", "ReLU",
                    "Cropping2D", "Permute", "SpatialDropout2D")
-_KERNEL_ATTR = {"Conv2D": "kernel", "Dense": "kernel", "DepthwiseConv2D": "depthwise_kernel"}
 _DROPPED_KEYS = ("_initializer", "_regularizer", "_constraint")
 
 
@@ -89,13 +89,13 @@ def _fake_quant(name, x_min, x_max, narrow_range=False) -> FakeQuant:
 
 def _kernel_grid(wrapper, inner, cls_name, signed) -> QuantParams:
     """tfmot's kernel grid (symmetric narrow range) as per-output `QuantParams`."""
-    attr = _KERNEL_ATTR[cls_name]
+    attr = kinds.kind_named(cls_name).tfmot_kernel_attr
     k_min, k_max = _var(wrapper, f"{attr}_min"), _var(wrapper, f"{attr}_max")
     if k_min is None:
         raise ValueError(f"Layer '{wrapper.name}': no tfmot kernel range ({attr}_min/max); only the default 8-bit "
                          "scheme's quantised kernels can be imported.")
     kernel = _var(wrapper, attr)
-    n = kernel.shape[-2] * kernel.shape[-1] if cls_name == "DepthwiseConv2D" else kernel.shape[-1]
+    n = kinds.n_outputs(inner)
     grid = nudged_params(np.ravel(k_min), np.ravel(k_max), 8, True, signed)
     scale, zero = grid.scale.astype(np.float32), grid.zero_point.astype(np.int32)
     if cls_name == "DepthwiseConv2D" and scale.size == kernel.shape[-2]:
@@ -105,7 +105,7 @@ def _kernel_grid(wrapper, inner, cls_name, signed) -> QuantParams:
 
 
 def _fake_quantised_kernel(wrapper, inner, cls_name) -> np.ndarray:
-    attr = _KERNEL_ATTR[cls_name]
+    attr = kinds.kind_named(cls_name).tfmot_kernel_attr
     kernel = _var(wrapper, attr)
     k_min, k_max = _var(wrapper, f"{attr}_min"), _var(wrapper, f"{attr}_max")
     if k_min is None:
@@ -133,26 +133,23 @@ def approximate_tfmot(model, plan, importance: Optional[Mapping] = None, name: O
 
     Plan layer names may be the original layer names (``conv1``) or tfmot's wrapper names (``quant_conv1``).
     """
-    plan = plan if isinstance(plan, Plan) else Plan.from_dict(plan)
+    plan = as_plan(plan)
     if not is_tfmot_model(model):
         raise TypeError(f"Model '{model.name}' is a tf_keras model without tfmot quantisation wrappers; quantise it "
                         "with tfmot.quantization.keras.quantize_model, or pass a Keras 3 model.")
     signed = plan.quantization.signed
-    wrappers = {}
-    for layer in model.layers:
-        inner = getattr(layer, "layer", None)
-        if inner is not None and type(inner).__name__ in SUPPORTED_LAYERS:
-            wrappers[inner.name] = layer
+    wrappers = {kinds.unwrap(layer).name: layer for layer in model.layers
+                if kinds.unwrap(layer) is not layer and kinds.supports(layer)}
     resolved = _resolve(plan, wrappers)
     for n, lp in resolved.items():
         if lp.weight_mapping == "data":
             raise ValueError(f"Layer '{n}': weight_mapping='data' needs calibration data, which the tfmot path does "
                              "not take; use 'uniform'.")
     importance = dict(importance or {})
-    unknown = sorted(set(importance) - set(resolved))
-    if unknown:
-        raise ValueError(f"`importance` names layers that the plan does not approximate: {unknown}. Valid choices: "
-                         f"{sorted(resolved)}.")
+    for n in importance:
+        if n not in resolved:
+            raise unknown_name("layer in `importance`", n, sorted(resolved),
+                               hint=f"(it must be a layer the plan approximates: {sorted(resolved)}).")
 
     config = model.get_config()
     if "input_layers" not in config:
@@ -191,16 +188,17 @@ def approximate_tfmot(model, plan, importance: Optional[Mapping] = None, name: O
                                  "FakeQuant before it through grid-preserving layers), so it cannot be approximated "
                                  "without recalibration.")
             lp = resolved[inner.name]
-            cfg = dict(_clean_config(inner, _keras3_class(inner)), multiplier=lp.multiplier,
+            cfg = dict(_clean_config(inner, _keras3_class(inner)), multiplier=plan.multiplier(lp.multiplier),
                        skip_fraction=lp.skip_fraction, weight_mapping=lp.weight_mapping)
-            new_layer = APPROX_CLASSES[inner_cls].from_config(cfg)
-            pending.append((new_layer, src, inner, inner_cls, in_grid, lp))
+            kind = kinds.kind_of(inner)
+            new_layer = kind.approx_class.from_config(cfg)
+            pending.append((new_layer, src, inner, kind.name, in_grid, lp))
         else:
             new_layer = _keras3_class(inner).from_config(_clean_config(inner, _keras3_class(inner)))
         y = new_layer(x)
         weights = [np.asarray(w.numpy()) for w in src.weights if src is inner or w.name.startswith(inner.name + "/")]
         if not approximated and weights:  # approximate layers get their weights after the model is built
-            if inner_cls in _KERNEL_ATTR:
+            if kinds.kind_of(inner) is not None:
                 weights[0] = _fake_quantised_kernel(src, inner, inner_cls)
             new_layer.set_weights(weights)
         out_grid = in_grid if inner_cls in GRID_PRESERVING else None
@@ -214,11 +212,11 @@ def approximate_tfmot(model, plan, importance: Optional[Mapping] = None, name: O
     new = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs[0] if len(outputs) == 1 else outputs,
                       name=name or f"{model.name}_approx")
     for layer, wrapper, inner, cls_name, in_grid, lp in pending:
-        layer.kernel.assign(_var(wrapper, _KERNEL_ATTR[cls_name]))
+        layer.kernel.assign(_var(wrapper, kinds.kind_named(cls_name).tfmot_kernel_attr))
         if layer.bias is not None:
             layer.bias.assign(_var(wrapper, "bias"))
         table = _wm.mapping_table(layer.multiplier) if lp.weight_mapping != "none" else None
-        mask = kept_mask(inner.name, layer.n_outputs, lp.skip_fraction, importance.get(inner.name))
+        mask = plan.kept_mask(inner.name, layer.n_outputs, lp.skip_fraction, importance)
         layer.set_quantization(in_grid, _kernel_grid(wrapper, inner, cls_name, signed), weight_map=table,
                                kept_outputs=mask)
     return new
@@ -227,14 +225,7 @@ def approximate_tfmot(model, plan, importance: Optional[Mapping] = None, name: O
 def _resolve(plan: Plan, wrappers: Dict[str, object]) -> Dict[str, LayerPlan]:
     """Plan entries keyed by the inner layer names (wrapper names ``quant_<name>`` accepted), multipliers filled in."""
     by_wrapper = {w.name: inner for inner, w in wrappers.items()}
-    layers = {}
-    for key, lp in plan.layers.items():
-        name = by_wrapper.get(key, key)
-        if name not in wrappers:
-            raise ValueError(f"Plan names layer {key!r}, which is not a quantised Conv2D/DepthwiseConv2D/Dense of the "
-                             f"tfmot model.{close_matches(key, wrappers)} Valid choices: {sorted(wrappers)}.")
-        layers[name] = lp
-    return plan.complete(layers, wrappers)
+    return plan.match(list(wrappers), aliases=lambda key: [by_wrapper[key]] if key in by_wrapper else [])
 
 
 def _sequential_config(model) -> dict:

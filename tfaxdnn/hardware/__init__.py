@@ -8,7 +8,7 @@ Example:
 """
 
 from tfaxdnn.hardware.accelerator import Accelerator, is_exact
-from tfaxdnn.hardware.assignment import LayerAssignment, assign, normalize_plan
+from tfaxdnn.hardware.assignment import LayerAssignment, assign, effective_plan
 from tfaxdnn.hardware.cycles import (paper_busy_pods, paper_cycles, paper_memory_accesses, paper_weight_groups,
                                      ws_layer, ws_tile_cycles)
 from tfaxdnn.hardware.energy import mac_energy_j, multiplier_power_w, paper_pod_power_w
@@ -18,7 +18,7 @@ from tfaxdnn.hardware.report import HardwareReport, LayerEstimate
 from tfaxdnn.hardware.shapes import LayerShape, layer_shape, model_shapes
 
 __all__ = ["Accelerator", "estimate", "estimate_layer", "HardwareReport", "LayerEstimate", "LayerShape",
-           "LayerAssignment", "Placement", "CYCLE_MODELS", "assign", "normalize_plan", "place", "layer_shape",
+           "LayerAssignment", "Placement", "CYCLE_MODELS", "assign", "effective_plan", "place", "layer_shape",
            "model_shapes", "is_exact", "ws_layer", "ws_tile_cycles", "paper_weight_groups", "paper_busy_pods",
            "paper_cycles",
            "paper_memory_accesses", "mac_energy_j", "multiplier_power_w", "paper_pod_power_w"]

@@ -1,48 +1,21 @@
-"""Which multiplier and which kept outputs each layer has: from a plan and/or the model's approximate layers.
+"""Which multiplier and which kept outputs each layer has, from the resolved plan.
 
-Precedence for a layer named ``n``: the plan's entry for ``n`` > the layer's own attributes (``multiplier_name``,
-``kept_outputs``, ``skip_fraction`` of layers made by ``tfaxdnn.approximate``) > the plan's ``default_multiplier``
-> exact.
+The plan is the one vocabulary (`tfaxdnn.plan`): the multipliers come from `Plan.match` and the kept outputs from
+the one skip rule (`tfaxdnn.skipping`). A model made by ``tfaxdnn.approximate`` carries its own plan
+(`tfaxdnn.plan.plan_of`); an explicit plan's entries override it layer by layer.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
 from tfaxdnn import multipliers as _mults
-from tfaxdnn.hardware.shapes import LayerShape, mask_from_fraction
-
-
-def normalize_plan(plan) -> dict:
-    """Plan -> ``{"default_multiplier": str|Multiplier|None, "layers": {name: {"multiplier", "skip_fraction"}}}``.
-
-    Accepts None, a plain dict, or any object with ``to_dict()`` (the `tfaxdnn.plan.Plan` contract). Layer entries
-    may omit keys; a missing ``multiplier`` or ``skip_fraction`` (None) means "not set by this entry".
-    """
-    if plan is None:
-        return {"default_multiplier": None, "layers": {}}
-    if hasattr(plan, "to_dict") and not isinstance(plan, dict):
-        plan = plan.to_dict()
-    if not isinstance(plan, dict):
-        raise TypeError(f"`plan` must be None, a dict or an object with to_dict(). Received: {type(plan).__name__}")
-    layers = plan.get("layers") or {}
-    if not isinstance(layers, dict):
-        raise TypeError(f"plan['layers'] must map layer names to settings. Received: {type(layers).__name__}")
-    out = {}
-    for name, entry in layers.items():
-        if isinstance(entry, (str, _mults.Multiplier)):
-            entry = {"multiplier": entry}
-        if not isinstance(entry, dict):
-            raise TypeError(f"plan['layers']['{name}'] must be a dict or a multiplier name. Received: {entry!r}")
-        skip = entry.get("skip_fraction")
-        skip = None if skip is None else float(skip)
-        if skip is not None and not 0.0 <= skip <= 1.0:
-            raise ValueError(f"plan['layers']['{name}']: skip_fraction must lie in [0, 1]. Received: {skip!r}")
-        out[name] = {"multiplier": entry.get("multiplier"), "skip_fraction": skip}
-    return {"default_multiplier": plan.get("default_multiplier"), "layers": out}
+from tfaxdnn import skipping
+from tfaxdnn.hardware.shapes import LayerShape
+from tfaxdnn.plan import LayerPlan, Plan, as_plan, plan_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,37 +31,45 @@ class LayerAssignment:
         return self.multiplier.name if self.multiplier is not None else "exact"
 
 
-def _resolve(mult, layer_name: str) -> Optional[_mults.Multiplier]:
-    if mult is None:
-        return None
-    try:
-        return _mults.get(mult) if isinstance(mult, str) else _mults.resolve(mult)
-    except KeyError as err:
-        raise KeyError(f"Layer '{layer_name}': {err.args[0]}") from None
+def _override(base: Plan, plan: Plan) -> Plan:
+    """``base`` (the model's own plan) with ``plan``'s entries on top: an entry replaces the layer's settings (an
+    entry without a multiplier keeps the layer's multiplier)."""
+    layers = dict(base.layers)
+    for name, lp in plan.layers.items():
+        own = layers.get(name)
+        layers[name] = lp if lp.multiplier or own is None else dataclasses.replace(lp, multiplier=own.multiplier)
+    importance = {n: v for n, v in base.importance.items() if n not in plan.layers}
+    return dataclasses.replace(plan, layers=layers, importance={**importance, **plan.importance})
 
 
-def assign(shapes: Sequence[LayerShape], plan=None) -> List[LayerAssignment]:
-    """One `LayerAssignment` per shape; unknown plan layer names are an error listing the valid ones."""
-    plan = normalize_plan(plan)
-    names = [s.name for s in shapes]
-    unknown = sorted(set(plan["layers"]) - set(names))
-    if unknown:
-        raise ValueError(f"Plan names layers {unknown} that are not Conv2D/DepthwiseConv2D/Dense layers of the model. "
-                         f"Valid layer names: {names}")
+def effective_plan(model, plan=None) -> Plan:
+    """The plan the hardware prices: the model's own (approximate layers) overridden by ``plan``."""
+    explicit = None if plan is None else as_plan(plan)
+    own = plan_of(model) if model is not None else None
+    if own is None or not own.layers:
+        return explicit or Plan()
+    return own if explicit is None else _override(own, explicit)
+
+
+def assign(shapes: Sequence[LayerShape], plan=None, model=None) -> List[LayerAssignment]:
+    """One `LayerAssignment` per shape from the resolved plan; plan layers that are not shapes are an error.
+
+    Skipped outputs: the plan's importance scores pick them (the same neurons as `approximate`); without scores only
+    their count matters and the last ones are marked.
+    """
+    plan = effective_plan(model, plan)
+    resolved = plan.match([s.name for s in shapes])
     out = []
     for s in shapes:
-        entry = plan["layers"].get(s.name, {})
-        layer = s.layer
-        mult = entry.get("multiplier")
-        if mult is None:
-            mult = getattr(layer, "multiplier_name", None) or plan["default_multiplier"]
-        if entry.get("skip_fraction") is not None:
-            mask = mask_from_fraction(s, entry["skip_fraction"])
-        elif getattr(layer, "kept_outputs", None) is not None:
-            mask = np.asarray(layer.kept_outputs, dtype=bool)
+        lp: Optional[LayerPlan] = resolved.get(s.name)
+        if lp is None:
+            out.append(LayerAssignment(s, None, None))
+            continue
+        if s.name in plan.importance:
+            mask = plan.kept_mask(s.name, s.outputs, lp.skip_fraction)
         else:
-            mask = mask_from_fraction(s, float(getattr(layer, "skip_fraction", 0.0) or 0.0))
-        out.append(LayerAssignment(s, _resolve(mult, s.name), mask))
+            mask = skipping.count_mask(s.outputs, lp.skip_fraction)
+        out.append(LayerAssignment(s, plan.multiplier(lp.multiplier), mask))
     return out
 
 
@@ -99,11 +80,3 @@ def all_exact(assignments: Sequence[LayerAssignment]) -> List[LayerAssignment]:
     """
     return [LayerAssignment(a.shape, None if a.multiplier is None else _mults.exact(a.multiplier.signed), None)
             for a in assignments]
-
-
-def multiplier_names(assignments: Sequence[LayerAssignment]) -> Dict[str, int]:
-    """Distinct multiplier names in use with their layer counts."""
-    counts: Dict[str, int] = {}
-    for a in assignments:
-        counts[a.multiplier_name] = counts.get(a.multiplier_name, 0) + 1
-    return counts

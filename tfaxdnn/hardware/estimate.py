@@ -92,7 +92,7 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
             raise ValueError("estimate() needs a Keras `model` (or explicit `shapes`): a plan alone has no layer "
                              "shapes.")
         shapes = model_shapes(model)
-    assignments = assign(shapes, plan)
+    assignments = assign(shapes, plan, model)
     rows = _estimate_rows(assignments, acc, batch_size, cycle_model, strict)
     exact_rows = _estimate_rows(all_exact(assignments), acc, batch_size, cycle_model, strict)
     energy = math.fsum(r.energy_j for r in rows)

@@ -8,10 +8,11 @@ tfmot's ``QuantizeWrapperV2``) becomes a `LayerShape`: ``groups`` independent GE
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import List, Optional
 
 import numpy as np
+
+from tfaxdnn import kinds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,29 +51,6 @@ class LayerShape:
         return self.groups * self.k * self.o
 
 
-def _class_names(obj) -> List[str]:
-    return [c.__name__ for c in type(obj).__mro__]
-
-
-def _kind(layer) -> Optional[str]:
-    """Kind by class hierarchy (works for Keras 3, tf_keras and subclasses without importing either)."""
-    names = _class_names(layer)
-    if "DepthwiseConv2D" in names:
-        return "depthwise"
-    if "Conv2D" in names:
-        return "conv2d"
-    if "Dense" in names:
-        return "dense"
-    return None
-
-
-def _unwrap(layer):
-    """tfmot ``QuantizeWrapper(V2)`` -> the wrapped layer; anything else unchanged."""
-    if "QuantizeWrapper" in " ".join(_class_names(layer)) and hasattr(layer, "layer"):
-        return layer.layer
-    return layer
-
-
 def _io_shapes(outer, inner):
     """(input_shape, output_shape) without the batch axis, from whichever of the layers knows them."""
     for obj in (outer, inner):
@@ -96,38 +74,21 @@ def _check_known(name, what, shape):
 
 def layer_shape(layer) -> Optional[LayerShape]:
     """The `LayerShape` of one Conv2D / DepthwiseConv2D / Dense layer, or None for other layers."""
-    inner = _unwrap(layer)
-    kind = _kind(inner)
+    inner = kinds.unwrap(layer)
+    kind = kinds.kind_of(inner)
     if kind is None:
         return None
     in_shape, out_shape = _io_shapes(layer, inner)
     _check_known(inner.name, "input", in_shape)
     _check_known(inner.name, "output", out_shape)
-    in_elems, out_elems = int(np.prod(in_shape)), int(np.prod(out_shape))
-    if kind == "dense":
-        k, o = int(in_shape[-1]), int(inner.units)
-        return LayerShape(inner.name, kind, k, o, 1, int(np.prod(in_shape[:-1], dtype=np.int64)), in_elems, out_elems,
-                          inner)
-    channels_first = getattr(inner, "data_format", "channels_last") == "channels_first"
-    cin = int(in_shape[0] if channels_first else in_shape[-1])
-    spatial = out_shape[1:] if channels_first else out_shape[:-1]
-    f = int(np.prod(spatial))
-    kh, kw = (int(v) for v in inner.kernel_size)
-    if kind == "depthwise":
-        return LayerShape(inner.name, kind, kh * kw, int(inner.depth_multiplier), cin, f, in_elems, out_elems, inner)
-    groups = int(getattr(inner, "groups", 1) or 1)
-    filters = int(inner.filters)
-    if cin % groups or filters % groups:
-        raise ValueError(f"Layer '{inner.name}': groups={groups} must divide input channels ({cin}) and filters "
-                         f"({filters}).")
-    return LayerShape(inner.name, kind, kh * kw * cin // groups, filters // groups, groups, f, in_elems, out_elems,
+    k, o, groups, f = kind.gemm(inner, in_shape, out_shape)
+    return LayerShape(inner.name, kind.hw_kind, k, o, groups, f, int(np.prod(in_shape)), int(np.prod(out_shape)),
                       inner)
 
 
 def _iter_layers(model):
     for layer in getattr(model, "layers", []):
-        inner = _unwrap(layer)
-        if _kind(inner) is None and getattr(layer, "layers", None) and "QuantizeWrapper" not in str(type(layer)):
+        if kinds.kind_of(layer) is None and getattr(layer, "layers", None) and kinds.unwrap(layer) is layer:
             yield from _iter_layers(layer)  # nested sub-model
         else:
             yield layer
@@ -163,17 +124,3 @@ def kept_per_group(shape: LayerShape, kept_mask: Optional[np.ndarray]) -> np.nda
                          f"{shape.outputs} (one per output channel/unit).")
     # Keras orders grouped/depthwise outputs group-major (channel c*o + j belongs to group c).
     return mask.reshape(shape.groups, shape.o).sum(axis=1).astype(np.int64)
-
-
-def mask_from_fraction(shape: LayerShape, skip_fraction: float) -> Optional[np.ndarray]:
-    """A kept-output mask dropping ``round(skip_fraction * outputs)`` outputs (the last ones; only counts matter
-    for ungrouped layers, and whole groups are dropped for depthwise layers)."""
-    if not 0.0 <= skip_fraction <= 1.0:
-        raise ValueError(f"Layer '{shape.name}': skip_fraction must lie in [0, 1]. Received: {skip_fraction!r}")
-    if skip_fraction == 0.0:
-        return None
-    n_skip = int(math.floor(skip_fraction * shape.outputs + 0.5))
-    mask = np.ones(shape.outputs, dtype=bool)
-    if n_skip:
-        mask[shape.outputs - n_skip:] = False
-    return mask

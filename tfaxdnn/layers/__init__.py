@@ -5,11 +5,7 @@ from tfaxdnn.layers.conv import ApproxConv2D, ApproxDepthwiseConv2D
 from tfaxdnn.layers.dense import ApproxDense
 from tfaxdnn.layers.fake_quant import FakeQuant
 
-#: Keras base class name -> approximate class.
-APPROX_CLASSES = {"Conv2D": ApproxConv2D, "DepthwiseConv2D": ApproxDepthwiseConv2D, "Dense": ApproxDense}
-
-__all__ = ["ApproxConv2D", "ApproxDepthwiseConv2D", "ApproxDense", "FakeQuant", "ApproxMixin", "APPROX_CLASSES",
-           "custom_objects"]
+__all__ = ["ApproxConv2D", "ApproxDepthwiseConv2D", "ApproxDense", "FakeQuant", "ApproxMixin", "custom_objects"]
 
 
 def custom_objects() -> dict:

@@ -12,6 +12,7 @@ points, weight map and mask; the config carries only the multiplier's name and h
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import keras
@@ -19,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfaxdnn import multipliers as _mult
+from tfaxdnn import skipping
+from tfaxdnn.errors import UnknownNameError
 from tfaxdnn.plan import WEIGHT_MAPPINGS
-
-APPROX_KEYS = ("multiplier", "multiplier_hash", "signed", "skip_fraction", "weight_mapping")
 
 
 class ApproxMixin:
@@ -33,24 +34,22 @@ class ApproxMixin:
     """
 
     def _init_approx(self, multiplier, multiplier_hash, signed, skip_fraction, weight_mapping):
-        if isinstance(multiplier, str) and multiplier in _mult.names():
-            m = _mult.get(multiplier)
-        elif isinstance(multiplier, _mult.Multiplier):
-            m = multiplier
+        if isinstance(multiplier, _mult.Multiplier):
+            m = _mult.lookup(multiplier)
         elif multiplier is None:
             m = _mult.exact(True if signed is None else bool(signed))
         else:
-            m = None  # a user table known only by name: its values come from the saved weights
+            try:
+                m = _mult.get(str(multiplier))
+            except UnknownNameError:
+                m = None  # a user table not registered here: its values come from the saved weights
         self._initial_multiplier = m
         self.multiplier_name = m.name if m is not None else str(multiplier)
         self.multiplier_hash = multiplier_hash or (m.hash if m is not None else None)
         self.signed = bool(m.signed if m is not None and signed is None else (True if signed is None else signed))
         if m is not None and m.signed != self.signed:
             raise ValueError(f"Layer '{self.name}': `signed`={signed} contradicts multiplier '{m.name}'.")
-        skip = float(skip_fraction)
-        if not 0.0 <= skip <= 1.0:
-            raise ValueError(f"`skip_fraction` must be in [0, 1]. Received: skip_fraction={skip_fraction!r}")
-        self.skip_fraction = skip
+        self.skip_fraction = skipping.check_fraction(skip_fraction, f"Layer '{self.name}'")
         if weight_mapping not in WEIGHT_MAPPINGS:
             raise ValueError(f"`weight_mapping` must be one of {list(WEIGHT_MAPPINGS)}. Received: "
                              f"weight_mapping={weight_mapping!r}")
@@ -172,9 +171,18 @@ class ApproxMixin:
 
     def load_own_variables(self, store):
         keras.layers.Layer.load_own_variables(self, store)
-        if self.multiplier_hash and _mult.table_hash(self.ax_table.numpy()) != self.multiplier_hash:
-            raise ValueError(f"Layer '{self.name}': the loaded table does not match multiplier "
-                             f"'{self.multiplier_name}' (hash {self.multiplier_hash}).")
+        stored = _mult.table_hash(self.ax_table.numpy())
+        if self.multiplier_hash and stored != self.multiplier_hash:
+            raise ValueError(f"Layer '{self.name}': the loaded table (hash {stored}) does not match multiplier "
+                             f"'{self.multiplier_name}' (hash {self.multiplier_hash}) named by the file's config.")
+        known = self._initial_multiplier
+        if known is not None and known.hash != stored:
+            if known.name in _mult.names():
+                raise ValueError(f"Layer '{self.name}': the file names bundled multiplier '{known.name}' (hash "
+                                 f"{known.hash}) but stores another table (hash {stored}); the file was edited or "
+                                 "made with a different library.")
+            warnings.warn(f"Layer '{self.name}': multiplier '{known.name}' registered in this process has table hash "
+                          f"{known.hash}, the file stores hash {stored}; the file's table is used.", stacklevel=2)
 
 
 def check_channels_last(layer) -> None:

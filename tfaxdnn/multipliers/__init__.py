@@ -1,8 +1,8 @@
-"""Approximate 8x8 multipliers: the bundled EvoApprox8b library and user-defined tables."""
+"""Approximate 8x8 multipliers: the bundled EvoApprox8b library and user-defined tables, in one registry."""
 
-from tfaxdnn.multipliers.library import (EXACT_SIGNED, EXACT_UNSIGNED, PAPER_MULTIPLIERS, exact, get, names,
-                                         resolve)
+from tfaxdnn.multipliers.library import (EXACT_SIGNED, EXACT_UNSIGNED, PAPER_MULTIPLIERS, exact, get, lookup, names,
+                                         register, registered, resolve)
 from tfaxdnn.multipliers.multiplier import Multiplier, exact_table, table_hash
 
-__all__ = ["Multiplier", "get", "names", "exact", "resolve", "exact_table", "table_hash", "EXACT_SIGNED",
-           "EXACT_UNSIGNED", "PAPER_MULTIPLIERS"]
+__all__ = ["Multiplier", "get", "lookup", "register", "registered", "names", "exact", "resolve", "exact_table",
+           "table_hash", "EXACT_SIGNED", "EXACT_UNSIGNED", "PAPER_MULTIPLIERS"]

@@ -1,19 +1,23 @@
-"""The bundled EvoApprox8b library (MIT licence, see ``data/README.md``): lookup by name.
+"""The multiplier registry: the bundled EvoApprox8b library (MIT licence, see ``data/README.md``) plus the user's
+own multipliers, looked up by name.
 
-A plain name is the v2022 circuit; the ``__lite2020`` suffix selects the pre-2022 circuit of the same name.
+A plain bundled name is the v2022 circuit; the ``__lite2020`` suffix selects the pre-2022 circuit of the same name.
+A user multiplier (`Multiplier.from_function`, ``from_c_source``, ``from_bin`` or a table) becomes known by name
+through `register` (plans and layers register the `Multiplier` objects they are given). Everything else in the
+package asks this module one question: name -> `Multiplier`.
 """
 
 from __future__ import annotations
 
 import csv
-import difflib
 import functools
 import os
-from typing import Optional, Union
+from typing import Dict, Optional, Union
 
 import numpy as np
 
-from tfaxdnn.multipliers.multiplier import Multiplier, exact_table
+from tfaxdnn.errors import unknown_name
+from tfaxdnn.multipliers.multiplier import Multiplier
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
 
@@ -63,22 +67,82 @@ def _load(name: str) -> Multiplier:
                                       "releases", "source_path", "same_function_as", "table_sha256_16")})
 
 
-def get(name: str) -> Multiplier:
-    """Return the bundled multiplier ``name`` (e.g. ``"mul8s_1L2N"`` or ``"mul8s_1KV8__lite2020"``).
+_registered: Dict[str, Multiplier] = {}
+TABLE_FILE_SUFFIXES = (".bin", ".npy")
+
+
+def register(multiplier: Multiplier) -> str:
+    """Make a user `Multiplier` known by its name (plans, saved models and searches then accept the name).
+
+    Registering the same name with the same table again replaces the entry (its metadata, e.g. ``power_mw``, may
+    have been filled in). Returns the name.
 
     Raises:
-        KeyError: unknown name; the message lists the closest valid names.
+        ValueError: the name is bundled or registered already with a different table.
+    """
+    if not isinstance(multiplier, Multiplier):
+        raise TypeError(f"`register` takes a tfaxdnn.multipliers.Multiplier. Received: {type(multiplier).__name__}")
+    name = multiplier.name
+    known = _registered.get(name) or (_load(name) if name in _metadata() else None)
+    if known is not None:
+        if known.hash != multiplier.hash:
+            where = "a bundled EvoApprox8b circuit" if name in _metadata() else "registered already"
+            raise ValueError(f"Multiplier name {name!r} is {where} with table hash {known.hash}; the new table has "
+                             f"hash {multiplier.hash}. Give your multiplier another name.")
+        if name in _metadata():
+            return name
+    _registered[name] = multiplier
+    return name
+
+
+def registered() -> list:
+    """The user multipliers registered in this process (not the bundled ones)."""
+    return list(_registered.values())
+
+
+def get(name: str) -> Multiplier:
+    """Return the multiplier ``name``: a registered user multiplier or a bundled circuit (``"mul8s_1L2N"``,
+    ``"mul8s_1KV8__lite2020"``). A `Multiplier` is returned as it is.
+
+    Raises:
+        UnknownNameError (a KeyError and a ValueError): unknown name; the message lists the closest valid names.
     """
     if isinstance(name, Multiplier):
         return name
     if not isinstance(name, str):
         raise TypeError(f"Multiplier name must be a string, got {type(name).__name__}.")
+    if name in _registered:
+        return _registered[name]
     if name not in _metadata():
-        close = difflib.get_close_matches(name, list(_metadata()), n=5, cutoff=0.5)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise KeyError(f"Unknown multiplier '{name}'.{hint} See tfaxdnn.multipliers.names() for all "
-                       f"{len(_metadata())} bundled circuits.")
+        raise unknown_name("multiplier", name, list(_metadata()) + list(_registered),
+                           hint=f"See tfaxdnn.multipliers.names() for the {len(_metadata())} bundled circuits; a "
+                                "multiplier of your own must be registered first: "
+                                "tfaxdnn.multipliers.register(Multiplier.from_bin(...) / .from_function(...)).")
     return _load(name)
+
+
+def lookup(multiplier, signed: Optional[bool] = None) -> Multiplier:
+    """A `Multiplier` from a name, a registered or new `Multiplier` object (registered on the way) or a table file
+    path (``.bin`` TFApprox format or ``.npy`` ``[256, 256]`` array; named after the file, ``signed`` needed)."""
+    if isinstance(multiplier, Multiplier):
+        register(multiplier)
+        return multiplier
+    if isinstance(multiplier, (str, os.PathLike)) and str(multiplier).endswith(TABLE_FILE_SUFFIXES):
+        return _table_file(os.fspath(multiplier), signed)
+    return get(multiplier)
+
+
+def _table_file(path: str, signed: Optional[bool]) -> Multiplier:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Multiplier table file not found: {path}")
+    if signed is None:
+        raise ValueError(f"Multiplier table file '{path}': its signedness is needed (the plan's quantisation dtype "
+                         "decides: int8 -> signed, uint8 -> unsigned).")
+    name = os.path.splitext(os.path.basename(path))[0]
+    m = (Multiplier.from_bin(path, signed=signed, name=name) if path.endswith(".bin")
+         else Multiplier(name=name, signed=signed, table=np.load(path)))
+    register(m)
+    return m
 
 
 def exact(signed: bool = True) -> Multiplier:
@@ -87,10 +151,8 @@ def exact(signed: bool = True) -> Multiplier:
 
 
 def resolve(multiplier: Union[str, Multiplier, np.ndarray], signed: Optional[bool] = None) -> Multiplier:
-    """Accept a `Multiplier`, a bundled name or a ``[256, 256]`` table (signedness then required)."""
-    if isinstance(multiplier, Multiplier):
-        return multiplier
-    if isinstance(multiplier, str):
+    """Accept a `Multiplier`, a known name or a ``[256, 256]`` table (signedness then required; not registered)."""
+    if isinstance(multiplier, (Multiplier, str)):
         return get(multiplier)
     arr = np.asarray(multiplier)
     if arr.ndim == 0:
@@ -99,7 +161,3 @@ def resolve(multiplier: Union[str, Multiplier, np.ndarray], signed: Optional[boo
         raise ValueError("A raw [256, 256] table needs its signedness: pass a Multiplier instead, or the "
                          "operand dtype decides (int8 -> signed, uint8 -> unsigned).")
     return Multiplier(name="custom", signed=signed, table=arr)
-
-
-def _check_exact_references():  # used by tests
-    return all(np.array_equal(get(n).table, exact_table(get(n).signed)) for n in (EXACT_SIGNED, EXACT_UNSIGNED))

@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import tempfile
+import warnings
 from typing import Callable, Optional
 
 import numpy as np
@@ -52,6 +53,30 @@ def _validate_table(table, signed: bool, name: str) -> np.ndarray:
     out = arr64.astype(np.int32)
     out.setflags(write=False)
     return out
+
+
+def _other_reading(table: np.ndarray, signed: bool) -> np.ndarray:
+    """The same 65,536 entries read with the other signedness (as a ``.bin`` file would be misread)."""
+    if signed:  # [a+128, w+128] int16 -> [a, w] uint16 bytes
+        idx = np.arange(256) ^ 0x80
+        return table[np.ix_(idx, idx)].astype(np.int64) & 0xFFFF
+    idx = np.arange(-128, 128) & 0xFF
+    return (table.astype(np.int64) & 0xFFFF).astype(np.uint16).view(np.int16)[np.ix_(idx, idx)].astype(np.int64)
+
+
+def check_signedness(name: str, table: np.ndarray, signed: bool) -> None:
+    """Warns when the name (``mul8s_``/``mul8u_``) or the values say the table has the other signedness."""
+    prefix = {"mul8s_": True, "mul8u_": False}.get(str(name)[:6])
+    if prefix is not None and prefix != signed:
+        warnings.warn(f"Multiplier '{name}' is declared {'signed' if signed else 'unsigned'} but its name says "
+                      f"{'signed (mul8s_)' if prefix else 'unsigned (mul8u_)'}: check `signed=`.", stacklevel=3)
+        return
+    err_declared = np.abs(table.astype(np.int64) - exact_table(signed)).mean()
+    err_other = np.abs(_other_reading(table, signed) - exact_table(not signed)).mean()
+    if err_other * 20 < err_declared:
+        warnings.warn(f"Multiplier '{name}' is declared {'signed' if signed else 'unsigned'}, but its values are "
+                      f"{'unsigned' if signed else 'signed'} products (mean error {err_declared:.4g} as declared, "
+                      f"{err_other:.4g} read the other way): check `signed=`.", stacklevel=3)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -131,7 +156,9 @@ class Multiplier:
                 raise ValueError
         except Exception:  # not vectorisable: evaluate pair by pair
             table = np.array([[fn(int(x), int(y)) for y in v] for x in v])
-        return cls(name=name, signed=signed, table=table, **metadata)
+        m = cls(name=name, signed=signed, table=table, **metadata)
+        check_signedness(m.name, m.table, m.signed)
+        return m
 
     @classmethod
     def from_c_source(cls, path, function_name: str, signed: bool, name: Optional[str] = None,
@@ -171,11 +198,17 @@ int main(void) {{
                                  f"{proc.stderr.strip()[-2000:]}")
             run = subprocess.run([exe], capture_output=True, text=True, timeout=60)
             if run.returncode != 0:
-                raise ValueError(f"Evaluating `{function_name}` from '{path}' failed: {run.stderr[-500:]}")
+                how = (f"killed by signal {-run.returncode}" if run.returncode < 0
+                       else f"exit status {run.returncode}")
+                detail = run.stderr.strip()[-500:] or "no error output"
+                raise ValueError(f"Evaluating `{function_name}` from '{path}' over all operand pairs failed ({how}): "
+                                 f"{detail}")
         values = np.array(run.stdout.split(), dtype=np.int64)
         if values.size != BIN_ENTRIES:
             raise ValueError(f"Evaluating `{function_name}` produced {values.size} values, expected {BIN_ENTRIES}.")
-        return cls(name=name or function_name, signed=signed, table=values.reshape(TABLE_SHAPE), **metadata)
+        m = cls(name=name or function_name, signed=signed, table=values.reshape(TABLE_SHAPE), **metadata)
+        check_signedness(m.name, m.table, m.signed)
+        return m
 
     @classmethod
     def from_bin(cls, path, signed: bool = False, name: Optional[str] = None, **metadata) -> "Multiplier":
@@ -195,7 +228,9 @@ int main(void) {{
             idx = (np.arange(-128, 128) & 0xFF)
             table = table.view("<i2")[np.ix_(idx, idx)]
         base = os.path.splitext(os.path.basename(path))[0]
-        return cls(name=name or base, signed=signed, table=table, **metadata)
+        m = cls(name=name or base, signed=signed, table=table, **metadata)
+        check_signedness(m.name, m.table, m.signed)
+        return m
 
     def to_bin(self, path) -> None:
         """Write the TFApprox ``.bin`` format (inverse of :meth:`from_bin`)."""

@@ -15,7 +15,10 @@ Steps, as implemented (SPEC section 8):
 3. Skipping: layer ``l`` drops the fraction ``s_l = t_p·(1 − ẑ_l)`` of its least important neurons, rounded down
    to a multiple of ``skip_step`` (5 %); the model's output layer is never skipped.
 4. Each step approximates the model with the committed layers plus the new one (weights re-coded by the weight
-   mapping, no retraining) and measures accuracy on the evaluation split and energy with `tfaxdnn.hardware`.
+   mapping, no retraining) and measures accuracy on the *validation* split and energy with `tfaxdnn.hardware`
+   (through the public `tfaxdnn.search.Evaluator`). The evaluation data is split (``validation_fraction``, seeded)
+   into the validation images the search selects on and the test images the result is reported on; an explicit
+   ``test_data`` replaces the split.
    If the accuracy falls below ``Q_c`` (baseline − ``max_accuracy_drop``): ``on_violation="stop"`` ends the search
    (the paper), ``"backoff"`` (default) retries the layer with half and a quarter of the skip fraction, then
    none, then ever less aggressive multipliers, and keeps the first setting that passes (the layer stays exact
@@ -43,7 +46,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from tfaxdnn import multipliers as _mult
-from tfaxdnn.plan import LayerPlan, Plan, supported_layer_names
+from tfaxdnn import kinds
+from tfaxdnn.plan import LayerPlan, Plan
 
 __all__ = ["XAIGenConfig", "XAIGenResult", "Importance", "compute_importance", "select_multiplier", "skip_fraction",
            "run_xaigen", "sweep", "save_sweep", "run_and_save", "energy_cap"]
@@ -67,6 +71,7 @@ class XAIGenConfig:
         normalization: ``"minmax"`` or ``"max"`` (see the module docstring).
         importance_samples, n_steps: conductance sample count and integration steps.
         calibration_samples, evaluation_samples: sizes taken from the given data (None: all).
+        validation_fraction: share of the evaluation data the search selects on (the rest reports the result).
         seed: sampling seed.
     """
 
@@ -85,13 +90,14 @@ class XAIGenConfig:
     n_steps: int = 20
     calibration_samples: Optional[int] = 500
     evaluation_samples: Optional[int] = None
+    validation_fraction: float = 0.5
     seed: int = 0
 
     def __post_init__(self):
         names = list(self.multipliers)
         if len(names) < 2:
             raise ValueError(f"`multipliers` needs at least two entries (exact + approximate). Received: {names}")
-        ms = [_mult.get(n) for n in names]
+        ms = [_mult.lookup(n) for n in names]  # names or Multiplier objects (user circuits are registered)
         if not all(m.signed for m in ms):
             raise ValueError(f"XAI-Gen uses signed (int8) multipliers. Received unsigned: "
                              f"{[m.name for m in ms if not m.signed]}")
@@ -101,6 +107,7 @@ class XAIGenConfig:
             raise ValueError(f"`refine_passes` must be >= 0. Received: {self.refine_passes!r}")
         for field, lo, hi in (("t_c", 1e-9, math.inf), ("delta", 0.0, math.inf), ("t_p", 0.0, 1.0),
                               ("skip_step", 1e-9, 1.0), ("max_accuracy_drop", 0.0, 1.0),
+                              ("validation_fraction", 1e-9, 1.0 - 1e-9),
                               ("energy_budget", 0.0, math.inf)):
             v = getattr(self, field)
             if not lo <= v <= hi:
@@ -145,7 +152,7 @@ def compute_importance(model, x, y, layers=None, n_steps: int = 20, verbose: boo
     """Neuron conductance (target = label) of ``layers`` (default: all approximable layers) on ``x``."""
     from tfaxdnn.xai import neuron_conductance
 
-    layers = list(layers or supported_layer_names(model))
+    layers = list(layers or kinds.approximable_names(model))
     cond = neuron_conductance(model, x, np.asarray(y).astype(np.int64), layers=layers, n_steps=n_steps,
                               verbose=verbose)
     scores = {n: float(np.abs(cond[n]).sum(axis=1).mean()) for n in layers}
@@ -179,6 +186,10 @@ class XAIGenResult:
     baseline_accuracy: float
     exact_accuracy: float
     baseline_energy_j: float
+    validation_accuracy: float
+    baseline_validation_accuracy: float
+    n_validation: int
+    n_test: int
     meets_energy: bool
     importance: Importance
     log: List[dict]
@@ -195,8 +206,13 @@ class XAIGenResult:
     def to_dict(self) -> dict:
         import tfaxdnn
 
-        return {"tfaxdnn_version": tfaxdnn.__version__, "baseline_accuracy": self.baseline_accuracy,
+        return {"tfaxdnn_version": tfaxdnn.__version__,
+                "accuracy_split": f"test ({self.n_test} images the search never selected on)",
+                "baseline_accuracy": self.baseline_accuracy,
                 "exact_multiplier_accuracy": self.exact_accuracy, "accuracy": self.accuracy,
+                "validation_accuracy": self.validation_accuracy,
+                "baseline_validation_accuracy": self.baseline_validation_accuracy,
+                "validation_split": f"validation ({self.n_validation} images: the search selected on these)",
                 "baseline_energy_j": self.baseline_energy_j, "energy_j": self.energy_j,
                 "energy_reduction": self.energy_reduction, "relative_energy": self.relative_energy,
                 "latency_s": self.latency_s, "memory_bytes": self.memory_bytes, "meets_energy": self.meets_energy,
@@ -204,6 +220,7 @@ class XAIGenResult:
                 "per_layer": self.per_layer,
                 "importance": {n: self.importance.scores[n] for n in self.importance.layers},
                 "multipliers": {n: _mult.get(n).hash for n in self.config.multipliers},
+                "energy_accounting": "system (tfaxdnn.hardware.estimate, batch size 1)",
                 "config": self.config.to_dict(), "log": self.log}
 
     def __str__(self) -> str:
@@ -211,8 +228,9 @@ class XAIGenResult:
         for row in self.per_layer:
             lines.append(f"{row['layer']:<24s}{row['importance']:>11.3f}  {row['multiplier']:<12s}"
                          f"{row['skip_fraction'] * 100:>5.0f}%")
-        lines.append(f"accuracy {self.accuracy:.4f} (float baseline {self.baseline_accuracy:.4f}, exact 8-bit "
-                     f"{self.exact_accuracy:.4f}); energy {self.energy_j:.4g} J vs {self.baseline_energy_j:.4g} J "
+        lines.append(f"test accuracy {self.accuracy:.4f} on {self.n_test} images the search never saw (float "
+                     f"{self.baseline_accuracy:.4f}, exact 8-bit {self.exact_accuracy:.4f}; validation "
+                     f"{self.validation_accuracy:.4f} vs float {self.baseline_validation_accuracy:.4f}); energy {self.energy_j:.4g} J vs {self.baseline_energy_j:.4g} J "
                      f"exact = {self.energy_reduction:.2f}x lower; {'meets' if self.meets_energy else 'misses'} "
                      f"E_c={self.config.energy_budget}")
         return "\n".join(lines)
@@ -245,85 +263,70 @@ def _subset(x, y, n, seed):
     return x[idx], y[idx]
 
 
-class _Evaluator:
-    """Builds and scores candidate plans: accuracy on the evaluation split, energy on the accelerator. The float
-    model is calibrated once; every candidate reuses the ranges."""
+class _Search:
+    """XAI-Gen's view of the public `Evaluator`: layer settings ``{name: (multiplier, skip)}`` -> plan -> metrics on
+    the validation split; the test split (never selected on) reports the result."""
 
     def __init__(self, model, eval_data, calibration_data, config: XAIGenConfig, accelerator=None,
-                 importance: Optional[Importance] = None, verbose: bool = True):
-        from tfaxdnn import hardware
-        from tfaxdnn.approximation import calibrate
+                 importance: Optional[Importance] = None, verbose: bool = True, test_data=None):
+        from tfaxdnn.search.evaluator import Evaluator, split_data
 
         x_eval, y_eval = (np.asarray(a) for a in eval_data)
-        if calibration_data is None:
-            raise ValueError("`calibration_data` is needed for the activation ranges (a few hundred training "
-                             "images).")
-        x_cal = np.asarray(calibration_data[0] if isinstance(calibration_data, tuple) else calibration_data)
-        x_cal = _subset(x_cal, x_cal, config.calibration_samples, config.seed)[0]
-        self.x, self.y = _subset(x_eval, y_eval.reshape(-1), config.evaluation_samples, config.seed)
+        x_eval, y_eval = _subset(x_eval, y_eval.reshape(-1) if y_eval.ndim == 1 else y_eval,
+                                 config.evaluation_samples, config.seed)
+        if test_data is None:
+            val, test = split_data(x_eval, y_eval, config.validation_fraction, config.seed)
+        else:
+            val, test = (x_eval, y_eval), tuple(np.asarray(a) for a in test_data)
         if importance is None:
-            xi, yi = _subset(self.x, self.y, config.importance_samples, config.seed + 1)
+            xi, yi = _subset(val[0], np.asarray(val[1]).reshape(-1), config.importance_samples, config.seed + 1)
             importance = compute_importance(model, xi, yi, n_steps=config.n_steps, verbose=verbose)
-        self.model, self.importance, self.weight_mapping = model, importance, config.weight_mapping
-        self.accelerator = accelerator or hardware.Accelerator.paper()
-        self.calibration = calibrate(model, x_cal, layers=importance.layers)
-        self.output_layer = importance.layers[-1]
-
-    def baseline_accuracy(self) -> float:
-        from tfaxdnn import evaluate
-
-        return evaluate(self.model, self.x, self.y).accuracy
+        self.importance, self.weight_mapping = importance, config.weight_mapping
+        self.ev = Evaluator(model, val, calibration_data, accelerator, importance=importance.neurons,
+                            calibration_samples=config.calibration_samples, seed=config.seed, split="validation")
+        self.test = self.ev.with_data(test, split="test")
+        self.full = self.ev.with_data((x_eval, y_eval), split="evaluation")
+        self.accelerator, self.output_layer = self.ev.accelerator, importance.layers[-1]
 
     def plan(self, settings: Dict[str, tuple]) -> Plan:
-        layers = {n: LayerPlan(m, s, self.weight_mapping if not _is_exact(m) else "none")
+        layers = {n: LayerPlan(m, s, "none" if _mult.get(m).is_exact else self.weight_mapping)
                   for n, (m, s) in settings.items()}
-        return Plan(layers)
+        return self.ev.complete(Plan(layers))
 
-    def __call__(self, settings: Dict[str, tuple]):
-        from tfaxdnn import approximate, evaluate, hardware
-
+    def __call__(self, settings: Dict[str, tuple], evaluator=None):
         plan = self.plan(settings)
-        neurons = {n: self.importance.neurons[n] for n, (_, s) in settings.items() if s > 0}
-        ax = approximate(self.model, plan, calibration_data=self.calibration, importance=neurons)
-        acc = evaluate(ax, self.x, self.y).accuracy
-        report = hardware.estimate(ax, accelerator=self.accelerator)
-        return ax, plan, acc, report
-
-
-def _is_exact(name: str) -> bool:
-    return name in (_mult.EXACT_SIGNED, _mult.EXACT_UNSIGNED)
+        return plan, (evaluator or self.ev)(plan)
 
 
 def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig] = None, accelerator=None,
-               importance: Optional[Importance] = None, verbose: bool = True) -> XAIGenResult:
+               importance: Optional[Importance] = None, verbose: bool = True, test_data=None,
+               search: Optional[_Search] = None) -> XAIGenResult:
     """XAI-Gen on a trained float Keras 3 model (see the module docstring).
 
     Args:
         model: trained Keras 3 classifier (logits or probabilities), not modified.
-        eval_data: ``(x, y)`` held-out split for accuracy (``Q_c`` is checked on it).
+        eval_data: ``(x, y)`` held-out images: split into validation (``Q_c`` is checked and plans are selected
+            there) and test (the reported accuracy) by ``config.validation_fraction``, unless ``test_data`` is given.
         calibration_data: images (or ``(x, y)``) for activation ranges and data-aware weight mapping.
         config: `XAIGenConfig` (defaults: the paper's multipliers, t_c=1, δ=0.05, t_p=0.5, Q_c = baseline − 2 pts).
         accelerator: `tfaxdnn.hardware.Accelerator`; default ``Accelerator.paper()``.
-        importance: precomputed `Importance` (else computed with `compute_importance`).
+        importance: precomputed `Importance` (else computed with `compute_importance` on validation images).
+        test_data: ``(x, y)`` to report on; then all of ``eval_data`` is the validation split.
     """
     from tqdm.auto import tqdm
 
-    from tfaxdnn import hardware
-
     config = config or XAIGenConfig()
     start = time.perf_counter()
-    run = _Evaluator(model, eval_data, calibration_data, config, accelerator, importance, verbose)
+    run = search or _Search(model, eval_data, calibration_data, config, accelerator, importance, verbose, test_data)
     imp, layers, output_layer = run.importance, run.importance.layers, run.output_layer
-    baseline_acc = run.baseline_accuracy()
-    base_report = hardware.estimate(model, accelerator=run.accelerator)
-    q_c = baseline_acc - config.max_accuracy_drop
+    baseline = run.ev.baseline()
+    q_c = baseline.accuracy - config.max_accuracy_drop
     mults = config.multipliers
-    exact = mults[0] if _is_exact(mults[0]) else _mult.EXACT_SIGNED
+    exact = mults[0] if _mult.get(mults[0]).is_exact else _mult.EXACT_SIGNED
     committed = {n: (exact, 0.0) for n in layers}
-    ax, plan, acc, report = run(committed)
-    exact_acc = acc
-    log = [_log_row(0, "exact", committed, acc, report, acc >= q_c)]
-    best = (ax, plan, acc, report, dict(committed))
+    plan, m = run(committed)
+    log = [_log_row(0, "exact", committed, m, m.accuracy >= q_c)]
+    best = (plan, m, dict(committed))
     z_hat = imp.normalized(config.normalization)
     threshold = config.t_c
     bar = tqdm(imp.ascending(), desc="XAI-Gen", disable=not verbose)
@@ -339,64 +342,68 @@ def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig
         for j, sk in candidates:
             if j == 0 and sk == 0.0:
                 break
-            trial = dict(best[4], **{name: (mults[j], sk)})
-            ax, plan, acc, report = run(trial)
-            ok = acc >= q_c
-            log.append(_log_row(step, name, trial, acc, report, ok))
-            bar.set_postfix(layer=name, acc=f"{acc:.3f}", energy=f"{report.relative_energy:.3f}")
+            trial = dict(best[2], **{name: (mults[j], sk)})
+            plan, m = run(trial)
+            ok = m.accuracy >= q_c
+            log.append(_log_row(step, name, trial, m, ok))
+            bar.set_postfix(layer=name, acc=f"{m.accuracy:.3f}", energy=f"{m.relative_energy:.3f}")
             if ok:
-                best, accepted = (ax, plan, acc, report, trial), True
+                best, accepted = (plan, m, trial), True
                 break
         if not accepted and config.on_violation == "stop" and (i > 0 or s > 0):
             break
         threshold = max(threshold - config.delta, config.delta) if config.delta else threshold
-    algorithm1 = {"accuracy": best[2], "relative_energy": best[3].relative_energy,
-                  "settings": {n: {"multiplier": m, "skip_fraction": s} for n, (m, s) in best[4].items()}}
+    algorithm1 = {"validation_accuracy": best[1].accuracy, "test_accuracy": run.test(best[0]).accuracy,
+                  "relative_energy": best[1].relative_energy,
+                  "settings": {n: {"multiplier": m, "skip_fraction": s} for n, (m, s) in best[2].items()}}
     step = len(log)
     for _ in range(config.refine_passes):
         changed = False
         for name in tqdm(imp.ascending(), desc="XAI-Gen refine", disable=not verbose):
             step += 1
-            m_idx = mults.index(best[4][name][0]) if best[4][name][0] in mults else 0
-            s_now = best[4][name][1]
+            m_idx = mults.index(best[2][name][0]) if best[2][name][0] in mults else 0
+            s_now = best[2][name][1]
             moves = [(m_idx + 1, s_now)] if m_idx + 1 < len(mults) else []
             if name != output_layer and s_now + config.skip_step <= config.t_p + 1e-9:
                 moves.append((m_idx, round(s_now + config.skip_step, 6)))
             for j, sk in moves:
-                trial = dict(best[4], **{name: (mults[j], sk)})
-                ax, plan, acc, report = run(trial)
-                ok = acc >= q_c and report.relative_energy < best[3].relative_energy
-                log.append(_log_row(step, f"refine {name}", trial, acc, report, ok))
+                trial = dict(best[2], **{name: (mults[j], sk)})
+                plan, m = run(trial)
+                ok = m.accuracy >= q_c and m.relative_energy < best[1].relative_energy
+                log.append(_log_row(step, f"refine {name}", trial, m, ok))
                 if ok:
-                    best, changed = (ax, plan, acc, report, trial), True
+                    best, changed = (plan, m, trial), True
                     break
         if not changed:
             break
-    ax, plan, acc, report, settings = best
+    plan, m_val, settings = best
+    m_test = run.test(plan)
     per_layer = [{"layer": n, "importance": z_hat[n], "multiplier": settings[n][0],
                   "skip_fraction": settings[n][1],
                   "power_mw": _mult.get(settings[n][0]).power_mw} for n in layers]
-    return XAIGenResult(ax, plan, acc, report.energy_j, report.latency_s, report.memory_bytes,
-                        report.relative_energy, baseline_acc, exact_acc, base_report.energy_j,
-                        report.relative_energy <= config.energy_budget, imp, log, per_layer, config,
-                        time.perf_counter() - start, algorithm1)
+    return XAIGenResult(run.test.build(plan), plan, m_test.accuracy, m_test.energy_j, m_test.latency_s,
+                        m_test.memory_bytes, m_test.relative_energy, run.test.baseline().accuracy,
+                        run.test.exact().accuracy, baseline.energy_j, m_val.accuracy, baseline.accuracy,
+                        len(run.ev.y), len(run.test.y), m_test.relative_energy <= config.energy_budget, imp, log,
+                        per_layer, config, time.perf_counter() - start, algorithm1)
 
 
-def _log_row(step, layer, settings, acc, report, ok) -> dict:
-    return {"step": step, "layer": layer, "accuracy": acc, "energy_j": report.energy_j,
-            "relative_energy": report.relative_energy, "accepted": bool(ok),
-            "settings": {n: {"multiplier": m, "skip_fraction": s} for n, (m, s) in settings.items()}}
+def _log_row(step, layer, settings, m, ok) -> dict:
+    return {"step": step, "layer": layer, "validation_accuracy": m.accuracy, "energy_j": m.energy_j,
+            "relative_energy": m.relative_energy, "accepted": bool(ok),
+            "settings": {n: {"multiplier": mu, "skip_fraction": s} for n, (mu, s) in settings.items()}}
 
 
 def sweep(model, eval_data, calibration_data, t_p_values=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
           config: Optional[XAIGenConfig] = None, accelerator=None, importance: Optional[Importance] = None,
-          verbose: bool = True) -> List[dict]:
+          verbose: bool = True, search: Optional[_Search] = None) -> List[dict]:
     """Whole-model configurations over ``t_p``: "p" (skipping, exact multipliers) and "pa" (skipping + SelectMult
-    at the initial threshold ``t_c`` for every layer). Returns one row per configuration."""
+    at the initial threshold ``t_c`` for every layer). Nothing is selected, so each row's accuracy is measured on all
+    of the evaluation data. Returns one row per configuration."""
     from tqdm.auto import tqdm
 
     config = config or XAIGenConfig()
-    run = _Evaluator(model, eval_data, calibration_data, config, accelerator, importance, verbose)
+    run = search or _Search(model, eval_data, calibration_data, config, accelerator, importance, verbose)
     imp, output_layer = run.importance, run.output_layer
     z_hat, mults = imp.normalized(config.normalization), config.multipliers
     rows = []
@@ -407,9 +414,9 @@ def sweep(model, eval_data, calibration_data, t_p_values=(0.0, 0.1, 0.2, 0.3, 0.
             s = 0.0 if n == output_layer else skip_fraction(z_hat[n], t_p, config.skip_step)
             m = mults[select_multiplier(z_hat[n], config.t_c, len(mults))] if mode == "pa" else mults[0]
             settings[n] = (m, s)
-        _, plan, acc, report = run(settings)
-        rows.append({"mode": mode, "t_p": t_p, "accuracy": acc, "energy_j": report.energy_j,
-                     "relative_energy": report.relative_energy, "latency_s": report.latency_s,
+        plan, m = run(settings, run.full)
+        rows.append({"mode": mode, "t_p": t_p, "accuracy": m.accuracy, "split": m.split,
+                     "energy_j": m.energy_j, "relative_energy": m.relative_energy, "latency_s": m.latency_s,
                      "plan": json.dumps(plan.to_dict()["layers"])})
     return rows
 
@@ -419,24 +426,25 @@ def energy_cap(model, eval_data, calibration_data, config: Optional[XAIGenConfig
                verbose: bool = True) -> List[dict]:
     """How low the energy model lets energy go: the most aggressive multiplier on every layer plus the same skip
     fraction on every layer but the output one (least important neurons first), for each of ``skip_values``.
-    Rows carry ``meets_quality`` (accuracy ≥ baseline − ``max_accuracy_drop``)."""
+    Rows carry ``meets_quality`` (accuracy ≥ baseline − ``max_accuracy_drop``, both on all the evaluation data)."""
     from tqdm.auto import tqdm
 
     config = config or XAIGenConfig()
-    run = _Evaluator(model, eval_data, calibration_data, config, accelerator, importance, verbose)
-    q_c = run.baseline_accuracy() - config.max_accuracy_drop
+    run = _Search(model, eval_data, calibration_data, config, accelerator, importance, verbose)
+    q_c = run.full.baseline().accuracy - config.max_accuracy_drop
     rows = []
     for s in tqdm(skip_values, desc="energy cap", disable=not verbose):
         settings = {n: (config.multipliers[-1], 0.0 if n == run.output_layer else s)
                     for n in run.importance.layers}
-        _, _, acc, report = run(settings)
-        rows.append({"multiplier": config.multipliers[-1], "skip_fraction": s, "accuracy": acc,
-                     "relative_energy": report.relative_energy, "energy_reduction": 1.0 / report.relative_energy,
-                     "meets_quality": acc >= q_c})
+        _, m = run(settings, run.full)
+        rows.append({"multiplier": config.multipliers[-1], "skip_fraction": s, "accuracy": m.accuracy,
+                     "relative_energy": m.relative_energy, "energy_reduction": m.energy_reduction,
+                     "meets_quality": m.accuracy >= q_c})
     return rows
 
 
-def save_sweep(rows: List[dict], out_dir, baseline_accuracy: Optional[float] = None) -> None:
+def save_sweep(rows: List[dict], out_dir, baseline_accuracy: Optional[float] = None,
+               max_accuracy_drop: float = 0.02) -> None:
     """``sweep.csv`` and ``tradeoff.png`` (accuracy and relative energy per configuration, "p" vs "pa")."""
     import csv
 
@@ -459,7 +467,8 @@ def save_sweep(rows: List[dict], out_dir, baseline_accuracy: Optional[float] = N
         ax_en.plot(t_p, [r["relative_energy"] for r in sel], style, label=label)
     if baseline_accuracy is not None:
         ax_acc.axhline(100 * baseline_accuracy, color="grey", lw=0.8, label="float baseline")
-        ax_acc.axhline(100 * (baseline_accuracy - 0.02), color="red", lw=0.8, ls=":", label="baseline − 2 pts")
+        ax_acc.axhline(100 * (baseline_accuracy - max_accuracy_drop), color="red", lw=0.8, ls=":",
+                       label=f"baseline − {100 * max_accuracy_drop:g} pts")
     ax_acc.set(xlabel="skipping threshold t_p", ylabel="accuracy (%)", title="Accuracy")
     ax_en.set(xlabel="skipping threshold t_p", ylabel="energy / all-exact energy", title="Energy")
     ax_acc.legend(fontsize=8)
@@ -470,21 +479,24 @@ def save_sweep(rows: List[dict], out_dir, baseline_accuracy: Optional[float] = N
 
 
 def run_and_save(model, eval_data, calibration_data, out_dir, config: Optional[XAIGenConfig] = None,
-                 accelerator=None, t_p_values=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), verbose: bool = True
-                 ) -> XAIGenResult:
-    """`run_xaigen` + `sweep`, writing ``result.json``, ``plan.json``, ``importance.png``, ``axdnn.keras``,
-    ``sweep.csv`` and ``tradeoff.png`` to ``out_dir``; prints the importance, the plan and the trade-off."""
+                 accelerator=None, t_p_values=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), verbose: bool = True,
+                 test_data=None) -> XAIGenResult:
+    """`run_xaigen` + `sweep` (one evaluator, calibrated once), writing ``result.json``, ``plan.json``,
+    ``importance.png``, ``axdnn.keras``, ``sweep.csv`` and ``tradeoff.png`` to ``out_dir``; prints the importance,
+    the plan and the trade-off."""
     config = config or XAIGenConfig()
-    result = run_xaigen(model, eval_data, calibration_data, config, accelerator, verbose=verbose)
-    rows = sweep(model, eval_data, calibration_data, t_p_values, config, accelerator, result.importance,
-                 verbose=verbose) if t_p_values else []
+    search = _Search(model, eval_data, calibration_data, config, accelerator, None, verbose, test_data)
+    result = run_xaigen(model, eval_data, calibration_data, config, verbose=verbose, search=search)
+    rows = sweep(model, eval_data, calibration_data, t_p_values, config, verbose=verbose,
+                 search=search) if t_p_values else []
     result.save(out_dir)
     if rows:
-        save_sweep(rows, out_dir, result.baseline_accuracy)
+        save_sweep(rows, out_dir, search.full.baseline().accuracy, config.max_accuracy_drop)
     if verbose:
         print(result)
         if rows:
-            print(f"sweep ({len(rows)} configurations, {out_dir}/sweep.csv):")
+            print(f"sweep ({len(rows)} configurations on all {len(search.full.y)} evaluation images, "
+                  f"{out_dir}/sweep.csv):")
             for r in rows:
                 print(f"  {r['mode']:<3s} t_p={r['t_p']:.1f}  accuracy {r['accuracy']:.4f}  energy "
                       f"{r['relative_energy']:.3f} x exact")

@@ -7,6 +7,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import keras
 
+from tfaxdnn import kinds
+
 
 def _tf_keras():
     try:
@@ -27,15 +29,9 @@ def framework(model):
     raise ValueError(f"`model` must be a Keras 3 or tf_keras Model. Received: model of type {type(model).__name__}")
 
 
-def _unwrap(layer):
-    """The wrapped layer of a wrapper (tfmot ``QuantizeWrapperV2``), else the layer itself."""
-    inner = getattr(layer, "layer", None)
-    return inner if inner is not None and not isinstance(inner, (str, bytes)) else layer
-
-
-def is_neuron_layer(layer, k) -> bool:
-    """Conv2D, DepthwiseConv2D or Dense (or a subclass, or a wrapper around one)."""
-    return isinstance(_unwrap(layer), (k.layers.Conv2D, k.layers.DepthwiseConv2D, k.layers.Dense))
+def is_neuron_layer(layer) -> bool:
+    """An approximable kind (Conv2D, DepthwiseConv2D or Dense, a subclass, or a tfmot wrapper around one)."""
+    return kinds.kind_of(layer) is not None
 
 
 def _consumers(layer) -> List:
@@ -88,7 +84,7 @@ def select_layers(model, layers=None, blocks: Optional[Dict[str, str]] = None) -
     names = [l.name for l in model.layers]
     if layers is None:
         block_outs = set((blocks if blocks is not None else detect_blocks(model)).values())
-        chosen = {l.name for l in model.layers if is_neuron_layer(l, k) or l.name in block_outs}
+        chosen = {l.name for l in model.layers if is_neuron_layer(l) or l.name in block_outs}
     else:
         if isinstance(layers, (str, bytes)) or not isinstance(layers, (list, tuple, set)):
             layers = [layers]

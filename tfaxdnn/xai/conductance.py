@@ -18,6 +18,7 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
+from tfaxdnn import kinds
 from tfaxdnn.xai import _graph
 from tfaxdnn.xai.approximation import approximation_parameters
 
@@ -198,7 +199,7 @@ def neuron_sum(layer, cond: np.ndarray) -> np.ndarray:
     cond = np.asarray(cond)
     if cond.ndim <= 2:
         return cond
-    fmt = getattr(_graph._unwrap(layer), "data_format", "channels_last") if layer is not None else "channels_last"
+    fmt = getattr(kinds.unwrap(layer), "data_format", "channels_last") if layer is not None else "channels_last"
     if fmt == "channels_first":
         return cond.reshape(cond.shape[0], cond.shape[1], -1).sum(axis=2)
     return cond.reshape(cond.shape[0], -1, cond.shape[-1]).sum(axis=1)

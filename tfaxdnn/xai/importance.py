@@ -138,7 +138,7 @@ def layer_importance(model, data, targets=None, reduce: str = "abs_sum", blocks=
         blocks = dict(blocks)
     k = _graph.framework(model)
     if layers is None:
-        ranked = [l.name for l in model.layers if _graph.is_neuron_layer(l, k)]
+        ranked = [l.name for l in model.layers if _graph.is_neuron_layer(l)]
     else:
         ranked = _graph.select_layers(model, layers)
     names = [l.name for l in model.layers]

@@ -1,0 +1,272 @@
+"""`Evaluator`: plan -> metrics (accuracy, energy, latency, memory, per-layer report), memoised, rebuildable in a
+worker process from a picklable `EvaluatorSpec`.
+
+Every search (XAI-Gen, XAI-NAS, fine-grain mapping) scores candidate plans through it. The float model is calibrated
+once (per calibration method) and every candidate reuses the ranges; accuracy is measured on the evaluator's own
+split (``split`` names it: searches select on ``"validation"`` and report on ``"test"``, `Evaluator.with_data`);
+energy comes from `tfaxdnn.hardware` on the same resolved plan (same multipliers, same skipped neurons).
+
+Example:
+    >>> ev = Evaluator(model, (x_val, y_val), x_train[:500])            # doctest: +SKIP
+    >>> m = ev(Plan(default_multiplier="mul8s_1L2N"))                    # doctest: +SKIP
+    >>> m.accuracy, m.relative_energy                                    # doctest: +SKIP
+    >>> spec = ev.to_spec("work/ev")   # picklable; Evaluator.from_spec(spec) in a worker  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Dict, List, Mapping, Optional
+
+import numpy as np
+
+from tfaxdnn import kinds
+from tfaxdnn import multipliers as _mult
+from tfaxdnn.plan import Plan, as_plan
+
+__all__ = ["Evaluator", "EvaluatorSpec", "Metrics", "split_data"]
+
+#: Images per batch of the per-batch accuracy series (the STL queries' signal).
+SIGNAL_BATCH = 100
+
+
+@dataclasses.dataclass
+class Metrics:
+    """What one plan scores on one split.
+
+    Attributes:
+        accuracy: top-1 accuracy on the evaluator's split (``split`` says which).
+        energy_j, relative_energy: hardware energy per batch and its ratio to the all-exact 8-bit plan (system
+            accounting of `tfaxdnn.hardware.estimate`).
+        latency_s, memory_bytes: from the same report.
+        per_layer: one dict per approximable layer (the hardware report's rows).
+        batch_accuracies: accuracy of consecutive batches of `SIGNAL_BATCH` images.
+        split: name of the evaluation split; n: images evaluated.
+    """
+
+    accuracy: float
+    energy_j: float
+    relative_energy: float
+    latency_s: float
+    memory_bytes: int
+    per_layer: List[dict]
+    batch_accuracies: np.ndarray
+    split: str
+    n: int
+
+    @property
+    def energy_reduction(self) -> float:
+        """All-exact energy / this plan's energy (x lower)."""
+        return 1.0 / self.relative_energy if self.relative_energy else float("inf")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["batch_accuracies"] = [float(v) for v in self.batch_accuracies]
+        d["energy_reduction"] = self.energy_reduction
+        return d
+
+
+def split_data(x, y, validation_fraction: float, seed: int):
+    """``((x_val, y_val), (x_test, y_test))``: a seeded random split of evaluation data into the part a search
+    selects on and the part its result is reported on."""
+    x, y = np.asarray(x), np.asarray(y)
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"`validation_fraction` must lie in (0, 1). Received: {validation_fraction!r}")
+    n_val = int(round(len(x) * validation_fraction))
+    if n_val < 1 or n_val >= len(x):
+        raise ValueError(f"Cannot split {len(x)} evaluation images at validation_fraction={validation_fraction}: "
+                         "both parts need at least one image.")
+    order = np.random.default_rng(seed).permutation(len(x))
+    val, test = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return (x[val], y[val]), (x[test], y[test])
+
+
+def _labels(y) -> np.ndarray:
+    y = np.asarray(y)
+    return (y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)).astype(np.int64)
+
+
+def _subset(x, n: Optional[int], seed: int):
+    if n is None or n >= len(x):
+        return x
+    return x[np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))]
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluatorSpec:
+    """Everything a worker process needs to rebuild an `Evaluator` (files in ``directory`` + settings); picklable."""
+
+    directory: str
+    settings: dict
+    accelerator: object = None
+
+    def build(self) -> "Evaluator":
+        return Evaluator.from_spec(self)
+
+
+class Evaluator:
+    """Scores plans on a float Keras 3 model; see the module docstring.
+
+    Args:
+        model: trained float Keras 3 classifier (not modified).
+        eval_data: ``(x, y)`` the accuracy is measured on (integer or one-hot labels).
+        calibration_data: representative inputs (array or ``(x, y)``) for the activation ranges.
+        accelerator: `tfaxdnn.hardware.Accelerator`; default ``Accelerator.paper()``.
+        importance: ``{layer: per-neuron scores}`` for plans that skip neurons without carrying their own scores.
+        batch_size: hardware batch size of the energy/latency figures.
+        calibration_samples: calibration images used (seeded subset; None: all).
+        seed: sampling seed.
+        split: name of the evaluation split, recorded with every `Metrics`.
+    """
+
+    def __init__(self, model, eval_data, calibration_data, accelerator=None, importance: Optional[Mapping] = None,
+                 batch_size: int = 1, calibration_samples: Optional[int] = 500, seed: int = 0,
+                 split: str = "validation"):
+        from tfaxdnn import hardware
+
+        self.model = model
+        self.layers = kinds.approximable_names(model)
+        if not self.layers:
+            raise ValueError(f"Model '{model.name}' has no approximable layer (Conv2D, DepthwiseConv2D or Dense); "
+                             "there is nothing to search.")
+        self.output_layer = self.layers[-1]
+        x, y = eval_data
+        self.x, self.y = np.asarray(x), _labels(y)
+        if len(self.x) != len(self.y) or len(self.x) == 0:
+            raise ValueError(f"`eval_data` must hold the same positive number of images and labels. Received: "
+                             f"{len(self.x)} images, {len(self.y)} labels")
+        if calibration_data is None:
+            raise ValueError("`calibration_data` is needed for the activation ranges (a few hundred training images).")
+        x_cal = calibration_data[0] if isinstance(calibration_data, tuple) else calibration_data
+        self.x_cal = _subset(np.asarray(x_cal), calibration_samples, seed)
+        self.accelerator = accelerator or hardware.Accelerator.paper()
+        self.importance = {n: np.asarray(v, np.float64) for n, v in (importance or {}).items()}
+        self.batch_size, self.seed, self.split = int(batch_size), int(seed), str(split)
+        self.calibration_samples = calibration_samples
+        self._shapes = hardware.model_shapes(model)
+        self._calibrations: Dict[str, object] = {}
+        self._cache: Dict[str, Metrics] = {}
+        self._hits = self._misses = 0
+        self._baseline: Optional[Metrics] = None
+
+    # -- plans ------------------------------------------------------------------------------------------------
+    def complete(self, plan) -> Plan:
+        """``plan`` (any `as_plan` form) with the evaluator's importance for skipping layers that lack their own."""
+        plan = as_plan(plan)
+        missing = {n: self.importance[n] for n, lp in plan.layers.items()
+                   if lp.skip_fraction > 0 and n not in plan.importance and n in self.importance}
+        return dataclasses.replace(plan, importance={**plan.importance, **missing}) if missing else plan
+
+    def calibration(self, method: str = "minmax"):
+        """The float model's `Calibration` for ``method`` (computed once)."""
+        from tfaxdnn.approximation import calibrate
+
+        if method not in self._calibrations:
+            self._calibrations[method] = calibrate(self.model, self.x_cal, layers=self.layers, method=method)
+        return self._calibrations[method]
+
+    def build(self, plan):
+        """The approximate Keras model of ``plan`` (not cached)."""
+        from tfaxdnn import approximate
+
+        plan = self.complete(plan)
+        return approximate(self.model, plan, calibration_data=self.calibration(plan.quantization.calibration))
+
+    # -- scoring ----------------------------------------------------------------------------------------------
+    def __call__(self, plan) -> Metrics:
+        """`Metrics` of ``plan`` on this evaluator's split, memoised by the plan's JSON."""
+        plan = self.complete(plan)
+        key = hashlib.sha256(plan.to_json(indent=None).encode()).hexdigest()
+        if key in self._cache:
+            self._hits += 1
+            return self._cache[key]
+        self._misses += 1
+        metrics = self._score(self.build(plan), plan)
+        self._cache[key] = metrics
+        return metrics
+
+    def cache_info(self) -> dict:
+        return {"hits": self._hits, "misses": self._misses, "size": len(self._cache)}
+
+    def _score(self, keras_model, plan: Optional[Plan]) -> Metrics:
+        from tfaxdnn import hardware
+        from tfaxdnn.evaluation import evaluate
+
+        ev = evaluate(keras_model, self.x, self.y, batch_size=SIGNAL_BATCH)
+        report = hardware.estimate(None, plan, self.accelerator, batch_size=self.batch_size, shapes=self._shapes)
+        rows = [dataclasses.asdict(r) for r in report.layers]
+        return Metrics(ev.accuracy, report.energy_j, report.relative_energy, report.latency_s, report.memory_bytes,
+                       rows, ev.batch_accuracies, self.split, ev.n)
+
+    def energy(self, plan):
+        """The hardware report of ``plan`` alone (no inference)."""
+        from tfaxdnn import hardware
+
+        return hardware.estimate(None, self.complete(plan), self.accelerator, batch_size=self.batch_size,
+                                 shapes=self._shapes)
+
+    def exact_plan(self) -> Plan:
+        """Every approximable layer on the exact signed multiplier (the 8-bit reference)."""
+        return Plan(default_multiplier=_mult.EXACT_SIGNED)
+
+    def exact(self) -> Metrics:
+        """`Metrics` of the all-exact 8-bit plan."""
+        return self(self.exact_plan())
+
+    def baseline(self) -> Metrics:
+        """`Metrics` of the float model on this split (energy: the all-exact plan's)."""
+        if self._baseline is None:
+            self._baseline = self._score(self.model, self.exact_plan())
+        return self._baseline
+
+    # -- other splits and processes ---------------------------------------------------------------------------
+    def with_data(self, eval_data, split: str = "test") -> "Evaluator":
+        """The same model, calibration, importance and accelerator scored on other data (own cache)."""
+        other = object.__new__(Evaluator)
+        other.__dict__.update(self.__dict__)
+        x, y = eval_data
+        other.x, other.y, other.split = np.asarray(x), _labels(y), str(split)
+        other._cache, other._hits, other._misses, other._baseline = {}, 0, 0, None
+        return other
+
+    def to_spec(self, directory) -> EvaluatorSpec:
+        """Writes ``model.keras``, ``data.npz``, ``importance.npz`` and the registered user multipliers to
+        ``directory`` and returns the picklable `EvaluatorSpec` that `from_spec` rebuilds this evaluator from."""
+        directory = os.path.abspath(os.fspath(directory))
+        os.makedirs(directory, exist_ok=True)
+        self.model.save(os.path.join(directory, "model.keras"))
+        np.savez(os.path.join(directory, "data.npz"), x_eval=self.x, y_eval=self.y, x_cal=self.x_cal)
+        np.savez(os.path.join(directory, "importance.npz"), **self.importance)
+        users = _mult.registered()
+        np.savez(os.path.join(directory, "multipliers.npz"), **{f"t{i}": m.table for i, m in enumerate(users)})
+        meta = [{"name": m.name, "signed": m.signed, "power_mw": m.power_mw, "area_um2": m.area_um2,
+                 "delay_ns": m.delay_ns} for m in users]
+        with open(os.path.join(directory, "multipliers.json"), "w") as f:
+            json.dump(meta, f, indent=1)
+        settings = {"batch_size": self.batch_size, "seed": self.seed, "split": self.split,
+                    "calibration_samples": None}  # x_cal is stored already subset
+        return EvaluatorSpec(directory, settings, self.accelerator)
+
+    @classmethod
+    def from_spec(cls, spec: EvaluatorSpec) -> "Evaluator":
+        """Rebuilds the evaluator a `to_spec` call described (in this or another process)."""
+        import keras
+
+        import tfaxdnn.layers  # noqa: F401  (registers the approximate layers for loading)
+
+        d = spec.directory
+        with open(os.path.join(d, "multipliers.json")) as f:
+            meta = json.load(f)
+        with np.load(os.path.join(d, "multipliers.npz")) as tables:
+            for i, m in enumerate(meta):
+                _mult.register(_mult.Multiplier(table=tables[f"t{i}"], **m))
+        model = keras.models.load_model(os.path.join(d, "model.keras"), compile=False)
+        with np.load(os.path.join(d, "data.npz")) as data:
+            x_eval, y_eval, x_cal = data["x_eval"], data["y_eval"], data["x_cal"]
+        with np.load(os.path.join(d, "importance.npz")) as imp:
+            importance = {k: imp[k] for k in imp.files}
+        return cls(model, (x_eval, y_eval), x_cal, accelerator=spec.accelerator, importance=importance,
+                   **spec.settings)
