@@ -40,9 +40,9 @@ def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
 
 def compare(args, model, data) -> dict:
     """Runs both searches (same budget) and XAI-Gen; prints and returns the summary."""
-    from tfaxdnn import evaluate
     from tfaxdnn.search import XAIGenConfig, run_xaigen
-    from tfaxdnn.search.nas import NASConfig, compare_with_alwann, split_validation_test
+    from tfaxdnn.search import split_data
+    from tfaxdnn.search.nas import NASConfig, compare_with_alwann
 
     config = NASConfig(pop_size=args.pop, n_offsprings=args.pop, generations=args.generations, n_seeds=args.seeds,
                        genes=args.genes, seed=args.seed)
@@ -59,16 +59,18 @@ def compare(args, model, data) -> dict:
                                      for c in cells))
     if not args.no_xaigen:
         (x_train, y_train), (x_held, y_held) = data
-        (x_val, y_val), (x_test, y_test) = split_validation_test(x_held, y_held, 0.5, args.seed)
-        xg = run_xaigen(model, (x_val, y_val), x_train, XAIGenConfig(seed=args.seed), verbose=False)
+        (x_val, y_val), (x_test, y_test) = split_data(x_held, y_held, 0.5, args.seed)   # the searches' split
+        xg = run_xaigen(model, (x_val, y_val), x_train, XAIGenConfig(seed=args.seed), verbose=False,
+                        test_data=(x_test, y_test))
         xg.save(os.path.join(args.out, "xaigen"))
-        test_acc = evaluate(xg.model, x_test, y_test).accuracy
+        test_acc = xg.accuracy
         summary["xaigen"] = {"relative_energy": xg.relative_energy, "energy_reduction": 1.0 / xg.relative_energy,
-                             "accuracy_validation": xg.accuracy, "accuracy_test": test_acc,
-                             "baseline_accuracy_validation": xg.baseline_accuracy, "runtime_s": xg.runtime_s}
+                             "accuracy_validation": xg.validation_accuracy, "accuracy_test": test_acc,
+                             "baseline_accuracy_validation": xg.baseline_validation_accuracy,
+                             "baseline_accuracy_test": xg.baseline_accuracy, "runtime_s": xg.runtime_s}
         print(f"XAI-Gen (validation-selected): energy x{xg.relative_energy:.3f} of all-exact "
-              f"({1 / xg.relative_energy:.2f}x lower), accuracy validation {xg.accuracy:.4f} / test {test_acc:.4f}, "
-              f"{xg.runtime_s:.0f} s")
+              f"({1 / xg.relative_energy:.2f}x lower), accuracy validation {xg.validation_accuracy:.4f} / test "
+              f"{test_acc:.4f}, {xg.runtime_s:.0f} s")
         with open(os.path.join(args.out, "comparison.json"), "w") as f:
             json.dump(summary, f, indent=2)
     base = results["xainas"].baseline_accuracy

@@ -219,8 +219,9 @@ def test_robustness_objective_attacks_the_approximate_model(setup):
     x_adv = attack(model, x, y, cfg)
     assert np.abs(x_adv - x).max() <= 0.15 + 1e-6 and x_adv.min() >= 0.0 and x_adv.max() <= 1.0
     space = GenomeSpace.build(["conv1", "conv2", "fc1", "fc2"], "fc2", MULTS)
-    from tfaxdnn.search.nas import _evaluator_class
-    ev = _evaluator_class(None)(model, eval_data=(x, y), calibration_data=data[0][0][:100])
+    from tfaxdnn.search import Evaluator
+
+    ev = Evaluator(model, eval_data=(x, y), calibration_data=data[0][0][:100])
     ax = ev.build(space.to_plan([2, 0, 1, 0, 1, 0, 0, 0]))
     m = robustness_metrics(ax, x, y, AttackConfig("pgd", epsilon=0.15, steps=3, samples=100), x_transfer=x_adv)
     clean = float((np.asarray(ax.predict(x, verbose=0)).argmax(1) == y).mean())

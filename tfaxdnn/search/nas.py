@@ -36,12 +36,14 @@ from pymoo.core.problem import Problem
 from pymoo.operators.crossover.sbx import SBX
 from pymoo.operators.repair.rounding import RoundingRepair
 
+from tfaxdnn import kinds
 from tfaxdnn import multipliers as _mult
 from tfaxdnn.search.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tfaxdnn.search.nas_genome import GenomeSpace, xaigen_seed_genomes
+from tfaxdnn.search.evaluator import Evaluator, split_data
 from tfaxdnn.search.nas_robustness import AttackConfig
 
-__all__ = ["NASConfig", "NASResult", "OBJECTIVES", "run_xainas", "compare_with_alwann", "split_validation_test",
+__all__ = ["NASConfig", "NASResult", "OBJECTIVES", "run_xainas", "compare_with_alwann",
            "evaluate_candidate", "hypervolume_2d", "CheckpointError"]
 
 #: objective name -> (record field, how it is minimised)
@@ -96,12 +98,13 @@ class NASConfig:
     def __post_init__(self):
         objs = [self.objectives] if isinstance(self.objectives, str) else list(self.objectives)
         unknown = [o for o in objs if o not in OBJECTIVES]
-        if unknown or not objs or len(set(objs)) != len(objs):
-            from tfaxdnn.plan import close_matches
+        if unknown:
+            from tfaxdnn.errors import unknown_name
 
-            hint = close_matches(unknown[0], OBJECTIVES) if unknown else ""
-            raise ValueError(f"Unknown or repeated objective(s) {unknown or objs}.{hint} Valid choices: "
-                             f"{list(OBJECTIVES)} (comma-separated, each once).")
+            raise unknown_name("objective", unknown[0], OBJECTIVES, f"Valid choices: {list(OBJECTIVES)} "
+                                                                     "(comma-separated).")
+        if not objs or len(set(objs)) != len(objs):
+            raise ValueError(f"Objectives must be a non-empty list without repeats. Received: {objs}")
         object.__setattr__(self, "objectives", tuple(objs))
         object.__setattr__(self, "multipliers", tuple(self.multipliers))
         object.__setattr__(self, "seed_t_c", tuple(float(t) for t in self.seed_t_c))
@@ -156,7 +159,6 @@ class CandidateTask:
     """What a worker needs: an evaluator spec (rebuilt once per worker process), the genome space and the attack."""
 
     token: str
-    evaluator_cls: Optional[type]
     spec: object
     space: GenomeSpace
     robustness_path: Optional[str] = None
@@ -171,7 +173,7 @@ def _context(task: CandidateTask) -> dict:
     with _LOCK:
         ctx = _CONTEXTS.get(task.token)
         if ctx is None:
-            ev = task.evaluator_cls.from_spec(task.spec)
+            ev = Evaluator.from_spec(task.spec)
             rob = None
             if task.robustness_path:
                 with np.load(task.robustness_path) as f:
@@ -282,19 +284,6 @@ def _hv(records, floor, ref) -> float:
 
 # -- data, importance, fingerprints -----------------------------------------------------------------------------
 
-def split_validation_test(x, y, fraction: float = 0.5, seed: int = 0):
-    """Seeded split of a held-out set: ``fraction`` for validation (search), the rest for the final test."""
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"`validation_fraction` must be in (0, 1). Received: {fraction}")
-    y = np.asarray(y).reshape(-1)
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_val = int(round(fraction * len(x)))
-    if n_val < 1 or n_val >= len(x):
-        raise ValueError(f"Cannot split {len(x)} held-out images into validation and test with fraction {fraction}.")
-    val, test = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return (x[val], y[val]), (x[test], y[test])
-
-
 def _subset(x, n, seed):
     if n is None or n >= len(x):
         return x
@@ -322,26 +311,9 @@ def _importance(model, x_train, y_train, layers, config: NASConfig, path: str, v
         len(x_train), min(config.importance_samples, len(x_train)), replace=False))
     imp = compute_importance(model, x_train[rng_idx], np.asarray(y_train).reshape(-1)[rng_idx], layers=list(layers),
                              n_steps=config.n_steps, verbose=verbose)
-    np.savez(path, **{f"score__{n}": imp.scores[n] for n in layers}, **{f"neurons__{n}": imp.neurons[n] for n in layers})
+    np.savez(path, **{f"score__{n}": imp.scores[n] for n in layers},
+             **{f"neurons__{n}": imp.neurons[n] for n in layers})
     return imp
-
-
-def _evaluator_class(cls):
-    if cls is not None:
-        return cls
-    try:
-        from tfaxdnn.search.evaluator import Evaluator
-    except ImportError:  # until the shared evaluator lands on main
-        from tfaxdnn.search.nas_devstub import Evaluator
-    return Evaluator
-
-
-def _approximable(model) -> List[str]:
-    try:
-        from tfaxdnn.kinds import approximable_names
-    except ImportError:
-        from tfaxdnn.plan import supported_layer_names as approximable_names
-    return list(approximable_names(model))
 
 
 # -- the search ---------------------------------------------------------------------------------------------------
@@ -352,7 +324,7 @@ class _Search:
     CHECKPOINT = "checkpoint.pkl"
 
     def __init__(self, model, data, out_dir, config, runner, resume, validation_fraction, evaluation_samples,
-                 evaluator_cls, verbose, on_generation=None):
+                 verbose, on_generation=None):
         self.config, self.runner, self.verbose, self.model = config, runner, verbose, model
         self.on_generation = on_generation
         self.out_dir = os.path.abspath(out_dir)
@@ -366,22 +338,22 @@ class _Search:
                                   "without --resume to start a new search.")
         if resume:
             load_checkpoint(self.ckpt)        # integrity first, before any expensive set-up
-        layers = _approximable(model)
+        layers = kinds.approximable_names(model)
         if not layers:
             raise ValueError(f"Model {model.name!r} has no approximable layer (Conv2D, DepthwiseConv2D or Dense): "
                              "nothing to search.")
         (x_train, y_train), (x_held, y_held) = data
-        (x_val, y_val), (x_test, y_test) = split_validation_test(x_held, y_held, validation_fraction, config.seed)
+        (x_val, y_val), (x_test, y_test) = split_data(x_held, np.asarray(y_held).reshape(-1), validation_fraction,
+                                                     config.seed)
         if evaluation_samples:
             keep = _subset(np.arange(len(x_val)), evaluation_samples, config.seed + 2)
             x_val, y_val = x_val[keep], y_val[keep]
         self.test_data = (x_test, y_test)
-        x_cal = _subset(np.asarray(x_train), config.calibration_samples, config.seed)
         self.importance = _importance(model, np.asarray(x_train), y_train, layers, config,
                                       os.path.join(self.out_dir, "importance.npz"), verbose)
-        cls = _evaluator_class(evaluator_cls)
-        self.ev = cls(model, eval_data=(x_val, y_val), calibration_data=x_cal, importance=self.importance.neurons,
-                      calibration_samples=config.calibration_samples, seed=config.seed)
+        self.ev = Evaluator(model, eval_data=(x_val, y_val), calibration_data=np.asarray(x_train),
+                            importance=self.importance.neurons, calibration_samples=config.calibration_samples,
+                            seed=config.seed)
         self.baseline = {"validation": float(self.ev.baseline().accuracy)}
         self.floor = self.baseline["validation"] - config.max_accuracy_drop
         self.ref = (1.0 - self.floor, 1.0)
@@ -391,12 +363,13 @@ class _Search:
         self.fingerprint = hashlib.sha256(json.dumps(
             {"config": config.to_dict(), "space": self.space.to_dict(), "validation_fraction": validation_fraction,
              "evaluation_samples": evaluation_samples, "model": _digest(*model.get_weights()),
-             "data": _digest(x_val, y_val, x_test, y_test, x_cal)}, sort_keys=True, default=str).encode()).hexdigest()
-        self.task = self._task(model, x_val, y_val, cls)
+             "data": _digest(x_val, y_val, x_test, y_test, self.ev.x_cal)},
+            sort_keys=True, default=str).encode()).hexdigest()
+        self.task = self._task(model, x_val, y_val)
         self.resume = resume
         self.x_val_shape = x_val.shape
 
-    def _task(self, model, x_val, y_val, cls) -> CandidateTask:
+    def _task(self, model, x_val, y_val) -> CandidateTask:
         token = f"{self.fingerprint}:{self.out_dir}"
         rob_path, attack = None, None
         if "robustness" in self.config.objectives:
@@ -415,7 +388,7 @@ class _Search:
             _CONTEXTS[token] = {"ev": self.ev, "rob": rob, "built": time.time()}
         else:
             spec = self.ev.to_spec(os.path.join(self.out_dir, "evaluator"))
-        return CandidateTask(token, cls, spec, self.space, rob_path, attack)
+        return CandidateTask(token, spec, self.space, rob_path, attack)
 
     # -- initial population -----------------------------------------------------------------------------------
     def _initial(self):
@@ -577,8 +550,8 @@ def _json_default(o):
 
 def run_xainas(model, data, out_dir, config: Optional[NASConfig] = None, *, workers: int = 0,
                scheduler: Optional[str] = None, resume: bool = False, validation_fraction: float = 0.5,
-               evaluation_samples: Optional[int] = None, runner=None, evaluator_cls=None,
-               on_generation=None, verbose: bool = True) -> NASResult:
+               evaluation_samples: Optional[int] = None, runner=None, on_generation=None,
+               verbose: bool = True) -> NASResult:
     """XAI-NAS (or, with ``config.mode="alwann"``, the ALWANN-style baseline) on a trained float Keras model.
 
     Args:
@@ -602,7 +575,7 @@ def run_xainas(model, data, out_dir, config: Optional[NASConfig] = None, *, work
     runner = runner or make_runner(workers, scheduler)
     try:
         search = _Search(model, data, out_dir, config, runner, resume, validation_fraction, evaluation_samples,
-                         evaluator_cls, verbose, on_generation)
+                         verbose, on_generation)
         try:
             return search.run()
         finally:
