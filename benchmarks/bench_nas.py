@@ -5,7 +5,8 @@
 
 Part 1 (in-process): for ``--candidates`` random genomes, the time of each stage of a candidate evaluation:
 build (`approximate`: quantise + weight mapping + LUT layers, calibration ranges reused), inference (accuracy on
-``--images`` evaluation images), energy (`hardware.estimate`); the one-off calibration is timed separately.
+``--images`` evaluation images), energy (`hardware.estimate` from the plan and the layer shapes, as `Evaluator`);
+the one-off calibration is timed separately.
 Part 2: the same small search (``--pop``, ``--generations``, same seed) run with a LocalCluster of 1 and of 2
 worker processes; the speed-up is measured on the generations after the first (worker start-up and evaluator
 rebuild excluded; they are reported separately). Models are trained briefly (accuracy is irrelevant to speed).
@@ -60,12 +61,12 @@ def _data_and_model(name: str, images: int, seed: int):
 
 
 def stage_times(model, x_cal, x_eval, y_eval, n: int, seed: int) -> dict:
-    from tfaxdnn import approximate, evaluate, hardware
+    from tfaxdnn import approximate, evaluate, hardware, kinds
     from tfaxdnn.approximation import calibrate
-    from tfaxdnn.plan import supported_layer_names
     from tfaxdnn.search.nas_genome import GenomeSpace
 
-    layers = supported_layer_names(model)
+    layers = kinds.approximable_names(model)
+    shapes = hardware.model_shapes(model)
     t = time.perf_counter()
     cal = calibrate(model, x_cal, layers=layers)
     calibration = time.perf_counter() - t
@@ -79,7 +80,7 @@ def stage_times(model, x_cal, x_eval, y_eval, n: int, seed: int) -> dict:
         t1 = time.perf_counter()
         evaluate(ax, x_eval, y_eval)
         t2 = time.perf_counter()
-        hardware.estimate(ax)
+        hardware.estimate(None, plan, shapes=shapes)      # as `Evaluator` does: from the plan and layer shapes
         t3 = time.perf_counter()
         rows.append((t1 - t0, t2 - t1, t3 - t2))
     rows = np.array(rows[1:])                 # the first candidate also traces/loads the op: reported apart
