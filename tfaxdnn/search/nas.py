@@ -349,11 +349,13 @@ class _Search:
             keep = _subset(np.arange(len(x_val)), evaluation_samples, config.seed + 2)
             x_val, y_val = x_val[keep], y_val[keep]
         self.test_data = (x_test, y_test)
-        self.importance = _importance(model, np.asarray(x_train), y_train, layers, config,
-                                      os.path.join(self.out_dir, "importance.npz"), verbose)
+        # conductance: the XAI-Gen seeds and the skipping order (the ALWANN-style baseline needs neither)
+        self.importance = (_importance(model, np.asarray(x_train), y_train, layers, config,
+                                       os.path.join(self.out_dir, "importance.npz"), verbose)
+                           if config.mode == "xainas" else None)
         self.ev = Evaluator(model, eval_data=(x_val, y_val), calibration_data=np.asarray(x_train),
-                            importance=self.importance.neurons, calibration_samples=config.calibration_samples,
-                            seed=config.seed)
+                            importance=self.importance.neurons if self.importance else None,
+                            calibration_samples=config.calibration_samples, seed=config.seed)
         self.baseline = {"validation": float(self.ev.baseline().accuracy)}
         self.floor = self.baseline["validation"] - config.max_accuracy_drop
         self.ref = (1.0 - self.floor, 1.0)
