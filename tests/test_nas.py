@@ -288,3 +288,22 @@ def test_cli_rejects_bad_input(tmp_path):
     with pytest.raises(SystemExit, match="No checkpoint to resume"):
         args = parser.parse_args(base + ["--resume", "--workers", "0", "--quiet"])
         args.func(args)
+
+
+@pytest.mark.slow
+def test_cli_runs_a_search_through_the_main_entry_point(tmp_path):
+    from tfaxdnn import cli
+
+    _tiny_model().save(tmp_path / "tiny.keras")
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 255, (40, 28, 28), dtype=np.uint8), rng.integers(0, 10, 40)
+    np.savez(tmp_path / "data.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    out = tmp_path / "out"
+    code = cli.main(["nas", "--model", str(tmp_path / "tiny.keras"), "--data", str(tmp_path / "data.npz"),
+                     "--out", str(out), "--pop", "3", "--offsprings", "2", "--generations", "1", "--seeds", "2",
+                     "--workers", "0", "--importance-samples", "10", "--calibration-samples", "20",
+                     "--multipliers", ",".join(MULTS), "--quiet"])
+    assert code == 0
+    saved = json.loads((out / "pareto.json").read_text())
+    assert saved["candidates"] == 5 and saved["settings"]["pop_size"] == 3
+    assert len((out / "evaluations.csv").read_text().splitlines()) == 1 + saved["evaluations"]
