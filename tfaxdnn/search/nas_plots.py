@@ -58,6 +58,9 @@ def save_hypervolume_plot(results: Mapping[str, object], path: str) -> None:
     for mode, res in results.items():
         ax.plot(range(len(res.hypervolume)), res.hypervolume, "o-", ms=3, label=_LABEL.get(mode, mode))
         ref = res.reference_point
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="generation", ylabel="hypervolume (validation)",
            title=f"Hypervolume, reference (error, energy) = ({ref[0]:.3f}, {ref[1]:.2f})" if ref else "Hypervolume")
     ax.legend(fontsize=8)
