@@ -293,3 +293,13 @@ def test_loaded_sequential_model_folds_and_approximates_like_the_original(data, 
     b = tfaxdnn.approximate(loaded, plan, calibration_data=data)
     assert isinstance(b.get_layer("bn"), keras.layers.Identity)  # BatchNormalization folded in both
     np.testing.assert_array_equal(a.predict(data, verbose=0), b.predict(data, verbose=0))
+
+
+def test_raw_pixel_calibration_and_softmax_conductance_warn(data):
+    model = sequential(bn=False)
+    with pytest.warns(UserWarning, match="raw pixels"):
+        tfaxdnn.approximate(model, tfaxdnn.Plan({"d1": "mul8s_1KV6"}), calibration_data=np.round(data * 255))
+    soft = keras.Sequential([keras.Input((10, 10, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(3, activation="softmax", name="p")])
+    with pytest.warns(UserWarning, match="softmax"):
+        tfaxdnn.xai.layer_conductance(soft, data[:4], target=0, n_steps=4)

@@ -117,9 +117,22 @@ def calibrate(model, data, layers=None, method: str = "minmax", batch_size: int 
     return Calibration(model.name, ranges, method, data)
 
 
+def _warn_raw_pixels(data) -> None:
+    """Warns when array calibration data looks like raw 0-255 pixels (a common mismatch with scaled training)."""
+    x = data[0] if isinstance(data, tuple) else data
+    if not isinstance(x, np.ndarray) or x.size == 0 or not np.issubdtype(x.dtype, np.number):
+        return
+    sample = x[:64]
+    if sample.max() > 2.0 and sample.min() >= 0 and np.all(sample == np.round(sample)):
+        warnings.warn(f"Calibration data looks like raw pixels (integers in [{sample.min():g}, {sample.max():g}]): if "
+                      "the model was trained on scaled inputs (e.g. x / 255), scale the calibration data the same "
+                      "way, or the activation ranges will be wrong.", stacklevel=4)
+
+
 def _layer_ranges(model, layers, calibration_data, method, batch_size) -> Dict[str, tuple]:
     """Input ranges of ``layers`` from a `Calibration` (checked against the model and method) or from raw data."""
     if not isinstance(calibration_data, Calibration):
+        _warn_raw_pixels(calibration_data)
         return calibrate_tensors(model, {n: layer.input for n, layer in layers.items()}, calibration_data,
                                  method=method, batch_size=batch_size)
     c = calibration_data
@@ -273,5 +286,6 @@ def _load_approx(target, source, bn, input_params, lp, q, histogram, mask) -> No
     kp = kernel_params(kinds.kind_of(source).name, kernel, q.signed, q.per_channel)
     table = None
     if lp.weight_mapping != "none":
-        table = _wm.mapping_table(target.multiplier, histogram if lp.weight_mapping == "data" else None)
+        table = _wm.mapping_table(target.multiplier, histogram if lp.weight_mapping == "data" else None,
+                                  activation_zero_point=int(np.asarray(input_params.zero_point)))
     target.set_quantization(input_params, kp, weight_map=table, kept_outputs=mask)
