@@ -69,6 +69,15 @@ def _load(name: str) -> Multiplier:
 
 _registered: Dict[str, Multiplier] = {}
 TABLE_FILE_SUFFIXES = (".bin", ".npy")
+#: Callables ``name -> Multiplier | None`` consulted (in order) for names neither bundled nor registered, e.g. the
+#: reconfigurable presets (`tfaxdnn.multipliers.reconfigurable`); what they return is registered.
+_providers: list = []
+
+
+def add_provider(provider) -> None:
+    """Adds a ``name -> Multiplier | None`` provider that `get` asks about names it does not know."""
+    if provider not in _providers:
+        _providers.append(provider)
 
 
 def register(multiplier: Multiplier) -> str:
@@ -113,6 +122,11 @@ def get(name: str) -> Multiplier:
         raise TypeError(f"Multiplier name must be a string, got {type(name).__name__}.")
     if name in _registered:
         return _registered[name]
+    for provider in _providers:
+        found = provider(name)
+        if found is not None:
+            register(found)
+            return found
     if name not in _metadata():
         raise unknown_name("multiplier", name, list(_metadata()) + list(_registered),
                            hint=f"See tfaxdnn.multipliers.names() for the {len(_metadata())} bundled circuits; a "
