@@ -112,10 +112,10 @@ def layer_modes(shape: LayerShape, codes, multiplier, fractions=None, kept_mask=
     """
     acc = accelerator or Accelerator.paper()
     m = _mults.get(acc.exact_multiplier) if multiplier is None else multiplier
-    flat = np.asarray(codes, np.int64).reshape(-1, shape.outputs) if np.size(codes) else None
-    if flat is None or flat.size != shape.weights:
+    if np.size(codes) != shape.weights:
         raise ValueError(f"Layer '{shape.name}': {np.size(codes)} weight codes given, the shape has {shape.weights} "
                          f"weights ({shape.outputs} outputs).")
+    flat = np.asarray(codes, np.int64).reshape(-1, shape.outputs)
     kept = np.ones(shape.outputs, bool) if kept_mask is None else np.asarray(kept_mask, bool).reshape(-1)
     if isinstance(m, _mults.Reconfigurable):
         modes = m.modes

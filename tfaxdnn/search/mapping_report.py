@@ -103,8 +103,9 @@ def compare(problem: MappingProblem, queries: Sequence[Query], budget: int = 50,
     return rows, results
 
 
-def write_csv(rows: Sequence[ComparisonRow], path) -> None:
-    records = [r.to_record() for r in rows]
+def write_csv(rows: Sequence, path) -> None:
+    """``rows`` (`ComparisonRow` or record dicts) as CSV, one column per key."""
+    records = [r if isinstance(r, dict) else r.to_record() for r in rows]
     fields = list(dict.fromkeys(k for rec in records for k in rec))
     with open(os.fspath(path), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
@@ -147,23 +148,25 @@ def plot_signal(points: Sequence[MappingPoint], query: Query, path, titles: Opti
     plt.close(fig)
 
 
+def _label(query: Query) -> str:
+    return query.name if query.thr_avg is None else f"{query.name}@{query.thr_avg:g}"
+
+
 def plot_gains(rows: Sequence[ComparisonRow], path) -> None:
     """Figs. 7-8: energy gain per query for ours and the baselines (hatched: query not satisfied)."""
     plt = _pyplot()
-    labels = list(dict.fromkeys(f"{r.query.name}@{r.query.thr_avg:g}" if r.query.thr_avg is not None
-                                else r.query.name for r in rows))
+    labels = list(dict.fromkeys(_label(r.query) for r in rows))
     methods = list(dict.fromkeys(r.method for r in rows))
+    by_key = {(r.method, _label(r.query)): r for r in rows}
     width = 0.8 / len(methods)
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels) * len(methods)), 3.6))
     colors = {"ours": "tab:blue", "greedy": "tab:orange", "homogeneous": "tab:gray"}
     for j, m in enumerate(methods):
         for i, lab in enumerate(labels):
-            r = next((r for r in rows if r.method == m and lab.startswith(r.query.name + "@")
-                      or (r.method == m and lab == r.query.name)), None)
-            if r is None:
-                continue
-            ax.bar(i + j * width, 100 * r.gain, width, color=colors.get(m, None), hatch=None if r.satisfied else "//",
-                   edgecolor="k", lw=0.5, label=m if i == 0 else None)
+            r = by_key.get((m, lab))
+            if r is not None:
+                ax.bar(i + j * width, 100 * r.gain, width, color=colors.get(m), hatch=None if r.satisfied else "//",
+                       edgecolor="k", lw=0.5, label=m if i == 0 else None)
     ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2)
     ax.set_xticklabels(labels, fontsize=8)
     ax.set_ylabel("energy gain vs all-M0 (%)")
