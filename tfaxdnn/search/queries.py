@@ -161,9 +161,12 @@ def _monitor(text: str, drop: np.ndarray) -> float:
         spec.spec = text
         spec.parse()
         _SPECS[text] = spec
+    ranked, mean = np.sort(drop), float(drop.mean())
+    if drop.size == 1:  # rtamt 0.4.10's offline monitor fails on one sample; a repeated sample changes no value
+        drop, ranked = np.repeat(drop, 2), np.repeat(ranked, 2)
     n = drop.size
     data = {"time": list(range(n)), "drop": [float(v) for v in drop],
-            "ranked": [float(v) for v in np.sort(drop)], "avgdrop": [float(drop.mean())] * n}
+            "ranked": [float(v) for v in ranked], "avgdrop": [mean] * n}
     return float(spec.evaluate(data)[0][1])
 
 
