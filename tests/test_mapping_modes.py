@@ -129,3 +129,12 @@ def test_plan_errors_name_the_layer():
         Plan({"d1": {"multiplier": "recon_evo", "mode_fractions": (0.1, 0.1), "weight_mapping": "uniform"}})
     plan = Plan({"d1": {"mode_fractions": (0.2, 0.2)}}, default_multiplier="recon_mild")
     assert plan.match(["d1", "d2"])["d1"].mode_fractions == (0.2, 0.2)
+
+
+def test_tfmot_models_refuse_reconfigurable_plans():
+    tf_keras = pytest.importorskip("tf_keras")
+    tfmot = pytest.importorskip("tensorflow_model_optimization")
+    inp = tf_keras.Input((6,))
+    q = tfmot.quantization.keras.quantize_model(tf_keras.Model(inp, tf_keras.layers.Dense(3, name="fc")(inp)))
+    with pytest.raises(NotImplementedError, match=r"Keras 3 models only.*\['fc'\]"):
+        approximate(q, Plan({"fc": {"multiplier": "recon_evo", "mode_fractions": (0.1, 0.2)}}))

@@ -161,6 +161,15 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
     if type(model).__module__.startswith("tf_keras"):
         from tfaxdnn.tfmot_import import approximate_tfmot
 
+        recon = [n for n, lp in plan.layers.items() if lp.mode_fractions is not None or isinstance(
+            plan.multiplier(lp.multiplier or plan.default_multiplier or plan.quantization.exact_multiplier),
+            _mult.Reconfigurable)]
+        if recon or isinstance(plan.multiplier(plan.default_multiplier or plan.quantization.exact_multiplier),
+                               _mult.Reconfigurable):
+            raise NotImplementedError(f"Reconfigurable multipliers (per-weight modes) are supported for Keras 3 models "
+                                      f"only, not for tfmot-quantised tf_keras models. Received: layers {recon} "
+                                      "(or the default multiplier) on a reconfigurable multiplier.")
+
         return approximate_tfmot(model, plan, importance=importance, name=name)
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a Keras 3 model or a tfmot-quantised tf_keras model. Received: "
