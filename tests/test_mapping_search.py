@@ -68,7 +68,7 @@ def test_compare_native_protocol(problem):
     rows, results = compare(problem, queries, budget=2, seed=0, baselines=("greedy",))
     assert [(r.query.name, r.method) for r in rows] == [("Q7", "ours"), ("Q7", "greedy"), ("Q3", "ours"),
                                                         ("Q3", "greedy")]
-    assert ("greedy", "Q7", 100.0) in results and ("greedy", "Q3", 100.0) not in results  # baseline ran once, on Q7
+    assert ("greedy", "Q7", 100.0) in results and ("greedy", "Q3", 100.0) not in results  # ran once, on Q7
     g7, g3 = rows[1], rows[3]
     assert g7.satisfied and g7.point is g3.point and g3.robustness == pytest.approx(queries[1].robustness(g3.point.drop))
 

@@ -128,8 +128,8 @@ class LayerPlan:
         if self.mode_fractions is not None:
             object.__setattr__(self, "mode_fractions", check_fractions(self.mode_fractions, where="`mode_fractions`"))
             if self.weight_mapping != "none":
-                raise ValueError("`mode_fractions` selects modes by the layer's own weight codes and cannot be combined "
-                                 f"with a weight mapping. Received: weight_mapping={self.weight_mapping!r}. Valid "
+                raise ValueError("`mode_fractions` selects modes by the layer's own weight codes and cannot be "
+                                 f"combined with a weight mapping. Received: weight_mapping={self.weight_mapping!r}. Valid "
                                  "choices: weight_mapping='none'.")
 
     def to_dict(self) -> dict:
@@ -232,8 +232,9 @@ class Plan:
         m = self.multiplier(which) if which else None
         n_modes = getattr(m, "n_modes", None)
         if n_modes is None:
+            what = "no multiplier is set" if m is None else f"{m.name!r} has a single mode"
             raise ValueError(f"Layer {name!r}: `mode_fractions` needs a reconfigurable multiplier "
-                             f"(tfaxdnn.multipliers.Reconfigurable); {'no multiplier is set' if m is None else repr(m.name) + ' has a single mode'}. "
+                             f"(tfaxdnn.multipliers.Reconfigurable); {what}. "
                              f"Valid choices: {sorted(_mult.RECONFIGURABLE_PRESETS)} or a registered Reconfigurable.")
         check_fractions(lp.mode_fractions, n_modes, where=f"Layer {name!r}: `mode_fractions`")
 

@@ -62,8 +62,9 @@ def _mode(value, index: int, owner: str, signed: Optional[bool]) -> Multiplier:
                            table=table, power_mw=value.get("power_mw"))
     elif not isinstance(value, Multiplier):
         table = np.asarray(value)
+        shape = f" of shape {list(table.shape)}" if table.ndim else ""
         raise TypeError(f"{where}: expected a Multiplier, a multiplier name or a dict with 'table' and 'power_mw'. "
-                        f"Received: {type(value).__name__}{' of shape ' + str(list(table.shape)) if table.ndim else ''}")
+                        f"Received: {type(value).__name__}{shape}")
     if value.power_mw is None:
         raise ValueError(f"{where} ({value.name!r}) has no power figure: give it power_mw= (the energy per "
                          "multiplication is power_mw * clock period).")

@@ -167,7 +167,7 @@ class MappingResult:
         ok = [p for p in self.points if (p.robustness if query == self.query else query.robustness(p.drop)) >= 0]
         return max(ok, key=lambda p: (p.gain, p.robustness, -p.index)) if ok else None
 
-    def plan(self, problem: Optional[MappingProblem] = None) -> Optional[Plan]:
+    def plan(self) -> Optional[Plan]:
         """The best mapping as a `Plan` (None when no point satisfied the query)."""
         best = self.best
         if best is None:

@@ -219,6 +219,7 @@ def parse_query(text: str, thr_avg: float = 1.0) -> Query:
         key, _, value = item.partition("=")
         key = key.strip()
         if key not in ("thr", "x", "thr_total", "thr_avg", "name"):
-            raise ValueError(f"Query text {text!r}: unknown parameter {key!r}. Valid: thr, x, thr_total, thr_avg, name.")
+            raise ValueError(f"Query text {text!r}: unknown parameter {key!r}. Valid choices: thr, x, thr_total, "
+                             "thr_avg, name.")
         values[key] = value.strip() if key == "name" else float(value)
     return Query(values.pop("name", "custom"), **values)
