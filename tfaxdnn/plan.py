@@ -129,8 +129,8 @@ class LayerPlan:
             object.__setattr__(self, "mode_fractions", check_fractions(self.mode_fractions, where="`mode_fractions`"))
             if self.weight_mapping != "none":
                 raise ValueError("`mode_fractions` selects modes by the layer's own weight codes and cannot be "
-                                 f"combined with a weight mapping. Received: weight_mapping={self.weight_mapping!r}. Valid "
-                                 "choices: weight_mapping='none'.")
+                                 "combined with a weight mapping. Received: "
+                                 f"weight_mapping={self.weight_mapping!r}. Valid choices: weight_mapping='none'.")
 
     def to_dict(self) -> dict:
         d = {"multiplier": self.multiplier, "skip_fraction": self.skip_fraction,
