@@ -65,9 +65,13 @@ def _progress_factory(quiet: bool, budget: int):
 
     def factory(label):
         bar = tqdm(total=budget, desc=label, unit="eval", leave=True)
+        best = [None]
 
         def step(point):
-            bar.set_postfix(gain=f"{100 * point.gain:.1f}%", rob=f"{point.robustness:+.2f}")
+            if point.satisfied and (best[0] is None or point.gain > best[0]):
+                best[0] = point.gain
+            bar.set_postfix(best=("-" if best[0] is None else f"{100 * best[0]:.1f}%"),
+                            gain=f"{100 * point.gain:.1f}%", rob=f"{point.robustness:+.2f}")
             bar.update(1)
             if bar.n >= budget:
                 bar.close()
