@@ -39,11 +39,12 @@ __all__ = ["MappingProblem", "MappingPoint", "MappingResult", "search_mapping", 
            "greedy_baseline", "METHODS", "run_method"]
 
 _DIGITS = 4
-#: Bisection steps of the warm start (at most a fifth of the budget) and the annealer's initial temperature: a low
-#: temperature keeps dual annealing's Cauchy-like visits near the boundary found by the warm start (the default 5230
-#: makes every visit a uniform jump, i.e. random search, in a 50-100 evaluation budget).
+#: Bisection steps of the warm start (at most a fifth of the budget) and the annealer's initial temperature. Within
+#: 30-100 evaluations SciPy's default (5230) makes dual annealing a random search; on a 10-D quadratic in [0, 1]^10
+#: with 45 evaluations from the centre (15 runs) the mean best value was 0.37 at T=100, 0.35 at T=5, 0.22 at T=0.5,
+#: 0.18-0.20 at T=0.05-0.2, hence 0.1.
 WARM_STEPS = 5
-INITIAL_TEMP = 5.0
+INITIAL_TEMP = 0.1
 
 
 class _BudgetSpent(Exception):
