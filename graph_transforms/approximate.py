@@ -88,6 +88,12 @@ def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef
     """The rewritten GraphDef (``graph_def`` is not modified); warns and returns a copy when nothing matches."""
     index = GraphIndex(graph_def)
     targets = match_plan(plan, index)
+    names = set(candidates(index))
+    left = [describe(n) for n in graph_def.node if n.op in FLOAT_OPS and n.name not in names
+            and n.op == "DepthwiseConv2dNative"]
+    if left:
+        warnings.warn(f"approximate: these depthwise convolutions have no FakeQuant filter and stay float: {left}.",
+                      stacklevel=2)
     if not targets:
         warnings.warn("approximate: the plan selects no node (no quantised conv/matmul in the graph, or an empty "
                       "plan); the graph is unchanged.", stacklevel=2)
@@ -104,16 +110,18 @@ def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef
             raise RefusalError(f"{describe(node)}: weight_mapping='data' needs activation histograms; use "
                                "'uniform' or 'none' on frozen graphs.")
         m = plan.multiplier(lp.multiplier)
-        if node.op in QUANTIZED_OPS:
-            if lp.weight_mapping != "none":
-                raise RefusalError(f"{describe(node)}: weight_mapping needs constant weight codes; TF1 quantised "
-                                   "graphs quantise their weights at run time. Use weight_mapping 'none'.")
-            rewrites[name] = _rewrite_quantized(index, node, m)
+        def weight_map(z_a: int, m=m, mapped=lp.weight_mapping != "none"):
+            """The layer's uniform mapping table for activation zero point ``z_a`` (one per table and z_a)."""
+            if not mapped:
+                return None
+            if (m.name, z_a) not in maps:
+                maps[m.name, z_a] = mapping_table(m, activation_zero_point=z_a)
+            return maps[m.name, z_a]
+
+        if node.op in QUANTIZED_OPS:  # run-time activation ranges: mapped for z_a = 0 (inputs after ReLU)
+            rewrites[name] = _rewrite_quantized(index, node, m, weight_map(0))
         else:
-            if lp.weight_mapping == "uniform" and m.name not in maps:
-                maps[m.name] = mapping_table(m)
-            rewrites[name] = _rewrite_fake_quant(index, node, m, maps.get(m.name) if lp.weight_mapping != "none"
-                                                 else None)
+            rewrites[name] = _rewrite_fake_quant(index, node, m, weight_map)
     return assemble(graph_def, rewrites)
 
 
@@ -167,7 +175,9 @@ def _tf_output_range(prefix: str, a_lo, a_hi, b_lo, b_hi) -> list:
     return nodes
 
 
-def _rewrite_quantized(index: GraphIndex, node, m) -> Rewrite:
+def _rewrite_quantized(index: GraphIndex, node, m, weight_map=None) -> Rewrite:
+    """Kind (a); with ``weight_map`` (``int[256]``, `tfaxdnn.weight_mapping.mapping_table`) the run-time weight
+    codes are re-coded in the graph by a 256-entry lookup, as the Keras path re-codes its constant codes."""
     ins = [r for r in node.input if not r.startswith("^")]
     for key in ("T1", "T2", "Tinput", "Tfilter"):
         if key in node.attr and node.attr[key].type != tf.quint8.as_datatype_enum:
@@ -190,9 +200,18 @@ def _rewrite_quantized(index: GraphIndex, node, m) -> Rewrite:
                       op_node(f"{p}/b_t", "Transpose", [w_ref, f"{p}/perm"], T=tf.quint8, Tperm=tf.int32)]
             w_ref = f"{p}/b_t"
     nodes.append(op_node(f"{p}/w", "Bitcast", [w_ref], T=tf.quint8, type=tf.uint8))
+    w_codes = f"{p}/w"
+    if weight_map is not None:
+        nodes += [const_node(f"{p}/weight_map", np.asarray(weight_map, np.int32)),
+                  const_node(f"{p}/gather_axis", np.int32(0)),
+                  op_node(f"{p}/w_index", "Cast", [w_codes], SrcT=tf.uint8, DstT=tf.int32),
+                  op_node(f"{p}/w_mapped32", "GatherV2", [f"{p}/weight_map", f"{p}/w_index", f"{p}/gather_axis"],
+                          Tparams=tf.int32, Tindices=tf.int32, Taxis=tf.int32, batch_dims=0),
+                  op_node(f"{p}/w_mapped", "Cast", [f"{p}/w_mapped32"], SrcT=tf.int32, DstT=tf.uint8)]
+        w_codes = f"{p}/w_mapped"
     nodes += _tf_zero_point(f"{p}/za", ins[2], ins[3]) + _tf_zero_point(f"{p}/zw", ins[4], ins[5])
     nodes.append(const_node(f"{p}/table", m.table.astype(np.int32)))
-    nodes.append(_approx_node(f"{p}/acc", node, [f"{p}/a", f"{p}/w", f"{p}/table", f"{p}/za", f"{p}/zw"],
+    nodes.append(_approx_node(f"{p}/acc", node, [f"{p}/a", w_codes, f"{p}/table", f"{p}/za", f"{p}/zw"],
                               tf.uint8, m.name))
     nodes += _tf_output_range(f"{p}/range", ins[2], ins[3], ins[4], ins[5])
     nodes.append(op_node(node.name, "Bitcast", [f"{p}/acc"], T=tf.int32, type=tf.qint32))  # output 0, same name
@@ -231,8 +250,9 @@ def _activation_grid(index: GraphIndex, node):
     return float(scale[0]), int(zp[0]), int(1 if src.attr["narrow_range"].b else 0)
 
 
-def _rewrite_fake_quant(index: GraphIndex, node, m, weight_map=None) -> Rewrite:
-    """Kind (b); ``weight_map``: an ALWANN `mapping_table` applied to the constant weight codes."""
+def _rewrite_fake_quant(index: GraphIndex, node, m, weight_map=lambda z_a: None) -> Rewrite:
+    """Kind (b); ``weight_map(z_a)``: the ALWANN `mapping_table` for the input's zero point (None: no mapping),
+    applied to the constant weight codes."""
     fq = index.producer(node, 1)
     if fq.attr["num_bits"].i not in (0, 8):
         raise RefusalError(f"{describe(fq)}: only 8-bit fake quantisation maps onto 8x8 multipliers.")
@@ -250,12 +270,13 @@ def _rewrite_fake_quant(index: GraphIndex, node, m, weight_map=None) -> Rewrite:
         raise RefusalError(f"{describe(fq)}: {exc}") from None
     if node.op == "MatMul" and node.attr["transpose_b"].b:
         codes = codes.T
-    if weight_map is not None:
-        codes = apply_mapping(codes - (128 if m.signed else 0), weight_map, m.signed) + (128 if m.signed else 0)
-    n_out = codes.shape[-2] * codes.shape[-1] if node.op == "DepthwiseConv2dNative" else codes.shape[-1]
-    s_w, z_w = np.broadcast_to(s_w, (n_out,)), np.broadcast_to(z_w, (n_out,))
     s_a, z_a, a_qmin = _activation_grid(index, node)
     shift = 128 if m.signed else 0
+    table = weight_map(z_a - shift)
+    if table is not None:
+        codes = apply_mapping(codes - shift, table, m.signed) + shift
+    n_out = codes.shape[-2] * codes.shape[-1] if node.op == "DepthwiseConv2dNative" else codes.shape[-1]
+    s_w, z_w = np.broadcast_to(s_w, (n_out,)), np.broadcast_to(z_w, (n_out,))
     code_type, lo, hi = (tf.int8, -128.0, 127.0) if m.signed else (tf.uint8, 0.0, 255.0)
     p = f"{node.name}/tfax"
     ins = [r for r in node.input if not r.startswith("^")]

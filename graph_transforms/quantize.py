@@ -24,6 +24,11 @@ QUANTIZABLE = ("Conv2D", "MatMul")
 
 def _targets(index: GraphIndex) -> list:
     out = []
+    left = [describe(n) for n in index.graph_def.node if n.op == "DepthwiseConv2dNative"]
+    if left:
+        warnings.warn(f"quantize: depthwise convolutions stay float (TF1 has no quantised depthwise op): {left}. "
+                      "Quantise the Keras model instead (tfaxdnn.approximate approximates DepthwiseConv2D).",
+                      stacklevel=3)
     for node in index.graph_def.node:
         if node.op in QUANTIZABLE and node.attr["T"].type == tf.float32.as_datatype_enum:
             try:

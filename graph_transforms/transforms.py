@@ -57,10 +57,14 @@ def load_calibration(path: str, key: str = None, samples: int = 256) -> np.ndarr
     if isinstance(data, np.ndarray):
         x = data
     else:
-        keys = [key] if key else [k for k in ("x", "x_train", "x_test") if k in data.files] or data.files[:1]
-        if not keys or keys[0] not in data.files:
-            raise GraphTransformError(f"quantize: {path!r} has no array {keys[0] if keys else key!r}; arrays: "
-                                      f"{data.files}.")
+        keys = [key] if key else [k for k in ("x", "x_train", "x_test") if k in data.files]
+        if not keys and len(data.files) == 1:
+            keys = data.files
+        if not keys:
+            raise GraphTransformError(f"quantize: {path!r} holds several arrays {data.files} and none is named x, "
+                                      "x_train or x_test: say which with key=NAME.")
+        if keys[0] not in data.files:
+            raise GraphTransformError(f"quantize: {path!r} has no array {keys[0]!r}; arrays: {data.files}.")
         x = data[keys[0]]
     return x[:samples]
 

@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import graph_pb2
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 import tfaxdnn
 from graph_transforms import GraphFileError, GraphTransformError, RefusalError
 from graph_transforms import cli
-from graph_transforms.approximate import approximate_graph
+from graph_transforms.approximate import approximate_graph, match_plan
+from graph_transforms.graph_index import GraphIndex
 from graph_transforms.graphdef_io import load_graph_def, save_graph_def
 from graph_transforms.parser import parse_transforms
 from graph_transforms.quantize import quantize_graph
@@ -191,3 +193,41 @@ def test_files_parser_and_cli(tf1_graph, tmp_path, capsys):
     code = cli.main(["--in_graph", str(tmp_path / "g.pb"), "--out_graph", str(tmp_path / "x.pb"),
                      "--transforms", "fold_everything"])
     assert code == 2 and "Unknown transform 'fold_everything'" in capsys.readouterr().err
+
+
+def test_keras3_frozen_layer_names_match_plan_keys(tf1_graph):
+    """Keras 3 freezes layer `c1` as `.../c1_1/convolution`: the plan key `c1` finds it."""
+    gd, _ = tf1_graph
+    renamed = graph_pb2.GraphDef()
+    renamed.CopyFrom(gd)
+    old, new = "conv1/conv", "seq/c1_1/convolution"
+    for node in renamed.node:
+        if node.name == old:
+            node.name = new
+        node.input[:] = [new + ref[len(old):] if ref.split(":")[0] == old else ref for ref in node.input]
+    targets = match_plan(tfaxdnn.Plan({"c1": "mul8u_1JJQ"}, quantization=UINT8), GraphIndex(renamed))
+    assert list(targets) == [new]
+
+
+def test_weight_mapping_in_tf1_quantised_graphs_recodes_run_time_codes(tf1_graph):
+    """`uniform` weight mapping on a TF1 graph: the run-time weight codes go through the same mapping table as the
+    Keras path's constant codes (`tfaxdnn.weight_mapping.mapping_table`), and the op computes on the mapped codes."""
+    from tfaxdnn.ops import reference
+    from tfaxdnn.weight_mapping import mapping_table
+
+    gd, x = tf1_graph
+    p = "conv1/conv/tfax"
+    codes = run(approximate_graph(gd, tfaxdnn.Plan({"conv1/conv": "mul8u_1JJQ"}, quantization=UINT8)), x,
+                [f"{p}/w:0"])[0].astype(np.int64)
+    # the most aggressive unsigned circuit whose mapping re-codes some of this layer's weights
+    unsigned = sorted((tfaxdnn.multipliers.get(n) for n in tfaxdnn.multipliers.names(signed=False)),
+                      key=lambda c: -c.mae_percent)
+    m = next(c for c in unsigned if np.any(mapping_table(c)[codes] != codes))
+    name = m.name
+    plan = tfaxdnn.Plan({"conv1/conv": {"multiplier": name, "weight_mapping": "uniform"}}, quantization=UINT8)
+    mapped = approximate_graph(gd, plan)
+    a, w, w_mapped, za, zw, acc = run(mapped, x, [f"{p}/a:0", f"{p}/w:0", f"{p}/w_mapped:0", f"{p}/za:0", f"{p}/zw:0",
+                                                  f"{p}/acc:0"])
+    np.testing.assert_array_equal(w_mapped, mapping_table(m)[w.astype(np.int64)])
+    assert not np.array_equal(w_mapped, w)  # the aggressive table does re-code some weights
+    np.testing.assert_array_equal(acc, reference.conv2d(a, w_mapped, m.table, padding="SAME", za=za, zw=zw))

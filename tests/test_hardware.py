@@ -11,6 +11,7 @@ from tfaxdnn import hardware, models, multipliers
 from tfaxdnn.hardware import Accelerator, estimate
 
 T = 1e-9          # 1 GHz clock in the hand-computed cases
+TC = 1.5e-9       # characterisation period of the multipliers' power (energy per multiplication = P * TC)
 E_ACC = 0.1e-12   # accumulator energy per MAC
 E_M = 2.7e-12     # memory energy per byte
 P_EXACT = 0.425e-3  # mul8s_1KV6, W
@@ -20,7 +21,7 @@ P_L2N = 0.126e-3    # mul8s_1L2N, W
 def pod4(**kw):
     """A 4x4 accelerator with the hand-computation constants."""
     base = dict(pods=1, rows=4, cols=4, pod_multipliers=(None,), clock_period_s=T, accumulator_energy_j=E_ACC,
-                memory_energy_j_per_byte=E_M, bank_rows=128, name="pod4")
+                memory_energy_j_per_byte=E_M, bank_rows=128, characterisation_period_s=TC, name="pod4")
     base.update(kw)
     return Accelerator(**base)
 
@@ -47,7 +48,7 @@ def test_dense_on_4x4_pod_hand_computed():
     assert (row.macs, row.active_macs, row.tiles, row.cycles) == (60, 60, 6, 66)
     assert row.utilization == pytest.approx(60 / (66 * 16))
     assert row.latency_s == pytest.approx(66e-9)
-    assert row.energy_compute_j == pytest.approx(60 * (P_EXACT * T + E_ACC))  # 31.5 pJ
+    assert row.energy_compute_j == pytest.approx(60 * (P_EXACT * TC + E_ACC))  # 44.25 pJ
     # bytes: weights 60 + ifmap 1*10*2 col folds = 20 + int32 psums 6*(3-1)*2*4 = 96 + outputs 6 = 182
     assert row.energy_memory_j == pytest.approx(182 * E_M)
     assert row.energy_j == pytest.approx(row.energy_compute_j + row.energy_memory_j)
@@ -72,8 +73,8 @@ def test_conv3x3_on_split_pod_halves():
     # tiles ceil(18/2)=9 * 2 = 18, per tile 2*2 + 4 + 16 - 2 = 22 cycles
     assert (exact.tiles, exact.cycles) == (18, 396)
     assert (approx.tiles, approx.cycles) == (18, 396)
-    assert approx.energy_compute_j == pytest.approx(1440 * (P_L2N * T + E_ACC))
-    assert exact.energy_compute_j == pytest.approx(1440 * (P_EXACT * T + E_ACC))
+    assert approx.energy_compute_j == pytest.approx(1440 * (P_L2N * TC + E_ACC))
+    assert exact.energy_compute_j == pytest.approx(1440 * (P_EXACT * TC + E_ACC))
     assert approx.energy_memory_j == pytest.approx(exact.energy_memory_j)
     assert approx.multiplier == "mul8s_1L2N" and approx.matched
 
@@ -119,11 +120,12 @@ def test_energy_follows_power_over_all_signed_multipliers():
 
 def test_skipping_half_the_neurons_halves_active_macs(lenet):
     full = estimate(lenet)["conv2"]
-    half = estimate(lenet, {"layers": {"conv2": {"multiplier": "mul8s_1KV6", "skip_fraction": 0.5}}})
+    plan = {"layers": {"conv2": {"multiplier": "mul8s_1KV6", "skip_fraction": 0.5}}}
+    half = estimate(lenet, plan, structured_skipping=False)
     assert half["conv2"].macs == full.macs
     assert half["conv2"].active_macs * 2 == full.active_macs
     before = estimate(lenet)
-    for other in ("conv1", "conv3", "fc1"):  # skipping is not propagated to the next layer's inputs
+    for other in ("conv1", "conv3", "fc1"):  # per-layer skipping: the next layer's inputs are untouched
         assert half[other].active_macs == before[other].active_macs
     assert half["conv2"].energy_compute_j == pytest.approx(full.energy_compute_j / 2)
     assert half["conv2"].weight_bytes * 2 == full.weight_bytes
@@ -233,10 +235,12 @@ def test_errors_name_the_offender(lenet):
 
 def test_custom_multiplier_with_power():
     custom = multipliers.Multiplier("mine", True, multipliers.exact_table(True) // 2 * 2, power_mw=0.2)
-    acc = pod4(pod_multipliers=("mine",))
+    acc = pod4(pod_multipliers=(custom,))
     row = estimate(conv_model(), {"default_multiplier": custom}, acc)["conv"]
     assert row.multiplier == "mine" and row.matched
-    assert row.energy_compute_j == pytest.approx(1440 * (0.2e-3 * T + E_ACC))
+    assert row.energy_compute_j == pytest.approx(1440 * (0.2e-3 * TC + E_ACC))
+    with pytest.raises(ValueError, match="conv.*'mine'.*delay_ns"):  # the power-delay product needs a delay
+        estimate(conv_model(), {"default_multiplier": custom}, acc.replace(multiplier_energy="delay"))
 
 
 def test_report_csv_and_str(tmp_path, lenet):
@@ -275,3 +279,244 @@ def test_tf_keras_model_shapes():
     rep = estimate(model, accelerator=Accelerator.single_array(4, 4))
     assert rep["c"].macs == 36 * 9 * 4 and rep["d"].macs == 144 * 3
     assert rep["c"].tiles == 3 * 1  # ceil(9/4) row folds, one column fold
+
+
+# ------------------------------------------------------------------ energy breakdown and accountings (issue 14)
+def _assert_parts_add_up(rep):
+    for r in rep.layers:
+        assert r.energy_compute_j == pytest.approx(r.energy_multiplier_j + r.energy_accumulator_j)
+        assert r.energy_sram_j == pytest.approx(r.energy_sram_weights_j + r.energy_sram_ifmap_j
+                                                + r.energy_sram_psum_j + r.energy_sram_ofmap_j)
+        dram = r.energy_dram_j if rep.include_dram else 0.0
+        assert r.energy_memory_j == pytest.approx(r.energy_sram_j + dram)
+        assert r.energy_j == pytest.approx(r.energy_compute_j + r.energy_memory_j)
+    parts = rep.breakdown()
+    dram = parts.pop("energy_dram_j") if rep.include_dram else 0.0
+    parts.pop("energy_dram_j", None)
+    assert rep.energy_j == pytest.approx(sum(parts.values()) + dram)
+    assert rep.energy("system") == pytest.approx(rep.energy_j)
+    assert rep.energy("compute") == pytest.approx(parts["energy_multiplier_j"] + parts["energy_accumulator_j"])
+    assert rep.energy("multiplier") == pytest.approx(parts["energy_multiplier_j"])
+
+
+@pytest.mark.parametrize("cycle_model", ["ws", "paper"])
+@pytest.mark.parametrize("include_dram", [False, True])
+def test_totals_equal_sum_of_parts(lenet, cycle_model, include_dram):
+    acc = Accelerator.paper().replace(include_dram=include_dram)
+    plan = {"default_multiplier": "mul8s_1L2N", "layers": {"conv2": {"skip_fraction": 0.25}}}
+    rep = estimate(lenet, plan, acc, cycle_model=cycle_model, batch_size=2)
+    _assert_parts_add_up(rep)
+    assert rep.relative_energy == pytest.approx(rep.energy_j / rep.exact_totals["system"])
+    for accounting in ("system", "compute", "multiplier"):
+        assert rep.reduction(accounting) == pytest.approx(rep.exact_totals[accounting] / rep.energy(accounting))
+    with pytest.raises(ValueError, match="accounting"):
+        rep.reduction("memory")
+
+
+def test_breakdown_hand_computed_and_dram():
+    # Dense K=10, O=6 on a 4x4 pod, batch 1: SRAM weights 60 B, ifmap 20 B, psums 96 B, outputs 6 B.
+    acc = pod4(dram_energy_j_per_byte=100e-12)
+    row = estimate(dense_model(), accelerator=acc)["fc"]
+    assert row.energy_multiplier_j == pytest.approx(60 * P_EXACT * TC)
+    assert row.energy_accumulator_j == pytest.approx(60 * E_ACC)
+    assert (row.sram_weight_bytes, row.sram_ifmap_bytes, row.sram_psum_bytes, row.sram_ofmap_bytes) == (60, 20, 96, 6)
+    assert row.energy_sram_psum_j == pytest.approx(96 * E_M)
+    # DRAM: unique tensor bytes = 60 weights + 10 inputs + 6 outputs, shown but not in the system energy by default
+    assert row.dram_bytes == 76 and row.energy_dram_j == pytest.approx(76 * 100e-12)
+    assert row.energy_j == pytest.approx(row.energy_compute_j + row.energy_sram_j)
+    with_dram = estimate(dense_model(), accelerator=acc.replace(include_dram=True))["fc"]
+    assert with_dram.energy_j == pytest.approx(row.energy_j + 76 * 100e-12)
+
+
+def test_clock_sets_latency_only():
+    slow, fast = pod4(clock_period_s=4e-9), pod4(clock_period_s=0.5e-9)
+    a, b = (estimate(conv_model(), {"default_multiplier": "mul8s_1L2N"}, acc.replace(pod_multipliers=("mul8s_1L2N",)))
+            for acc in (slow, fast))
+    assert a.latency_s == pytest.approx(8 * b.latency_s)
+    assert a.energy_j == pytest.approx(b.energy_j)
+    # energy per multiplication scales with the characterisation period, and follows the chosen convention
+    l2n = multipliers.get("mul8s_1L2N")
+    for mode, period in (("fixed_period", TC), ("delay", l2n.delay_ns * 1e-9), ("clock", 4e-9)):
+        acc = slow.replace(pod_multipliers=("mul8s_1L2N",), multiplier_energy=mode)
+        row = estimate(conv_model(), {"default_multiplier": "mul8s_1L2N"}, acc)["conv"]
+        assert row.energy_multiplier_j == pytest.approx(1440 * l2n.power_mw * 1e-3 * period), mode
+    with pytest.raises(ValueError, match="multiplier_energy"):
+        pod4(multiplier_energy="pdk")
+
+
+def test_printed_report_shows_accountings_batch_and_clock(lenet):
+    text = str(estimate(lenet, {"default_multiplier": "mul8s_1L2N"}, batch_size=4))
+    assert "batch 4" in text and "clock T = 2 ns" in text and "1.48 ns" in text
+    for word in ("system", "compute", "multiplier", "reduction", "TOTAL", "DRAM"):
+        assert word in text
+
+
+def test_utilization_printed_with_significant_digits():
+    inp = keras.Input((16, 16, 8))
+    model = keras.Model(inp, keras.layers.DepthwiseConv2D(3, name="dw")(inp))
+    rep = estimate(model)
+    assert 0 < rep["dw"].utilization < 1e-3
+    line = next(line for line in str(rep).splitlines() if line.startswith("dw"))
+    assert "0.0%" not in line and f"{rep['dw'].utilization * 100:.3g}%" in line
+
+
+# ------------------------------------------------------------------ structured skipping (issue 14)
+def _lenet_plan(**skips):
+    return {"layers": {name: {"multiplier": "mul8s_1KV6", "skip_fraction": f} for name, f in skips.items()}}
+
+
+def test_structured_skipping_lenet_hand_computed(lenet):
+    rep = estimate(lenet, _lenet_plan(conv1=0.5, conv3=0.25))
+    # conv1 keeps 3 of 6 channels -> pool1 -> conv2 sees 3 zero input channels: K = 5*5*3 = 75
+    assert rep["conv2"].zero_input_channels == 3
+    assert rep["conv2"].active_macs == 10 * 10 * 75 * 16 == 120_000
+    assert rep["conv2"].weight_bytes == 75 * 16
+    assert rep["conv2"].sram_ifmap_bytes == 100 * 75  # one column fold on the 128-row halves
+    assert rep["conv2"].dram_bytes == 75 * 16 + 14 * 14 * 3 + 10 * 10 * 16
+    # conv3 keeps 90 of 120 -> flatten (1x1x120) -> fc1 has K = 90
+    assert rep["fc1"].zero_input_channels == 30 and rep["fc1"].active_macs == 90 * 84
+    assert rep["conv1"].active_macs == 28 * 28 * 25 * 3
+    unstructured = estimate(lenet, _lenet_plan(conv1=0.5, conv3=0.25), structured_skipping=False)
+    assert unstructured["conv2"].active_macs == 240_000 and unstructured["fc1"].active_macs == 120 * 84
+    assert rep.energy_j < unstructured.energy_j
+    assert rep.structured_skipping and not unstructured.structured_skipping
+    # without the model (as the Evaluator calls it), the graph is followed downstream from the shapes' layers
+    shapes_only = estimate(None, _lenet_plan(conv1=0.5, conv3=0.25), shapes=hardware.model_shapes(lenet))
+    assert [r.active_macs for r in shapes_only.layers] == [r.active_macs for r in rep.layers]
+    assert shapes_only.energy_j == pytest.approx(rep.energy_j)
+
+
+def test_flatten_maps_a_channel_to_its_positions():
+    inp = keras.Input((6, 6, 2))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c")(inp)      # 4x4x4
+    out = keras.layers.Dense(3, name="d")(keras.layers.Flatten()(x))      # 64 inputs
+    rep = estimate(keras.Model(inp, out), {"layers": {"c": {"skip_fraction": 0.5}}}, pod4())
+    assert rep["d"].zero_input_channels == 32 and rep["d"].active_macs == 32 * 3
+
+
+def _residual(shortcut_conv: bool):
+    inp = keras.Input((6, 6, 4))
+    y = FakeApproxConv(4, 3, padding="same", name="a")(inp)
+    s = FakeApproxConv(4, 1, name="s")(inp) if shortcut_conv else inp
+    y = keras.layers.Add(name="add")([y, s])
+    y = keras.layers.ReLU()(y)
+    return keras.Model(inp, keras.layers.Conv2D(2, 3, name="b")(y))
+
+
+class FakeApproxConv(keras.layers.Conv2D):
+    """A Conv2D carrying the approximate layers' attribute contract (kept_outputs known by position)."""
+
+    def __init__(self, *a, kept_outputs=None, **kw):
+        super().__init__(*a, **kw)
+        self.kept_outputs, self.multiplier_name, self.skip_fraction = kept_outputs, "mul8s_1KV6", 0.0
+
+
+def test_residual_add_passes_only_channels_zero_in_every_branch():
+    model = _residual(shortcut_conv=True)
+    kept_a = np.array([False, False, True, True])
+    kept_s = np.array([False, True, True, False])
+    model.get_layer("a").kept_outputs, model.get_layer("s").kept_outputs = kept_a, kept_s
+    rep = estimate(model, accelerator=pod4())
+    assert rep["b"].zero_input_channels == 1                       # only channel 0 is skipped in both branches
+    assert rep["b"].active_macs == 4 * 4 * 9 * 3 * 2
+    # identity shortcut: the input is not zero anywhere, so nothing passes the add
+    ident = _residual(shortcut_conv=False)
+    ident.get_layer("a").kept_outputs = kept_a
+    assert estimate(ident, accelerator=pod4())["b"].zero_input_channels == 0
+    # fractions without neuron scores: positions unknown, so branches are never intersected
+    frac = estimate(_residual(shortcut_conv=True), {"layers": {"a": {"skip_fraction": 0.5},
+                                                              "s": {"skip_fraction": 0.5}}}, pod4())
+    assert frac["b"].zero_input_channels == 0
+
+
+def test_batch_norm_passes_zero_only_when_folded_or_zero_at_zero():
+    def model(bn_after_relu):
+        inp = keras.Input((6, 6, 2))
+        x = keras.layers.Conv2D(4, 3, name="c")(inp)
+        if bn_after_relu:
+            x = keras.layers.BatchNormalization(name="bn", center=True)(keras.layers.ReLU()(x))
+        else:
+            x = keras.layers.ReLU()(keras.layers.BatchNormalization(name="bn")(x))
+        m = keras.Model(inp, keras.layers.Conv2D(2, 3, name="d")(x))
+        bn = m.get_layer("bn")
+        bn.set_weights([np.ones(4), np.full(4, 0.5), np.zeros(4), np.ones(4)])   # BN(0) = beta = 0.5
+        return m
+    plan = {"layers": {"c": {"skip_fraction": 0.5}}}
+    assert estimate(model(False), plan, pod4())["d"].zero_input_channels == 2   # folded into c on the chip
+    assert estimate(model(True), plan, pod4())["d"].zero_input_channels == 0    # BN(0) = 0.5 != 0
+
+
+def test_sigmoid_stops_the_zero():
+    inp = keras.Input((8,))
+    x = keras.layers.Dense(6, activation="sigmoid", name="a")(inp)   # skipped outputs are 0 after the activation
+    x = keras.layers.Activation("sigmoid")(x)                          # sigmoid(0) = 0.5
+    m = keras.Model(inp, keras.layers.Dense(2, name="b")(x))
+    assert estimate(m, {"layers": {"a": {"skip_fraction": 0.5}}}, pod4())["b"].zero_input_channels == 0
+    inp = keras.Input((8,))
+    x = keras.layers.Activation("tanh")(keras.layers.Dense(6, name="a")(inp))
+    m = keras.Model(inp, keras.layers.Dense(2, name="b")(x))
+    assert estimate(m, {"layers": {"a": {"skip_fraction": 0.5}}}, pod4())["b"].zero_input_channels == 3
+
+
+# ------------------------------------------------------------------ accelerator validation (issue 17 item 13)
+def test_pod_multipliers_are_validated():
+    with pytest.raises(ValueError, match=r"pod_multipliers\[1\].*mul8s_1L2X.*Did you mean"):
+        Accelerator(pods=2, rows=4, cols=4, pod_multipliers=("mul8s_1L2N", "mul8s_1L2X"))
+    with pytest.raises(ValueError, match="pod 0 carries unsigned multiplier 'mul8u_2NDH'.*signed"):
+        Accelerator(pods=1, rows=4, cols=4, pod_multipliers=("mul8u_2NDH",))
+    with pytest.raises(ValueError, match="unsigned"):
+        Accelerator.paper().configured_for(["mul8u_2NDH"])
+    chip = Accelerator(pods=1, rows=4, cols=4, pod_multipliers=("mul8u_2NDH",),
+                       exact_multiplier=multipliers.EXACT_UNSIGNED)
+    assert chip.pod_multipliers == ("mul8u_2NDH",)
+    with pytest.raises(ValueError, match="exact_multiplier.*not an exact"):
+        Accelerator(exact_multiplier="mul8s_1L2N")
+    with pytest.raises(TypeError, match="pod_multipliers"):
+        Accelerator(pods=1, pod_multipliers=(3,))
+
+
+# ------------------------------------------------------------------ the paper's Table I plans (regression, issue 14)
+@pytest.mark.parametrize("row, expected", [
+    (0, (1.054, 1.034, 1.036, 1.003)),
+    (1, (1.037, 1.033, 1.037, 1.015)),
+    (2, (1.037, 1.025, 1.027, 1.003)),
+])
+def test_paper_table_i_lenet5_regression(lenet, row, expected):
+    from tfaxdnn.hardware import paper
+
+    network, skips, mults, _, _ = paper.TABLE_I[row]
+    plan = paper.table_i_plan(network, skips, mults, [s.name for s in hardware.model_shapes(lenet)])
+    assert plan["layers"]["conv2"] == {"multiplier": "mul8s_1KV6", "skip_fraction": 0.0}
+    rep = estimate(lenet, plan, Accelerator.paper())
+    eq = estimate(lenet, plan, Accelerator.paper(), cycle_model="paper")
+    got = (rep.reduction("system"), rep.reduction("compute"), rep.reduction("multiplier"), eq.reduction("system"))
+    assert got == pytest.approx(expected, abs=5e-4)
+
+
+def test_structured_zeros_are_zero_in_the_approximate_model():
+    """Soundness on a real `tfaxdnn.approximate` ResNet-8 (folded BatchNorms, residual adds): every input channel the
+    hardware model removes is exactly zero in the approximate model's activations."""
+    import tfaxdnn
+    from tfaxdnn.hardware.assignment import assign
+    from tfaxdnn.hardware.structure import zero_input_channels
+
+    model = models.resnet8()
+    rng = np.random.default_rng(0)
+    shapes = hardware.model_shapes(model)[:-1]
+    importance = {s.name: np.arange(s.outputs, dtype=float) for s in shapes}  # same channels skipped everywhere
+    plan = tfaxdnn.Plan(layers={s.name: {"multiplier": "mul8s_1KV6", "skip_fraction": 0.25} for s in shapes})
+    ax = tfaxdnn.approximate(model, plan, calibration_data=rng.random((8, 32, 32, 3)).astype("float32"),
+                             importance=importance)
+    zeros = zero_input_channels(ax, assign(hardware.model_shapes(ax), None, ax))
+    assert zeros["stage2_block1_conv1"].sum() == 4    # stem and stage1 conv2 skip channels 0-3: zero after the add
+    assert zeros["stage2_block1_shortcut"].sum() == 4
+    probe = keras.Model(ax.inputs, [ax.get_layer(n).input for n in zeros])
+    outs = probe.predict(rng.random((4, 32, 32, 3)).astype("float32"), verbose=0)
+    for (name, z), out in zip(zeros.items(), outs):
+        assert (out.reshape(-1, out.shape[-1])[:, z] == 0).all(), name
+    rep = estimate(ax)
+    assert rep["stage2_block1_conv1"].zero_input_channels == 4 and rep.structured_skipping
+    # the float model with the same plan and importance, priced from its shapes alone (the Evaluator's call)
+    scored = plan.with_importance(importance)
+    float_rep = estimate(None, scored, shapes=hardware.model_shapes(model))
+    assert [r.zero_input_channels for r in float_rep.layers] == [r.zero_input_channels for r in rep.layers]

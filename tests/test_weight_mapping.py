@@ -55,3 +55,19 @@ def test_histogram_and_bad_inputs():
         mapping_table("mul8s_1L2N", np.ones(10))
     with pytest.raises(ValueError, match="non-negative"):
         mapping_table("mul8s_1L2N", -np.ones(256))
+
+
+def test_mapping_accounts_for_the_activation_zero_point():
+    """With an asymmetric input grid the accumulator's exact `z_a·Σw` term moves with the re-coded weight: the
+    z_a-aware table minimises the error that the layer really makes."""
+    from tfaxdnn import multipliers
+    from tfaxdnn.weight_mapping import mapping_error, mapping_table
+
+    m = multipliers.get("mul8u_17C8")
+    z_a = 128
+    err = mapping_error(m, activation_zero_point=z_a)           # [v, w]
+    cols = np.arange(256)
+    aware, plain = mapping_table(m, activation_zero_point=z_a), mapping_table(m)
+    e_aware, e_plain = err[aware, cols].mean(), err[plain, cols].mean()
+    assert e_aware < e_plain < err[cols, cols].mean()          # 312.6 < 351.7 < 370.0 for this circuit
+    np.testing.assert_array_equal(mapping_table(m, activation_zero_point=0), plain)

@@ -73,6 +73,17 @@ def _folded(layer, bn) -> tuple:
     return kernel.astype(np.float32), ((bias - mean) * factor + beta).astype(np.float32)
 
 
+def _single_call_graph(model):
+    """``model``, or for a Sequential model whose layers were called several times (Keras rebuilds a loaded
+    Sequential model more than once) a clone with copied weights whose layers are each called once."""
+    if not isinstance(model, keras.Sequential) or all(len(layer._inbound_nodes) <= 1 for layer in model.layers):
+        return model
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    clone.name = model.name
+    return clone
+
+
 def _check_single_use(layers) -> None:
     for name, layer in layers.items():
         if len(layer._inbound_nodes) != 1:
@@ -100,15 +111,29 @@ class Calibration:
 
 def calibrate(model, data, layers=None, method: str = "minmax", batch_size: int = 128) -> Calibration:
     """Measure the input ranges of ``layers`` (default: every Conv2D / DepthwiseConv2D / Dense) of a float model."""
+    model = _single_call_graph(model)
     names = list(layers) if layers is not None else kinds.approximable_names(model)
     ranges = calibrate_tensors(model, {n: model.get_layer(n).input for n in names}, data, method=method,
                                batch_size=batch_size)
     return Calibration(model.name, ranges, method, data)
 
 
+def _warn_raw_pixels(data) -> None:
+    """Warns when array calibration data looks like raw 0-255 pixels (a common mismatch with scaled training)."""
+    x = data[0] if isinstance(data, tuple) else data
+    if not isinstance(x, np.ndarray) or x.size == 0 or not np.issubdtype(x.dtype, np.number):
+        return
+    sample = x[:64]
+    if sample.max() > 2.0 and sample.min() >= 0 and np.all(sample == np.round(sample)):
+        warnings.warn(f"Calibration data looks like raw pixels (integers in [{sample.min():g}, {sample.max():g}]): if "
+                      "the model was trained on scaled inputs (e.g. x / 255), scale the calibration data the same "
+                      "way, or the activation ranges will be wrong.", stacklevel=4)
+
+
 def _layer_ranges(model, layers, calibration_data, method, batch_size) -> Dict[str, tuple]:
     """Input ranges of ``layers`` from a `Calibration` (checked against the model and method) or from raw data."""
     if not isinstance(calibration_data, Calibration):
+        _warn_raw_pixels(calibration_data)
         return calibrate_tensors(model, {n: layer.input for n, layer in layers.items()}, calibration_data,
                                  method=method, batch_size=batch_size)
     c = calibration_data
@@ -174,6 +199,7 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a Keras 3 model or a tfmot-quantised tf_keras model. Received: "
                         f"{type(model).__module__}.{type(model).__name__}")
+    model = _single_call_graph(model)
     resolved = plan.resolve(model)
     _warn_float_layers(model, resolved)
     importance = dict(importance or {})
@@ -274,7 +300,8 @@ def _load_approx(target, source, bn, input_params, lp, q, histogram, mask) -> No
     kp = kernel_params(kinds.kind_of(source).name, kernel, q.signed, q.per_channel)
     table = None
     if lp.weight_mapping != "none":
-        table = _wm.mapping_table(target.multiplier, histogram if lp.weight_mapping == "data" else None)
+        table = _wm.mapping_table(target.multiplier, histogram if lp.weight_mapping == "data" else None,
+                                  activation_zero_point=int(np.asarray(input_params.zero_point)))
     target.set_quantization(input_params, kp, weight_map=table, kept_outputs=mask)
 
 

@@ -374,6 +374,24 @@ def as_plan(plan) -> Plan:
                     f"{type(plan).__name__}")
 
 
+def _layer_multiplier(layer) -> _mult.Multiplier:
+    """The multiplier an approximate layer computes with: the registered one of its name when the tables agree
+    (keeping its metadata, e.g. power), else its stored table registered (under ``name@hash`` if the name is taken)."""
+    if not hasattr(layer, "ax_table"):
+        return _mult.get(layer.multiplier_name)
+    stored = layer.multiplier
+    try:
+        known = _mult.get(stored.name)
+    except KeyError:
+        known = None
+    if known is not None and known.hash == stored.hash:
+        return known
+    if known is not None:
+        stored = dataclasses.replace(stored, name=f"{stored.name}@{stored.hash}")
+    _mult.register(stored)
+    return stored
+
+
 def plan_of(model) -> Plan:
     """The plan an approximate model (from `tfaxdnn.approximate`, or loaded from its ``.keras`` file) carries: each
     approximate layer's multiplier (its stored table, registered by name), skip fraction and weight mapping, and its
@@ -382,12 +400,7 @@ def plan_of(model) -> Plan:
     for layer in getattr(model, "layers", []):
         if not hasattr(layer, "multiplier_name") or not hasattr(layer, "kept_outputs"):
             continue
-        m = layer.multiplier if hasattr(layer, "ax_table") else _mult.get(layer.multiplier_name)
-        try:
-            _mult.register(m)
-        except ValueError:  # the name means another table here: keep the layer's table under a distinct name
-            m = dataclasses.replace(m, name=f"{m.name}@{m.hash}")
-            _mult.register(m)
+        m = _layer_multiplier(layer)
         signed.add(m.signed)
         skip, mask = float(layer.skip_fraction), layer.kept_outputs
         if mask is not None:

@@ -215,7 +215,8 @@ def approximate_tfmot(model, plan, importance: Optional[Mapping] = None, name: O
         layer.kernel.assign(_var(wrapper, kinds.kind_named(cls_name).tfmot_kernel_attr))
         if layer.bias is not None:
             layer.bias.assign(_var(wrapper, "bias"))
-        table = _wm.mapping_table(layer.multiplier) if lp.weight_mapping != "none" else None
+        table = (_wm.mapping_table(layer.multiplier, activation_zero_point=int(np.asarray(in_grid.zero_point)))
+                 if lp.weight_mapping != "none" else None)
         mask = plan.kept_mask(inner.name, layer.n_outputs, lp.skip_fraction, importance)
         layer.set_quantization(in_grid, _kernel_grid(wrapper, inner, cls_name, signed), weight_map=table,
                                kept_outputs=mask)

@@ -34,29 +34,33 @@ def _probabilities(p_a: Optional[np.ndarray]) -> np.ndarray:
     return p / p.sum()
 
 
-def mapping_error(multiplier, p_a: Optional[np.ndarray] = None) -> np.ndarray:
-    """``E[v, w] = Σ_a p(a)·|M(a, v) − a·w|`` as a ``[256, 256]`` float64 array (indices like the table)."""
+def mapping_error(multiplier, p_a: Optional[np.ndarray] = None, activation_zero_point: int = 0) -> np.ndarray:
+    """``E[v, w] = Σ_a p(a)·|M(a, v) − a·w − z_a·(v − w)|`` as a ``[256, 256]`` float64 array (indices like the
+    table). The accumulator subtracts ``z_a·Σ w`` exactly, so re-coding ``w`` to ``v`` also moves that term: with an
+    asymmetric activation grid (``z_a ≠ 0``) it belongs to the error; for symmetric int8 activations it is 0."""
     m = _mult.resolve(multiplier)
     p = _probabilities(p_a)
     codes = _codes(m.signed)
     table = m.table.astype(np.int64)                       # [a, v]
+    shift = int(activation_zero_point) * (codes[None, :] - codes[:, None])   # [w, v]: z_a·(v − w)
     err = np.empty((256, 256), dtype=np.float64)
     for w in range(256):                                   # exact products a*w for this weight code
         exact = codes * codes[w]
-        err[:, w] = p @ np.abs(table - exact[:, None])
+        err[:, w] = p @ np.abs(table - exact[:, None] - shift[w][None, :])
     return err
 
 
-def mapping_table(multiplier, p_a: Optional[np.ndarray] = None) -> np.ndarray:
+def mapping_table(multiplier, p_a: Optional[np.ndarray] = None, activation_zero_point: int = 0) -> np.ndarray:
     """The weight-code map ``int[256]``: entry ``i`` is the mapped code (a code value, not an index) for the weight
     code of table index ``i`` (signed tables: code ``i − 128``).
 
     Args:
         multiplier: `Multiplier`, name or ``[256, 256]`` table.
         p_a: optional ``[256]`` activation-code distribution (indexed like the table rows); default uniform.
+        activation_zero_point: the layer's input zero point ``z_a`` (0 for symmetric int8 activations).
     """
     m = _mult.resolve(multiplier)
-    err = mapping_error(m, p_a)
+    err = mapping_error(m, p_a, activation_zero_point)
     best = err.min(axis=0)
     idx = np.arange(256)
     keep = err[idx, idx] <= best                            # v = w is already a minimiser

@@ -83,11 +83,16 @@ def preprocess_cifar10(x: np.ndarray) -> np.ndarray:
     return x.astype("float32") / 255.0
 
 
-def prepare_images(x: np.ndarray, input_shape, what: str = "input") -> np.ndarray:
-    """Images for a model input of ``input_shape`` (batch first, None for unknown dims): integer pixels become
-    float32 in [0, 1], a missing trailing channel axis of size 1 is added, and the shape is checked."""
+def prepare_images(x: np.ndarray, input_shape, what: str = "input", scale: Optional[float] = None) -> np.ndarray:
+    """Images for a model input of ``input_shape`` (batch first, None for unknown dims): divided by ``scale``
+    (default: 255 for integer pixels, 1 for float data), as float32; a missing trailing channel axis of size 1 is
+    added, and the shape is checked."""
     x = np.asarray(x)
-    x = x.astype("float32") / 255.0 if np.issubdtype(x.dtype, np.integer) else x.astype("float32")
+    if scale is None:
+        scale = 255.0 if np.issubdtype(x.dtype, np.integer) else 1.0
+    if not float(scale) > 0:
+        raise ValueError(f"`scale` must be a positive number. Received: scale={scale!r}")
+    x = x.astype("float32") / np.float32(scale)
     want = tuple(input_shape[1:])
     if x.ndim == len(want) and want and want[-1] == 1:
         x = x[..., None]

@@ -20,6 +20,14 @@ from tfaxdnn import multipliers as _mults
 HOROWITZ_INT32_ADD_J = 0.1e-12
 #: SRAM energy per byte used by the XAI-Gen paper (CACTI-P).
 PAPER_MEMORY_J_PER_BYTE = 2.7e-12
+#: Off-chip DRAM energy per byte: 640 pJ per 32-bit DRAM access in 45 nm (M. Horowitz, ISSCC 2014, as tabulated by
+#: S. Han et al., "Learning both weights and connections for efficient neural networks", NeurIPS 2015, Table 1).
+HOROWITZ_DRAM_J_PER_BYTE = 640e-12 / 4
+#: PDK45 critical-path delay of the exact signed 8x8 multiplier ``mul8s_1KV6`` (EvoApproxLib header
+#: ``PDK45_DELAY = 1.48 ns``): the common characterisation period assumed for every multiplier's published power.
+EXACT_MULTIPLIER_DELAY_S = 1.48e-9
+#: How a multiplier's published PDK45 power P becomes energy per multiplication (see `energy.multiplier_energy_j`).
+MULTIPLIER_ENERGY_MODELS = ("fixed_period", "delay", "clock")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +44,14 @@ class Accelerator:
         exact_multiplier: str, the exact multiplier of the exact MACs (its PDK45 power is used).
         accumulator_energy_j: float, energy per MAC operation of the int32 accumulator, joules.
         memory_energy_j_per_byte: float, on-chip SRAM energy per byte accessed ``E_M``, joules.
+        multiplier_energy: str, how a multiplier's PDK45 power ``P`` becomes energy per multiplication:
+            ``"fixed_period"`` (default) ``P * characterisation_period_s`` for every circuit (energy ratios = power
+            ratios); ``"delay"`` ``P * delay_ns`` of the circuit itself (power-delay product); ``"clock"``
+            ``P * clock_period_s`` (the paper's ``c_l T P_pod`` convention; makes MAC energy depend on the clock).
+        characterisation_period_s: float, the period at which the published powers are assumed to be characterised
+            (``"fixed_period"``); default 1.48 ns, the exact multiplier's PDK45 delay. EvoApproxLib does not publish it.
+        dram_energy_j_per_byte: float, off-chip DRAM energy per byte, joules (default 160 pJ, Horowitz ISSCC 2014).
+        include_dram: bool, add DRAM traffic (unique tensor bytes per layer) to the system energy ``energy_j``.
         bank_rows: int, rows per memory bank ``R`` (only used by the paper's Eq. (2)).
         weight_buffer_bytes, activation_buffer_bytes: int, on-chip buffer capacities in bytes; a layer whose
             weights or activations exceed them is flagged ``fits_on_chip=False`` (off-chip traffic not modelled).
@@ -51,6 +67,10 @@ class Accelerator:
     accumulator_energy_j: float = HOROWITZ_INT32_ADD_J
     memory_energy_j_per_byte: float = PAPER_MEMORY_J_PER_BYTE
     bank_rows: int = 128
+    multiplier_energy: str = "fixed_period"
+    characterisation_period_s: float = EXACT_MULTIPLIER_DELAY_S
+    dram_energy_j_per_byte: float = HOROWITZ_DRAM_J_PER_BYTE
+    include_dram: bool = False
     weight_buffer_bytes: int = 16 * 2 ** 20
     activation_buffer_bytes: int = 16 * 2 ** 20
     name: str = "custom"
@@ -63,23 +83,41 @@ class Accelerator:
         if self.rows % 2:
             raise ValueError(f"Accelerator: `rows` must be even (a pod is split into two halves of rows/2 rows). "
                              f"Received: rows={self.rows}")
-        for field in ("clock_period_s", "accumulator_energy_j", "memory_energy_j_per_byte"):
+        for field in ("clock_period_s", "accumulator_energy_j", "memory_energy_j_per_byte",
+                      "characterisation_period_s", "dram_energy_j_per_byte"):
             value = getattr(self, field)
-            if not isinstance(value, (int, float)) or value < 0 or (field == "clock_period_s" and value == 0):
-                raise ValueError(f"Accelerator: `{field}` must be a non-negative number (positive for the clock). "
+            positive = field in ("clock_period_s", "characterisation_period_s")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
+                raise ValueError(f"Accelerator: `{field}` must be a non-negative number (positive for periods). "
                                  f"Received: {field}={value!r}")
+        if self.multiplier_energy not in MULTIPLIER_ENERGY_MODELS:
+            raise ValueError(f"Accelerator: `multiplier_energy` must be one of {MULTIPLIER_ENERGY_MODELS}. "
+                             f"Received: multiplier_energy={self.multiplier_energy!r}")
         pm = tuple(self.pod_multipliers) if self.pod_multipliers else (None,) * self.pods
         if len(pm) != self.pods:
             raise ValueError(f"Accelerator: `pod_multipliers` needs one entry per pod ({self.pods}), "
                              f"got {len(pm)}: {pm!r}")
+        exact = _known_multiplier(self.exact_multiplier, "exact_multiplier")
+        if not is_exact(exact):
+            raise ValueError(f"Accelerator: `exact_multiplier` '{exact.name}' is not an exact multiplier (its table "
+                             "differs from the exact product).")
         names = []
-        for entry in pm:
-            if entry is not None and not isinstance(entry, str):
-                entry = _mults.get(entry).name if isinstance(entry, _mults.Multiplier) else entry
-            if entry is not None and not isinstance(entry, str):
-                raise TypeError(f"Accelerator: `pod_multipliers` entries must be multiplier names or None, "
-                                f"got {entry!r}")
-            names.append(entry)
+        for pod, entry in enumerate(pm):
+            if entry is None:
+                names.append(None)
+                continue
+            if not isinstance(entry, (str, _mults.Multiplier)):
+                raise TypeError(f"Accelerator: `pod_multipliers` entries must be multiplier names, Multipliers or "
+                                f"None. Received: pod_multipliers[{pod}]={entry!r}")
+            mult = _known_multiplier(entry, f"pod_multipliers[{pod}]")
+            if mult.signed != exact.signed:
+                chip, other = ("signed", "unsigned") if exact.signed else ("unsigned", "signed")
+                exact_other = _mults.EXACT_SIGNED if mult.signed else _mults.EXACT_UNSIGNED
+                raise ValueError(
+                    f"Accelerator: pod {pod} carries {other} multiplier '{mult.name}', but the chip is {chip} (exact "
+                    f"multiplier '{exact.name}'); all MACs of a chip share one operand format. Use {chip} circuits, "
+                    f"or exact_multiplier='{exact_other}' for a chip of {other} circuits.")
+            names.append(mult.name)
         object.__setattr__(self, "pod_multipliers", tuple(names))
 
     # ------------------------------------------------------------------ derived quantities
@@ -136,7 +174,7 @@ class Accelerator:
 
         The paper does not list which multiplier sits in which pod. This preset gives pods 0-5 the paper's six
         approximate multipliers M2-M7 (``mul8s_1KV8 ... mul8s_1L2N``) and keeps pods 6-7 exact. The paper gives
-        no clock either: 2 ns (500 MHz) is used because the PDK45 exact multiplier alone has a 1.43 ns delay.
+        no clock either: 2 ns (500 MHz) is used because the PDK45 exact multiplier alone has a 1.48 ns delay.
         Buffers: 16 MiB each for weights and activations (TPU-v4-class on-chip memory; only used for the
         ``fits_on_chip`` flag).
         """
@@ -163,6 +201,19 @@ class Accelerator:
 
 
 _EXACT_CACHE: dict = {}
+
+
+def _known_multiplier(entry, what: str):
+    """The `Multiplier` named (or given, then registered) by ``entry``; unknown names are a ValueError naming the
+    field."""
+    if isinstance(entry, _mults.Multiplier):
+        return _mults.lookup(entry)
+    if not isinstance(entry, str):
+        raise TypeError(f"Accelerator: `{what}` must be a multiplier name or a Multiplier. Received: {entry!r}")
+    try:
+        return _mults.get(entry)
+    except KeyError as err:
+        raise ValueError(f"Accelerator: `{what}`: {err.args[0]}") from None
 
 
 def is_exact(multiplier) -> bool:

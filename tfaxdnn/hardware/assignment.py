@@ -20,11 +20,16 @@ from tfaxdnn.plan import LayerPlan, Plan, as_plan, plan_of
 
 @dataclasses.dataclass(frozen=True)
 class LayerAssignment:
-    """A layer's multiplier (None = exact) and kept-output mask (None = all kept)."""
+    """A layer's multiplier (None = exact) and kept-output mask (None = all kept).
+
+    ``mask_positional``: the mask comes from a skip fraction alone (which neurons are skipped is unknown; only the
+    count is meaningful), so structured skipping does not intersect it with other branches.
+    """
 
     shape: LayerShape
     multiplier: Optional[_mults.Multiplier]
     kept_mask: Optional[np.ndarray] = dataclasses.field(default=None, compare=False)
+    mask_positional: bool = dataclasses.field(default=False, compare=False)
 
     @property
     def multiplier_name(self) -> str:
@@ -65,11 +70,12 @@ def assign(shapes: Sequence[LayerShape], plan=None, model=None) -> List[LayerAss
         if lp is None:
             out.append(LayerAssignment(s, None, None))
             continue
-        if s.name in plan.importance:
-            mask = plan.kept_mask(s.name, s.outputs, lp.skip_fraction)
-        else:
+        positional = s.name not in plan.importance
+        if positional:
             mask = skipping.count_mask(s.outputs, lp.skip_fraction)
-        out.append(LayerAssignment(s, plan.multiplier(lp.multiplier), mask))
+        else:
+            mask = plan.kept_mask(s.name, s.outputs, lp.skip_fraction)
+        out.append(LayerAssignment(s, plan.multiplier(lp.multiplier), mask, mask_positional=positional))
     return out
 
 

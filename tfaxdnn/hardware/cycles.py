@@ -10,6 +10,8 @@ import dataclasses
 import math
 from typing import Sequence
 
+import numpy as np
+
 #: Bytes per operand (int8 activations and weights), per partial sum (int32) and per stored output (int8).
 OPERAND_BYTES = 1
 PSUM_BYTES = 4
@@ -43,25 +45,30 @@ def ws_tile_cycles(tile_rows: int, tile_cols: int, streamed_rows: int) -> int:
     return 2 * tile_rows + tile_cols + streamed_rows - 2
 
 
-def ws_layer(k: int, kept_per_group: Sequence[int], streamed_rows: int, tile_rows: int, tile_cols: int,
+def ws_layer(k, kept_per_group: Sequence[int], streamed_rows: int, tile_rows: int, tile_cols: int,
              units: int) -> WSCycles:
-    """Tile the ``k x o_g`` weight matrices into ``tile_rows x tile_cols`` tiles spread round-robin over ``units``.
+    """Tile the ``k_g x o_g`` weight matrices into ``tile_rows x tile_cols`` tiles spread round-robin over ``units``.
 
-    Every tile streams all ``streamed_rows`` (= F) activation rows; tiles on different units run concurrently, so
-    the layer takes ``ceil(tiles / units)`` tile times. Edge tiles cost a full tile time (the array is not resized).
-    Traffic: each weight read once; the activations are re-streamed once per column fold; partial sums of all but
-    the last row fold are written and read back as int32; outputs are written once as int8.
+    ``k`` is the reduction length, one int for all groups or one per group (structured skipping removes the input
+    channels of a group that are provably zero). Every tile streams all ``streamed_rows`` (= F) activation rows;
+    tiles on different units run concurrently, so the layer takes ``ceil(tiles / units)`` tile times. Edge tiles cost
+    a full tile time (the array is not resized). Traffic: each weight read once; the activations are re-streamed
+    once per column fold; partial sums of all but the last row fold are written and read back as int32; outputs are
+    written once as int8.
     """
-    row_folds = math.ceil(k / tile_rows)
+    ks = [int(k)] * len(kept_per_group) if isinstance(k, (int, np.integer)) else [int(v) for v in k]
+    if len(ks) != len(kept_per_group):
+        raise ValueError(f"ws_layer: {len(ks)} reduction lengths for {len(kept_per_group)} groups.")
     tiles = weight = ifmap = psum = out = 0
-    for o_g in kept_per_group:
+    for k_g, o_g in zip(ks, kept_per_group):
         o_g = int(o_g)
-        if o_g <= 0:
+        if o_g <= 0 or k_g <= 0:
             continue
+        row_folds = math.ceil(k_g / tile_rows)
         col_folds = math.ceil(o_g / tile_cols)
         tiles += row_folds * col_folds
-        weight += k * o_g * OPERAND_BYTES
-        ifmap += streamed_rows * k * col_folds * OPERAND_BYTES
+        weight += k_g * o_g * OPERAND_BYTES
+        ifmap += streamed_rows * k_g * col_folds * OPERAND_BYTES
         psum += streamed_rows * o_g * (row_folds - 1) * 2 * PSUM_BYTES
         out += streamed_rows * o_g * OUTPUT_BYTES
     per_tile = ws_tile_cycles(tile_rows, tile_cols, streamed_rows)

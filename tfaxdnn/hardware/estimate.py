@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import List, Sequence
+from typing import List, Optional, Sequence
+
+import numpy as np
 
 from tfaxdnn.hardware import cycles as _cy
 from tfaxdnn.hardware import energy as _en
 from tfaxdnn.hardware.accelerator import Accelerator
 from tfaxdnn.hardware.assignment import LayerAssignment, all_exact, assign
 from tfaxdnn.hardware.mapping import place
-from tfaxdnn.hardware.report import HardwareReport, LayerEstimate
+from tfaxdnn.hardware.report import ACCOUNTINGS, HardwareReport, LayerEstimate
 from tfaxdnn.hardware.shapes import LayerShape, kept_per_group, model_shapes
+from tfaxdnn.hardware.structure import zero_input_channels
 
 CYCLE_MODELS = ("ws", "paper")
 
@@ -20,51 +23,92 @@ def _pods_label(pods: Sequence[int]) -> str:
     return ",".join(str(p) for p in pods)
 
 
+def effective_k(shape: LayerShape, zero_inputs: Optional[np.ndarray]) -> np.ndarray:
+    """Reduction length per group after removing provably-zero input channels (Dense: features)."""
+    k = np.full(shape.groups, shape.k, dtype=np.int64)
+    if zero_inputs is None:
+        return k
+    z = np.asarray(zero_inputs, dtype=bool).reshape(-1)
+    if shape.kind == "dense":
+        return k - int(z.sum()) if z.size == shape.k else k
+    if z.size % shape.groups:
+        return k
+    per_group = z.reshape(shape.groups, -1)
+    cin_g = per_group.shape[1]
+    if shape.k % cin_g:
+        return k
+    return (shape.k // cin_g) * (cin_g - per_group.sum(axis=1)).astype(np.int64)
+
+
 def estimate_layer(a: LayerAssignment, acc: Accelerator, batch_size: int = 1, cycle_model: str = "ws",
-                   strict: bool = False) -> LayerEstimate:
-    """Estimate one layer (see `estimate`)."""
+                   strict: bool = False, zero_inputs: Optional[np.ndarray] = None) -> LayerEstimate:
+    """Estimate one layer (see `estimate`); ``zero_inputs`` masks its provably-zero input channels."""
     s = a.shape
     kept = kept_per_group(s, a.kept_mask)
-    kept_total = int(kept.sum())
+    k_g = effective_k(s, zero_inputs)
+    kept = np.where(k_g > 0, kept, 0)
+    n_w = int((k_g * kept).sum())
     streamed = s.f * batch_size
     macs = streamed * s.k * s.outputs
-    active = streamed * s.k * kept_total
+    active = streamed * n_w
     placement = place(s.name, a.multiplier, acc, strict=strict)
-    weight_bytes = s.k * kept_total * _cy.OPERAND_BYTES
-    activation_bytes = batch_size * (s.input_elems + s.output_elems) * _cy.OPERAND_BYTES
+    in_fraction = float(k_g.sum()) / float(s.k * s.groups) if s.k else 0.0
+    ifmap_unique = int(round(batch_size * s.input_elems * in_fraction)) * _cy.OPERAND_BYTES
+    ofmap_unique = batch_size * (s.output_elems // max(s.outputs, 1)) * int(kept.sum()) * _cy.OUTPUT_BYTES
+    weight_bytes = n_w * _cy.OPERAND_BYTES
+    activation_bytes = ifmap_unique + ofmap_unique
+    dram_bytes = weight_bytes + ifmap_unique + ofmap_unique
     if cycle_model == "ws":
-        ws = _cy.ws_layer(s.k, kept, streamed, placement.tile_rows, placement.tile_cols, placement.units)
+        ws = _cy.ws_layer(k_g, kept, streamed, placement.tile_rows, placement.tile_cols, placement.units)
         tiles, n_cycles = ws.tiles, ws.cycles
         busy_macs = min(placement.units, ws.tiles) * placement.tile_rows * placement.tile_cols
-        e_compute = active * _en.mac_energy_j(a.multiplier, acc, s.name)
-        e_memory = _en.memory_energy_j(ws.sram_bytes, acc)
+        e_mult = active * _en.multiplier_energy_j(a.multiplier, acc, s.name)
+        e_acc = active * acc.accumulator_energy_j
+        sram = (ws.weight_read_bytes, ws.ifmap_read_bytes, ws.psum_bytes, ws.output_write_bytes)
+        e_sram = [_en.memory_energy_j(b, acc) for b in sram]
     elif cycle_model == "paper":
         pods = len(placement.pods)
-        n_w = s.k * kept_total
         groups = _cy.paper_weight_groups(n_w, acc.macs_per_pod, pods)
         tiles, n_cycles = groups * pods, _cy.paper_cycles(n_w, streamed, acc.macs_per_pod, pods)
         busy_pods = _cy.paper_busy_pods(n_w, acc.macs_per_pod, pods)
         busy_macs = busy_pods * acc.macs_per_pod
-        e_compute = n_cycles * acc.clock_period_s * busy_pods * _en.paper_pod_power_w(a.multiplier, acc, s.name)
+        pod_time = n_cycles * acc.clock_period_s * busy_pods * acc.macs_per_pod / 2  # MAC-seconds per half
+        e_mult = pod_time * (_en.multiplier_power_w(acc.exact_multiplier, s.name)
+                             + _en.multiplier_power_w(a.multiplier or acc.exact_multiplier, s.name))
+        e_acc = n_cycles * busy_pods * acc.macs_per_pod * acc.accumulator_energy_j
         n_m = _cy.paper_memory_accesses(n_w, streamed, acc.macs_per_pod)
-        e_memory = (n_m / acc.bank_rows) * acc.memory_energy_j_per_byte
+        sram = (n_m / acc.bank_rows, 0, 0, 0)  # Eq. (1)-(2): weight accesses only
+        e_sram = [sram[0] * acc.memory_energy_j_per_byte, 0.0, 0.0, 0.0]
     else:
         raise ValueError(f"`cycle_model` must be one of {CYCLE_MODELS}. Received: cycle_model={cycle_model!r}")
+    e_compute = e_mult + e_acc
+    e_sram_total = math.fsum(e_sram)
+    e_dram = dram_bytes * acc.dram_energy_j_per_byte
+    e_memory = e_sram_total + (e_dram if acc.include_dram else 0.0)
     util = active / (n_cycles * busy_macs) if n_cycles else 0.0
     fits = weight_bytes <= acc.weight_buffer_bytes and activation_bytes <= acc.activation_buffer_bytes
+    zero_in = 0 if zero_inputs is None else int(np.count_nonzero(zero_inputs))
     return LayerEstimate(
         name=s.name, macs=macs, active_macs=active, tiles=tiles, cycles=n_cycles, utilization=util,
-        latency_s=n_cycles * acc.clock_period_s, energy_compute_j=e_compute, energy_memory_j=e_memory,
-        energy_j=e_compute + e_memory, weight_bytes=weight_bytes, activation_bytes=activation_bytes,
-        multiplier=a.multiplier_name, pods=_pods_label(placement.pods), matched=placement.matched, fits_on_chip=fits)
+        latency_s=n_cycles * acc.clock_period_s, energy_multiplier_j=e_mult, energy_accumulator_j=e_acc,
+        energy_compute_j=e_compute, energy_sram_weights_j=e_sram[0], energy_sram_ifmap_j=e_sram[1],
+        energy_sram_psum_j=e_sram[2], energy_sram_ofmap_j=e_sram[3], energy_sram_j=e_sram_total,
+        energy_dram_j=e_dram, energy_memory_j=e_memory, energy_j=e_compute + e_memory,
+        sram_weight_bytes=int(round(sram[0])), sram_ifmap_bytes=int(sram[1]), sram_psum_bytes=int(sram[2]),
+        sram_ofmap_bytes=int(sram[3]), dram_weight_bytes=weight_bytes, dram_ifmap_bytes=ifmap_unique,
+        dram_ofmap_bytes=ofmap_unique, dram_bytes=dram_bytes, weight_bytes=weight_bytes,
+        activation_bytes=activation_bytes, zero_input_channels=zero_in, multiplier=a.multiplier_name,
+        pods=_pods_label(placement.pods), matched=placement.matched, fits_on_chip=fits)
 
 
-def _estimate_rows(assignments, acc, batch_size, cycle_model, strict) -> List[LayerEstimate]:
-    return [estimate_layer(a, acc, batch_size, cycle_model, strict) for a in assignments]
+def _estimate_rows(assignments, acc, batch_size, cycle_model, strict, zeros=None) -> List[LayerEstimate]:
+    zeros = zeros or {}
+    return [estimate_layer(a, acc, batch_size, cycle_model, strict, zeros.get(a.shape.name)) for a in assignments]
 
 
 def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size: int = 1, cycle_model: str = "ws",
-             strict: bool = False, shapes: Sequence[LayerShape] = None) -> HardwareReport:
+             strict: bool = False, shapes: Sequence[LayerShape] = None,
+             structured_skipping: bool = True) -> HardwareReport:
     """Energy, latency and memory of ``model`` under ``plan`` on ``accelerator``.
 
     Args:
@@ -78,9 +122,13 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
             ``"paper"`` (Eq. (1)-(2) of the XAI-Gen paper under the reading in `cycles.paper_memory_accesses`).
         strict: bool, error (instead of specialising the chip) when no pod carries a layer's multiplier.
         shapes: optional list of `LayerShape` to use instead of reading ``model``.
+        structured_skipping: bool, a skipped output channel also removes the input-channel MACs, weights and
+            activation traffic of its consumers where it is provably zero (`tfaxdnn.hardware.structure`). The graph
+            is read from ``model``, or downstream from ``shapes``' Keras layers; shapes built by hand stay per layer.
 
     Returns:
-        `HardwareReport`.
+        `HardwareReport`: ``energy_j`` is the system energy; ``report.energy(accounting)`` and
+        ``report.reduction(accounting)`` give the ``"system"``, ``"compute"`` and ``"multiplier"`` figures.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
@@ -93,12 +141,30 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
                              "shapes.")
         shapes = model_shapes(model)
     assignments = assign(shapes, plan, model)
-    rows = _estimate_rows(assignments, acc, batch_size, cycle_model, strict)
-    exact_rows = _estimate_rows(all_exact(assignments), acc, batch_size, cycle_model, strict)
+    zeros, structured = None, bool(structured_skipping)
+    if structured and any(a.kept_mask is not None for a in assignments):
+        zeros = zero_input_channels(model, assignments)
+        structured = zeros is not None
+    rows = _estimate_rows(assignments, acc, batch_size, cycle_model, strict, zeros)
+    exact = HardwareReport(_estimate_rows(all_exact(assignments), acc, batch_size, cycle_model, strict), 0.0, 0.0, 0,
+                           1.0)
+    exact_totals = {name: exact.energy(name) for name in ACCOUNTINGS}
     energy = math.fsum(r.energy_j for r in rows)
-    exact_energy = math.fsum(r.energy_j for r in exact_rows)
     memory = sum(r.weight_bytes for r in rows) + max(r.activation_bytes for r in rows)
     return HardwareReport(layers=rows, energy_j=energy, latency_s=math.fsum(r.latency_s for r in rows),
-                          memory_bytes=memory, relative_energy=energy / exact_energy if exact_energy else float("nan"),
+                          memory_bytes=memory,
+                          relative_energy=energy / exact_totals["system"] if exact_totals["system"] else float("nan"),
                           accelerator=acc.name, cycle_model=cycle_model, batch_size=batch_size,
-                          exact_energy_j=exact_energy)
+                          exact_energy_j=exact_totals["system"], clock_period_s=acc.clock_period_s,
+                          exact_totals=exact_totals, energy_note=_energy_note(acc, cycle_model),
+                          include_dram=acc.include_dram, structured_skipping=structured)
+
+
+def _energy_note(acc: Accelerator, cycle_model: str) -> str:
+    if cycle_model == "paper":
+        return ("Eq. (1)-(2) as read in docs/hardware.md: busy pods charged c_l x T x P_pod with the PDK45 powers "
+                f"(energy scales with T = {acc.clock_period_s * 1e9:.3g} ns), memory N_m / R x E_M; DRAM "
+                f"{acc.dram_energy_j_per_byte * 1e12:.3g} pJ/B")
+    return (_en.describe(acc) + f"; accumulator {acc.accumulator_energy_j * 1e12:.3g} pJ/MAC; SRAM "
+            f"{acc.memory_energy_j_per_byte * 1e12:.3g} pJ/B; DRAM {acc.dram_energy_j_per_byte * 1e12:.3g} pJ/B; "
+            "T sets latency only")

@@ -1,20 +1,43 @@
-"""`LayerEstimate` rows and the `HardwareReport` of a whole model."""
+"""`LayerEstimate` rows and the `HardwareReport` of a whole model, with its energy accountings side by side."""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-from typing import List, Optional
+import math
+from typing import Dict, List, Optional
 
-#: Columns of the CSV / table, in order.
-COLUMNS = ("name", "macs", "active_macs", "tiles", "cycles", "utilization", "latency_s", "energy_compute_j",
-           "energy_memory_j", "energy_j", "weight_bytes", "activation_bytes", "multiplier", "pods", "matched",
-           "fits_on_chip")
+#: Energy accountings: ``system`` = MACs + on-chip SRAM (+ DRAM when the accelerator includes it); ``compute`` =
+#: multipliers + accumulators (what approximate-computing papers compare); ``multiplier`` = multipliers only.
+ACCOUNTINGS = {"system": "energy_j", "compute": "energy_compute_j", "multiplier": "energy_multiplier_j"}
+
+#: Energy parts that add up to ``energy_j`` (DRAM only when included).
+SRAM_PARTS = ("energy_sram_weights_j", "energy_sram_ifmap_j", "energy_sram_psum_j", "energy_sram_ofmap_j")
+COMPUTE_PARTS = ("energy_multiplier_j", "energy_accumulator_j")
+
+#: Columns of the CSV, in order.
+COLUMNS = ("name", "macs", "active_macs", "tiles", "cycles", "utilization", "latency_s",
+           "energy_multiplier_j", "energy_accumulator_j", "energy_compute_j",
+           "energy_sram_weights_j", "energy_sram_ifmap_j", "energy_sram_psum_j", "energy_sram_ofmap_j",
+           "energy_sram_j", "energy_dram_j", "energy_memory_j", "energy_j",
+           "sram_weight_bytes", "sram_ifmap_bytes", "sram_psum_bytes", "sram_ofmap_bytes", "dram_weight_bytes",
+           "dram_ifmap_bytes", "dram_ofmap_bytes", "dram_bytes", "weight_bytes", "activation_bytes",
+           "zero_input_channels", "multiplier", "pods", "matched", "fits_on_chip")
+_SUMMED = [c for c in COLUMNS if c.startswith(("energy_", "sram_", "dram_")) or c in (
+    "macs", "active_macs", "tiles", "cycles", "latency_s", "weight_bytes")]
 
 
 @dataclasses.dataclass(frozen=True)
 class LayerEstimate:
-    """Hardware estimate of one layer (units: cycles, s, J, bytes)."""
+    """Hardware estimate of one layer (units: cycles, s, J, bytes).
+
+    Energy parts: ``energy_multiplier_j + energy_accumulator_j = energy_compute_j``; the four SRAM parts (weights,
+    input activations, int32 partial sums, outputs) sum to ``energy_sram_j``; ``energy_memory_j = energy_sram_j``
+    (+ ``energy_dram_j`` when the accelerator includes DRAM); ``energy_j = energy_compute_j + energy_memory_j``.
+    ``energy_dram_j`` is always computed: unique tensor bytes (kept weights once, the real input tensor once, the
+    kept outputs once; ``dram_bytes`` = their sum) x the DRAM energy per byte.
+    ``zero_input_channels``: input channels (Dense: features) provably zero because a producer skipped them.
+    """
 
     name: str
     macs: int
@@ -23,11 +46,28 @@ class LayerEstimate:
     cycles: int
     utilization: float
     latency_s: float
+    energy_multiplier_j: float
+    energy_accumulator_j: float
     energy_compute_j: float
+    energy_sram_weights_j: float
+    energy_sram_ifmap_j: float
+    energy_sram_psum_j: float
+    energy_sram_ofmap_j: float
+    energy_sram_j: float
+    energy_dram_j: float
     energy_memory_j: float
     energy_j: float
+    sram_weight_bytes: int
+    sram_ifmap_bytes: int
+    sram_psum_bytes: int
+    sram_ofmap_bytes: int
+    dram_weight_bytes: int
+    dram_ifmap_bytes: int
+    dram_ofmap_bytes: int
+    dram_bytes: int
     weight_bytes: int
     activation_bytes: int
+    zero_input_channels: int
     multiplier: str
     pods: str
     matched: bool
@@ -37,16 +77,33 @@ class LayerEstimate:
         return {c: getattr(self, c) for c in COLUMNS}
 
 
+def _pct(fraction: float) -> str:
+    """Utilisation with three significant digits (depthwise layers reach ~1e-4, which ``.1%`` shows as 0.0 %)."""
+    return "0%" if fraction == 0 else f"{fraction * 100:.3g}%"
+
+
+def _fmt_table(head, rows, left=2) -> List[str]:
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" if i < left else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return [fmt.format(*head), "  ".join("-" * w for w in widths)] + [fmt.format(*r) for r in rows]
+
+
 @dataclasses.dataclass(frozen=True)
 class HardwareReport:
     """Per-layer estimates plus totals.
 
     Attributes:
         layers: one `LayerEstimate` per Conv2D / DepthwiseConv2D / Dense layer.
-        energy_j, latency_s: sums over layers (layers run one after another).
+        energy_j, latency_s: sums over layers (layers run one after another); ``energy_j`` is the **system**
+            energy (MACs + on-chip SRAM, + DRAM when the accelerator includes it).
         memory_bytes: footprint = all weight bytes + the largest per-layer activation footprint.
-        relative_energy: ``energy_j`` / energy of the same model all-exact without skipping, same accelerator.
-        accelerator: name of the accelerator preset; cycle_model: ``"ws"`` or ``"paper"``; batch_size.
+        relative_energy: ``energy_j`` / system energy of the same model all-exact without skipping, same accelerator.
+        accelerator, cycle_model, batch_size, clock_period_s: the setting.
+        exact_energy_j: system energy of the all-exact reference.
+        exact_totals: ``{accounting: J}`` of the all-exact reference for every accounting in `ACCOUNTINGS`.
+        energy_note: how the multiplier energy per operation was obtained (printed in the header).
+        include_dram: whether ``energy_j`` contains the DRAM part.
+        structured_skipping: whether skipped channels also removed their consumers' inputs.
     """
 
     layers: List[LayerEstimate]
@@ -58,6 +115,11 @@ class HardwareReport:
     cycle_model: str = "ws"
     batch_size: int = 1
     exact_energy_j: Optional[float] = None
+    clock_period_s: Optional[float] = None
+    exact_totals: Dict[str, float] = dataclasses.field(default_factory=dict)
+    energy_note: str = ""
+    include_dram: bool = False
+    structured_skipping: bool = True
 
     @property
     def cycles(self) -> int:
@@ -70,6 +132,26 @@ class HardwareReport:
     @property
     def active_macs(self) -> int:
         return sum(r.active_macs for r in self.layers)
+
+    def total(self, column: str) -> float:
+        """Sum of a numeric column over layers (``math.fsum`` for floats)."""
+        values = [getattr(r, column) for r in self.layers]
+        return math.fsum(values) if any(isinstance(v, float) for v in values) else sum(values)
+
+    def energy(self, accounting: str = "system") -> float:
+        """Total energy in joules under ``accounting`` (``"system"``, ``"compute"`` or ``"multiplier"``)."""
+        return self.total(_column(accounting))
+
+    def reduction(self, accounting: str = "system") -> float:
+        """How many times lower than the all-exact, unskipped model under ``accounting`` (e.g. 2.85 = 2.85x)."""
+        ours, exact = self.energy(accounting), self.exact_totals.get(accounting)
+        if exact is None:
+            raise ValueError("This report carries no all-exact reference (built by hand?): no reduction available.")
+        return exact / ours if ours else float("inf")
+
+    def breakdown(self) -> Dict[str, float]:
+        """Total energy of every part (multiplier, accumulator, SRAM weights/ifmap/psum/ofmap, DRAM), joules."""
+        return {c: self.total(c) for c in COMPUTE_PARTS + SRAM_PARTS + ("energy_dram_j",)}
 
     def __getitem__(self, name: str) -> LayerEstimate:
         for row in self.layers:
@@ -84,27 +166,52 @@ class HardwareReport:
             w.writerow(COLUMNS)
             for row in self.layers:
                 w.writerow([getattr(row, c) for c in COLUMNS])
-            total = {"name": "TOTAL", "macs": self.macs, "active_macs": self.active_macs,
-                     "tiles": sum(r.tiles for r in self.layers), "cycles": self.cycles, "latency_s": self.latency_s,
-                     "energy_compute_j": sum(r.energy_compute_j for r in self.layers),
-                     "energy_memory_j": sum(r.energy_memory_j for r in self.layers), "energy_j": self.energy_j,
-                     "weight_bytes": sum(r.weight_bytes for r in self.layers)}
+            total = {c: self.total(c) for c in _SUMMED}
+            total["name"] = "TOTAL"
             w.writerow([total.get(c, "") for c in COLUMNS])
 
+    def header(self) -> List[str]:
+        clock = "" if self.clock_period_s is None else f", clock T = {self.clock_period_s * 1e9:.3g} ns"
+        lines = [f"HardwareReport ({self.accelerator}, cycle model '{self.cycle_model}', batch {self.batch_size}"
+                 f"{clock})"]
+        if self.energy_note:
+            lines.append(self.energy_note)
+        lines.append("skipping: " + ("structured (skipped channels also remove their consumers' input MACs, weights "
+                                     "and traffic where provably zero)" if self.structured_skipping else
+                                     "per layer only (the next layers keep their inputs)")
+                     + ("; DRAM included in system energy" if self.include_dram else
+                        "; DRAM shown, not included in system energy"))
+        return lines
+
     def __str__(self) -> str:
-        head = ("layer", "multiplier", "MACs", "active", "tiles", "cycles", "util", "latency[us]", "E_comp[nJ]",
-                "E_mem[nJ]", "E[nJ]")
+        nj = lambda v: f"{v * 1e9:.4g}"  # noqa: E731
+        head = ("layer", "multiplier", "MACs", "active", "cycles", "util", "lat[us]", "mult[nJ]", "acc[nJ]",
+                "W[nJ]", "in[nJ]", "psum[nJ]", "out[nJ]", "DRAM[nJ]", "E[nJ]")
         rows = [(r.name, r.multiplier + ("" if r.matched else "*"), f"{r.macs:,}", f"{r.active_macs:,}",
-                 str(r.tiles), f"{r.cycles:,}", f"{r.utilization:.1%}", f"{r.latency_s * 1e6:.3f}",
-                 f"{r.energy_compute_j * 1e9:.3f}", f"{r.energy_memory_j * 1e9:.3f}", f"{r.energy_j * 1e9:.3f}")
+                 f"{r.cycles:,}", _pct(r.utilization), f"{r.latency_s * 1e6:.4g}", nj(r.energy_multiplier_j),
+                 nj(r.energy_accumulator_j), nj(r.energy_sram_weights_j), nj(r.energy_sram_ifmap_j),
+                 nj(r.energy_sram_psum_j), nj(r.energy_sram_ofmap_j), nj(r.energy_dram_j), nj(r.energy_j))
                 for r in self.layers]
-        widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-        fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
-        lines = [f"HardwareReport ({self.accelerator}, cycle model '{self.cycle_model}', batch {self.batch_size})",
-                 fmt.format(*head), "  ".join("-" * w for w in widths)]
-        lines += [fmt.format(*r) for r in rows]
-        lines.append(f"total: energy {self.energy_j * 1e9:.3f} nJ ({self.relative_energy:.3f} x all-exact), "
-                     f"latency {self.latency_s * 1e6:.3f} us, memory {self.memory_bytes:,} bytes")
+        b = self.breakdown()
+        rows.append(("TOTAL", "", f"{self.macs:,}", f"{self.active_macs:,}", f"{self.cycles:,}", "",
+                     f"{self.latency_s * 1e6:.4g}", nj(b["energy_multiplier_j"]), nj(b["energy_accumulator_j"]),
+                     nj(b["energy_sram_weights_j"]), nj(b["energy_sram_ifmap_j"]), nj(b["energy_sram_psum_j"]),
+                     nj(b["energy_sram_ofmap_j"]), nj(b["energy_dram_j"]), nj(self.energy_j)))
+        lines = self.header() + _fmt_table(head, rows)
+        if self.exact_totals:
+            acc_rows = [(name, nj(self.energy(name)), nj(self.exact_totals[name]), f"{self.reduction(name):.3g}x")
+                        for name in ACCOUNTINGS]
+            lines += [""] + _fmt_table(("accounting", "E[nJ]", "all-exact[nJ]", "reduction"), acc_rows, left=1)
+        lines.append(f"latency {self.latency_s * 1e6:.4g} us, memory {self.memory_bytes:,} bytes, "
+                     f"energy {nj(self.energy_j)} nJ ({self.relative_energy:.3f} x all-exact)")
         if not all(r.matched for r in self.layers):
             lines.append("* no pod carries this multiplier: placed on all approximate pods (chip specialised)")
         return "\n".join(lines)
+
+
+def _column(accounting: str) -> str:
+    try:
+        return ACCOUNTINGS[accounting]
+    except KeyError:
+        raise ValueError(f"`accounting` must be one of {tuple(ACCOUNTINGS)}. Received: accounting={accounting!r}") \
+            from None

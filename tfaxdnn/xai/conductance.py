@@ -12,6 +12,7 @@ is shared; no per-layer loop), so all layers cost about as much as one.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from typing import Dict, Optional, Tuple, Union
 
@@ -57,6 +58,7 @@ class LayerConductance:
         self.input_shape = tuple(self._tap.inputs[0].shape[1:])
         self.output_shape = tuple(self._tap.outputs[-1].shape[1:])
         self._step = tf.function(self._step_eager, reduce_retracing=True)
+        _warn_softmax_output(model)
 
     # -- one tape pass ------------------------------------------------------------------------------------------
     def _step_eager(self, x, target, samples):
@@ -192,6 +194,16 @@ class LayerConductance:
         if bar is not None:
             bar.close()
         return {name: np.concatenate(v, axis=0) for name, v in out.items()}
+
+
+def _warn_softmax_output(model) -> None:
+    last = model.layers[-1] if getattr(model, "layers", None) else None
+    act = getattr(kinds.unwrap(last), "activation", None) if last is not None else None
+    is_softmax = getattr(act, "__name__", "") == "softmax" or type(last).__name__ == "Softmax"
+    if is_softmax:
+        warnings.warn(f"Model '{model.name}' ends in a softmax: conductance of probabilities saturates (confident "
+                      "predictions have near-zero gradients), which flattens the layer ranking. Attribute to the "
+                      "logits: a copy of the model without the final softmax.", stacklevel=3)
 
 
 def neuron_sum(layer, cond: np.ndarray) -> np.ndarray:
