@@ -1,7 +1,5 @@
 """The mapping search and its baselines: budget, seeding, results, comparison and the CLI (tiny synthetic model)."""
 
-import argparse
-
 import keras
 import numpy as np
 import pytest
@@ -34,7 +32,7 @@ def problem(tiny):
 
 def test_search_respects_budget_and_is_seeded(problem):
     before = problem.ev.cache_info()["misses"]
-    q = paper_query("Q7", 2.0)
+    q = q7(50.0)  # lenient: the random tiny model loses a lot under approximation
     r = search_mapping(problem, q, budget=5, seed=1)
     assert len(r.points) == 5 and problem.ev.cache_info()["misses"] - before <= 5
     again = search_mapping(problem, q, budget=5, seed=1)
@@ -80,18 +78,16 @@ def test_mapping_problem_needs_a_reconfigurable(problem):
 
 
 def test_cli_writes_a_loadable_mapping(tiny, tmp_path):
-    from tfaxdnn.search import mapping_cli
+    from tfaxdnn.cli import main
 
     model, x, y = tiny
     model.save(tmp_path / "m.keras")
     np.savez(tmp_path / "d.npz", x_train=x[200:], y_train=y[200:], x_test=x[:200], y_test=y[:200])
-    parser = argparse.ArgumentParser()
-    mapping_cli.add_parser(parser.add_subparsers())
     out = tmp_path / "out"
-    args = parser.parse_args(["map", "--model", str(tmp_path / "m.keras"), "--data", str(tmp_path / "d.npz"),
-                              "--query", "Q7", "--thr-avg", "2", "--budget", "2", "--baselines", "greedy",
-                              "--validation-fraction", "0.5", "--out", str(out), "--quiet"])
-    code = args.func(args)
+    common = ["map", "--model", str(tmp_path / "m.keras"), "--data", str(tmp_path / "d.npz"), "--out", str(out),
+              "--quiet"]
+    code = main(common + ["--query", "Q7", "--thr-avg", "2", "--budget", "2", "--baselines", "greedy",
+                          "--validation-fraction", "0.5"])
     assert code in (0, 3)
     plan = Plan.from_json(out / "mapping.json")
     assert set(plan.layers) == {"conv", "fc"}
@@ -100,6 +96,4 @@ def test_cli_writes_a_loadable_mapping(tiny, tmp_path):
     for name in ("gains.png", "signal_Q7_2.0.png", "summary.json", "points_ours_Q7_2.0.json"):
         assert (out / name).is_file(), name
     with pytest.raises(SystemExit, match="`x` is a percentage"):
-        bad = parser.parse_args(["map", "--model", str(tmp_path / "m.keras"), "--data", str(tmp_path / "d.npz"),
-                                 "--query", "thr=3,x=0", "--out", str(out), "--quiet"])
-        bad.func(bad)
+        main(common + ["--query", "thr=3,x=0"])

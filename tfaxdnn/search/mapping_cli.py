@@ -19,12 +19,14 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    from tfaxdnn.cli import _data_args, _hardware_args
     from tfaxdnn.multipliers.reconfigurable import preset_names
 
     p = subparsers.add_parser("map", help="fine-grain mapping of a reconfigurable multiplier under STL queries",
                               description=__doc__.split("\n\n")[0] + " Exit code 3 when no mapping satisfies a query.")
     p.add_argument("--model", required=True, help="trained Keras 3 model (.keras)")
-    p.add_argument("--data", required=True, help="npz with x_train, y_train, x_test, y_test (x_train: calibration)")
+    _data_args(p)
+    _hardware_args(p)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--query", default="Q3",
                    help="Q1..Q7, 'all', a comma-separated list, or 'thr=3,x=80,thr_total=15,thr_avg=1' (default Q3)")
@@ -37,7 +39,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=("native", "query"), default="native",
                    help="baselines under their own Q7 constraint (paper, default) or under each query")
     p.add_argument("--validation-fraction", type=float, default=0.25, help="share of x_test searched on")
-    p.add_argument("--calibration-samples", type=int, default=500)
     p.add_argument("--evaluation-samples", type=int, default=None, help="use only this many x_test images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -82,27 +83,26 @@ def _progress_factory(quiet: bool, budget: int):
 def run(args) -> int:
     import numpy as np
 
-    from tfaxdnn.cli import _load_model
-    from tfaxdnn.data.loaders import load_npz, prepare_images
+    from tfaxdnn.cli import _accelerator, _load_data, _load_model
     from tfaxdnn.plan import Plan
     from tfaxdnn.search import Evaluator, split_data
     from tfaxdnn.search import mapping_report as rep
     from tfaxdnn.search.mapping import MappingProblem
 
     model = _load_model(args.model)
+    x_cal, (x_eval, y_test) = _load_data(args, model)
     try:
         queries = _queries(args)
         baselines = [] if args.baselines.strip().lower() == "none" else [
             b.strip() for b in args.baselines.split(",") if b.strip()]
-        (x_train, _), (x_test, y_test) = load_npz(args.data)
-        x_cal = prepare_images(x_train, model.input_shape, "x_train")
-        x_eval = prepare_images(x_test, model.input_shape, "x_test")
+        accelerator = _accelerator(args.accelerator)
         if args.evaluation_samples:
             idx = np.sort(np.random.default_rng(args.seed).choice(len(x_eval), min(args.evaluation_samples,
                                                                                     len(x_eval)), replace=False))
             x_eval, y_test = x_eval[idx], np.asarray(y_test)[idx]
         (x_val, y_val), (x_hold, y_hold) = split_data(x_eval, y_test, args.validation_fraction, args.seed)
-        ev = Evaluator(model, (x_val, y_val), x_cal, calibration_samples=args.calibration_samples, seed=args.seed)
+        ev = Evaluator(model, (x_val, y_val), x_cal, accelerator=accelerator, batch_size=args.batch_size,
+                       calibration_samples=args.calibration_samples, seed=args.seed)
         problem = MappingProblem(ev, args.modes)
     except (ValueError, FileNotFoundError, KeyError, TypeError) as exc:
         raise SystemExit(f"error: {exc}") from None
@@ -110,8 +110,8 @@ def run(args) -> int:
     rows, results = rep.compare(problem, queries, budget=args.budget, seed=args.seed, baselines=baselines,
                                 protocol=args.protocol, progress=_progress_factory(args.quiet, args.budget))
     # Re-verification: reload each reported mapping from its JSON and monitor a fresh evaluation on held-out data.
-    fresh = Evaluator(model, (x_hold, y_hold), x_cal, calibration_samples=args.calibration_samples, seed=args.seed,
-                      split="test")
+    fresh = Evaluator(model, (x_hold, y_hold), x_cal, accelerator=accelerator, batch_size=args.batch_size,
+                      calibration_samples=args.calibration_samples, seed=args.seed, split="test")
     exact_hold = fresh.exact()
     records = []
     wrote_main = False
