@@ -97,3 +97,13 @@ def test_cli_writes_a_loadable_mapping(tiny, tmp_path):
         assert (out / name).is_file(), name
     with pytest.raises(SystemExit, match="`x` is a percentage"):
         main(common + ["--query", "thr=3,x=0"])
+
+
+def test_unsearched_layers_stay_in_m0(problem):
+    sub = MappingProblem(problem.ev, "recon_evo", layers=["fc"])
+    r = homogeneous_baseline(sub, q7(100.0), budget=2, seed=0)
+    for p in r.points:
+        assert p.fractions["conv"] == (0.0, 0.0) and p.layer_utilization["conv"] == [1.0, 0.0, 0.0]
+    assert set(r.plan().layers) == {"conv", "fc"}
+    with pytest.raises(ValueError, match=r"\['nope'\] are not approximable layers"):
+        MappingProblem(problem.ev, "recon_evo", layers=["nope"])

@@ -93,7 +93,8 @@ class MappingProblem:
     Args:
         evaluator: `tfaxdnn.search.Evaluator` (its data give the per-batch signal: at least one batch of 100).
         multiplier: a `Reconfigurable` or its name (default preset ``"recon_evo"``).
-        layers: layers to map (default: every approximable layer).
+        layers: layers to search (default: every approximable layer); the others stay in M0, so every mapping is
+            an 8-bit model like the exact reference.
     """
 
     def __init__(self, evaluator, multiplier="recon_evo", layers: Optional[Sequence[str]] = None):
@@ -121,11 +122,11 @@ class MappingProblem:
         return self.multiplier.n_modes - 1
 
     def plan(self, fractions: Dict[str, tuple]) -> Plan:
-        """The plan of a mapping: every mapped layer on the reconfigurable multiplier (missing layers: all M0)."""
+        """The plan of a mapping: every approximable layer on the reconfigurable multiplier (missing: all M0)."""
         zero = (0.0,) * self.n_approx_modes
         return Plan({n: {"multiplier": self.multiplier.name,
                          "mode_fractions": tuple(round(float(v), _DIGITS) for v in fractions.get(n, zero))}
-                     for n in self.layers})
+                     for n in self.ev.layers})
 
     def energy(self, plan):
         from tfaxdnn.hardware.modes import estimate_modes
@@ -140,10 +141,10 @@ class MappingProblem:
         metrics = self.ev(plan)
         report = self.energy(plan)
         drop = self.drop(metrics)
-        return MappingPoint(index, method, {n: plan.layers[n].mode_fractions for n in self.layers},
+        return MappingPoint(index, method, {n: lp.mode_fractions for n, lp in plan.layers.items()},
                             report.gain, report.gain_multiplier, query.robustness(drop), metrics.accuracy,
                             [float(u) for u in report.utilization()],
-                            {r.name: [float(u) for u in r.utilization] for r in report.layers if r.name in self.layers},
+                            {r.name: [float(u) for u in r.utilization] for r in report.layers if r.name in plan.layers},
                             drop)
 
 
