@@ -186,14 +186,11 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
     if type(model).__module__.startswith("tf_keras"):
         from tfaxdnn.tfmot_import import approximate_tfmot
 
-        recon = [n for n, lp in plan.layers.items() if lp.mode_fractions is not None or isinstance(
-            plan.multiplier(lp.multiplier or plan.default_multiplier or plan.quantization.exact_multiplier),
-            _mult.Reconfigurable)]
-        if recon or isinstance(plan.multiplier(plan.default_multiplier or plan.quantization.exact_multiplier),
-                               _mult.Reconfigurable):
+        recon = _reconfigurable_entries(plan)
+        if recon:
             raise NotImplementedError(f"Reconfigurable multipliers (per-weight modes) are supported for Keras 3 models "
-                                      f"only, not for tfmot-quantised tf_keras models. Received: layers {recon} "
-                                      "(or the default multiplier) on a reconfigurable multiplier.")
+                                      f"only, not for tfmot-quantised tf_keras models. Received: {recon} on a "
+                                      "reconfigurable multiplier.")
 
         return approximate_tfmot(model, plan, importance=importance, name=name)
     if not isinstance(model, keras.Model):
@@ -303,6 +300,16 @@ def _load_approx(target, source, bn, input_params, lp, q, histogram, mask) -> No
         table = _wm.mapping_table(target.multiplier, histogram if lp.weight_mapping == "data" else None,
                                   activation_zero_point=int(np.asarray(input_params.zero_point)))
     target.set_quantization(input_params, kp, weight_map=table, kept_outputs=mask)
+
+
+def _reconfigurable_entries(plan) -> list:
+    """Plan entries (layer names, or ``default_multiplier``) that use a reconfigurable multiplier or mode fractions."""
+    def recon(name):
+        return name is not None and isinstance(plan.multiplier(name), _mult.Reconfigurable)
+
+    out = [n for n, lp in plan.layers.items()
+           if lp.mode_fractions is not None or recon(lp.multiplier or plan.default_multiplier)]
+    return out + (["default_multiplier"] if recon(plan.default_multiplier) else [])
 
 
 def composite_name(multiplier, layer_name: str) -> str:
