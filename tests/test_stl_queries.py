@@ -58,6 +58,8 @@ def test_iq_builders_and_q7():
 
 def test_drop_signal_in_percentage_points():
     assert drop_signal([0.9, 1.0], [0.95, 0.97]) == pytest.approx([5.0, -3.0])
+    d = drop_signal([0.95, 0.96], [0.98, 0.99])  # 100 * (0.98 - 0.95) is 3.0000000000000027 in floats
+    assert d.tolist() == [3.0, 3.0] and paper_query("Q3", 3.0).term_robustness(d)["x_percent"] == 0.0
     with pytest.raises(ValueError, match="equal-length"):
         drop_signal([0.9], [0.9, 0.8])
 

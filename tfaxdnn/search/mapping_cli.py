@@ -88,6 +88,7 @@ def run(args) -> int:
     from tfaxdnn.search import Evaluator, split_data
     from tfaxdnn.search import mapping_report as rep
     from tfaxdnn.search.mapping import MappingProblem
+    from tfaxdnn.search.queries import drop_signal
 
     model = _load_model(args.model)
     x_cal, (x_eval, y_test) = _load_data(args, model)
@@ -127,7 +128,7 @@ def run(args) -> int:
                     plan.to_json(os.path.join(args.out, "mapping.json"))
                     wrote_main = True
             m = fresh(Plan.from_json(path))
-            drop = 100.0 * (exact_hold.batch_accuracies - m.batch_accuracies)
+            drop = drop_signal(m.batch_accuracies, exact_hold.batch_accuracies)
             rec.update(verify_robustness=round(r.query.robustness(drop), 4), verify_accuracy=m.accuracy,
                        verify_satisfied=bool(r.query.robustness(drop) >= 0))
         records.append(rec)

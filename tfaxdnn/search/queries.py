@@ -52,12 +52,13 @@ def _percent(name: str, value, allow_zero: bool = True) -> Optional[float]:
 
 
 def drop_signal(approx_batch_accuracies, exact_batch_accuracies) -> np.ndarray:
-    """``100 * (exact - approx)`` per batch (accuracies as fractions), in percentage points."""
+    """``100 * (exact - approx)`` per batch (accuracies as fractions), in percentage points, rounded to 1e-9 so that
+    a drop of exactly 3 points is 3.0 (not 3.0000000000000027) and meets a 3 % threshold."""
     a, e = np.asarray(approx_batch_accuracies, float), np.asarray(exact_batch_accuracies, float)
     if a.shape != e.shape or a.ndim != 1 or a.size == 0:
         raise ValueError(f"drop_signal: need two equal-length, non-empty per-batch accuracy series. Received shapes "
                          f"{a.shape} and {e.shape}")
-    return 100.0 * (e - a)
+    return np.round(100.0 * (e - a), 9) + 0.0  # (+ 0.0: no negative zeros)
 
 
 @dataclasses.dataclass(frozen=True)
