@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from tfaxdnn import kinds
+from tfaxdnn import multipliers as _mult
 from tfaxdnn import weight_mapping as _wm
 from tfaxdnn.errors import unknown_name
 from tfaxdnn.plan import as_plan
@@ -185,6 +186,12 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
     if type(model).__module__.startswith("tf_keras"):
         from tfaxdnn.tfmot_import import approximate_tfmot
 
+        recon = _reconfigurable_entries(plan)
+        if recon:
+            raise NotImplementedError(f"Reconfigurable multipliers (per-weight modes) are supported for Keras 3 models "
+                                      f"only, not for tfmot-quantised tf_keras models. Received: {recon} on a "
+                                      "reconfigurable multiplier.")
+
         return approximate_tfmot(model, plan, importance=importance, name=name)
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a Keras 3 model or a tfmot-quantised tf_keras model. Received: "
@@ -220,6 +227,8 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
             m = plan.multiplier(lp.multiplier)
             cfg = dict(layer.get_config(), multiplier=m.name, multiplier_hash=m.hash, skip_fraction=lp.skip_fraction,
                        weight_mapping=lp.weight_mapping)
+            if isinstance(m, _mult.Reconfigurable):  # the layer stores its composite table (set in _apply_modes)
+                cfg.update(multiplier=composite_name(m, layer.name), multiplier_hash=None, signed=m.signed)
             if layer.name in folds:
                 cfg["use_bias"] = True
             return kinds.kind_of(layer).approx_class.from_config(cfg)
@@ -238,6 +247,8 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
         if layer.name in resolved:
             _load_approx(new.get_layer(layer.name), layer, folds.get(layer.name), in_params[layer.name],
                          resolved[layer.name], q, hist.get(layer.name), masks[layer.name])
+            _apply_modes(new.get_layer(layer.name), plan.multiplier(resolved[layer.name].multiplier),
+                         resolved[layer.name].mode_fractions)
         elif layer.name not in folded_bns and layer.weights:
             new.get_layer(layer.name).set_weights(layer.get_weights())
     new.name = name or f"{model.name}_approx"
@@ -289,3 +300,39 @@ def _load_approx(target, source, bn, input_params, lp, q, histogram, mask) -> No
         table = _wm.mapping_table(target.multiplier, histogram if lp.weight_mapping == "data" else None,
                                   activation_zero_point=int(np.asarray(input_params.zero_point)))
     target.set_quantization(input_params, kp, weight_map=table, kept_outputs=mask)
+
+
+def _reconfigurable_entries(plan) -> list:
+    """Plan entries (layer names, or ``default_multiplier``) that use a reconfigurable multiplier or mode fractions."""
+    def recon(name):
+        return name is not None and isinstance(plan.multiplier(name), _mult.Reconfigurable)
+
+    out = [n for n, lp in plan.layers.items()
+           if lp.mode_fractions is not None or recon(lp.multiplier or plan.default_multiplier)]
+    return out + (["default_multiplier"] if recon(plan.default_multiplier) else [])
+
+
+def composite_name(multiplier, layer_name: str) -> str:
+    """Name of the per-layer composite table of a reconfigurable multiplier (not registered: the layer stores it)."""
+    return f"{multiplier.name}:{layer_name}"
+
+
+def layer_weight_codes(layer) -> np.ndarray:
+    """The weight codes an approximate layer multiplies with (kernel shape, int32, after its weight map)."""
+    import tensorflow as tf
+
+    return np.asarray(layer._kernel_codes(tf.convert_to_tensor(layer.kernel))[0].numpy())
+
+
+def _apply_modes(target, multiplier, fractions) -> None:
+    """For a `Reconfigurable` multiplier: select each weight code's mode (`tfaxdnn.mode_selection`) and load the
+    layer's composite table (no fractions: every weight in M0)."""
+    if not isinstance(multiplier, _mult.Reconfigurable):
+        return
+    from tfaxdnn.mode_selection import select_modes
+
+    fractions = fractions if fractions is not None else (0.0,) * (multiplier.n_modes - 1)
+    selection = select_modes(layer_weight_codes(target), fractions, multiplier.signed)
+    table = multiplier.composite(selection.mode_of_code)
+    target.ax_table.assign(table)
+    target.multiplier_hash = _mult.table_hash(table)

@@ -21,6 +21,7 @@ import numpy as np
 
 from tfaxdnn import multipliers as _mult
 from tfaxdnn import skipping
+from tfaxdnn.mode_selection import check_fractions
 from tfaxdnn.errors import did_you_mean, unknown_name
 
 __all__ = ["Plan", "LayerPlan", "QuantizationConfig", "WEIGHT_MAPPINGS", "as_plan", "plan_of"]
@@ -105,11 +106,15 @@ class LayerPlan:
             path, or None (the plan's default, else exact).
         skip_fraction: float in [0, 1], fraction of output neurons (units / channels) removed, least important first.
         weight_mapping: str, ``"none"``, ``"uniform"`` (ALWANN) or ``"data"`` (calibration activation histogram).
+        mode_fractions: for a `tfaxdnn.multipliers.Reconfigurable` multiplier, the fraction of the layer's weights
+            in each approximate mode ``(v1, v2, ...)`` (M1, M2, ...; ``sum <= 1``, the rest M0), selected by code
+            ranges around the weight median (`tfaxdnn.mode_selection`); None: every weight in M0.
     """
 
     multiplier: Optional[str] = None
     skip_fraction: float = 0.0
     weight_mapping: str = "none"
+    mode_fractions: Optional[tuple] = None
 
     def __post_init__(self):
         if isinstance(self.multiplier, _mult.Multiplier):  # a name or path is checked by the Plan (signedness)
@@ -120,13 +125,22 @@ class LayerPlan:
         if self.weight_mapping not in WEIGHT_MAPPINGS:
             raise ValueError(f"`weight_mapping` must be one of {list(WEIGHT_MAPPINGS)}. Received: "
                              f"weight_mapping={self.weight_mapping!r}.{did_you_mean(self.weight_mapping, WEIGHT_MAPPINGS)}")
+        if self.mode_fractions is not None:
+            object.__setattr__(self, "mode_fractions", check_fractions(self.mode_fractions, where="`mode_fractions`"))
+            if self.weight_mapping != "none":
+                raise ValueError("`mode_fractions` selects modes by the layer's own weight codes and cannot be "
+                                 "combined with a weight mapping. Received: "
+                                 f"weight_mapping={self.weight_mapping!r}. Valid choices: weight_mapping='none'.")
 
     def to_dict(self) -> dict:
-        return {"multiplier": self.multiplier, "skip_fraction": self.skip_fraction,
-                "weight_mapping": self.weight_mapping}
+        d = {"multiplier": self.multiplier, "skip_fraction": self.skip_fraction,
+             "weight_mapping": self.weight_mapping}
+        if self.mode_fractions is not None:
+            d["mode_fractions"] = list(self.mode_fractions)
+        return d
 
 
-_LAYER_KEYS = ("multiplier", "skip_fraction", "weight_mapping")
+_LAYER_KEYS = ("multiplier", "skip_fraction", "weight_mapping", "mode_fractions")
 _PLAN_KEYS = ("default_multiplier", "default_weight_mapping", "layers", "quantization", "importance", "multipliers")
 
 
@@ -201,6 +215,9 @@ class Plan:
         if self.default_multiplier is not None:
             object.__setattr__(self, "default_multiplier",
                                _multiplier_name(self.default_multiplier, "`default_multiplier`", q.signed))
+        for name, lp in layers.items():
+            if lp.mode_fractions is not None:
+                self._check_modes(name, lp)
         if self.default_weight_mapping not in WEIGHT_MAPPINGS:
             raise ValueError(f"`default_weight_mapping` must be one of {list(WEIGHT_MAPPINGS)}. Received: "
                              f"default_weight_mapping={self.default_weight_mapping!r}")
@@ -208,6 +225,18 @@ class Plan:
             raise TypeError(f"`importance` must map layer names to neuron scores. Received: "
                             f"{type(self.importance).__name__}")
         object.__setattr__(self, "importance", {str(k): _scores(k, v) for k, v in (self.importance or {}).items()})
+
+    def _check_modes(self, name: str, lp: LayerPlan) -> None:
+        """A layer with ``mode_fractions`` needs a reconfigurable multiplier with one more mode than fractions."""
+        which = lp.multiplier or self.default_multiplier
+        m = self.multiplier(which) if which else None
+        n_modes = getattr(m, "n_modes", None)
+        if n_modes is None:
+            what = "no multiplier is set" if m is None else f"{m.name!r} has a single mode"
+            raise ValueError(f"Layer {name!r}: `mode_fractions` needs a reconfigurable multiplier "
+                             f"(tfaxdnn.multipliers.Reconfigurable); {what}. "
+                             f"Valid choices: {sorted(_mult.RECONFIGURABLE_PRESETS)} or a registered Reconfigurable.")
+        check_fractions(lp.mode_fractions, n_modes, where=f"Layer {name!r}: `mode_fractions`")
 
     # -- queries ----------------------------------------------------------------------------------------------
     def multiplier(self, name: str) -> _mult.Multiplier:

@@ -69,6 +69,27 @@ def _load(name: str) -> Multiplier:
 
 _registered: Dict[str, Multiplier] = {}
 TABLE_FILE_SUFFIXES = (".bin", ".npy")
+#: Callables ``name -> Multiplier | None`` consulted (in order) for names neither bundled nor registered, e.g. the
+#: reconfigurable presets (`tfaxdnn.multipliers.reconfigurable`). Like bundled circuits, what they provide is known
+#: in every process by name, so it is not listed by `registered` (nor shipped to workers by the Evaluator).
+_providers: list = []
+_provided: Dict[str, Multiplier] = {}
+
+
+def add_provider(provider) -> None:
+    """Adds a ``name -> Multiplier | None`` provider that `get` asks about names it does not know."""
+    if provider not in _providers:
+        _providers.append(provider)
+
+
+def _provide(name: str) -> Optional[Multiplier]:
+    if name not in _provided:
+        for provider in _providers:
+            found = provider(name)
+            if found is not None:
+                _provided[name] = found
+                break
+    return _provided.get(name)
 
 
 def register(multiplier: Multiplier) -> str:
@@ -83,13 +104,14 @@ def register(multiplier: Multiplier) -> str:
     if not isinstance(multiplier, Multiplier):
         raise TypeError(f"`register` takes a tfaxdnn.multipliers.Multiplier. Received: {type(multiplier).__name__}")
     name = multiplier.name
-    known = _registered.get(name) or (_load(name) if name in _metadata() else None)
+    known = _registered.get(name) or (_load(name) if name in _metadata() else None) or _provide(name)
     if known is not None:
         if known.hash != multiplier.hash:
-            where = "a bundled EvoApprox8b circuit" if name in _metadata() else "registered already"
+            where = ("a bundled EvoApprox8b circuit" if name in _metadata() else
+                     "a preset" if name in _provided and name not in _registered else "registered already")
             raise ValueError(f"Multiplier name {name!r} is {where} with table hash {known.hash}; the new table has "
                              f"hash {multiplier.hash}. Give your multiplier another name.")
-        if name in _metadata():
+        if name in _metadata() or (name in _provided and name not in _registered):
             return name
     _registered[name] = multiplier
     return name
@@ -113,6 +135,9 @@ def get(name: str) -> Multiplier:
         raise TypeError(f"Multiplier name must be a string, got {type(name).__name__}.")
     if name in _registered:
         return _registered[name]
+    provided = _provide(name) if name not in _metadata() else None
+    if provided is not None:
+        return provided
     if name not in _metadata():
         raise unknown_name("multiplier", name, list(_metadata()) + list(_registered),
                            hint=f"See tfaxdnn.multipliers.names() for the {len(_metadata())} bundled circuits; a "
