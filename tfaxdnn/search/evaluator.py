@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
+import pickle
 from typing import Dict, List, Mapping, Optional
 
 import numpy as np
@@ -233,19 +233,15 @@ class Evaluator:
         return other
 
     def to_spec(self, directory) -> EvaluatorSpec:
-        """Writes ``model.keras``, ``data.npz``, ``importance.npz`` and the registered user multipliers to
-        ``directory`` and returns the picklable `EvaluatorSpec` that `from_spec` rebuilds this evaluator from."""
+        """Writes ``model.keras``, ``data.npz``, ``importance.npz`` and the registered user multipliers
+        (``multipliers.pkl``, any `Multiplier` kind, e.g. reconfigurable ones with their mode tables) to ``directory`` and returns the picklable `EvaluatorSpec` that `from_spec` rebuilds this evaluator from."""
         directory = os.path.abspath(os.fspath(directory))
         os.makedirs(directory, exist_ok=True)
         self.model.save(os.path.join(directory, "model.keras"))
         np.savez(os.path.join(directory, "data.npz"), x_eval=self.x, y_eval=self.y, x_cal=self.x_cal)
         np.savez(os.path.join(directory, "importance.npz"), **self.importance)
-        users = _mult.registered()
-        np.savez(os.path.join(directory, "multipliers.npz"), **{f"t{i}": m.table for i, m in enumerate(users)})
-        meta = [{"name": m.name, "signed": m.signed, "power_mw": m.power_mw, "area_um2": m.area_um2,
-                 "delay_ns": m.delay_ns} for m in users]
-        with open(os.path.join(directory, "multipliers.json"), "w") as f:
-            json.dump(meta, f, indent=1)
+        with open(os.path.join(directory, "multipliers.pkl"), "wb") as f:  # user circuits, any Multiplier kind
+            pickle.dump(_mult.registered(), f)
         settings = {"batch_size": self.batch_size, "seed": self.seed, "split": self.split,
                     "calibration_samples": None}  # x_cal is stored already subset
         return EvaluatorSpec(directory, settings, self.accelerator)
@@ -258,11 +254,9 @@ class Evaluator:
         import tfaxdnn.layers  # noqa: F401  (registers the approximate layers for loading)
 
         d = spec.directory
-        with open(os.path.join(d, "multipliers.json")) as f:
-            meta = json.load(f)
-        with np.load(os.path.join(d, "multipliers.npz")) as tables:
-            for i, m in enumerate(meta):
-                _mult.register(_mult.Multiplier(table=tables[f"t{i}"], **m))
+        with open(os.path.join(d, "multipliers.pkl"), "rb") as f:
+            for m in pickle.load(f):
+                _mult.register(m)
         model = keras.models.load_model(os.path.join(d, "model.keras"), compile=False)
         with np.load(os.path.join(d, "data.npz")) as data:
             x_eval, y_eval, x_cal = data["x_eval"], data["y_eval"], data["x_cal"]
