@@ -105,8 +105,22 @@ def _strip_unused_nodes(graph_def, args, ctx):
     return tf.compat.v1.graph_util.extract_sub_graph(graph_def, [o.split(":")[0] for o in ctx.outputs])
 
 
+def _report(graph_def, args, ctx):
+    from graph_transforms.report import format_rows, report, write_json
+
+    _allowed("report", args, ("out",))
+    rows = report(graph_def)
+    print(format_rows(rows))
+    if "out" in args:
+        try:
+            write_json(rows, args["out"])
+        except OSError as exc:
+            raise GraphTransformError(f"report: cannot write {args['out']!r}: {exc}") from None
+    return graph_def
+
+
 TRANSFORMS: Dict[str, Callable] = {"approximate": _approximate, "approximate_conv": _approximate,
-                                   "quantize": _quantize, "strip_unused_nodes": _strip_unused_nodes}
+                                   "quantize": _quantize, "report": _report, "strip_unused_nodes": _strip_unused_nodes}
 
 
 def apply(graph_def, transforms, ctx: Context):
