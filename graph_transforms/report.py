@@ -22,6 +22,7 @@ from tfaxdnn.multipliers import EXACT_SIGNED, EXACT_UNSIGNED
 
 FLOAT = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 TF1 = ("QuantizedConv2D", "QuantizedMatMul")
+_TF1_SUFFIX = "/quantized/conv"
 _KIND = {"Conv2D": "conv2d", "QuantizedConv2D": "conv2d", "TfaxApproxConv2D": "conv2d", "MatMul": "matmul",
          "QuantizedMatMul": "matmul", "TfaxApproxMatMul": "matmul", "DepthwiseConv2dNative": "depthwise",
          "TfaxApproxDepthwiseConv2D": "depthwise"}
@@ -83,7 +84,8 @@ def report(graph_def: graph_pb2.GraphDef) -> List[Row]:
                       info.get("scheme", "int8" if node.attr["T"].type == tf.int8.as_datatype_enum else "uint8"),
                       info.get("weight_mapping", "?"))
         elif node.op in TF1:
-            row = Row(node.name, kind, "left", "TF1 quantised op not approximated (approximate can rewrite it)",
+            name = node.name[:-len(_TF1_SUFFIX)] if node.name.endswith(_TF1_SUFFIX) else node.name  # quantize's
+            row = Row(name, kind, "left", "TF1 quantised op not approximated (approximate can rewrite it)",
                       scheme="uint8 (TF1 quint8)", could_rewrite=True)
         else:
             try:
