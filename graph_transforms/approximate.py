@@ -12,6 +12,11 @@ Two kinds of quantised nodes are rewritten (SPEC section 11):
     (possibly through pooling, reshapes, ReLU or padding). The input is re-coded on the FakeQuant grid, the kernel
     codes become a constant (TF's nudging), and the node's float output is ``s_a·s_w·acc``. With an exact table it
     matches the original within float tolerance. Signed or unsigned multipliers (int8 codes are uint8 codes − 128).
+(c) The LUT form (`graph_transforms.lut_form`; made by ``quantize(scheme=int8)``, and for depthwise convolutions by
+    ``scheme=uint8``): a ``TfaxApprox*`` node on constant weight codes. The table constant is swapped and the weight
+    codes re-coded in place (uniform mapping for the node's input zero point); the codes must be int8 for signed
+    and uint8 for unsigned tables. The weight codes are mapped as found: approximate a quantised graph, not an
+    already mapped one.
 
 A rewritten node keeps its name for its (first) output, so consumers and fetches by name still work; the new
 helper nodes live under ``<node>/tfax/``; everything else is preserved. The plan is keyed by
