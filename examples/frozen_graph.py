@@ -7,7 +7,7 @@ graph_transforms, and compare with the Keras path (`tfaxdnn.approximate`) on the
 ResNet-8 (Keras 3: residual adds, strided convs, BatchNorm, global average pooling; CIFAR-10, bundled subset unless
 ``--full``): frozen float graph -> ``quantize`` in the uint8 scheme (TF1 ops, per-tensor) or the int8 scheme (LUT
 form, per-channel symmetric) -> ``approximate`` with every layer on one multiplier; uint8 with and without uniform
-weight mapping; the Keras path on the same plan and calibration data.
+weight mapping, int8 with and without; the Keras path on the unmapped plan and the same calibration data.
 
 Float model: freeze -> ``quantize(calibration=...)`` (TF1 QuantizedConv2D/MatMul, quint8, like ALWANN) ->
 ``approximate(plan=...)`` with unsigned multipliers. QAT model: freeze -> ``approximate`` (FakeQuant rewrite) with
@@ -132,12 +132,10 @@ def resnet_part(args):
         quant = {"dtype": "int8" if signed else "uint8"}
         plan = tfaxdnn.Plan(default_multiplier=mult, quantization=quant)
         keras_acc = tfaxdnn.evaluate(tfaxdnn.approximate(model, plan, calibration_data=calib), xte, yte).accuracy
-        if signed:
-            cells = (None, None, graph_accuracy_def(approximate_graph(q8s, plan), out_name, xte, yte))
-        else:
-            mapped = tfaxdnn.Plan(default_multiplier=mult, default_weight_mapping="uniform", quantization=quant)
-            cells = (graph_accuracy_def(approximate_graph(q8u, plan), out_name, xte, yte),
-                     graph_accuracy_def(approximate_graph(q8u, mapped), out_name, xte, yte), None)
+        mapped = tfaxdnn.Plan(default_multiplier=mult, default_weight_mapping="uniform", quantization=quant)
+        q = q8s if signed else q8u
+        accs = [graph_accuracy_def(approximate_graph(q, pl), out_name, xte, yte) for pl in (plan, mapped)]
+        cells = (None, None, *accs) if signed else (*accs, None, None)
         rows.append((mult, *cells, keras_acc))
         print(rows[-1], flush=True)
     with warnings.catch_warnings():
@@ -145,7 +143,8 @@ def resnet_part(args):
         print(format_rows(report(approximate_graph(q8s, tfaxdnn.Plan(default_multiplier="mul8s_1L2J")))))
     fmt = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
     print(f"\nResNet-8, CIFAR-10, {len(xte)} test images; float graph {float_acc:.4f}")
-    print("| multiplier | graph uint8 | graph uint8 + uniform | graph int8 | Keras path |\n|---|---:|---:|---:|---:|")
+    print("| multiplier | graph uint8 | graph uint8 + uniform | graph int8 | graph int8 + uniform | Keras path "
+          "(no mapping) |\n|---|---:|---:|---:|---:|---:|")
     for mult, *cells in rows:
         print(f"| {mult} | " + " | ".join(fmt(v) for v in cells) + " |")
 
