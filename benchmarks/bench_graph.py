@@ -10,8 +10,9 @@ random calibration images):
   * tfax-uint8    -- that graph after ``approximate(multiplier=mul8u_17C8)`` (TfaxApprox* on the TF1 codes);
   * tfax-uint8-mapped -- the same with uniform weight mapping (an in-graph 256-entry lookup on the weight codes);
   * tfax-int8     -- ``quantize(scheme=int8)`` + ``approximate(multiplier=mul8s_1L2J)`` (the LUT form).
-Each graph runs in its own tf.compat.v1 Session (Grappler on, default threads), one warm-up pass, then the median
-of ``--repeats`` passes over ``--images`` images; ratios are against tf-quantized. Results: benchmarks/results/.
+Each graph runs in its own tf.compat.v1 Session (Grappler on, default threads), one warm-up pass each, then
+``--repeats`` rounds timing one pass of every graph in turn over ``--images`` images (interleaved: load changes on
+a shared machine hit all graphs alike); median per graph; ratios are against tf-quantized. Results: benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -65,21 +66,31 @@ def graphs(seed: int = 0) -> dict:
         }
 
 
-def images_per_s(graph_def, out: str, x: np.ndarray, batch: int, repeats: int) -> float:
+def images_per_s(named_graphs: dict, out: str, x: np.ndarray, batch: int, repeats: int) -> dict:
+    """``{name: images/s}``: all sessions open at once, one warm-up pass each, then ``repeats`` rounds that time one
+    pass of every graph in turn (interleaved, so load changes on a shared machine hit all graphs alike); median."""
     load()
-    with tf.Graph().as_default() as g:
-        tf.compat.v1.import_graph_def(graph_def, name="")
-        with tf.compat.v1.Session(graph=g) as sess:
-            def one_pass():
-                for i in range(0, len(x), batch):
-                    sess.run(out, {"image:0": x[i:i + batch]})
-            one_pass()  # warm-up (Grappler, constant folding, first allocations)
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                one_pass()
-                times.append(time.perf_counter() - t0)
-    return len(x) / statistics.median(times)
+    sessions = {}
+    for name, graph_def in named_graphs.items():
+        with tf.Graph().as_default() as g:
+            tf.compat.v1.import_graph_def(graph_def, name="")
+        sessions[name] = tf.compat.v1.Session(graph=g)
+
+    def one_pass(sess):
+        for i in range(0, len(x), batch):
+            sess.run(out, {"image:0": x[i:i + batch]})
+
+    for sess in sessions.values():
+        one_pass(sess)  # warm-up (Grappler, constant folding, first allocations)
+    times = {name: [] for name in sessions}
+    for _ in range(repeats):
+        for name, sess in sessions.items():
+            t0 = time.perf_counter()
+            one_pass(sess)
+            times[name].append(time.perf_counter() - t0)
+    for sess in sessions.values():
+        sess.close()
+    return {name: len(x) / statistics.median(t) for name, t in times.items()}
 
 
 def main(argv=None):
@@ -95,10 +106,7 @@ def main(argv=None):
         args.images, args.repeats = 200, 2
     out, gs = graphs()
     x = np.random.default_rng(1).uniform(size=(args.images, 32, 32, 3)).astype("float32")
-    rates = {}
-    for name, gd in gs.items():
-        rates[name] = images_per_s(gd, out, x, args.batch, args.repeats)
-        print(f"{name:<20s}{rates[name]:10.1f} images/s", flush=True)
+    rates = images_per_s(gs, out, x, args.batch, args.repeats)
     base = rates["tf-quantized"]
     print("\n| graph | images/s | vs tf-quantized |\n|---|---:|---:|")
     for name, r in rates.items():
