@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/bench_ops.py [--repeats 15] [--images 10000] [--batch 500] [--quick]
 
-Part 1, per layer shape (ResNet-8 / CIFAR-10 shapes at batch 64, plus the ResNet-8 1x1 shortcut and a Dense
-layer), signed (mul8s_1L2N) and unsigned (mul8u_17C8) tables:
+Part 1, per layer shape (ResNet-8 / CIFAR-10 shapes at batch 64, plus the ResNet-8 1x1 shortcut, a Dense layer and
+MobileNet-V2 depthwise layers), signed (mul8s_1L2N) and unsigned (mul8u_17C8) tables:
   * approx   -- TfaxApproxConv2D / TfaxApproxMatMul (the library kernels), G LUT-MAC/s, median of repeats;
-  * float    -- tf.nn.conv2d / tf.matmul float32 on the same shapes in the same process (G MAC/s);
+  * float    -- tf.nn.conv2d / tf.matmul / tf.nn.depthwise_conv2d float32 on the same shapes in the same process;
+  * TF int8  -- TF's exact QuantizedConv2D / QuantizedMatMul (quint8, no table; none for depthwise on CPU);
   * naive    -- TfaxNaiveConv2D: a benchmark-only C++ op, one thread, one scalar table lookup per product in a
                 direct 7-deep loop (TFApprox's CPU scheme); the Dense case runs it as a 1x1 conv.
-  Every approx result is checked bit-exact against the naive op's.
+  Every approx result is checked bit-exact against the naive op's (depthwise: against the NumPy reference).
 Part 2, whole models on 10,000 test images: LeNet-5 (MNIST) and ResNet-8 (CIFAR-10), random weights; the
 approximate model quantises every conv/dense input (per-tensor activations, per-channel weights, BN folded),
 runs the LUT op and dequantises; images/s next to the exact float Keras model's images/s.
@@ -48,6 +49,11 @@ SHAPES = [
     ("conv3x3 8x8x64->64", "conv", (64, 8, 8, 64), (3, 3, 64), 1, "SAME"),
     ("conv1x1/2 32x32x16->32", "conv", (64, 32, 32, 16), (1, 1, 32), 2, "SAME"),
     ("dense 1024->256", "dense", (64, 1024), (256,), 1, None),
+    # MobileNet-V2 (CIFAR-10) depthwise 3x3 layers, channel multiplier 1: expansion 6 of 16, 24, 32, 64 channels
+    ("dw3x3 32x32x96", "depthwise", (64, 32, 32, 96), (3, 3, 1), 1, "SAME"),
+    ("dw3x3/2 32x32x144", "depthwise", (64, 32, 32, 144), (3, 3, 1), 2, "SAME"),
+    ("dw3x3 16x16x192", "depthwise", (64, 16, 16, 192), (3, 3, 1), 1, "SAME"),
+    ("dw3x3 8x8x384", "depthwise", (64, 8, 8, 384), (3, 3, 1), 1, "SAME"),
 ]
 
 
@@ -75,11 +81,33 @@ def codes(rng, shape, signed):
     return tf.constant(rng.integers(lo, hi, shape).astype(np.int8 if signed else np.uint8))
 
 
-def bench_layers(repeats: int, naive_repeats: int):
+def _quint8(rng, shape):
+    """Random quint8 codes (TF's quantised type; its CPU kernels take quint8 x quint8 only)."""
+    return tf.quantization.quantize(tf.constant(rng.random(shape, np.float32)), 0.0, 1.0, tf.quint8).output
+
+
+def tf_quantized(rng, kind, xshape, wshape, stride, padding):
+    """TF's own exact 8-bit op on the same shape (QuantizedConv2D / QuantizedMatMul, quint8 -> qint32, nonzero
+    zero points via the ranges): the "what else would I use" baseline of one exact multiply per MAC, no table."""
+    x, w = _quint8(rng, xshape), _quint8(rng, wshape)
+    if kind == "conv":
+        return lambda: tf.raw_ops.QuantizedConv2D(input=x, filter=w, min_input=-0.2, max_input=1.0, min_filter=-0.5,
+                                                  max_filter=1.0, strides=[1, stride, stride, 1], padding=padding,
+                                                  out_type=tf.qint32).output
+    return lambda: tf.raw_ops.QuantizedMatMul(a=x, b=w, min_a=-0.2, max_a=1.0, min_b=-0.5, max_b=1.0,
+                                              Toutput=tf.qint32).out
+
+
+def bench_layers(repeats: int, naive_repeats: int, only: str = ""):
     ops = load()
     rng = np.random.default_rng(0)
     rows = []
     for name, kind, xshape, wshape, stride, padding in SHAPES:
+        if only and only not in name:
+            continue
+        if kind == "depthwise":
+            rows += bench_depthwise(ops, rng, name, xshape, wshape, stride, padding, repeats)
+            continue
         if kind == "conv":
             n, h, w, c = xshape
             kh, kw, o = wshape
@@ -88,6 +116,7 @@ def bench_layers(repeats: int, naive_repeats: int):
             fx = tf.constant(rng.standard_normal(xshape, np.float32))
             fw = tf.constant(rng.standard_normal((kh, kw, c, o), np.float32))
             exact_float = lambda: tf.nn.conv2d(fx, fw, stride, padding)
+            tf_int8 = tf_quantized(rng, kind, xshape, (kh, kw, c, o), stride, padding)
         else:
             n, k = xshape
             (o,) = wshape
@@ -95,6 +124,7 @@ def bench_layers(repeats: int, naive_repeats: int):
             fx = tf.constant(rng.standard_normal(xshape, np.float32))
             fw = tf.constant(rng.standard_normal((k, o), np.float32))
             exact_float = lambda: tf.matmul(fx, fw)
+            tf_int8 = tf_quantized(rng, kind, xshape, (k, o), stride, padding)
         cases = []
         for sign, table_name in TABLES.items():
             m = M.get(table_name)
@@ -118,19 +148,59 @@ def bench_layers(repeats: int, naive_repeats: int):
                                     (n, o)))
             exact = bool(np.array_equal(approx().numpy(), naive().numpy()))
             cases.append((sign, table_name, approx, naive, exact))
-        t_float, *t_approx = median_times([exact_float] + [c[2] for c in cases], repeats)
+        t_float, t_int8, *t_approx = median_times([exact_float, tf_int8] + [c[2] for c in cases], repeats)
         for (sign, table_name, approx, naive, exact), t_a in zip(cases, t_approx):
             t_naive = median_time(naive, naive_repeats, warmup=0)
             row = dict(shape=name, table=f"{sign} ({table_name})", macs=macs,
                        approx_gmacs=macs / t_a / 1e9, float_gmacs=macs / t_float / 1e9,
+                       tf_int8_gmacs=macs / t_int8 / 1e9, ratio_tf_int8=t_int8 / t_a,
                        naive_gmacs=macs / t_naive / 1e9, approx_ms=t_a * 1e3, float_ms=t_float * 1e3,
                        naive_ms=t_naive * 1e3, bit_exact_vs_naive=exact)
             row["ratio_float"] = row["approx_gmacs"] / row["float_gmacs"]
             row["ratio_naive"] = row["approx_gmacs"] / row["naive_gmacs"]
             rows.append(row)
             print(f"  {name:24s} {sign:8s} approx {row['approx_gmacs']:7.2f}  float {row['float_gmacs']:7.2f}  "
-                  f"naive {row['naive_gmacs']:6.3f}  x{row['ratio_float']:.3f} of float  "
+                  f"TF int8 {row['tf_int8_gmacs']:6.2f}  naive {row['naive_gmacs']:6.3f}  x{row['ratio_float']:.3f} of "
+                  f"float  x{row['ratio_tf_int8']:.2f} of TF int8  "
                   f"x{row['ratio_naive']:.1f} of naive  exact={exact}", flush=True)
+    return rows
+
+
+def bench_depthwise(ops, rng, name, xshape, wshape, stride, padding, repeats):
+    """Depthwise rows: no naive op exists for them (bit-exactness is checked against the NumPy reference on the
+    first two images instead), and TF has no CPU kernel for QuantizedDepthwiseConv2D."""
+    from tfaxdnn.ops import reference
+
+    n, h, w, c = xshape
+    kh, kw, mult = wshape
+    macs = n * -(-h // stride) * -(-w // stride) * c * mult * kh * kw
+    fx = tf.constant(rng.standard_normal(xshape, np.float32))
+    fw = tf.constant(rng.standard_normal((kh, kw, c, mult), np.float32))
+    strides = [1, stride, stride, 1]
+    cases = []
+    for sign, table_name in TABLES.items():
+        m = M.get(table_name)
+        table = nn.table_tensor(m)
+        za, zw = (-5, 0) if m.signed else (3, 128)
+        x, wc = codes(rng, xshape, m.signed), codes(rng, (kh, kw, c, mult), m.signed)
+        approx = (lambda x=x, wc=wc, table=table, za=za, zw=zw:
+                  ops.tfax_approx_depthwise_conv2d(x, wc, table, za, zw, strides=strides, padding=padding))
+        got = ops.tfax_approx_depthwise_conv2d(x[:2], wc, table, za, zw, strides=strides, padding=padding).numpy()
+        exp = reference.depthwise_conv2d(x[:2].numpy(), wc.numpy(), m.table, stride, padding, 1, za, zw)
+        cases.append((sign, table_name, approx, bool(np.array_equal(got, exp))))
+    t_float, *t_approx = median_times([lambda: tf.nn.depthwise_conv2d(fx, fw, strides, padding)]
+                                      + [c[2] for c in cases], repeats)
+    rows = []
+    for (sign, table_name, _, exact), t_a in zip(cases, t_approx):
+        row = dict(shape=name, table=f"{sign} ({table_name})", macs=macs, approx_gmacs=macs / t_a / 1e9,
+                   float_gmacs=macs / t_float / 1e9, tf_int8_gmacs=None, ratio_tf_int8=None,
+                   naive_gmacs=None, approx_ms=t_a * 1e3, float_ms=t_float * 1e3,
+                   naive_ms=None, bit_exact_vs_reference=exact)
+        row["ratio_float"] = row["approx_gmacs"] / row["float_gmacs"]
+        row["ratio_naive"] = None
+        rows.append(row)
+        print(f"  {name:24s} {sign:8s} approx {row['approx_gmacs']:7.2f}  float {row['float_gmacs']:7.2f}  "
+              f"x{row['ratio_float']:.3f} of float  exact={exact}", flush=True)
     return rows
 
 
@@ -284,13 +354,20 @@ def bench_models(n_images: int, batch: int, repeats: int):
 
 
 def print_tables(layer_rows, model_rows):
-    print("\n| shape | table | approx G LUT-MAC/s | float32 G MAC/s | approx / float | approx / naive "
-          "| naive G LUT-MAC/s | bit-exact |")
-    print("|---|---|---:|---:|---:|---:|---:|:-:|")
+    print("\n| shape | table | approx G LUT-MAC/s | float32 G MAC/s | approx / float | TF int8 G MAC/s "
+          "| approx / TF int8 | approx / naive | naive G LUT-MAC/s | bit-exact |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|:-:|")
     for r in layer_rows:
+        if r["ratio_naive"] is None:  # depthwise: no naive op, checked against the reference
+            vs_naive, naive, exact = "-", "-", "yes (reference)" if r["bit_exact_vs_reference"] else "NO"
+        else:
+            vs_naive, naive = f"{r['ratio_naive']:.1f}x", f"{r['naive_gmacs']:.3f}"
+            exact = "yes" if r["bit_exact_vs_naive"] else "NO"
+        int8 = "-" if r["tf_int8_gmacs"] is None else f"{r['tf_int8_gmacs']:.2f}"
+        vs_int8 = "-" if r["ratio_tf_int8"] is None else f"{r['ratio_tf_int8']:.2f}x"
         print(f"| {r['shape']} | {r['table']} | {r['approx_gmacs']:.2f} | {r['float_gmacs']:.2f} | "
-              f"{r['ratio_float']:.3f} (1/{1 / r['ratio_float']:.1f}) | {r['ratio_naive']:.1f}x | "
-              f"{r['naive_gmacs']:.3f} | {'yes' if r['bit_exact_vs_naive'] else 'NO'} |")
+              f"{r['ratio_float']:.3f} (1/{1 / r['ratio_float']:.1f}) | {int8} | {vs_int8} | {vs_naive} | {naive} | "
+              f"{exact} |")
     if model_rows:
         print("\n| model | table | approx images/s | float images/s | approx / float |")
         print("|---|---|---:|---:|---:|")
@@ -307,6 +384,7 @@ def main():
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--model-repeats", type=int, default=3)
     ap.add_argument("--no-models", action="store_true")
+    ap.add_argument("--shapes", default="", help="only the layer shapes whose name contains this text (e.g. dw3x3)")
     ap.add_argument("--json", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                    "bench_ops.json"))
     args = ap.parse_args()
@@ -315,15 +393,16 @@ def main():
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}; naive baseline = "
           "TfaxNaiveConv2D (scalar per-product lookup loop, 1 thread)")
     print("Per-layer throughput (batch 64; median of repeats):")
-    layer_rows = bench_layers(args.repeats, args.naive_repeats)
+    layer_rows = bench_layers(args.repeats, args.naive_repeats, args.shapes)
     model_rows = []
     if not args.no_models:
         print(f"Whole models ({args.images} images, batch {args.batch}):")
         model_rows = bench_models(args.images, args.batch, args.model_repeats)
     print_tables(layer_rows, model_rows)
     ratios = [r["ratio_float"] for r in layer_rows]
-    print(f"\nmin approx/float ratio {min(ratios):.3f} (required >= 0.125, stretch >= 0.333); "
-          f"min approx/naive {min(r['ratio_naive'] for r in layer_rows):.1f}x (required >= 10)")
+    naive = [r["ratio_naive"] for r in layer_rows if r["ratio_naive"] is not None]
+    print(f"\nmin approx/float ratio {min(ratios):.3f} (required >= 0.125, stretch >= 0.333)"
+          + (f"; min approx/naive {min(naive):.1f}x (required >= 10)" if naive else ""))
     if args.json:
         os.makedirs(os.path.dirname(args.json), exist_ok=True)
         info = dict(tensorflow=tf.__version__, numpy=np.__version__, python=platform.python_version(),

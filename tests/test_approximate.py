@@ -255,3 +255,14 @@ def test_evaluate_counts_per_batch(rng):
     np.testing.assert_allclose(result.batch_accuracies, [0.75, 1.0])
     with pytest.raises(ValueError, match="same number of samples"):
         tfaxdnn.evaluate(model, x, y[:10])
+
+
+def test_predictions_do_not_depend_on_the_batch_size():
+    """Issue 17.15: predict at batch sizes 1, 7 and 64 gives bit-identical outputs."""
+    from tfaxdnn import models
+
+    x = np.random.default_rng(3).random((64, 28, 28, 1)).astype("float32")
+    ax = tfaxdnn.approximate(models.lenet5(), tfaxdnn.Plan(default_multiplier="mul8s_1L2N"), calibration_data=x)
+    outs = [ax.predict(x, batch_size=b, verbose=0) for b in (1, 7, 64)]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])

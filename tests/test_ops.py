@@ -91,6 +91,39 @@ def test_depthwise_randomised_matches_reference(name):
         np.testing.assert_array_equal(got, ref.depthwise_conv2d(x, f, m.table, s, padding, d, za, zw))
 
 
+@pytest.mark.parametrize("name", ["mul8s_1L2N", "mul8u_17C8", "mul8u_ZB3"])
+def test_depthwise_channel_tables_randomised_match_reference(name):
+    """The per-channel table path: several channel blocks and a partial one (the last pixel's codes read through a
+    buffer), multipliers whose lanes span input channels, strides, dilations, windows up to 5x5, both paddings."""
+    m, rng = M.get(name), np.random.default_rng(13)
+    cases = [(1, 1, "SAME", 1, (3, 3)), (2, 1, "SAME", 1, (3, 3)), (1, 2, "VALID", 1, (3, 3)),
+             ((2, 1), (1, 2), "SAME", 2, (3, 2)), (1, 1, "SAME", 3, (5, 5)), (2, 2, "VALID", 5, (2, 3)),
+             (1, 1, "SAME", 1, (1, 1))]
+    for s, d, padding, mult, (kh, kw) in cases:
+        c = int(rng.choice([5, 16, 21, 37]))
+        x, f = _codes(rng, (2, 9, 11, c), m.signed), _codes(rng, (kh, kw, c, mult), m.signed)
+        za = int(_zp(rng, m.signed))
+        zw = _zp(rng, m.signed, c * mult) if rng.random() < 0.5 else int(_zp(rng, m.signed))
+        got = nn.approx_depthwise_conv2d(x, f, m, s, padding, d, za, zw).numpy()
+        np.testing.assert_array_equal(got, ref.depthwise_conv2d(x, f, m.table, s, padding, d, za, zw),
+                                      err_msg=str((s, d, padding, mult, kh, kw, c)))
+
+
+def test_depthwise_generic_paths_for_large_windows_and_wide_tables():
+    """Windows over 64 taps and tables whose corrected sums could leave int32 take the LUT GEMM groups instead."""
+    rng = np.random.default_rng(14)
+    m = M.get("mul8s_1L2N")
+    x, f = _codes(rng, (1, 12, 12, 10), True), _codes(rng, (9, 9, 10, 1), True)  # 81 taps
+    np.testing.assert_array_equal(nn.approx_depthwise_conv2d(x, f, m, 1, "SAME", 1, 3, -2).numpy(),
+                                  ref.depthwise_conv2d(x, f, m.table, 1, "SAME", 1, 3, -2))
+    a, w = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    table = (a * w).astype(np.int32)
+    table[255, 255] = 2 ** 29  # 9 such entries would overflow int32 sums; the codes below never reach it
+    x, f = rng.integers(0, 200, (1, 6, 6, 9)).astype(np.uint8), _codes(rng, (3, 3, 9, 2), False)
+    np.testing.assert_array_equal(nn.approx_depthwise_conv2d(x, f, tf.constant(table), 1, "SAME", 1, 7, 9).numpy(),
+                                  ref.depthwise_conv2d(x, f, table, 1, "SAME", 1, 7, 9))
+
+
 @pytest.mark.parametrize("name", TABLES)
 @pytest.mark.parametrize("n,k,o", [(1, 1, 1), (7, 33, 10), (300, 64, 40), (512, 120, 84)])
 def test_matmul_randomised_matches_reference(name, n, k, o):
@@ -179,11 +212,12 @@ def _x(shape=(1, 5, 5, 3), dtype=np.int8):
     (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), tf.zeros([256, 128], tf.int32)), ValueError,
      r"shape \[256, 256\]"),
     (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", input_zero_point=200),
-     tf.errors.InvalidArgumentError, r"input_zero_point must lie in \[-128, 127\] for int8 codes, got 200"),
+     ValueError, r"`input_zero_point` must hold integers in \[-128, 127\] \(int8 codes\)\. Received: "
+                 r"input_zero_point=200"),
     (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", filter_zero_point=[1, 2, 3]),
      tf.errors.InvalidArgumentError, "filter_zero_point must be a scalar or a vector of 2"),
     (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", filter_zero_point=[0, -129]),
-     tf.errors.InvalidArgumentError, r"filter_zero_point\[1\] must lie in \[-128, 127\]"),
+     ValueError, r"filter_zero_point\[1\]=-129"),
     (lambda: nn.approx_conv2d(_x(), _x((7, 7, 3, 2)), "mul8s_1KV6"), tf.errors.InvalidArgumentError,
      "must fit the input"),
     (lambda: nn.approx_conv2d(_x(), _x((3, 3, 3, 2)), "mul8s_1KV6", strides=0), ValueError,
@@ -206,7 +240,7 @@ def _x(shape=(1, 5, 5, 3), dtype=np.int8):
     (lambda: nn.approx_matmul(_x((4, 5, 1)), _x((5, 2)), "mul8s_1KV6"), tf.errors.InvalidArgumentError,
      r"a must be 2-D \[N, K\]"),
     (lambda: nn.approx_matmul(_x((4, 5), np.uint8), _x((5, 2), np.uint8), "mul8u_1JJQ", a_zero_point=-1),
-     tf.errors.InvalidArgumentError, r"a_zero_point must lie in \[0, 255\] for uint8 codes, got -1"),
+     ValueError, r"`a_zero_point` must hold integers in \[0, 255\] \(uint8 codes\). Received: a_zero_point=-1"),
 ])
 def test_bad_input_is_rejected_with_a_clear_message(call, error, match):
     with pytest.raises(error, match=match):
@@ -217,6 +251,18 @@ def test_kernel_rejects_bad_table_shape_directly():
     from tfaxdnn.ops.loader import load
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"table must have shape \[256,256\], got \[256,255\]"):
         load().tfax_approx_mat_mul(_x((2, 3)), _x((3, 4)), tf.zeros([256, 255], tf.int32), 0, 0)
+
+
+@pytest.mark.parametrize("za,zw,match", [
+    (200, 0, r"input_zero_point must lie in \[-128, 127\] for int8 codes, got 200"),
+    (0, [0, -129], r"filter_zero_point\[1\] must lie in \[-128, 127\]"),
+])
+def test_kernel_rejects_zero_points_outside_the_code_range_directly(za, zw, match):
+    """The Python API refuses them first; a graph built by hand reaches the kernel's own check."""
+    from tfaxdnn.ops.loader import load
+    with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+        load().tfax_approx_conv2d(_x(), _x((3, 3, 3, 2)), tf.zeros([256, 256], tf.int32), za, zw,
+                                  strides=[1] * 4, padding="SAME")
 
 
 def test_kernel_rejects_bad_strides_attr_directly():

@@ -19,7 +19,8 @@ import sys
 from typing import Optional, Sequence
 
 #: subcommands contributed by search modules: (module, help)
-_PLUGINS = (("tfaxdnn.search.nas_cli", "XAI-NAS"), ("tfaxdnn.search.mapping_cli", "fine-grain mapping"))
+_PLUGINS = (("tfaxdnn.search.nas_cli", "XAI-NAS"), ("tfaxdnn.search.mapping_cli", "fine-grain mapping"),
+            ("tfaxdnn.xai.explain_cli", "explanations"))
 
 
 def _fail(exc) -> SystemExit:

@@ -11,6 +11,9 @@ Only the product goes through the table; zero-point corrections are exact. Padde
 
 from __future__ import annotations
 
+import collections
+import threading
+
 import numpy as np
 import tensorflow as tf
 
@@ -20,7 +23,9 @@ from tfaxdnn.ops.loader import load
 __all__ = ["approx_conv2d", "approx_depthwise_conv2d", "approx_matmul", "table_tensor"]
 
 _CODE_DTYPES = (tf.int8, tf.uint8)
-_table_cache: dict = {}
+_INT32 = np.iinfo(np.int32)
+TABLE_CACHE_BYTES = 64 << 20
+"""Bound of the eager table cache (least recently used tables are evicted beyond it; each table is 256 KiB)."""
 
 
 def _codes(x, name: str) -> tf.Tensor:
@@ -30,13 +35,62 @@ def _codes(x, name: str) -> tf.Tensor:
     return t
 
 
+def _known_value(x):
+    """The value of a Python/NumPy object, an eager tensor or variable, or a constant; None when symbolic."""
+    if isinstance(x, tf.Variable):
+        return x.numpy() if tf.executing_eagerly() else None
+    if tf.is_tensor(x):
+        return tf.get_static_value(x)
+    return x
+
+
+def _exact_int32(x, name: str, lo: int = _INT32.min, hi: int = _INT32.max, what: str = "int32",
+                 floats: bool = True) -> tf.Tensor:
+    """``x`` as an int32 tensor, refusing every value that the cast would change (wrap-around, fractions) or that
+    lies outside ``[lo, hi]``: a ValueError naming ``name`` for known values, an assertion in the graph otherwise.
+    Integer-valued floats are accepted when ``floats``, otherwise an integer dtype is required (TypeError)."""
+
+    def check_dtype(is_integer, is_floating, dtype_name):
+        if not (is_integer or (floats and is_floating)):
+            raise TypeError(f"`{name}` must hold integers. Received: dtype={dtype_name}")
+
+    if (tf.is_tensor(x) or isinstance(x, tf.Variable)) and x.dtype == tf.int32 and (lo, hi) == (_INT32.min,
+                                                                                               _INT32.max):
+        return tf.convert_to_tensor(x)  # nothing to check
+    value = _known_value(x)
+    if value is None:  # symbolic: the graph checks that the cast is exact (the kernels check the code ranges)
+        t = tf.convert_to_tensor(x)
+        check_dtype(t.dtype.is_integer, t.dtype.is_floating, t.dtype.name)
+        if t.dtype == tf.int32:
+            return t
+        t32 = tf.cast(t, tf.int32)
+        check = tf.debugging.assert_equal(tf.cast(t32, t.dtype), t, message=f"`{name}` holds values that are not "
+                                          "int32 integers (they would be changed by the cast)")
+        with tf.control_dependencies([check]):
+            return tf.identity(t32)
+    arr = np.asarray(value)
+    if arr.dtype == object:  # Python ints beyond int64 (out of range in any case)
+        arr = np.asarray(value, dtype=np.float64)
+        floats = True
+    is_floating = np.issubdtype(arr.dtype, np.floating)
+    check_dtype(np.issubdtype(arr.dtype, np.integer), is_floating, arr.dtype)
+    bad = (arr < lo) | (arr > hi)
+    if is_floating:
+        bad |= ~np.isfinite(arr) | (arr != np.round(arr))
+    if bad.any():
+        where = np.unravel_index(int(np.argmax(bad)), arr.shape) if arr.ndim else ()
+        at = f"{name}[{', '.join(map(str, where))}]" if arr.ndim else name
+        raise ValueError(f"`{name}` must hold integers in [{lo}, {hi}] ({what}). Received: {at}={arr[where].item()!r}")
+    return tf.constant(arr.astype(np.int32))
+
+
 def _multiplier_for(multiplier, dtype: tf.DType):
     """Returns (Multiplier or None, table tensor) and checks signedness against the operand dtype."""
     signed = dtype == tf.int8
-    if isinstance(multiplier, tf.Tensor) or (isinstance(multiplier, tf.Variable)):
+    if tf.is_tensor(multiplier) or isinstance(multiplier, tf.Variable):
         if tuple(multiplier.shape) != (256, 256):
             raise ValueError(f"`multiplier` table must have shape [256, 256]. Received: shape={multiplier.shape}")
-        return None, tf.cast(multiplier, tf.int32)
+        return None, _exact_int32(multiplier, "multiplier")
     m = resolve(multiplier, signed=signed)
     if m.signed != signed:
         raise ValueError(f"Multiplier '{m.name}' is {'signed' if m.signed else 'unsigned'} but the operands are "
@@ -45,14 +99,44 @@ def _multiplier_for(multiplier, dtype: tf.DType):
     return m, table_tensor(m)
 
 
+class _TableCache:
+    """Table constants by table hash, least recently used evicted beyond ``TABLE_CACHE_BYTES``."""
+
+    def __init__(self):
+        self._tables = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, multiplier: Multiplier) -> tf.Tensor:
+        with self._lock:
+            key = multiplier.hash
+            if key in self._tables:
+                self._tables.move_to_end(key)
+                return self._tables[key]
+            t = self._tables[key] = tf.constant(multiplier.table, dtype=tf.int32)
+            while len(self._tables) > 1 and self.nbytes() > TABLE_CACHE_BYTES:
+                self._tables.popitem(last=False)
+            return t
+
+    def nbytes(self) -> int:
+        return sum(t.dtype.size * t.shape.num_elements() for t in self._tables.values())
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tables.clear()
+
+
+_table_cache = _TableCache()
+
+
 def table_tensor(multiplier: Multiplier) -> tf.Tensor:
-    """The multiplier's table as an int32 constant (cached by table hash in eager mode)."""
+    """The multiplier's table as an int32 constant (cached by table hash in eager mode, bounded by
+    ``TABLE_CACHE_BYTES``)."""
     if not tf.executing_eagerly():  # graph or tf.function: a constant of that graph
         return tf.constant(multiplier.table, dtype=tf.int32)
-    key = multiplier.hash
-    if key not in _table_cache:
-        _table_cache[key] = tf.constant(multiplier.table, dtype=tf.int32)
-    return _table_cache[key]
+    return _table_cache.get(multiplier)
 
 
 def _pair(value, name: str):
@@ -71,11 +155,10 @@ def _padding(padding: str) -> str:
     return p
 
 
-def _zero_point(z, name: str) -> tf.Tensor:
-    z = tf.convert_to_tensor(z)
-    if not z.dtype.is_integer:
-        raise TypeError(f"`{name}` must be an integer scalar or vector. Received: dtype={z.dtype.name}")
-    return tf.cast(z, tf.int32)
+def _zero_point(z, name: str, dtype: tf.DType) -> tf.Tensor:
+    """A zero point (scalar or vector) as int32; known values must lie in the code range of ``dtype``."""
+    lo, hi = (-128, 127) if dtype == tf.int8 else (0, 255)
+    return _exact_int32(z, name, lo, hi, f"{dtype.name} codes", floats=False)
 
 
 def approx_conv2d(inputs, filters, multiplier, strides=1, padding="VALID", dilations=1, input_zero_point=0,
@@ -90,8 +173,8 @@ def approx_conv2d(inputs, filters, multiplier, strides=1, padding="VALID", dilat
                         f"{x.dtype.name}, filters.dtype={w.dtype.name}")
     m, table = _multiplier_for(multiplier, x.dtype)
     return load().tfax_approx_conv2d(
-        x, w, table, _zero_point(input_zero_point, "input_zero_point"),
-        _zero_point(filter_zero_point, "filter_zero_point"), strides=_pair(strides, "strides"),
+        x, w, table, _zero_point(input_zero_point, "input_zero_point", x.dtype),
+        _zero_point(filter_zero_point, "filter_zero_point", x.dtype), strides=_pair(strides, "strides"),
         padding=_padding(padding), dilations=_pair(dilations, "dilations"), multiplier=m.name if m else "",
         name=name)
 
@@ -105,8 +188,8 @@ def approx_depthwise_conv2d(inputs, filters, multiplier, strides=1, padding="VAL
                         f"{x.dtype.name}, filters.dtype={w.dtype.name}")
     m, table = _multiplier_for(multiplier, x.dtype)
     return load().tfax_approx_depthwise_conv2d(
-        x, w, table, _zero_point(input_zero_point, "input_zero_point"),
-        _zero_point(filter_zero_point, "filter_zero_point"), strides=_pair(strides, "strides"),
+        x, w, table, _zero_point(input_zero_point, "input_zero_point", x.dtype),
+        _zero_point(filter_zero_point, "filter_zero_point", x.dtype), strides=_pair(strides, "strides"),
         padding=_padding(padding), dilations=_pair(dilations, "dilations"), multiplier=m.name if m else "",
         name=name)
 
@@ -119,5 +202,5 @@ def approx_matmul(a, b, multiplier, a_zero_point=0, b_zero_point=0, name=None) -
                         f"b.dtype={w.dtype.name}")
     m, table = _multiplier_for(multiplier, x.dtype)
     return load().tfax_approx_mat_mul(
-        x, w, table, _zero_point(a_zero_point, "a_zero_point"), _zero_point(b_zero_point, "b_zero_point"),
-        multiplier=m.name if m else "", name=name)
+        x, w, table, _zero_point(a_zero_point, "a_zero_point", x.dtype),
+        _zero_point(b_zero_point, "b_zero_point", x.dtype), multiplier=m.name if m else "", name=name)

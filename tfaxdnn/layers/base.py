@@ -141,7 +141,9 @@ class ApproxMixin:
         def product(x_in, k_in):
             del x_in, k_in
             acc = self._lut_op(tf.cast(xq, code), tf.cast(kq, code), table, z_a, z_w)
-            y = tf.cast(acc, tf.float32) * out_scale
+            # multiply_no_nan is one op that Grappler's arithmetic rewrite cannot reorder: with `*`, graphs traced
+            # at a fixed batch size (predict at batch 1) rounded differently from other batch sizes (~1e-8)
+            y = tf.math.multiply_no_nan(tf.cast(acc, tf.float32), out_scale)
 
             def grad(dy):
                 with tf.GradientTape() as tape:

@@ -93,6 +93,60 @@ def _build(output, opt, verbose):
     return output
 
 
+# Every kernel template of the TF-free headers (where all vector-ISA code lives), instantiated for both code types
+# and accumulator widths: compiling this under another -march checks code paths this machine cannot run.
+_ISA_CHECK_SOURCE = r"""
+#include "depthwise_lut.h"
+#include "lut_gemm.h"
+#include "prepared_table.h"
+namespace tfaxdnn {
+template <typename Acc>
+void Instantiate(LutScratch* s) {
+  LutGemm<Acc>(nullptr, 0, 0, nullptr, 0, nullptr, nullptr, s);
+  LutGemmTapTable<Acc>(nullptr, 0, 0, nullptr, 0, nullptr, nullptr, s);
+  LutGemmRows16<Acc>(nullptr, 0, 0, nullptr, 0, nullptr, 0, nullptr, s);
+  LutGemmTapBlock<8, Acc>(nullptr, 0, 0, nullptr, 0, 0, nullptr, 0, nullptr, s);
+  LutGemmTapBlock<16, Acc>(nullptr, 0, 0, nullptr, 0, 0, nullptr, 0, nullptr, s);
+  LutGemmTapBlock<kTapBlock, Acc>(nullptr, 0, 0, nullptr, 0, 0, nullptr, 0, nullptr, s);
+  ActivationCodeSums<Acc>(nullptr, 0, 0, 0, nullptr);
+}
+template <typename T>
+void InstantiateDepthwise(const DwShape& s) {
+  DwBuildTables<T>(s, nullptr, nullptr, 0, nullptr, 0, nullptr);
+  DwRows<T>(s, nullptr, nullptr, nullptr, 0, 0, 0, 0, nullptr);
+}
+void InstantiateAll(LutScratch* s, const DwShape& d, uint16_t* t) {
+  Instantiate<int32_t>(s);
+  Instantiate<int64_t>(s);
+  InstantiateDepthwise<int8_t>(d);
+  InstantiateDepthwise<uint8_t>(d);
+  ColumnTable16(nullptr, 0, t);
+  Prepare(nullptr)->Columns16();
+}
+}  // namespace tfaxdnn
+"""
+
+ISA_LEVELS = ("x86-64", "x86-64-v3", "x86-64-v4")
+
+
+def compile_check(march: str, cxx: str = None) -> str:
+    """Compile the kernels' vector code (the TF-free headers, every template instantiated) for ``-march=march``
+    without running it (``-fsyntax-only`` is not enough: templates' intrinsics are checked at instantiation, so
+    this compiles to an object in a temporary directory). Returns the compiler's errors, "" when it compiles.
+    A few seconds; used by the tests to keep the AVX-512 paths compiling on machines without AVX-512."""
+    import tempfile
+
+    cxx = cxx or os.environ.get("CXX", "g++")
+    with tempfile.TemporaryDirectory(prefix="tfaxdnn_isa_") as tmp:
+        src = os.path.join(tmp, "isa_check.cc")
+        with open(src, "w") as f:
+            f.write(_ISA_CHECK_SOURCE)
+        cmd = [cxx, "-std=c++17", "-O1", f"-march={march}", "-Werror=ignored-attributes", "-Werror=unused-variable",
+               "-I", CC_DIR, "-c", src, "-o", os.path.join(tmp, "isa_check.o")]
+        _, rc, err = _compile_one(cmd)
+    return "" if rc == 0 else " ".join(cmd) + "\n" + err[-4000:]
+
+
 def _first_errors(stderr: str, limit: int = 20) -> str:
     """The compiler's error lines (not its pages of deprecation warnings)."""
     errors = [ln for ln in stderr.splitlines() if "error" in ln and "warning" not in ln]

@@ -1,11 +1,20 @@
-"""Explainability: conductance of all layers in one GradientTape pass, layer/block importance, plots (SPEC 7)."""
+"""Explainability: conductance of all layers in one GradientTape pass, layer/block importance, plots (SPEC 7);
+exact-vs-approximate explanation maps with tf-explain (explain, save_explanation_grid)."""
 
 from tfaxdnn.xai._graph import detect_blocks, select_layers
 from tfaxdnn.xai.approximation import SUPPORTED_METHODS, approximation_parameters
 from tfaxdnn.xai.conductance import LayerConductance, layer_conductance, neuron_conductance
+from tfaxdnn.xai.explain import METHODS as EXPLAIN_METHODS
+from tfaxdnn.xai.explain import ExplanationResult, MethodComparison, explain, spearman, top_k_iou
+from tfaxdnn.xai.explain_callback import ExplanationCallback
+from tfaxdnn.xai.explain_methods import conductance_integrated_gradients
+from tfaxdnn.xai.explain_plots import explanation_figure, plot_explanation_grid, save_explanation_grid
 from tfaxdnn.xai.importance import REDUCTIONS, LayerImportance, layer_importance, reduce_neurons
 from tfaxdnn.xai.plots import plot_layer_importance, save_layer_importance_plot
 
 __all__ = ["LayerConductance", "layer_conductance", "neuron_conductance", "layer_importance", "LayerImportance",
            "reduce_neurons", "REDUCTIONS", "detect_blocks", "select_layers", "SUPPORTED_METHODS",
-           "approximation_parameters", "plot_layer_importance", "save_layer_importance_plot"]
+           "approximation_parameters", "plot_layer_importance", "save_layer_importance_plot", "explain",
+           "ExplanationResult", "MethodComparison", "EXPLAIN_METHODS", "spearman", "top_k_iou",
+           "conductance_integrated_gradients", "explanation_figure", "ExplanationCallback", "plot_explanation_grid",
+           "save_explanation_grid"]

@@ -1,5 +1,6 @@
 // Op registrations (interface and shape functions only). Attr names follow TF's Conv2D so shape inference
 // and graph rewrites can reuse them. Prefix "Tfax" avoids clashes with ALWANN/TFApprox ops.
+#include "absl/strings/str_cat.h"
 #include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -7,6 +8,24 @@
 using tensorflow::shape_inference::DimensionHandle;
 using tensorflow::shape_inference::InferenceContext;
 using tensorflow::shape_inference::ShapeHandle;
+
+namespace {
+// A filter without a window (height or width 0) has no meaningful output size: refused when its shape is known
+// (the kernels refuse it too); otherwise TF's own shape function.
+absl::Status WithWindow(InferenceContext* c, absl::Status (*shape_fn)(InferenceContext*)) {
+  ShapeHandle filter;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 4, &filter));
+  for (int i = 0; i < 2; ++i)
+    if (c->ValueKnown(c->Dim(filter, i)) && c->Value(c->Dim(filter, i)) == 0)
+      return absl::InvalidArgumentError(absl::StrCat("the filter's height and width must be at least 1, got filter "
+                                                     "shape ", c->DebugString(filter)));
+  return shape_fn(c);
+}
+absl::Status ConvShape(InferenceContext* c) { return WithWindow(c, tensorflow::shape_inference::Conv2DShape); }
+absl::Status DepthwiseShape(InferenceContext* c) {
+  return WithWindow(c, tensorflow::shape_inference::DepthwiseConv2DNativeShape);
+}
+}  // namespace
 
 REGISTER_OP("TfaxApproxConv2D")
     .Input("input: T")
@@ -21,7 +40,7 @@ REGISTER_OP("TfaxApproxConv2D")
     .Attr("dilations: list(int) = [1, 1, 1, 1]")
     .Attr("data_format: {'NHWC'} = 'NHWC'")
     .Attr("multiplier: string = ''")
-    .SetShapeFn(tensorflow::shape_inference::Conv2DShape)
+    .SetShapeFn(ConvShape)
     .Doc(R"doc(
 2-D convolution of int8/uint8 codes whose products come from a 256x256 lookup table.
 output[n,y,x,o] = sum_k table[a_k + off, w_k + off] - zw[o]*sum_k a_k - za*sum_k w_k + K*za*zw[o]
@@ -41,7 +60,7 @@ REGISTER_OP("TfaxApproxDepthwiseConv2D")
     .Attr("dilations: list(int) = [1, 1, 1, 1]")
     .Attr("data_format: {'NHWC'} = 'NHWC'")
     .Attr("multiplier: string = ''")
-    .SetShapeFn(tensorflow::shape_inference::DepthwiseConv2DNativeShape)
+    .SetShapeFn(DepthwiseShape)
     .Doc("Depthwise 2-D convolution (filter [h, w, in_c, mult]) through a 256x256 lookup table.");
 
 REGISTER_OP("TfaxApproxMatMul")
@@ -76,5 +95,5 @@ REGISTER_OP("TfaxNaiveConv2D")
     .Attr("padding: {'SAME', 'VALID'}")
     .Attr("dilations: list(int) = [1, 1, 1, 1]")
     .Attr("data_format: {'NHWC'} = 'NHWC'")
-    .SetShapeFn(tensorflow::shape_inference::Conv2DShape)
+    .SetShapeFn(ConvShape)
     .Doc("Benchmark baseline: TfaxApproxConv2D computed by a single-threaded scalar per-product lookup loop.");

@@ -52,11 +52,16 @@ struct ConvGeometry {
   int64_t N, H, W, C, KH, KW, OH, OW, pad_top, pad_left;
   ConvAttrs a;
 
-  // Output size and padding with TF semantics (SAME: out = ceil(in / s), extra padding at the bottom/right).
-  absl::Status Init(const std::string& op, const ConvAttrs& attrs, int64_t n, int64_t h, int64_t w, int64_t c,
-                    int64_t kh, int64_t kw) {
+  // Output size and padding with TF semantics (SAME: out = ceil(in / s), extra padding at the bottom/right) for an
+  // NHWC input and a filter whose first two dimensions are the window (HWIO, or [h, w, in_c, mult]).
+  absl::Status Init(const std::string& op, const ConvAttrs& attrs, const tensorflow::Tensor& input,
+                    const tensorflow::Tensor& filter) {
+    if (filter.dim_size(0) < 1 || filter.dim_size(1) < 1)  // zero *channels* is valid (all-zero sums), no window is not
+      return absl::InvalidArgumentError(absl::StrCat(op, ": the filter's height and width must be at least 1, got ",
+                                                     "filter shape ", filter.shape().DebugString()));
     a = attrs;
-    N = n, H = h, W = w, C = c, KH = kh, KW = kw;
+    N = input.dim_size(0), H = input.dim_size(1), W = input.dim_size(2), C = input.dim_size(3);
+    KH = filter.dim_size(0), KW = filter.dim_size(1);
     const int64_t eff_h = (KH - 1) * a.dil_h + 1, eff_w = (KW - 1) * a.dil_w + 1;
     if (a.same) {
       OH = (H + a.stride_h - 1) / a.stride_h;

@@ -12,7 +12,10 @@ class ApproxConv2DOp : public OpKernel {
     OP_REQUIRES_OK(c, attrs_.Parse(c, kOp));
   }
 
-  void Compute(OpKernelContext* ctx) override {
+  void Compute(OpKernelContext* ctx) override { GuardAllocations(ctx, kOp, [&] { Run(ctx); }); }
+
+ private:
+  void Run(OpKernelContext* ctx) {
     const Tensor& input = ctx->input(0);
     const Tensor& filter = ctx->input(1);
     const Tensor& table = ctx->input(2);
@@ -31,8 +34,7 @@ class ApproxConv2DOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ReadChannelZeroPoints<T>(kOp, "filter_zero_point", ctx->input(4), O, &zw));
 
     ConvGeometry geo;
-    OP_REQUIRES_OK(ctx, geo.Init(kOp, attrs_, input.dim_size(0), input.dim_size(1), input.dim_size(2),
-                                 input.dim_size(3), filter.dim_size(0), filter.dim_size(1)));
+    OP_REQUIRES_OK(ctx, geo.Init(kOp, attrs_, input, filter));
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({geo.N, geo.OH, geo.OW, O}), &output));
 
@@ -52,7 +54,6 @@ class ApproxConv2DOp : public OpKernel {
     OP_REQUIRES_OK(ctx, RunLutProblem(ctx, kOp, pr, gather, output->flat<int32_t>().data()));
   }
 
- private:
   static constexpr const char* kOp = "TfaxApproxConv2D";
   ConvAttrs attrs_;
 };

@@ -1,5 +1,8 @@
-// TfaxApproxDepthwiseConv2D kernel: one LUT GEMM group per input channel (K = kh*kw taps, O = multiplier).
+// TfaxApproxDepthwiseConv2D kernel: per-channel tables of corrected products with gathers (depthwise_lut.h) when
+// the sums provably fit int32 and the window has at most kDwMaxTaps taps; otherwise one LUT GEMM group per input
+// channel (K = kh*kw taps, O = multiplier).
 #include "conv_geometry.h"
+#include "depthwise_lut.h"
 #include "kernel_utils.h"
 
 namespace tfaxdnn {
@@ -12,7 +15,10 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
     OP_REQUIRES_OK(c, attrs_.Parse(c, kOp));
   }
 
-  void Compute(OpKernelContext* ctx) override {
+  void Compute(OpKernelContext* ctx) override { GuardAllocations(ctx, kOp, [&] { Run(ctx); }); }
+
+ private:
+  void Run(OpKernelContext* ctx) {
     const Tensor& input = ctx->input(0);
     const Tensor& filter = ctx->input(1);
     const Tensor& table = ctx->input(2);
@@ -32,13 +38,24 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ReadChannelZeroPoints<T>(kOp, "filter_zero_point", ctx->input(4), C * M, &zw));
 
     ConvGeometry geo;
-    OP_REQUIRES_OK(ctx, geo.Init(kOp, attrs_, input.dim_size(0), input.dim_size(1), input.dim_size(2), C,
-                                 filter.dim_size(0), filter.dim_size(1)));
+    OP_REQUIRES_OK(ctx, geo.Init(kOp, attrs_, input, filter));
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({geo.N, geo.OH, geo.OW, C * M}), &output));
 
     const int64_t K = geo.KH * geo.KW;
     const T* w = filter.flat<T>().data();  // [kh][kw][C][M]
+    const T* x = input.flat<T>().data();
+    const uint8_t pad = TableIndex(static_cast<T>(za));
+    const auto prepared = Prepare(table.flat<int32_t>().data());
+    const TableRange& range = prepared->range();
+    // every corrected table entry (|lut| + 3 * 255^2) and the sum of K of them fit int32
+    if (K <= kDwMaxTaps && K * (range.MaxAbs() + 3 * 255 * 255) <= std::numeric_limits<int32_t>::max()) {
+      const DwShape s{geo.N, geo.H, geo.W, C, M, geo.KH, geo.KW, geo.OH, geo.OW, geo.a.stride_h, geo.a.stride_w,
+                      geo.a.dil_h, geo.a.dil_w, geo.pad_top, geo.pad_left};
+      OP_REQUIRES_OK(ctx, RunFast(ctx, s, x, input.NumElements(), w, prepared->Columns32(), za, zw.data(), pad,
+                                  output->flat<int32_t>().data()));
+      return;
+    }
     std::vector<uint8_t> widx;
     std::vector<int64_t> wsum;
     PackWeights<T>(C, K, M, [&](int64_t c, int64_t k, int64_t m) { return w[(k * C + c) * M + m]; }, &widx, &wsum);
@@ -47,13 +64,43 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
     pr.groups = C, pr.P = geo.Positions(), pr.K = K, pr.O = M, pr.ldo = C * M;
     pr.widx = widx.data(), pr.lut = table.flat<int32_t>().data(), pr.index_offset = IndexOffset<T>();
     pr.za = za, pr.zw = zw.data(), pr.wsum = wsum.data();
-    const T* x = input.flat<T>().data();
-    const uint8_t pad = TableIndex(static_cast<T>(za));
     auto gather = [&](int64_t c, int64_t p0, int64_t n, uint8_t* xt) { geo.Gather(x, p0, n, c, 1, pad, xt); };
     OP_REQUIRES_OK(ctx, RunLutProblem(ctx, kOp, pr, gather, output->flat<int32_t>().data()));
   }
 
- private:
+  // Units: channel blocks x chunks of output rows (about kDwUnitPositions positions each, so that building a block's
+  // tables -- 256 entries per channel and tap -- costs a fraction of streaming the positions through them).
+  static absl::Status RunFast(OpKernelContext* ctx, const DwShape& s, const T* x, int64_t x_size, const T* w,
+                              const int32_t* columns, int32_t za, const int32_t* zw, uint8_t pad, int32_t* out) {
+    constexpr int64_t kDwUnitPositions = 1024;
+    const int64_t rows = s.N * s.OH, blocks = s.Blocks();
+    if (rows == 0 || s.OW == 0 || blocks == 0) return absl::OkStatus();
+    auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+    const int64_t threads = std::max(1, pool->NumThreads());
+    int64_t rows_per = std::max<int64_t>(1, kDwUnitPositions / s.OW);
+    while (rows_per > 1 && blocks * ((rows + rows_per - 1) / rows_per) < 4 * threads) rows_per = (rows_per + 1) / 2;
+    const int64_t chunks = (rows + rows_per - 1) / rows_per;
+    std::atomic<bool> failed(false);
+    auto work = [&](int64_t begin, int64_t end) {
+      thread_local std::vector<int32_t> tab;
+      int64_t built = -1;  // the channel block whose tables `tab` holds in this call
+      try {
+        tab.resize(s.TableEntries());
+        for (int64_t u = begin; u < end; ++u) {  // u = (channel block, row chunk), row chunk fastest
+          const int64_t b = u / chunks, r0 = (u % chunks) * rows_per;
+          if (b != built) DwBuildTables<T>(s, w, columns, za, zw, b, tab.data()), built = b;
+          DwRows<T>(s, x, x + x_size, tab.data(), b, r0, std::min(rows, r0 + rows_per), pad, out);
+        }
+      } catch (const std::bad_alloc&) {
+        failed = true;
+      }
+    };
+    const int64_t cost = rows_per * s.OW * kDwLanes * s.Taps() * 4;
+    pool->ParallelFor(blocks * chunks, cost, work);
+    if (failed) return absl::ResourceExhaustedError(absl::StrCat(kOp, ": out of memory for the channel tables"));
+    return absl::OkStatus();
+  }
+
   static constexpr const char* kOp = "TfaxApproxDepthwiseConv2D";
   ConvAttrs attrs_;
 };

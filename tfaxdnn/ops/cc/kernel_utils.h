@@ -5,15 +5,18 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "lut_gemm.h"
+#include "prepared_table.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
@@ -95,6 +98,18 @@ using GatherFn = std::function<void(int64_t, int64_t, int64_t, uint8_t*)>;
 constexpr int64_t kTapMinRows = 64;
 constexpr int64_t kTapUnitRows = 4096;
 
+// Per-thread scratch that grows with a work unit's positions (their codes, code sums, accumulators) is bounded:
+// position blocks shrink to fit the limit, and a problem whose single position needs more is refused with
+// ResourceExhausted rather than attempted (a huge im2col row from a small input used to abort the process).
+// TFAXDNN_SCRATCH_LIMIT_BYTES overrides the limit (read per call).
+constexpr int64_t kDefaultScratchLimit = int64_t(64) << 20;
+
+inline int64_t ScratchLimit() {
+  const char* v = std::getenv("TFAXDNN_SCRATCH_LIMIT_BYTES");
+  const long long n = v ? std::strtoll(v, nullptr, 10) : 0;
+  return n > 0 ? n : kDefaultScratchLimit;
+}
+
 // How a problem is computed, decided once per call; the workers only read it.
 struct LutPlan {
   enum class Strategy {
@@ -107,10 +122,11 @@ struct LutPlan {
   bool int32_sums = false;          // every partial and corrected sum provably fits int32
   int width = kTapBlock;            // tap strategies: block width (outputs, or positions when transposed)
   int32_t lo = 0;                   // tap strategies: the table's smallest entry
-  std::vector<uint16_t> table16;    // kTap: lut - lo column-major ([w][a]); kTapTransposed: row-major ([a][w])
+  std::shared_ptr<const PreparedTable> prepared;  // owns the table copies below
+  const uint16_t* table16 = nullptr;  // kTap: lut - lo column-major ([w][a]); kTapTransposed: row-major ([a][w])
   std::vector<uint8_t> wt;          // kTapTransposed: weight indices [G][O][K]
   int32_t bias16 = 0;               // kRows16: lut16 = lut - bias16
-  std::vector<int16_t> lut16;       // kRows16: the table as int16
+  const int16_t* lut16 = nullptr;   // kRows16: the table as int16
   int64_t pb = 1, out_width = 0;    // a work unit: pb positions x out_width outputs
 };
 
@@ -122,8 +138,11 @@ inline void TransposeBytes(const uint8_t* src, int64_t R, int64_t C, uint8_t* ds
 // Tap-table block width for n columns: 8, 16 or 32 (kTapBlock).
 inline int TapBlockWidth(int64_t n) { return n <= 8 ? 8 : n <= 16 ? 16 : kTapBlock; }
 
-inline LutPlan MakePlan(const LutProblem& pr, const TableRange& range, int64_t threads) {
+inline LutPlan MakePlanUnbounded(const LutProblem& pr, std::shared_ptr<const PreparedTable> prepared,
+                                 int64_t threads) {
   LutPlan plan;
+  const TableRange& range = prepared->range();
+  plan.prepared = prepared;
   using Strategy = LutPlan::Strategy;
   // |sum of products| <= K max|lut|; each zero-point term is at most K * 255 * 255 in magnitude.
   plan.int32_sums = pr.K * (range.MaxAbs() + 3 * 255 * 255) <= std::numeric_limits<int32_t>::max();
@@ -141,8 +160,7 @@ inline LutPlan MakePlan(const LutProblem& pr, const TableRange& range, int64_t t
       plan.width = TapBlockWidth(pr.O);
       plan.out_width = plan.width;
       plan.lo = range.lo;
-      plan.table16.resize(kTableSize * kTableSize);
-      ColumnTable16(pr.lut, range.lo, plan.table16.data());
+      plan.table16 = prepared->Columns16();
       // thousands of rows per table build, yet work for every thread
       const int64_t out_blocks = pr.groups * ((pr.O + plan.width - 1) / plan.width);
       const int64_t split = std::max((pr.P + kTapUnitRows - 1) / kTapUnitRows, (threads + out_blocks - 1) / out_blocks);
@@ -153,21 +171,32 @@ inline LutPlan MakePlan(const LutProblem& pr, const TableRange& range, int64_t t
       plan.width = TapBlockWidth(pr.P);
       plan.pb = plan.width;
       plan.lo = range.lo;
-      plan.table16.resize(kTableSize * kTableSize);
-      for (int i = 0; i < kTableSize * kTableSize; ++i) plan.table16[i] = static_cast<uint16_t>(pr.lut[i] - range.lo);
+      plan.table16 = prepared->Rows16();
       plan.wt.resize(pr.groups * pr.O * pr.K);
       for (int64_t g = 0; g < pr.groups; ++g)
         TransposeBytes(pr.widx + g * pr.K * pr.O, pr.K, pr.O, plan.wt.data() + g * pr.O * pr.K);
       return plan;
     case Strategy::kRows16:
       plan.bias16 = range.Int16Bias();
-      plan.lut16.resize(kTableSize * kTableSize);
-      for (int i = 0; i < kTableSize * kTableSize; ++i) plan.lut16[i] = static_cast<int16_t>(pr.lut[i] - plan.bias16);
+      plan.lut16 = prepared->Biased16();
       break;
     case Strategy::kAnyTable:
       break;
   }
   plan.pb = std::max<int64_t>(std::min<int64_t>((pr.P + threads - 1) / threads, kPosBlock), 1);
+  return plan;
+}
+
+// Upper bound of a unit's scratch bytes per position for a unit `out_width` outputs wide: codes (and their transposed
+// or chunked copy), the code sum, accumulators and parked sums of up to 8 bytes per output.
+inline int64_t ScratchPerPosition(const LutProblem& pr, int64_t out_width) {
+  return 2 * pr.K + 8 + 8 * std::max<int64_t>(out_width, kOutBlock) + 4 * kTapBlock;
+}
+
+inline LutPlan MakePlan(const LutProblem& pr, std::shared_ptr<const PreparedTable> prepared, int64_t threads,
+                        int64_t scratch_limit) {
+  LutPlan plan = MakePlanUnbounded(pr, std::move(prepared), threads);
+  plan.pb = std::min(plan.pb, std::max<int64_t>(1, scratch_limit / ScratchPerPosition(pr, plan.out_width)));
   return plan;
 }
 
@@ -223,18 +252,18 @@ void RunUnit(const LutProblem& pr, const LutPlan& plan, const GatherFn& gather, 
   int64_t acc_p = ow, acc_o = 1;  // strides of acc[position][output]
   switch (plan.strategy) {
     case Strategy::kTap:
-      TapBlock<Acc>(plan.width, s.xt.data(), n, pr.K, w, pr.O, ow, plan.table16.data(), plan.lo, acc, &s);
+      TapBlock<Acc>(plan.width, s.xt.data(), n, pr.K, w, pr.O, ow, plan.table16, plan.lo, acc, &s);
       break;
     case Strategy::kTapTransposed: {  // rows = outputs (weight indices), table columns = this unit's positions
       ub->xw.resize(pr.K * n);
       TransposeBytes(s.xt.data(), n, pr.K, ub->xw.data());
       const uint8_t* wt = plan.wt.data() + g * pr.O * pr.K;
-      TapBlock<Acc>(plan.width, wt, ow, pr.K, ub->xw.data(), n, n, plan.table16.data(), plan.lo, acc, &s);
+      TapBlock<Acc>(plan.width, wt, ow, pr.K, ub->xw.data(), n, n, plan.table16, plan.lo, acc, &s);
       acc_p = 1, acc_o = n;
       break;
     }
     case Strategy::kRows16:
-      LutGemmRows16<Acc>(s.xt.data(), n, pr.K, w, pr.O, plan.lut16.data(), plan.bias16, acc, &s);
+      LutGemmRows16<Acc>(s.xt.data(), n, pr.K, w, pr.O, plan.lut16, plan.bias16, acc, &s);
       break;
     case Strategy::kAnyTable:
       LutGemm<Acc>(s.xt.data(), n, pr.K, w, pr.O, pr.lut, acc, &s);
@@ -274,41 +303,60 @@ absl::Status RunUnits(OpKernelContext* ctx, const std::string& op, const LutProb
   for (int64_t i = 0; i < pr.groups * pr.O; ++i) any_zw |= pr.zw[i] != 0;
   const int64_t pos_blocks = (pr.P + plan.pb - 1) / plan.pb;
   const int64_t out_blocks = (pr.O + plan.out_width - 1) / plan.out_width;
-  std::atomic<bool> overflow(false);
+  std::atomic<bool> failed(false);
   std::mutex mu;
-  std::string overflow_msg;
+  absl::Status status;
+  auto fail = [&](absl::Status s) {
+    if (failed.exchange(true)) return;
+    std::lock_guard<std::mutex> lock(mu);
+    status = std::move(s);
+  };
   auto work = [&](int64_t begin, int64_t end) {
     thread_local UnitBuffers<Acc> ub;
     int64_t gathered = -1;  // the (group, position block) whose codes ub holds in this call
-    for (int64_t u = begin; u < end; ++u) {  // u = (g, position block, output block), output block fastest
-      const int64_t gp = u / out_blocks, b = u % out_blocks, g = gp / pos_blocks;
-      const int64_t p0 = (gp % pos_blocks) * plan.pb, n = std::min(plan.pb, pr.P - p0);
-      const int64_t o0 = b * plan.out_width, ow = std::min(plan.out_width, pr.O - o0);
-      int64_t lo = 0, hi = 0;
-      RunUnit<Acc>(pr, plan, gather, g, p0, n, o0, ow, any_zw, gp == gathered, &ub, out, &lo, &hi);
-      gathered = gp;
-      if ((lo < std::numeric_limits<int32_t>::min() || hi > std::numeric_limits<int32_t>::max()) &&
-          !overflow.exchange(true)) {
-        std::lock_guard<std::mutex> lock(mu);
-        overflow_msg = absl::StrCat(op, ": an accumulator (range [", lo, ", ", hi, "]) in positions ", p0, "..",
-                                    p0 + n - 1, " does not fit int32 (K=", pr.K, " products)");
+    try {
+      for (int64_t u = begin; u < end && !failed.load(std::memory_order_relaxed); ++u) {
+        // u = (g, position block, output block), output block fastest
+        const int64_t gp = u / out_blocks, b = u % out_blocks, g = gp / pos_blocks;
+        const int64_t p0 = (gp % pos_blocks) * plan.pb, n = std::min(plan.pb, pr.P - p0);
+        const int64_t o0 = b * plan.out_width, ow = std::min(plan.out_width, pr.O - o0);
+        int64_t lo = 0, hi = 0;
+        RunUnit<Acc>(pr, plan, gather, g, p0, n, o0, ow, any_zw, gp == gathered, &ub, out, &lo, &hi);
+        gathered = gp;
+        if (lo < std::numeric_limits<int32_t>::min() || hi > std::numeric_limits<int32_t>::max())
+          fail(absl::InvalidArgumentError(absl::StrCat(op, ": an accumulator (range [", lo, ", ", hi,
+                                                       "]) in positions ", p0, "..", p0 + n - 1,
+                                                       " does not fit int32 (K=", pr.K, " products)")));
       }
+    } catch (const std::bad_alloc&) {  // never let an exception escape into the thread pool (it aborts)
+      const int64_t bytes = plan.pb * ScratchPerPosition(pr, plan.out_width);
+      fail(absl::ResourceExhaustedError(absl::StrCat(op, ": out of memory for ", bytes, " bytes of scratch")));
     }
     if (ub.Bytes() > kKeepBytes) ub = UnitBuffers<Acc>();
   };
   auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
   const int64_t cost = std::max<int64_t>(1, plan.pb * pr.K * plan.out_width);
   pool->ParallelFor(pr.groups * out_blocks * pos_blocks, cost, work);
-  if (overflow.load()) return absl::InvalidArgumentError(overflow_msg);
-  return absl::OkStatus();
+  return status;
 }
 
 // Runs the problem on TF's intra-op pool: units = groups x position blocks x output blocks.
 inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, const LutProblem& pr,
                                   const GatherFn& gather, int32_t* out) {
   if (pr.P == 0 || pr.O == 0) return absl::OkStatus();
+  if (pr.K == 0) {  // no products: every sum and zero-point correction is 0
+    std::fill(out, out + pr.P * pr.ldo, 0);
+    return absl::OkStatus();
+  }
   auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
-  const LutPlan plan = MakePlan(pr, TableRange(pr.lut), std::max(1, pool->NumThreads()));
+  const int64_t limit = ScratchLimit();
+  const LutPlan plan = MakePlan(pr, Prepare(pr.lut), std::max(1, pool->NumThreads()), limit);
+  const int64_t per_position = ScratchPerPosition(pr, plan.out_width);
+  if (per_position > limit)
+    return absl::ResourceExhaustedError(absl::StrCat(
+        op, ": one output position needs ", per_position, " bytes of scratch (", pr.K, " products per output, ",
+        plan.out_width, " outputs per block), more than the limit of ", limit,
+        " bytes per thread (environment variable TFAXDNN_SCRATCH_LIMIT_BYTES)"));
   if (plan.int32_sums) return RunUnits<int32_t>(ctx, op, pr, plan, gather, out);
   return RunUnits<int64_t>(ctx, op, pr, plan, gather, out);
 }
@@ -327,6 +375,17 @@ void PackWeights(int64_t groups, int64_t K, int64_t O, CodeFn code, std::vector<
         (*widx)[(g * K + k) * O + o] = TableIndex(c);
         (*wsum)[g * O + o] += c;
       }
+}
+
+// Runs a kernel's body, turning a failed host allocation (std::bad_alloc) into ResourceExhausted instead of an
+// uncaught exception that aborts the process.
+template <typename Body>
+void GuardAllocations(OpKernelContext* ctx, const char* op, Body body) {
+  try {
+    body();
+  } catch (const std::bad_alloc&) {
+    ctx->CtxFailure(__FILE__, __LINE__, absl::ResourceExhaustedError(absl::StrCat(op, ": out of host memory")));
+  }
 }
 
 }  // namespace tfaxdnn

@@ -9,7 +9,10 @@ class ApproxMatMulOp : public OpKernel {
  public:
   explicit ApproxMatMulOp(OpKernelConstruction* c) : OpKernel(c) {}
 
-  void Compute(OpKernelContext* ctx) override {
+  void Compute(OpKernelContext* ctx) override { GuardAllocations(ctx, kOp, [&] { Run(ctx); }); }
+
+ private:
+  void Run(OpKernelContext* ctx) {
     const Tensor& a = ctx->input(0);
     const Tensor& b = ctx->input(1);
     const Tensor& table = ctx->input(2);
@@ -48,7 +51,6 @@ class ApproxMatMulOp : public OpKernel {
     OP_REQUIRES_OK(ctx, RunLutProblem(ctx, kOp, pr, gather, output->flat<int32_t>().data()));
   }
 
- private:
   static constexpr const char* kOp = "TfaxApproxMatMul";
 };
 

@@ -12,7 +12,10 @@ class NaiveConv2DOp : public OpKernel {
  public:
   explicit NaiveConv2DOp(OpKernelConstruction* c) : OpKernel(c) { OP_REQUIRES_OK(c, attrs_.Parse(c, kOp)); }
 
-  void Compute(OpKernelContext* ctx) override {
+  void Compute(OpKernelContext* ctx) override { GuardAllocations(ctx, kOp, [&] { Run(ctx); }); }
+
+ private:
+  void Run(OpKernelContext* ctx) {
     const Tensor& input = ctx->input(0);
     const Tensor& filter = ctx->input(1);
     const Tensor& table = ctx->input(2);
@@ -26,8 +29,7 @@ class NaiveConv2DOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ReadScalarZeroPoint<T>(kOp, "input_zero_point", ctx->input(3), &za));
     OP_REQUIRES_OK(ctx, ReadChannelZeroPoints<T>(kOp, "filter_zero_point", ctx->input(4), O, &zw));
     ConvGeometry g;
-    OP_REQUIRES_OK(ctx, g.Init(kOp, attrs_, input.dim_size(0), input.dim_size(1), input.dim_size(2),
-                               input.dim_size(3), filter.dim_size(0), filter.dim_size(1)));
+    OP_REQUIRES_OK(ctx, g.Init(kOp, attrs_, input, filter));
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({g.N, g.OH, g.OW, O}), &output));
     const T* x = input.flat<T>().data();
@@ -58,7 +60,6 @@ class NaiveConv2DOp : public OpKernel {
           }
   }
 
- private:
   static constexpr const char* kOp = "TfaxNaiveConv2D";
   ConvAttrs attrs_;
 };

@@ -1,0 +1,91 @@
+"""The public Evaluator: plan -> metrics, memoised, held-out splits, rebuilt from a pickled spec in another process."""
+
+import os
+import pathlib
+import pickle
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import tfaxdnn
+from tfaxdnn.search import Evaluator, split_data
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def setup():
+    (xtr, ytr), (xte, yte), _ = tfaxdnn.data.load_mnist(full=False)
+    xtr, xte = tfaxdnn.data.preprocess_mnist(xtr[:600]), tfaxdnn.data.preprocess_mnist(xte[:400])
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(4, 5, strides=2, activation="relu", name="conv1")(inputs)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(16, activation="relu", name="fc1")(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, name="fc2")(x), name="small")
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(xtr, ytr[:600], epochs=2, batch_size=64, verbose=0)
+    val, test = split_data(xte, yte[:400], 0.5, seed=0)
+    scores = {"conv1": np.arange(4.0), "fc1": np.linspace(1, 0, 16)}
+    return model, val, test, xtr[:200], scores
+
+
+def test_metrics_memoised_and_consistent_with_approximate(setup):
+    model, val, test, x_cal, scores = setup
+    ev = Evaluator(model, val, x_cal, importance=scores)
+    plan = tfaxdnn.Plan({"conv1": {"multiplier": "mul8s_1L2N", "skip_fraction": 0.5}, "fc1": "mul8s_1KV9"})
+    m = ev(plan)
+    assert m.split == "validation" and m.n == 200 and m.batch_accuracies.shape == (2,)
+    assert ev(plan) is m and ev.cache_info() == {"hits": 1, "misses": 1, "size": 1}
+    ax = ev.build(plan)
+    assert tfaxdnn.evaluate(ax, *val).accuracy == pytest.approx(m.accuracy)
+    np.testing.assert_array_equal(ax.get_layer("conv1").kept_outputs, [False, False, True, True])
+    exact = ev.exact()
+    assert exact.relative_energy == pytest.approx(1.0) and m.relative_energy < 1.0
+    assert ev.baseline().energy_j == pytest.approx(exact.energy_j)
+    assert [row["name"] for row in m.per_layer] == ["conv1", "fc1", "fc2"]
+    held_out = ev.with_data(test, split="test")(plan)
+    assert held_out.split == "test" and held_out.energy_j == pytest.approx(m.energy_j)
+    assert ev.layers == ["conv1", "fc1", "fc2"] and ev.output_layer == "fc2"
+
+
+def test_spec_rebuilds_in_a_fresh_process_with_identical_metrics(setup, tmp_path):
+    model, val, _, x_cal, scores = setup
+    mine = tfaxdnn.multipliers.Multiplier.from_function(lambda a, w: (a * w) // 8 * 8, signed=True,
+                                                        name="trunc8_eval_test", power_mw=0.2)
+    ev = Evaluator(model, val, x_cal, importance=scores, calibration_samples=None)
+    plan = tfaxdnn.Plan({"conv1": {"multiplier": mine, "skip_fraction": 0.25}, "fc1": "mul8s_1L2N"})
+    here = ev(plan).to_dict()
+    spec = ev.to_spec(tmp_path / "spec")
+    (tmp_path / "spec.pkl").write_bytes(pickle.dumps((spec, plan.to_json())))
+    code = ("import pickle, json, sys\n"
+            "from tfaxdnn.search import Evaluator\n"
+            "import tfaxdnn\n"
+            f"spec, plan = pickle.loads(open({str(tmp_path / 'spec.pkl')!r}, 'rb').read())\n"
+            "m = Evaluator.from_spec(spec)(tfaxdnn.Plan.from_json(plan)).to_dict()\n"
+            "print('METRICS', json.dumps(m))\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+
+    there = json.loads(proc.stdout.split("METRICS", 1)[1])
+    assert there["accuracy"] == here["accuracy"] and there["batch_accuracies"] == here["batch_accuracies"]
+    assert there["energy_j"] == pytest.approx(here["energy_j"], rel=1e-12)
+
+
+def test_bad_input(setup):
+    model, val, _, x_cal, _ = setup
+    with pytest.raises(ValueError, match="calibration_data"):
+        Evaluator(model, val, None)
+    with pytest.raises(ValueError, match="nothing to search"):
+        flat = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten()])
+        Evaluator(flat, val, x_cal)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        split_data(val[0], val[1], 1.5, 0)
+    ev = Evaluator(model, val, x_cal)
+    with pytest.raises(ValueError, match="needs neuron importance"):
+        ev(tfaxdnn.Plan({"conv1": {"multiplier": "mul8s_1KV6", "skip_fraction": 0.5}}))

@@ -1,0 +1,309 @@
+"""XAI-NAS: genome, operators, fronts, checkpoint/resume after SIGKILL, Dask = serial, robustness, bad input."""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tfaxdnn.data import load_mnist, preprocess_mnist
+from tfaxdnn.search.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tfaxdnn.search.nas import (IntegerResetMutation, NASConfig, XAINASProblem, _front, hypervolume_2d,
+                                non_dominated, run_xainas)
+from tfaxdnn.search.nas_genome import GenomeSpace, block_genes, xaigen_seed_genomes
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MULTS = ("mul8s_1KV6", "mul8s_1KVP", "mul8s_1L2N")
+TINY = dict(pop_size=4, n_offsprings=2, generations=2, n_seeds=2, multipliers=MULTS, importance_samples=40, n_steps=4,
+            calibration_samples=100, max_skip=0.2, seed=3)
+RUN = dict(validation_fraction=0.5, evaluation_samples=100, verbose=False)
+VOLATILE = ("wall_time_s", "worker_pid")
+
+
+def _tiny_model():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1), name="image")
+    x = keras.layers.Conv2D(4, 5, strides=2, activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv2")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(16, activation="relu", name="fc1")(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="fc2")(x), name="tiny")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny trained Functional CNN on the bundled MNIST subset, saved for subprocesses, and one serial run."""
+    (xtr, ytr), (xte, yte), _ = load_mnist(full=False)
+    xtr, ytr, xte, yte = preprocess_mnist(xtr[:1200]), ytr[:1200], preprocess_mnist(xte[:300]), yte[:300]
+    model = _tiny_model()
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(xtr, ytr, epochs=3, batch_size=64, verbose=0)
+    root = tmp_path_factory.mktemp("nas")
+    model.save(root / "tiny.keras")
+    np.savez(root / "data.npz", x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    data = ((xtr, ytr), (xte, yte))
+    weights = [w.copy() for w in model.get_weights()]
+    serial = run_xainas(model, data, root / "serial", NASConfig(**TINY), **RUN)
+    for a, b in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(a, b)             # the input model is never changed
+    return model, data, root, serial
+
+
+def _strip(records):
+    return [{k: v for k, v in r.items() if k not in VOLATILE} for r in records]
+
+
+# -- genome and operators -----------------------------------------------------------------------------------------
+
+def test_genome_space_bounds_plan_and_blocks():
+    layers = ["stem_conv", "stage1_block1_conv1", "stage1_block1_conv2", "stage2_block1_conv1",
+              "stage2_block1_shortcut", "fc"]
+    assert block_genes(layers) == {"stem_conv": ("stem_conv",),
+                                   "stage1_block1": ("stage1_block1_conv1", "stage1_block1_conv2"),
+                                   "stage2_block1": ("stage2_block1_conv1", "stage2_block1_shortcut"), "fc": ("fc",)}
+    space = GenomeSpace.build(layers, "fc", ["mul8s_1L2N", "mul8s_1KV8"], max_skip=0.3, genes="block")
+    assert space.multipliers == ("mul8s_1KV6", "mul8s_1KV8", "mul8s_1L2N")       # exact first, then by MAE
+    assert space.upper.tolist() == [2, 6, 2, 6, 2, 6, 2, 0]                         # output gene never skips
+    plan = space.to_plan([2, 3, 0, 1, 1, 0, 0, 0])
+    assert plan.layers["stem_conv"].multiplier == "mul8s_1L2N" and plan.layers["stem_conv"].skip_fraction == 0.15
+    assert plan.layers["stem_conv"].weight_mapping == "uniform"
+    assert plan.layers["stage1_block1_conv2"].multiplier == "mul8s_1KV6"
+    assert plan.layers["stage1_block1_conv2"].weight_mapping == "none"               # exact: nothing to map
+    assert plan.layers["stage1_block1_conv1"].skip_fraction == plan.layers["stage1_block1_conv2"].skip_fraction == 0.05
+    assert space.from_key(space.key([2, 3, 0, 1, 1, 0, 0, 0])).tolist() == [2, 3, 0, 1, 1, 0, 0, 0]
+    with pytest.raises(ValueError, match="outside the bounds"):
+        space.to_plan([0, 0, 0, 0, 0, 0, 0, 1])
+    alwann = GenomeSpace.build(layers, "fc", MULTS, allow_skip=False)
+    assert alwann.upper[1::2].tolist() == [0] * len(layers)
+
+
+def test_xaigen_seeds_follow_importance():
+    space = GenomeSpace.build(["a", "b", "c"], "c", MULTS, max_skip=0.5)
+    seeds = xaigen_seed_genomes(space, {"a": 1.0, "b": 10.0, "c": 5.0}, n_seeds=8, t_p_max=0.8)
+    assert 1 <= len(seeds) <= 8 and len({tuple(s) for s in seeds}) == len(seeds)
+    assert (seeds[:, 2] == 0).all()                                  # most important layer "b": exact
+    assert seeds[:, 0].max() == 2 and seeds[:, 5].max() == 0         # least important: most aggressive; output: no skip
+    assert seeds[:, 1].max() == 10                                   # t_p 0.8 on ẑ=0 capped at max_skip 0.5
+    assert (seeds >= space.lower).all() and (seeds <= space.upper).all()
+
+
+def test_reset_mutation_stays_in_bounds_and_changes_genes():
+    space = GenomeSpace.build(["a", "b", "c"], "c", MULTS, max_skip=0.5)
+    problem = XAINASProblem(space, 2)
+    X = np.zeros((400, space.n_var))
+    Y = IntegerResetMutation(0.1)._do(problem, X, random_state=np.random.default_rng(0))
+    assert (Y >= space.lower).all() and (Y <= space.upper).all() and (Y == np.rint(Y)).all()
+    changed = (Y != X)[:, :-1].mean()                               # last gene (output skip) has no range
+    assert 0.07 < changed < 0.13
+    assert (Y[:, -1] == 0).all()
+
+
+def test_front_and_hypervolume():
+    F = np.array([[0.1, 0.9], [0.2, 0.5], [0.3, 0.6], [0.1, 0.9], [0.4, 0.2]])
+    assert sorted(non_dominated(F).tolist()) == [0, 1, 3, 4]
+    # staircase under ref (0.5, 1.0): 0.4*0.1 + 0.3*0.4 + 0.1*0.3
+    assert hypervolume_2d(F, (0.5, 1.0)) == pytest.approx(0.4 * 0.1 + 0.3 * 0.4 + 0.1 * 0.3)
+    assert hypervolume_2d(np.array([[0.6, 0.1]]), (0.5, 1.0)) == 0.0
+
+
+def test_checkpoint_refuses_corruption(tmp_path):
+    path = str(tmp_path / "c.pkl")
+    save_checkpoint(path, {"generation": 3, "x": np.arange(5)}, "abc")
+    assert load_checkpoint(path, "abc")["generation"] == 3
+    with pytest.raises(CheckpointError, match="other settings"):
+        load_checkpoint(path, "xyz")
+    raw = bytearray(open(path, "rb").read())
+    raw[-3] ^= 0xFF
+    open(path, "wb").write(bytes(raw))
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_checkpoint(path, "abc")
+    open(path, "wb").write(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_checkpoint(path)
+
+
+# -- whole searches -------------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_serial_search_outputs(setup):
+    _, _, root, r = setup
+    out = root / "serial"
+    budget = TINY["pop_size"] + TINY["generations"] * TINY["n_offsprings"]
+    assert r.candidates == budget and len(r.records) <= budget and len(r.hypervolume) == TINY["generations"] + 1
+    assert all(b >= a for a, b in zip(r.hypervolume, r.hypervolume[1:]))        # archive HV never falls
+    assert len({rec["genome"] for rec in r.records}) == len(r.records)           # each genome evaluated once
+    assert {rec["source"] for rec in r.records if rec["generation"] == 0} <= {"xaigen_seed", "random"}
+    assert any(rec["source"] == "xaigen_seed" for rec in r.records)
+    assert r.front and all(f["accuracy"]["validation"] >= r.accuracy_floor for f in r.front)
+    assert all(set(f["accuracy"]) == {"validation", "test"} for f in r.front)
+    saved = json.loads((out / "pareto.json").read_text())
+    assert saved["seed"] == 3 and saved["multipliers"]["mul8s_1L2N"]["hash"]
+    assert saved["splits"]["selection"] == "validation" and set(saved["baseline_accuracy"]) == {"validation", "test"}
+    header = (out / "evaluations.csv").read_text().splitlines()[0].split(",")
+    assert {"genome", "plan", "accuracy_validation", "relative_energy", "generation", "wall_time_s"} <= set(header)
+    assert (out / "generations.png").stat().st_size > 0 and (out / "hypervolume.png").stat().st_size > 0
+    with pytest.raises(FileExistsError, match="resume"):
+        run_xainas(setup[0], setup[1], out, NASConfig(**TINY), **RUN)
+
+
+KILL_SCRIPT = """
+import sys, time, keras, numpy as np
+import tfaxdnn.layers
+from tfaxdnn.search.nas import NASConfig, run_xainas
+root, tiny, run = sys.argv[1], eval(sys.argv[2]), eval(sys.argv[3])
+model = keras.models.load_model(root + "/tiny.keras", compile=False)
+with np.load(root + "/data.npz") as f:
+    data = ((f["x_train"], f["y_train"]), (f["x_test"], f["y_test"]))
+def hang(generation, summary):     # generation 1 checkpointed: wait here to be killed
+    if generation == 1:
+        print("CHECKPOINTED", flush=True)
+        time.sleep(600)
+run_xainas(model, data, root + "/killed", NASConfig(**tiny), on_generation=hang, **run)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_equals_uninterrupted_run(setup):
+    model, data, root, serial = setup
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(root), repr(TINY), repr(RUN)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "CHECKPOINTED", f"search subprocess ended early (exit {proc.poll()})"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    killed = root / "killed"
+    assert load_checkpoint(str(killed / "checkpoint.pkl"))["generation"] == 2
+    assert not (killed / "pareto.json").exists()
+    resumed = run_xainas(model, data, killed, NASConfig(**TINY), resume=True, **RUN)
+    assert _strip(resumed.records) == _strip(serial.records)
+    assert resumed.front == serial.front and resumed.hypervolume == serial.hypervolume
+    assert resumed.candidates == serial.candidates
+    # a damaged checkpoint is refused with a message, never silently restarted
+    with open(killed / "checkpoint.pkl", "r+b") as f:
+        f.seek(-10, os.SEEK_END)
+        f.write(b"\0" * 10)
+    with pytest.raises(CheckpointError, match="corrupted"):
+        run_xainas(model, data, killed, NASConfig(**TINY), resume=True, **RUN)
+
+
+@pytest.mark.slow
+def test_dask_two_workers_gives_the_serial_front(setup):
+    model, data, root, serial = setup
+    # one generation fewer than the serial run (worker start-up dominates): NSGA-II with the same seed proposes
+    # the same candidates, so the records are the serial run's first two generations and the fronts agree on them
+    dask = run_xainas(model, data, root / "dask", NASConfig(**dict(TINY, generations=1)), workers=2, **RUN)
+    prefix = [r for r in serial.records if r["generation"] <= 1]
+    assert _strip(dask.records) == _strip(prefix)
+    objectives = NASConfig(**TINY).objectives
+    assert [f["genome"] for f in dask.front] == [r["genome"] for r in _front(prefix, objectives, serial.accuracy_floor)]
+    assert dask.hypervolume == serial.hypervolume[:2]
+    pids = {r["worker_pid"] for r in dask.records}
+    assert 1 <= len(pids) <= 2 and os.getpid() not in pids            # evaluated in the worker processes
+
+
+@pytest.mark.slow
+def test_robustness_objective_attacks_the_approximate_model(setup):
+    from tfaxdnn.search.nas_robustness import AttackConfig, attack, robustness_metrics
+
+    model, data, root, _ = setup
+    x, y = data[1][0][:100], data[1][1][:100]
+    cfg = AttackConfig("fgsm", epsilon=0.15, samples=100)
+    x_adv = attack(model, x, y, cfg)
+    assert np.abs(x_adv - x).max() <= 0.15 + 1e-6 and x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+    space = GenomeSpace.build(["conv1", "conv2", "fc1", "fc2"], "fc2", MULTS)
+    from tfaxdnn.search import Evaluator
+
+    ev = Evaluator(model, eval_data=(x, y), calibration_data=data[0][0][:100])
+    ax = ev.build(space.to_plan([2, 0, 1, 0, 1, 0, 0, 0]))
+    m = robustness_metrics(ax, x, y, AttackConfig("pgd", epsilon=0.15, steps=3, samples=100), x_transfer=x_adv)
+    clean = float((np.asarray(ax.predict(x, verbose=0)).argmax(1) == y).mean())
+    assert m["robust_accuracy"] < clean - 0.2                       # straight-through gradients make it attackable
+    assert 0.0 <= m["transfer_accuracy"] <= 1.0
+    # as a search objective: recorded per candidate, re-measured on the test split for the front
+    cfg = NASConfig(**dict(TINY, mode="alwann", pop_size=2, n_offsprings=2, generations=0,
+                           objectives=("accuracy", "energy", "robustness"), attack=AttackConfig("fgsm", 0.1,
+                                                                                                samples=30)))
+    r = run_xainas(model, data, root / "robust", cfg, **RUN)
+    assert all(0.0 <= rec["robust_accuracy"] <= 1.0 and "transfer_accuracy" in rec for rec in r.records)
+    assert r.front and all(set(f["robust_accuracy"]) == {"validation", "test"} for f in r.front)
+
+
+# -- bad input ------------------------------------------------------------------------------------------------------
+
+def test_bad_objective_and_population():
+    with pytest.raises(ValueError, match="speed.*Valid choices"):
+        NASConfig(objectives=("accuracy", "speed"))
+    with pytest.raises(ValueError, match=r"Population \(10\) is smaller than the number of XAI-Gen seeds \(36\)"):
+        NASConfig(pop_size=10)
+    NASConfig(pop_size=10, mode="alwann")                            # the baseline has no seeds
+
+
+def test_model_with_nothing_approximable(tmp_path):
+    inputs = keras.Input((10,))
+    model = keras.Model(inputs, keras.layers.Activation("softmax")(inputs))
+    x = np.zeros((20, 10), "float32")
+    y = np.zeros(20, int)
+    with pytest.raises(ValueError, match="no approximable layer"):
+        run_xainas(model, ((x, y), (x, y)), tmp_path, NASConfig(**TINY), **RUN)
+
+
+def test_scheduler_that_does_not_answer():
+    from tfaxdnn.search.dask_runner import DaskRunner
+
+    with socket.socket() as s:                                      # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConnectionError, match=f"tcp://127.0.0.1:{port}.*did not answer within 2 s"):
+        DaskRunner(scheduler=f"tcp://127.0.0.1:{port}", timeout=2)
+
+
+def test_cli_rejects_bad_input(tmp_path):
+    from tfaxdnn.search import nas_cli
+
+    _tiny_model().save(tmp_path / "tiny.keras")
+    x = np.zeros((20, 28, 28), "uint8")
+    np.savez(tmp_path / "data.npz", x_train=x, y_train=np.zeros(20, int), x_test=x, y_test=np.zeros(20, int))
+    parser = argparse.ArgumentParser()
+    nas_cli.add_parser(parser.add_subparsers(dest="command"))
+    base = ["nas", "--model", str(tmp_path / "tiny.keras"), "--data", str(tmp_path / "data.npz"), "--out",
+            str(tmp_path / "out")]
+    with pytest.raises(SystemExit, match="Unknown objective 'speed'"):
+        args = parser.parse_args(base + ["--objectives", "accuracy,speed"])
+        args.func(args)
+    with pytest.raises(SystemExit, match="smaller than the number of XAI-Gen seeds"):
+        args = parser.parse_args(base + ["--pop", "8"])
+        args.func(args)
+    with pytest.raises(SystemExit, match="No checkpoint to resume"):
+        args = parser.parse_args(base + ["--resume", "--workers", "0", "--quiet"])
+        args.func(args)
+
+
+@pytest.mark.slow
+def test_cli_runs_a_search_through_the_main_entry_point(tmp_path):
+    from tfaxdnn import cli
+
+    _tiny_model().save(tmp_path / "tiny.keras")
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 255, (40, 28, 28), dtype=np.uint8), rng.integers(0, 10, 40)
+    np.savez(tmp_path / "data.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    out = tmp_path / "out"
+    code = cli.main(["nas", "--model", str(tmp_path / "tiny.keras"), "--data", str(tmp_path / "data.npz"),
+                     "--out", str(out), "--pop", "3", "--offsprings", "2", "--generations", "1", "--seeds", "2",
+                     "--workers", "0", "--importance-samples", "10", "--calibration-samples", "20",
+                     "--multipliers", ",".join(MULTS), "--quiet"])
+    assert code == 0
+    saved = json.loads((out / "pareto.json").read_text())
+    assert saved["candidates"] == 5 and saved["settings"]["pop_size"] == 3
+    assert len((out / "evaluations.csv").read_text().splitlines()) == 1 + saved["evaluations"]

@@ -1,0 +1,66 @@
+"""Search checkpoints: one file, written atomically after every generation, refused when damaged.
+
+File layout: a line of JSON (format, SHA-256 and length of the payload, the run's settings fingerprint), then the
+pickled payload. Loading checks the magic, the length and the hash before unpickling, so a truncated or altered
+file raises `CheckpointError` (never a silent restart).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+from typing import Any, Optional
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint"]
+
+FORMAT = "tfaxdnn-nas-checkpoint/1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, damaged or belongs to a run with other settings."""
+
+
+def save_checkpoint(path: str, state: Any, fingerprint: str) -> None:
+    """Pickle ``state`` to ``path`` (temporary file + ``os.replace``: a kill never leaves a half-written file)."""
+    payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    header = {"format": FORMAT, "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload),
+              "fingerprint": fingerprint}
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(json.dumps(header).encode() + b"\n")
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str, fingerprint: Optional[str] = None) -> Any:
+    """The state saved by `save_checkpoint`; ``fingerprint`` (if given) must match the saved run's settings."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"No checkpoint to resume from: {path} does not exist (run without --resume to "
+                              "start a new search).")
+    with open(path, "rb") as f:
+        first = f.readline()
+        payload = f.read()
+    try:
+        header = json.loads(first)
+        ok = header.get("format") == FORMAT
+    except (ValueError, AttributeError):
+        ok = False
+    if not ok:
+        raise CheckpointError(f"Checkpoint {path} is corrupted or not a tfaxdnn NAS checkpoint (bad header). "
+                              "Refusing to resume; delete it (and the output folder) to start over.")
+    if len(payload) != header["bytes"] or hashlib.sha256(payload).hexdigest() != header["sha256"]:
+        raise CheckpointError(f"Checkpoint {path} is corrupted: payload of {len(payload)} bytes does not match its "
+                              f"recorded length {header['bytes']} / SHA-256. Refusing to resume; delete it to start "
+                              "over.")
+    if fingerprint is not None and header["fingerprint"] != fingerprint:
+        raise CheckpointError(f"Checkpoint {path} belongs to a search with other settings (fingerprint "
+                              f"{header['fingerprint'][:12]} vs {fingerprint[:12]} now). Resume with the same model, "
+                              "data and settings, or use another --out.")
+    try:
+        return pickle.loads(payload)
+    except Exception as exc:  # noqa: BLE001  (hash matched but an import changed: still a refusal with a reason)
+        raise CheckpointError(f"Checkpoint {path} cannot be unpickled: {exc}") from None

@@ -1,0 +1,85 @@
+"""Parallel candidate evaluation: in-process (`SerialRunner`) or on Dask (`DaskRunner`).
+
+Both expose ``map(fn, task, items) -> list`` (results in ``items`` order). ``fn(task, item)`` must be a module-level
+function; ``task`` is small and picklable and names what a worker needs to build once (an evaluator spec); the
+worker keeps what it built in a process-global cache keyed by the task (see `tfaxdnn.search.nas`), so each
+worker process rebuilds the evaluator once per search, not once per candidate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable, List, Optional, Sequence
+
+__all__ = ["SerialRunner", "DaskRunner", "make_runner"]
+
+
+class SerialRunner:
+    """Evaluates in this process, in order."""
+
+    workers = 1
+    description = "serial (in-process)"
+
+    def map(self, fn: Callable, task, items: Sequence) -> List:
+        return [fn(task, item) for item in items]
+
+    def close(self) -> None:
+        pass
+
+
+class DaskRunner:
+    """`dask.distributed`: a `LocalCluster` of ``workers`` processes (one thread each), or an existing cluster at
+    ``scheduler`` (``tcp://host:port``). An unreachable scheduler raises `ConnectionError` after ``timeout`` s."""
+
+    def __init__(self, workers: int = 2, scheduler: Optional[str] = None, timeout: float = 5.0):
+        from distributed import Client, LocalCluster
+
+        self.cluster = None
+        if scheduler:
+            try:
+                self.client = Client(scheduler, timeout=timeout, set_as_default=False)
+            except Exception as exc:  # noqa: BLE001  (OSError, TimeoutError, ValueError for a bad address)
+                raise ConnectionError(f"Dask scheduler {scheduler!r} did not answer within {timeout:g} s "
+                                      f"({type(exc).__name__}: {exc}). Start one (`dask scheduler`, then "
+                                      "`dask worker ADDRESS`) or drop --scheduler to use a local cluster.") from None
+        else:
+            if int(workers) < 1:
+                raise ValueError(f"`workers` must be >= 1 for a local Dask cluster. Received: {workers}")
+            # Workers inherit the environment: each TF runtime gets its share of the cores, not all of them.
+            threads = str(max(1, (os.cpu_count() or 1) // int(workers)))
+            env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
+                   "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+            old = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            try:
+                self.cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                                            dashboard_address=None, silence_logs=logging.ERROR)
+            finally:
+                for k, v in old.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+            self.client = Client(self.cluster, set_as_default=False)
+        self.workers = len(self.client.scheduler_info().get("workers", {})) or int(workers)
+        self.description = (f"Dask scheduler {scheduler}" if scheduler else
+                            f"Dask LocalCluster, {self.workers} worker processes")
+
+    def map(self, fn: Callable, task, items: Sequence) -> List:
+        if not items:
+            return []
+        futures = self.client.map(fn, [task] * len(items), list(items), pure=False)
+        return self.client.gather(futures)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def make_runner(workers: int = 0, scheduler: Optional[str] = None):
+    """``scheduler`` given: that cluster; ``workers`` >= 1: a local Dask cluster; else in-process."""
+    if scheduler or int(workers) >= 1:
+        return DaskRunner(workers=max(int(workers), 1), scheduler=scheduler)
+    return SerialRunner()
