@@ -89,4 +89,5 @@ def lut_nodes(node, x_ref: str, s_a: float, z_a: int, x_lo: float, w_codes: np.n
     out_scale = (np.float32(s_a) * np.asarray(s_w, np.float32)).astype(np.float32)
     return nodes + [acc, op_node(f"{p}/acc_float", "Cast", [f"{p}/acc"], SrcT=tf.int32, DstT=tf.float32),
                     const_node(f"{p}/out_scale", out_scale),
-                    op_node(node.name, "Mul", [f"{p}/acc_float", f"{p}/out_scale"], T=tf.float32)]
+                    # MulNoNan, as the Keras layers rescale: one op Grappler's arithmetic rewrites cannot reorder
+                    op_node(node.name, "MulNoNan", [f"{p}/acc_float", f"{p}/out_scale"], T=tf.float32)]
