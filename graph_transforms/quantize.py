@@ -102,6 +102,10 @@ def quantize_graph(graph_def: graph_pb2.GraphDef, input_name: str, data: np.ndar
     load()  # the graph may already hold approximate ops
     index = GraphIndex(graph_def)
     targets = _targets(index)
+    left = [f"{describe(n)}: {left_reason(index, n)}" for n in index.graph_def.node
+            if n.op in QUANTIZABLE and n not in targets]
+    if left:
+        warnings.warn(f"quantize: these nodes stay float: {left}.", stacklevel=2)
     if not targets:
         warnings.warn("quantize: no float Conv2D/DepthwiseConv2dNative/MatMul with a constant filter; the graph is "
                       "unchanged.", stacklevel=2)
