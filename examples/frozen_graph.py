@@ -1,7 +1,13 @@
-"""Frozen graphs: approximate a frozen float LeNet-5 and a frozen tfmot QAT LeNet-5 with graph_transforms, and
-compare with the Keras path (`tfaxdnn.approximate`) on the same plans.
+"""Frozen graphs: approximate a frozen float LeNet-5, a frozen tfmot QAT LeNet-5 and a frozen float ResNet-8 with
+graph_transforms, and compare with the Keras path (`tfaxdnn.approximate`) on the same plans.
 
-    python examples/frozen_graph.py [--epochs 4] [--out out/frozen_graph]
+    python examples/frozen_graph.py [--part all|lenet|resnet] [--epochs 4] [--out out/frozen_graph]
+    python examples/frozen_graph.py --part resnet --full --resnet-epochs 4 --test-samples 2000
+
+ResNet-8 (Keras 3: residual adds, strided convs, BatchNorm, global average pooling; CIFAR-10, bundled subset unless
+``--full``): frozen float graph -> ``quantize`` in the uint8 scheme (TF1 ops, per-tensor) or the int8 scheme (LUT
+form, per-channel symmetric) -> ``approximate`` with every layer on one multiplier; uint8 with and without uniform
+weight mapping, int8 with and without; the Keras path on the unmapped plan and the same calibration data.
 
 Float model: freeze -> ``quantize(calibration=...)`` (TF1 QuantizedConv2D/MatMul, quint8, like ALWANN) ->
 ``approximate(plan=...)`` with unsigned multipliers. QAT model: freeze -> ``approximate`` (FakeQuant rewrite) with
@@ -73,13 +79,92 @@ def tfmot_lenet5():
     return tfmot.quantization.keras.quantize_model(model)
 
 
+UNSIGNED = ("mul8u_1JJQ", "mul8u_2AC", "mul8u_17C8", "mul8u_L40")
+SIGNED = ("mul8s_1KV6", "mul8s_1L2J", "mul8s_1L2N", "mul8s_1L12")
+
+
+def graph_accuracy_def(graph_def, output, x, y, input_name="image"):
+    """Top-1 accuracy of an in-memory GraphDef."""
+    load()
+    with tf.Graph().as_default() as g:
+        tf.compat.v1.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=g) as sess:
+            logits = np.concatenate([sess.run(f"{output}:0", {f"{input_name}:0": x[i:i + 250]})
+                                     for i in range(0, len(x), 250)])
+    return float((logits.argmax(1) == y).mean())
+
+
+def resnet_part(args):
+    """ResNet-8 on CIFAR-10: uint8 / uint8 + uniform mapping / int8 graph schemes vs the Keras path."""
+    import time
+    import warnings
+
+    from graph_transforms.approximate import approximate_graph
+    from graph_transforms.quantize import quantize_graph
+    from graph_transforms.report import format_rows, report
+    from tfaxdnn.data import load_cifar10, preprocess_cifar10
+    from tfaxdnn.models import resnet8
+
+    (xtr, ytr), (xte, yte), src = load_cifar10(full=args.full, seed=args.seed)
+    xtr, xte = preprocess_cifar10(xtr[:args.train_samples]), preprocess_cifar10(xte[:args.test_samples])
+    ytr, yte = ytr[:args.train_samples].reshape(-1), yte[:args.test_samples].reshape(-1)
+    print(f"CIFAR-10 from {src}: {len(xtr)} training, {len(xte)} test images")
+    keras.utils.set_random_seed(args.seed)
+    model = resnet8()
+    t0 = time.time()
+    train_classifier(model, xtr, ytr, args.resnet_epochs, seed=args.seed, verbose=2)
+    print(f"trained {args.resnet_epochs} epochs in {time.time() - t0:.0f} s")
+    f = tf.function(lambda v: model(v, training=False)).get_concrete_function(
+        tf.TensorSpec([None, 32, 32, 3], tf.float32, name="image"))
+    frozen = convert_variables_to_constants_v2(f)
+    gd, out_name = frozen.graph.as_graph_def(), frozen.outputs[0].name.split(":")[0]
+    save_graph_def(gd, os.path.join(args.out, "resnet8_float.pb"))
+    calib = xtr[:256]
+    float_acc = graph_accuracy_def(gd, out_name, xte, yte)
+    print(f"float: Keras {tfaxdnn.evaluate(model, xte, yte).accuracy:.4f}, graph {float_acc:.4f}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q8u = quantize_graph(gd, "image", calib, scheme="uint8")
+        q8s = quantize_graph(gd, "image", calib, scheme="int8")
+    rows = []
+    for mult in UNSIGNED + SIGNED:
+        signed = mult.startswith("mul8s")
+        quant = {"dtype": "int8" if signed else "uint8"}
+        plan = tfaxdnn.Plan(default_multiplier=mult, quantization=quant)
+        keras_acc = tfaxdnn.evaluate(tfaxdnn.approximate(model, plan, calibration_data=calib), xte, yte).accuracy
+        mapped = tfaxdnn.Plan(default_multiplier=mult, default_weight_mapping="uniform", quantization=quant)
+        q = q8s if signed else q8u
+        accs = [graph_accuracy_def(approximate_graph(q, pl), out_name, xte, yte) for pl in (plan, mapped)]
+        cells = (None, None, *accs) if signed else (*accs, None, None)
+        rows.append((mult, *cells, keras_acc))
+        print(rows[-1], flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        print(format_rows(report(approximate_graph(q8s, tfaxdnn.Plan(default_multiplier="mul8s_1L2J")))))
+    fmt = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
+    print(f"\nResNet-8, CIFAR-10, {len(xte)} test images; float graph {float_acc:.4f}")
+    print("| multiplier | graph uint8 | graph uint8 + uniform | graph int8 | graph int8 + uniform | Keras path "
+          "(no mapping) |\n|---|---:|---:|---:|---:|---:|")
+    for mult, *cells in rows:
+        print(f"| {mult} | " + " | ".join(fmt(v) for v in cells) + " |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--part", choices=("all", "lenet", "resnet"), default="all")
     p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--resnet-epochs", type=int, default=4)
+    p.add_argument("--full", action="store_true", help="CIFAR-10 from ../shared/data (else the bundled subset)")
+    p.add_argument("--train-samples", type=int, default=50000)
+    p.add_argument("--test-samples", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/frozen_graph")
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
+    if args.part in ("all", "resnet"):
+        resnet_part(args)
+    if args.part == "resnet":
+        return
     (xtr, ytr), (xte, yte), _ = load_mnist(full=False)
     xtr, xte = preprocess_mnist(xtr), preprocess_mnist(xte)
     np.savez(os.path.join(args.out, "calibration.npz"), x=xtr[:256])

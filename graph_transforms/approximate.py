@@ -12,6 +12,11 @@ Two kinds of quantised nodes are rewritten (SPEC section 11):
     (possibly through pooling, reshapes, ReLU or padding). The input is re-coded on the FakeQuant grid, the kernel
     codes become a constant (TF's nudging), and the node's float output is ``s_a·s_w·acc``. With an exact table it
     matches the original within float tolerance. Signed or unsigned multipliers (int8 codes are uint8 codes − 128).
+(c) The LUT form (`graph_transforms.lut_form`; made by ``quantize(scheme=int8)``, and for depthwise convolutions by
+    ``scheme=uint8``): a ``TfaxApprox*`` node on constant weight codes. The table constant is swapped and the weight
+    codes re-coded in place (uniform mapping for the node's input zero point); the codes must be int8 for signed
+    and uint8 for unsigned tables. The weight codes are mapped as found: approximate a quantised graph, not an
+    already mapped one.
 
 A rewritten node keeps its name for its (first) output, so consumers and fetches by name still work; the new
 helper nodes live under ``<node>/tfax/``; everything else is preserved. The plan is keyed by
@@ -32,22 +37,31 @@ from tfaxdnn.quant.fake_quant import fake_quant_codes, nudged_grid
 from tfaxdnn.weight_mapping import apply_mapping, mapping_table
 
 from graph_transforms.errors import GraphTransformError, RefusalError, describe
-from graph_transforms.graph_index import GraphIndex, Rewrite, assemble, attr_ints, const_node, op_node
+from graph_transforms.graph_index import GraphIndex, Rewrite, assemble, const_node, op_node, split_input
+from graph_transforms.lut_form import ACC, INFO, TFAX_OPS, approx_node, info_node, lut_nodes, read_info
 
 QUANTIZED_OPS = ("QuantizedConv2D", "QuantizedMatMul")
 FLOAT_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 FAKE_QUANT_OPS = ("FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel")
 GRID_PRESERVING = ("MaxPool", "Reshape", "Relu", "Relu6", "Identity", "Squeeze", "ExpandDims", "Pad", "Flatten")
-_APPROX_OP = {"QuantizedConv2D": "TfaxApproxConv2D", "QuantizedMatMul": "TfaxApproxMatMul",
-              "Conv2D": "TfaxApproxConv2D", "DepthwiseConv2dNative": "TfaxApproxDepthwiseConv2D",
-              "MatMul": "TfaxApproxMatMul"}
+
+
+def lut_form_node(index: GraphIndex, node):
+    """For a node in the LUT form with constant weight codes (``quantize(scheme=int8)``, kind (c)): its
+    ``TfaxApprox*`` node, else None."""
+    acc = index.nodes.get(node.name + ACC)
+    if acc is None or acc.op not in TFAX_OPS:
+        return None
+    ins = [r for r in acc.input if not r.startswith("^")]
+    srcs = [index.nodes.get(split_input(r)[0]) for r in ins[1:4]]
+    return acc if all(s is not None and s.op == "Const" for s in srcs) else None
 
 
 def candidates(index: GraphIndex) -> List[str]:
-    """Names of nodes this transform can rewrite (kind (a) or (b)), in graph order."""
+    """Names of nodes this transform can rewrite (kind (a), (b) or (c)), in graph order."""
     out = []
     for node in index.graph_def.node:
-        if node.op in QUANTIZED_OPS:
+        if node.op in QUANTIZED_OPS or lut_form_node(index, node) is not None:
             out.append(node.name)
         elif node.op in FLOAT_OPS:
             try:
@@ -119,9 +133,11 @@ def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef
             return maps[m.name, z_a]
 
         if node.op in QUANTIZED_OPS:  # run-time activation ranges: mapped for z_a = 0 (inputs after ReLU)
-            rewrites[name] = _rewrite_quantized(index, node, m, weight_map(0))
+            rewrites[name] = _rewrite_quantized(index, node, m, weight_map(0), lp.weight_mapping)
+        elif lut_form_node(index, node) is not None:
+            rewrites.update(_rewrite_lut_form(index, node, m, weight_map, lp.weight_mapping))
         else:
-            rewrites[name] = _rewrite_fake_quant(index, node, m, weight_map)
+            rewrites[name] = _rewrite_fake_quant(index, node, m, weight_map, lp.weight_mapping)
     return assemble(graph_def, rewrites)
 
 
@@ -175,7 +191,7 @@ def _tf_output_range(prefix: str, a_lo, a_hi, b_lo, b_hi) -> list:
     return nodes
 
 
-def _rewrite_quantized(index: GraphIndex, node, m, weight_map=None) -> Rewrite:
+def _rewrite_quantized(index: GraphIndex, node, m, weight_map=None, mapping="none") -> Rewrite:
     """Kind (a); with ``weight_map`` (``int[256]``, `tfaxdnn.weight_mapping.mapping_table`) the run-time weight
     codes are re-coded in the graph by a 256-entry lookup, as the Keras path re-codes its constant codes."""
     ins = [r for r in node.input if not r.startswith("^")]
@@ -211,25 +227,12 @@ def _rewrite_quantized(index: GraphIndex, node, m, weight_map=None) -> Rewrite:
         w_codes = f"{p}/w_mapped"
     nodes += _tf_zero_point(f"{p}/za", ins[2], ins[3]) + _tf_zero_point(f"{p}/zw", ins[4], ins[5])
     nodes.append(const_node(f"{p}/table", m.table.astype(np.int32)))
-    nodes.append(_approx_node(f"{p}/acc", node, [f"{p}/a", w_codes, f"{p}/table", f"{p}/za", f"{p}/zw"],
-                              tf.uint8, m.name))
+    nodes.append(approx_node(f"{p}/acc", node, [f"{p}/a", w_codes, f"{p}/table", f"{p}/za", f"{p}/zw",
+                                                "^" + node.name + INFO], tf.uint8, m.name))
+    nodes.append(info_node(node.name, m.name, "uint8 (TF1 quint8)", mapping))
     nodes += _tf_output_range(f"{p}/range", ins[2], ins[3], ins[4], ins[5])
     nodes.append(op_node(node.name, "Bitcast", [f"{p}/acc"], T=tf.int32, type=tf.qint32))  # output 0, same name
     return Rewrite(nodes, {f"{node.name}:1": f"{p}/range/min", f"{node.name}:2": f"{p}/range/max"})
-
-
-def _approx_node(name, node, inputs, code_type, multiplier):
-    op = _APPROX_OP[node.op]
-    if op == "TfaxApproxMatMul":
-        return op_node(name, op, inputs, T=code_type, multiplier=multiplier)
-    if node.attr["padding"].s not in (b"SAME", b"VALID"):
-        raise RefusalError(f"{describe(node)}: padding {node.attr['padding'].s.decode()} is not supported.")
-    fmt = node.attr["data_format"].s if "data_format" in node.attr else b"NHWC"
-    if fmt not in (b"NHWC", b""):
-        raise RefusalError(f"{describe(node)}: data_format {fmt.decode()} is not supported (NHWC only).")
-    return op_node(name, op, inputs, T=code_type, strides=attr_ints(node, "strides"),
-                   padding=node.attr["padding"].s, dilations=attr_ints(node, "dilations", [1, 1, 1, 1]),
-                   multiplier=multiplier)
 
 
 # -- (b) FakeQuant graphs -----------------------------------------------------------------------------------------
@@ -250,7 +253,7 @@ def _activation_grid(index: GraphIndex, node):
     return float(scale[0]), int(zp[0]), int(1 if src.attr["narrow_range"].b else 0)
 
 
-def _rewrite_fake_quant(index: GraphIndex, node, m, weight_map=lambda z_a: None) -> Rewrite:
+def _rewrite_fake_quant(index: GraphIndex, node, m, weight_map=lambda z_a: None, mapping="none") -> Rewrite:
     """Kind (b); ``weight_map(z_a)``: the ALWANN `mapping_table` for the input's zero point (None: no mapping),
     applied to the constant weight codes."""
     fq = index.producer(node, 1)
@@ -277,27 +280,41 @@ def _rewrite_fake_quant(index: GraphIndex, node, m, weight_map=lambda z_a: None)
         codes = apply_mapping(codes - shift, table, m.signed) + shift
     n_out = codes.shape[-2] * codes.shape[-1] if node.op == "DepthwiseConv2dNative" else codes.shape[-1]
     s_w, z_w = np.broadcast_to(s_w, (n_out,)), np.broadcast_to(z_w, (n_out,))
-    code_type, lo, hi = (tf.int8, -128.0, 127.0) if m.signed else (tf.uint8, 0.0, 255.0)
-    p = f"{node.name}/tfax"
     ins = [r for r in node.input if not r.startswith("^")]
-    nodes = [
-        const_node(f"{p}/x_scale", np.float32(s_a)),
-        op_node(f"{p}/x_div", "RealDiv", [ins[0], f"{p}/x_scale"], T=tf.float32),
-        op_node(f"{p}/x_round", "Round", [f"{p}/x_div"], T=tf.float32),
-        const_node(f"{p}/x_zero_point", np.float32(z_a - shift)),
-        op_node(f"{p}/x_shift", "AddV2", [f"{p}/x_round", f"{p}/x_zero_point"], T=tf.float32),
-        const_node(f"{p}/x_lo", np.float32(max(lo, a_qmin - shift))),
-        const_node(f"{p}/x_hi", np.float32(hi)),
-        op_node(f"{p}/x_clip", "ClipByValue", [f"{p}/x_shift", f"{p}/x_lo", f"{p}/x_hi"], T=tf.float32),
-        op_node(f"{p}/x_codes", "Cast", [f"{p}/x_clip"], SrcT=tf.float32, DstT=code_type),
-        const_node(f"{p}/w_codes", (codes - shift).astype(code_type.as_numpy_dtype)),
-        const_node(f"{p}/table", m.table.astype(np.int32)),
-        const_node(f"{p}/za", np.int32(z_a - shift)),
-        const_node(f"{p}/zw", (z_w - shift).astype(np.int32)),
-    ]
-    nodes.append(_approx_node(f"{p}/acc", node, [f"{p}/x_codes", f"{p}/w_codes", f"{p}/table", f"{p}/za",
-                                                 f"{p}/zw"], code_type, m.name))
-    nodes += [op_node(f"{p}/acc_float", "Cast", [f"{p}/acc"], SrcT=tf.int32, DstT=tf.float32),
-              const_node(f"{p}/out_scale", (np.float32(s_a) * s_w.astype(np.float32)).astype(np.float32)),
-              op_node(node.name, "Mul", [f"{p}/acc_float", f"{p}/out_scale"], T=tf.float32)]  # same name
-    return Rewrite(nodes, {})
+    scheme = "int8 (FakeQuant)" if m.signed else "uint8 (FakeQuant)"
+    return Rewrite(lut_nodes(node, ins[0], s_a, z_a - shift, max(-128.0 if m.signed else 0.0, a_qmin - shift),
+                             codes - shift, s_w, z_w - shift, m, scheme, mapping), {})
+
+
+# -- (c) the LUT form (quantize(scheme=int8), depthwise under scheme=uint8) -----------------------------------------
+def _rewrite_lut_form(index: GraphIndex, node, m, weight_map, mapping) -> Dict[str, Rewrite]:
+    """Kind (c): the table and the constant weight codes are swapped in place (codes mapped for the node's ``za``)."""
+    acc = lut_form_node(index, node)
+    ins = [r for r in acc.input if not r.startswith("^")]
+    signed = acc.attr["T"].type == tf.int8.as_datatype_enum
+    if m.signed != signed:
+        raise RefusalError(f"{describe(node)}: its codes are {'int8' if signed else 'uint8'} (quantised with scheme "
+                           f"{'int8' if signed else 'uint8'}); the plan gives {'a signed' if m.signed else 'an unsigned'}"
+                           f" multiplier '{m.name}'. Use {'mul8s_*' if signed else 'mul8u_*'} tables for it.")
+    w_node, t_node, za_node = (index.nodes[split_input(r)[0]] for r in ins[1:4])
+    codes = tf.make_ndarray(w_node.attr["value"].tensor)
+    za = int(tf.make_ndarray(za_node.attr["value"].tensor))
+    table = weight_map(za)
+    if table is not None:
+        codes = apply_mapping(codes, table, signed).astype(codes.dtype)
+    new_acc = type(acc)()
+    new_acc.CopyFrom(acc)
+    new_acc.attr["multiplier"].s = m.name.encode()
+    if "^" + node.name + INFO not in new_acc.input:
+        new_acc.input.append("^" + node.name + INFO)
+    old = read_info(index, node.name)
+    scheme = old.get("scheme", "int8" if signed else "uint8")
+    info = info_node(node.name, m.name, scheme, mapping)
+    out = {w_node.name: Rewrite([const_node(w_node.name, codes)], {}),
+           t_node.name: Rewrite([const_node(t_node.name, m.table.astype(np.int32))], {})}
+    if info.name in index.nodes:
+        out[acc.name] = Rewrite([new_acc], {})
+        out[info.name] = Rewrite([info], {})
+    else:
+        out[acc.name] = Rewrite([info, new_acc], {})
+    return out

@@ -72,7 +72,7 @@ def load_calibration(path: str, key: str = None, samples: int = 256) -> np.ndarr
 def _quantize(graph_def, args, ctx):
     from graph_transforms.quantize import quantize_graph
 
-    _allowed("quantize", args, ("calibration", "key", "samples", "input"))
+    _allowed("quantize", args, ("calibration", "key", "samples", "input", "scheme", "activation"))
     if "calibration" not in args:
         raise GraphTransformError("quantize: needs calibration=DATA.npz (images fed to the graph input).")
     input_name = args.get("input") or (ctx.inputs[0] if ctx.inputs else None)
@@ -90,7 +90,8 @@ def _quantize(graph_def, args, ctx):
             raise GraphTransformError(f"quantize: {exc}") from None
     else:
         x = prepare_images(x, (None,) + x.shape[1:], "calibration")
-    return quantize_graph(graph_def, input_name, x)
+    return quantize_graph(graph_def, input_name, x, scheme=args.get("scheme", "uint8"),
+                          activation=args.get("activation"))
 
 
 def _strip_unused_nodes(graph_def, args, ctx):
@@ -104,8 +105,22 @@ def _strip_unused_nodes(graph_def, args, ctx):
     return tf.compat.v1.graph_util.extract_sub_graph(graph_def, [o.split(":")[0] for o in ctx.outputs])
 
 
+def _report(graph_def, args, ctx):
+    from graph_transforms.report import format_rows, report, write_json
+
+    _allowed("report", args, ("out",))
+    rows = report(graph_def)
+    print(format_rows(rows))
+    if "out" in args:
+        try:
+            write_json(rows, args["out"])
+        except OSError as exc:
+            raise GraphTransformError(f"report: cannot write {args['out']!r}: {exc}") from None
+    return graph_def
+
+
 TRANSFORMS: Dict[str, Callable] = {"approximate": _approximate, "approximate_conv": _approximate,
-                                   "quantize": _quantize, "strip_unused_nodes": _strip_unused_nodes}
+                                   "quantize": _quantize, "report": _report, "strip_unused_nodes": _strip_unused_nodes}
 
 
 def apply(graph_def, transforms, ctx: Context):

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tfaxdnn
+from graph_transforms.approximate import approximate_graph
 from graph_transforms.errors import GraphTransformError
-from graph_transforms.quantize import quantize_graph
 from graph_transforms.transforms import load_calibration
 
 
@@ -20,10 +21,10 @@ def depthwise_graph():
     return g.as_graph_def()
 
 
-def test_quantize_warns_about_depthwise_left_float():
-    x = np.random.default_rng(0).random((8, 6, 6, 2)).astype("float32")
-    with pytest.warns(UserWarning, match="depthwise convolutions stay float.*dw"):
-        quantize_graph(depthwise_graph(), "image", x)
+def test_approximate_warns_about_depthwise_left_float():
+    with pytest.warns(UserWarning, match="graph is unchanged"):
+        with pytest.warns(UserWarning, match="depthwise convolutions have no FakeQuant filter and stay float.*dw"):
+            approximate_graph(depthwise_graph(), tfaxdnn.Plan(default_multiplier="mul8s_1KV6"))
 
 
 def test_calibration_file_with_several_unnamed_arrays_is_refused(tmp_path):
