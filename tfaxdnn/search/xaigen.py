@@ -632,7 +632,8 @@ def _finetune_stage(run: _Search, config: XAIGenConfig, result: XAIGenResult, q_
 
 def _log_row(step, layer, settings, m, ok, run) -> dict:
     return {"step": step, "layer": layer, "validation_accuracy": m.accuracy, "energy_j": m.energy_j,
-            "relative_energy": m.relative_energy, "search_energy": run.energy(m), "accepted": bool(ok),
+            "relative_energy": m.relative_energy, "search_energy": run.energy(m),
+            **{f"energy_reduction_{a}": m.reductions[a] for a in ACCOUNTINGS}, "accepted": bool(ok),
             "settings": {n: {"multiplier": mu, "skip_fraction": s} for n, (mu, s) in settings.items()}}
 
 
