@@ -21,7 +21,30 @@ def parser(doc: str, default_out: str, default_sweep: str) -> argparse.ArgumentP
     p.add_argument("--sweep", default=default_sweep, help="t_p values of the p/pa sweep ('' to skip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=default_out)
+    g = p.add_argument_group("XAI-Gen")
+    g.add_argument("--max-accuracy-drop", type=float, default=0.02, help="Q_c below the float model (default 0.02)")
+    g.add_argument("--t-p", type=float, default=0.5, help="skipping threshold (default 0.5)")
+    g.add_argument("--selection", choices=("conductance", "sensitivity"), default="conductance",
+                   help="layer ranking: the paper's conductance or measured per-layer accuracy drops")
+    g.add_argument("--energy-accounting", choices=("system", "compute", "multiplier"), default="system",
+                   help="the energy the search minimises (all three are reported)")
+    g.add_argument("--refine", choices=("first", "best"), default="first", help="refinement move rule")
+    g.add_argument("--refine-passes", type=int, default=2, help="refinement passes (0: the paper's algorithm only)")
+    g.add_argument("--finetune-epochs", type=int, default=0,
+                   help="straight-through fine-tuning epochs on the training data after the plan is fixed")
+    g.add_argument("--search-accuracy-drop", type=float, default=None,
+                   help="accuracy drop the plan search may use when fine-tuning follows (default: Q_c's)")
     return p
+
+
+def xaigen_config(args, **kw):
+    """`XAIGenConfig` from the shared options (plus model-specific ``kw``)."""
+    from tfaxdnn.search import XAIGenConfig
+
+    return XAIGenConfig(max_accuracy_drop=args.max_accuracy_drop, t_p=args.t_p, selection=args.selection,
+                        energy_accounting=args.energy_accounting, refine=args.refine,
+                        refine_passes=args.refine_passes, finetune_epochs=args.finetune_epochs,
+                        search_accuracy_drop=args.search_accuracy_drop, seed=args.seed, **kw)
 
 
 def trained_model(args, build, x, y, epochs: int, name: str, **train_kw):

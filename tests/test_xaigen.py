@@ -133,3 +133,98 @@ def test_cli_end_to_end_and_errors(trained, tmp_path, capsys):
     with pytest.raises(SystemExit, match=r"shape \(5, 5, 1\) but the model expects \(28, 28, 1\)"):
         cli.main(["xaigen", "--model", str(tmp_path / "m.keras"), "--data", str(tmp_path / "bad.npz"), "--out",
                   str(out)])
+
+
+# -- beyond the paper (issue 14 item 6): fine-tuning, sensitivity selection, energy accounting --------------------
+
+def _outputs(model, names, x):
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    return [np.asarray(o) for o in probe.predict(x, verbose=0)]
+
+
+def test_finetune_recovers_accuracy_and_keeps_skipped_channels_zero(trained):
+    from tfaxdnn.search.evaluator import Evaluator
+    from tfaxdnn.search.xaigen import finetune
+
+    model, (xtr, ytr), (xte, yte) = trained
+    skip = {"conv1": 0.5, "conv2": 0.5, "fc1": 0.5, "fc2": 0.0}
+    importance = {n: np.arange(model.get_layer(n).output.shape[-1], dtype=float) for n in skip}
+    plan = tfaxdnn.Plan({n: tfaxdnn.LayerPlan("mul8s_1L2N", s, "uniform") for n, s in skip.items()},
+                        importance=importance)
+    ev = Evaluator(model, (xte, yte), xtr, calibration_samples=200)
+    ax = ev.build(plan)
+    before = ev(plan).accuracy
+    kernels = {n: ax.get_layer(n).kernel.numpy().copy() for n in skip}
+    finetune(ax, xtr, ytr, epochs=2, seed=0, learning_rate=2e-3)
+    after = tfaxdnn.evaluate(ax, xte, yte).accuracy
+    assert after >= before + 0.1          # 0.34 -> 0.58 on this under-trained tiny model
+    assert any(not np.array_equal(kernels[n], ax.get_layer(n).kernel.numpy()) for n in skip)  # it trained
+    skipped = [n for n in ("conv1", "conv2", "fc1")]
+    for name, out in zip(skipped, _outputs(ax, skipped, xte[:50])):
+        dropped = ~ax.get_layer(name).kept_outputs
+        assert dropped.sum() == round(0.5 * len(dropped))
+        assert np.all(out[..., dropped] == 0.0) and np.any(out[..., ~dropped] != 0.0)
+    np.testing.assert_array_equal(ax.get_layer("conv1").kept_outputs, np.arange(6) >= 3)  # lowest scores skipped
+
+
+def test_run_xaigen_with_finetuning_reports_both_results(trained, tmp_path):
+    model, (xtr, ytr), (xte, yte) = trained
+    cfg = XAIGenConfig(importance_samples=40, n_steps=8, calibration_samples=200, t_p=0.8, finetune_epochs=1,
+                       search_accuracy_drop=0.1, refine_passes=1)
+    with pytest.raises(ValueError, match="train_data"):
+        run_xaigen(model, (xte, yte), xtr, cfg, verbose=False)
+    result = run_xaigen(model, (xte, yte), xtr, cfg, verbose=False, train_data=(xtr, ytr))
+    nr, tuned = result.no_retraining, result.finetune_log
+    assert tuned and tuned[-1]["accepted"] and tuned[0]["search_accuracy_drop"] == 0.1
+    # the kept plan's fine-tuned validation accuracy meets Q_c (or it is the no-retraining plan, fine-tuned)
+    q_c = result.baseline_validation_accuracy - cfg.max_accuracy_drop
+    assert result.validation_accuracy >= q_c or tuned[-1]["search_accuracy_drop"] == cfg.max_accuracy_drop
+    assert result.validation_accuracy >= tuned[-1]["validation_accuracy_before"]  # fine-tuning did not hurt
+    _, (x_test, y_test) = split_data(xte, yte, cfg.validation_fraction, cfg.seed)
+    assert tfaxdnn.evaluate(result.model, x_test, y_test).accuracy == pytest.approx(result.accuracy)
+    result.save(tmp_path)
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["finetune_epochs"] == 1 and saved["no_retraining_accuracy"] == nr["accuracy"]
+    assert saved["energy_reduction_system"] == pytest.approx(saved["energy_reduction"])
+    assert saved["no_retraining"]["energy_reduction_compute"] > 1.0
+
+
+def test_sensitivity_selection_runs_and_caches(trained):
+    from tfaxdnn.search.xaigen import _Search
+
+    model, (xtr, _), (xte, yte) = trained
+    cfg = XAIGenConfig(importance_samples=40, n_steps=8, calibration_samples=200, selection="sensitivity",
+                       refine_passes=0)
+    search = _Search(model, (xte, yte), xtr, cfg, verbose=False)
+    table = search.sensitivity(cfg.multipliers)
+    assert set(table) == {"conv1", "conv2", "fc1", "fc2"}
+    assert all(set(row) == set(cfg.multipliers[1:]) for row in table.values())   # one pass per layer
+    misses = search.ev.cache_info()["misses"]
+    assert search.sensitivity(cfg.multipliers) is table and search.ev.cache_info()["misses"] == misses
+    result = run_xaigen(model, (xte, yte), xtr, cfg, verbose=False, search=search)
+    assert result.sensitivity == table and result.to_dict()["selection"] == "sensitivity"
+    # the layer ranking is the measured drop under the most aggressive multiplier
+    assert result.importance.scores == {n: max(table[n][cfg.multipliers[-1]], 0.0) for n in table}
+    assert result.validation_accuracy >= result.baseline_validation_accuracy - cfg.max_accuracy_drop
+    with pytest.raises(ValueError, match="selection"):
+        XAIGenConfig(selection="shapley")
+
+
+@pytest.mark.parametrize("accounting", ["multiplier", "system"])
+def test_energy_accounting_is_what_the_search_minimises(trained, accounting):
+    model, (xtr, _), (xte, yte) = trained
+    cfg = XAIGenConfig(importance_samples=40, n_steps=8, calibration_samples=200, energy_accounting=accounting,
+                       refine="best", refine_passes=1, t_p=0.8)
+    result = run_xaigen(model, (xte, yte), xtr, cfg, verbose=False)
+    saved = result.to_dict()
+    assert saved["energy_accounting"] == accounting
+    assert {"energy_reduction_system", "energy_reduction_compute", "energy_reduction_multiplier"} <= set(saved)
+    rows = result.log
+    for row in rows:   # every candidate is scored in the chosen accounting
+        assert row["search_energy"] == pytest.approx(1.0 / row[f"energy_reduction_{accounting}"])
+    assert any(r["search_energy"] != pytest.approx(r["relative_energy"]) for r in rows) == (accounting != "system")
+    refined = [r["search_energy"] for r in rows if r["accepted"] and str(r["layer"]).startswith("refine")]
+    assert refined == sorted(refined, reverse=True)
+    accepted = [r for r in rows if r["accepted"]]
+    assert result.reductions[accounting] == pytest.approx(accepted[-1][f"energy_reduction_{accounting}"])
+    assert result.reductions["multiplier"] > result.reductions["compute"] > result.reductions["system"] > 1.0

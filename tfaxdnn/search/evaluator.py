@@ -45,6 +45,8 @@ class Metrics:
         per_layer: one dict per approximable layer (the hardware report's rows).
         batch_accuracies: accuracy of consecutive batches of `SIGNAL_BATCH` images.
         split: name of the evaluation split; n: images evaluated.
+        reductions: ``{accounting: x lower than all-exact}`` for ``"system"``, ``"compute"`` and ``"multiplier"``
+            (`HardwareReport.reduction`).
     """
 
     accuracy: float
@@ -56,6 +58,7 @@ class Metrics:
     batch_accuracies: np.ndarray
     split: str
     n: int
+    reductions: Dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def energy_reduction(self) -> float:
@@ -198,8 +201,9 @@ class Evaluator:
         ev = evaluate(keras_model, self.x, self.y, batch_size=SIGNAL_BATCH)
         report = hardware.estimate(None, plan, self.accelerator, batch_size=self.batch_size, shapes=self._shapes)
         rows = [dataclasses.asdict(r) for r in report.layers]
+        reductions = {a: report.reduction(a) for a in hardware.ACCOUNTINGS}
         return Metrics(ev.accuracy, report.energy_j, report.relative_energy, report.latency_s, report.memory_bytes,
-                       rows, ev.batch_accuracies, self.split, ev.n)
+                       rows, ev.batch_accuracies, self.split, ev.n, reductions)
 
     def energy(self, plan):
         """The hardware report of ``plan`` alone (no inference)."""
