@@ -118,7 +118,8 @@ def test_cli_end_to_end_and_errors(trained, tmp_path, capsys):
     code = cli.main(["xaigen", "--model", str(tmp_path / "m.keras"), "--data", str(tmp_path / "d.npz"), "--out",
                      str(out), "--importance-samples", "20", "--n-steps", "6", "--sweep", "0,0.3", "--quiet"])
     assert code == 0
-    for name in ("result.json", "plan.json", "importance.png", "tradeoff.png", "sweep.csv", "axdnn.keras"):
+    for name in ("result.json", "plan.json", "importance.png", "tradeoff.png", "sweep.csv", "axdnn.keras",
+                 "explanations.png", "explanations.json"):
         assert (out / name).exists(), name
     result = json.loads((out / "result.json").read_text())
     assert set(result) >= {"baseline_accuracy", "accuracy", "baseline_energy_j", "energy_j", "energy_reduction",

@@ -157,12 +157,20 @@ def _xaigen(args) -> int:
                               refine_passes=args.refine_passes, importance_samples=args.importance_samples,
                               n_steps=args.n_steps, calibration_samples=args.calibration_samples,
                               evaluation_samples=args.evaluation_samples,
-                              validation_fraction=args.validation_fraction, seed=args.seed)
+                              validation_fraction=args.validation_fraction, seed=args.seed,
+                              selection=args.selection, energy_accounting=args.energy_accounting,
+                              finetune_epochs=args.finetune_epochs, search_accuracy_drop=args.search_accuracy_drop,
+                              refine=args.refine)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise _fail(exc) from None
+    train_data = None
+    if args.finetune_epochs:
+        (_, y_train), _ = load_npz(args.data)
+        train_data = (x_cal, y_train)   # all prepared x_train; the Evaluator subsets it for calibration
     sweep = [float(v) for v in args.sweep.split(",")] if args.sweep else ()
     result = run_and_save(model, (x_eval, y_eval), x_cal, args.out, config, t_p_values=sweep,
-                          verbose=not args.quiet, test_data=test_data)
+                          verbose=not args.quiet, test_data=test_data, train_data=train_data,
+                          explain_images=args.explain_images)
     return 0 if result.meets_energy else 3
 
 
@@ -244,6 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--importance-samples", type=int, default=200, help="images for conductance (default 200)")
     p.add_argument("--n-steps", type=int, default=20, help="conductance integration steps (default 20)")
     p.add_argument("--evaluation-samples", type=int, default=None, help="x_test images used (default: all)")
+    p.add_argument("--finetune-epochs", type=int, default=0, help="straight-through fine-tuning epochs on "
+                   "x_train/y_train after the plan is fixed (default 0: the paper, no retraining)")
+    p.add_argument("--selection", choices=("conductance", "sensitivity"), default="conductance",
+                   help="layer ranking: the paper's conductance or measured per-layer accuracy drops")
+    p.add_argument("--energy-accounting", choices=("system", "compute", "multiplier"), default="system",
+                   help="energy the search minimises (all three are reported)")
+    p.add_argument("--search-accuracy-drop", type=float, default=None,
+                   help="accuracy drop the plan search may use when fine-tuning follows (default: Q_c's)")
+    p.add_argument("--refine", choices=("first", "best"), default="first", help="refinement move rule")
+    p.add_argument("--explain-images", type=int, default=4,
+                   help="test images in explanations.png (float vs approximate attribution maps; 0: none)")
     p.add_argument("--sweep", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8",
                    help="t_p values of the p/pa sweep ('' to skip)")
     p.add_argument("--seed", type=int, default=0, help="sampling and split seed")

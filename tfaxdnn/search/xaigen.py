@@ -725,10 +725,11 @@ def save_sweep(rows: List[dict], out_dir, baseline_accuracy: Optional[float] = N
 
 def run_and_save(model, eval_data, calibration_data, out_dir, config: Optional[XAIGenConfig] = None,
                  accelerator=None, t_p_values=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), verbose: bool = True,
-                 test_data=None, train_data=None) -> XAIGenResult:
+                 test_data=None, train_data=None, explain_images: int = 4) -> XAIGenResult:
     """`run_xaigen` + `sweep` (one evaluator, calibrated once), writing ``result.json``, ``plan.json``,
-    ``importance.png``, ``axdnn.keras``, ``sweep.csv`` and ``tradeoff.png`` to ``out_dir``; prints the importance,
-    the plan and the trade-off."""
+    ``importance.png``, ``axdnn.keras``, ``sweep.csv``, ``tradeoff.png`` and (``explain_images`` > 0)
+    ``explanations.png/.json`` (tf-explain maps of the float and the chosen approximate model on that many test
+    images, seeded) to ``out_dir``; prints the importance, the plan and the trade-off."""
     config = config or XAIGenConfig()
     search = _Search(model, eval_data, calibration_data, config, accelerator, None, verbose, test_data)
     result = run_xaigen(model, eval_data, calibration_data, config, verbose=verbose, search=search,
@@ -738,6 +739,12 @@ def run_and_save(model, eval_data, calibration_data, out_dir, config: Optional[X
     result.save(out_dir)
     if rows:
         save_sweep(rows, out_dir, search.full.baseline().accuracy, config.max_accuracy_drop)
+    if explain_images:
+        from tfaxdnn.xai.explain_plots import explanation_figure
+
+        explanation_figure(model, result.model, search.test.x, search.test.y,
+                           os.path.join(out_dir, "explanations.png"), n_images=explain_images, seed=config.seed,
+                           title="XAI-Gen plan: float vs approximate model (test images)")
     if verbose:
         print(result)
         if rows:
