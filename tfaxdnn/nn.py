@@ -161,37 +161,36 @@ def _zero_point(z, name: str, dtype: tf.DType) -> tf.Tensor:
     return _exact_int32(z, name, lo, hi, f"{dtype.name} codes", floats=False)
 
 
+def _convolution(op: str, inputs, filters, multiplier, strides, padding, dilations, input_zero_point,
+                 filter_zero_point, name) -> tf.Tensor:
+    """The shared argument checks of the convolution ops, then ``op`` of the loaded library."""
+    x, w = _codes(inputs, "inputs"), _codes(filters, "filters")
+    if x.dtype != w.dtype:
+        raise TypeError(f"`inputs` and `filters` must have the same code type. Received: inputs.dtype="
+                        f"{x.dtype.name}, filters.dtype={w.dtype.name}")
+    m, table = _multiplier_for(multiplier, x.dtype)
+    return getattr(load(), op)(
+        x, w, table, _zero_point(input_zero_point, "input_zero_point", x.dtype),
+        _zero_point(filter_zero_point, "filter_zero_point", x.dtype), strides=_pair(strides, "strides"),
+        padding=_padding(padding), dilations=_pair(dilations, "dilations"), multiplier=m.name if m else "",
+        name=name)
+
+
 def approx_conv2d(inputs, filters, multiplier, strides=1, padding="VALID", dilations=1, input_zero_point=0,
                   filter_zero_point=0, name=None) -> tf.Tensor:
     """2-D convolution of NHWC ``inputs`` codes with HWIO ``filters`` codes through ``multiplier``'s table.
 
     Returns int32 accumulators ``[N, OH, OW, O]``. ``filter_zero_point`` is a scalar or a per-output-channel vector.
     """
-    x, w = _codes(inputs, "inputs"), _codes(filters, "filters")
-    if x.dtype != w.dtype:
-        raise TypeError(f"`inputs` and `filters` must have the same code type. Received: inputs.dtype="
-                        f"{x.dtype.name}, filters.dtype={w.dtype.name}")
-    m, table = _multiplier_for(multiplier, x.dtype)
-    return load().tfax_approx_conv2d(
-        x, w, table, _zero_point(input_zero_point, "input_zero_point", x.dtype),
-        _zero_point(filter_zero_point, "filter_zero_point", x.dtype), strides=_pair(strides, "strides"),
-        padding=_padding(padding), dilations=_pair(dilations, "dilations"), multiplier=m.name if m else "",
-        name=name)
+    return _convolution("tfax_approx_conv2d", inputs, filters, multiplier, strides, padding, dilations,
+                        input_zero_point, filter_zero_point, name)
 
 
 def approx_depthwise_conv2d(inputs, filters, multiplier, strides=1, padding="VALID", dilations=1,
                             input_zero_point=0, filter_zero_point=0, name=None) -> tf.Tensor:
     """Depthwise convolution; ``filters`` is ``[h, w, in_c, mult]``; output channel ``c * mult + m``."""
-    x, w = _codes(inputs, "inputs"), _codes(filters, "filters")
-    if x.dtype != w.dtype:
-        raise TypeError(f"`inputs` and `filters` must have the same code type. Received: inputs.dtype="
-                        f"{x.dtype.name}, filters.dtype={w.dtype.name}")
-    m, table = _multiplier_for(multiplier, x.dtype)
-    return load().tfax_approx_depthwise_conv2d(
-        x, w, table, _zero_point(input_zero_point, "input_zero_point", x.dtype),
-        _zero_point(filter_zero_point, "filter_zero_point", x.dtype), strides=_pair(strides, "strides"),
-        padding=_padding(padding), dilations=_pair(dilations, "dilations"), multiplier=m.name if m else "",
-        name=name)
+    return _convolution("tfax_approx_depthwise_conv2d", inputs, filters, multiplier, strides, padding, dilations,
+                        input_zero_point, filter_zero_point, name)
 
 
 def approx_matmul(a, b, multiplier, a_zero_point=0, b_zero_point=0, name=None) -> tf.Tensor:
