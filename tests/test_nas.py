@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MULTS = ("mul8s_1KV6", "mul8s_1KVP", "mul8s_1L2N")
 TINY = dict(pop_size=4, n_offsprings=2, generations=2, n_seeds=2, multipliers=MULTS, importance_samples=40, n_steps=4,
             calibration_samples=100, max_skip=0.2, seed=3)
-RUN = dict(validation_fraction=0.5, evaluation_samples=100, verbose=False)
+RUN = dict(validation_fraction=0.5, evaluation_samples=100, verbose=False, explain_images=0)
 VOLATILE = ("wall_time_s", "worker_pid")
 
 
@@ -307,3 +307,5 @@ def test_cli_runs_a_search_through_the_main_entry_point(tmp_path):
     saved = json.loads((out / "pareto.json").read_text())
     assert saved["candidates"] == 5 and saved["settings"]["pop_size"] == 3
     assert len((out / "evaluations.csv").read_text().splitlines()) == 1 + saved["evaluations"]
+    if any(f["accuracy"]["validation"] >= saved["accuracy_floor_validation"] for f in saved["front"]):
+        assert (out / "explanations.png").stat().st_size > 0 and (out / "explanations.json").exists()

@@ -324,9 +324,9 @@ class _Search:
     CHECKPOINT = "checkpoint.pkl"
 
     def __init__(self, model, data, out_dir, config, runner, resume, validation_fraction, evaluation_samples,
-                 verbose, on_generation=None):
+                 verbose, on_generation=None, explain_images: int = 0):
         self.config, self.runner, self.verbose, self.model = config, runner, verbose, model
-        self.on_generation = on_generation
+        self.on_generation, self.explain_images = on_generation, int(explain_images)
         self.out_dir = os.path.abspath(out_dir)
         os.makedirs(self.out_dir, exist_ok=True)
         self.ckpt = os.path.join(self.out_dir, self.CHECKPOINT)
@@ -520,7 +520,25 @@ class _Search:
 
         save_generations_plot({cfg.mode: result}, os.path.join(self.out_dir, "generations.png"))
         save_hypervolume_plot({cfg.mode: result}, os.path.join(self.out_dir, "hypervolume.png"))
+        self._explain(out)
         return result
+
+    def _explain(self, front) -> None:
+        """``explanations.png/.json``: float vs approximate attribution maps of the lowest-energy front plan that
+        meets the accuracy floor on validation (test images, seeded)."""
+        feasible = [r for r in front if r["accuracy"]["validation"] >= self.floor]
+        if not self.explain_images or not feasible:
+            return
+        from tfaxdnn.plan import Plan
+        from tfaxdnn.xai.explain_plots import explanation_figure
+
+        best = min(feasible, key=lambda r: r["relative_energy"])
+        ax = self.ev.build(Plan.from_dict(best["plan"]))
+        explanation_figure(self.model, ax, self.test_data[0], self.test_data[1],
+                           os.path.join(self.out_dir, "explanations.png"), n_images=self.explain_images,
+                           seed=self.config.seed,
+                           title=f"XAI-NAS: float vs lowest-energy feasible plan ({best['relative_energy']:.3f} x "
+                                 "exact energy), test images")
 
     def _write_json(self, result: NASResult, state) -> None:
         import tfaxdnn
@@ -553,7 +571,7 @@ def _json_default(o):
 def run_xainas(model, data, out_dir, config: Optional[NASConfig] = None, *, workers: int = 0,
                scheduler: Optional[str] = None, resume: bool = False, validation_fraction: float = 0.5,
                evaluation_samples: Optional[int] = None, runner=None, on_generation=None,
-               verbose: bool = True) -> NASResult:
+               verbose: bool = True, explain_images: int = 4) -> NASResult:
     """XAI-NAS (or, with ``config.mode="alwann"``, the ALWANN-style baseline) on a trained float Keras model.
 
     Args:
@@ -569,6 +587,8 @@ def run_xainas(model, data, out_dir, config: Optional[NASConfig] = None, *, work
         evaluation_samples: cap on the validation images (faster candidates; the test split is untouched).
         runner: an existing `SerialRunner` / `DaskRunner` (shared by `compare_with_alwann`).
         on_generation: called as ``f(generation, summary)`` after each generation's checkpoint.
+        explain_images: test images in ``explanations.png`` (tf-explain maps, float vs the lowest-energy feasible
+            front plan; 0: none).
     """
     from tfaxdnn.search.dask_runner import make_runner
 
@@ -577,7 +597,7 @@ def run_xainas(model, data, out_dir, config: Optional[NASConfig] = None, *, work
     runner = runner or make_runner(workers, scheduler)
     try:
         search = _Search(model, data, out_dir, config, runner, resume, validation_fraction, evaluation_samples,
-                         verbose, on_generation)
+                         verbose, on_generation, explain_images)
         try:
             return search.run()
         finally:

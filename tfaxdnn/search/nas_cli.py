@@ -54,6 +54,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--attack-samples", type=int, default=200)
     p.add_argument("--importance-samples", type=int, default=200)
     p.add_argument("--calibration-samples", type=int, default=500)
+    p.add_argument("--explain-images", type=int, default=4,
+                   help="test images in explanations.png (float vs the lowest-energy feasible plan; 0: none)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
     return p
@@ -85,7 +87,7 @@ def run(args) -> int:
                 (prepare_images(x_test, model.input_shape, "x_test"), y_test))
         kw = dict(workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                   validation_fraction=args.validation_fraction, evaluation_samples=args.evaluation_samples,
-                  verbose=not args.quiet)
+                  verbose=not args.quiet, explain_images=args.explain_images)
         if args.baseline == "alwann":
             results = compare_with_alwann(model, data, args.out, config, **kw)
         else:
