@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,17 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import numpy as np  # noqa: E402
+from bench_ops import cpu_model  # noqa: E402  (benchmarks/ is the script's directory)
 
 
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _data_and_model(name: str, images: int, seed: int):
@@ -122,7 +113,7 @@ def main(argv=None):
     images = args.images or (10000 if args.model == "lenet5" else 1000)
 
     model, (xtr, ytr), (xte, yte), src = _data_and_model(args.model, images, args.seed)
-    result = {"model": args.model, "data": src, "images": images, "cpu": _cpu(), "cores": os.cpu_count(),
+    result = {"model": args.model, "data": src, "images": images, "cpu": cpu_model(), "cores": os.cpu_count(),
               "load_average_start": os.getloadavg()}
     st = stage_times(model, xtr[:500], xte[:images], yte[:images], args.candidates, args.seed)
     result["stages"] = st

@@ -389,7 +389,7 @@ def main():
                                                    "bench_ops.json"))
     args = ap.parse_args()
     load()
-    print(f"TF {tf.__version__}, {os.cpu_count()} CPUs ({_cpu_model()}, {_vector_isa()}), intra-op threads "
+    print(f"TF {tf.__version__}, {os.cpu_count()} CPUs ({cpu_model()}, {_vector_isa()}), intra-op threads "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}; naive baseline = "
           "TfaxNaiveConv2D (scalar per-product lookup loop, 1 thread)")
     print("Per-layer throughput (batch 64; median of repeats):")
@@ -406,7 +406,7 @@ def main():
     if args.json:
         os.makedirs(os.path.dirname(args.json), exist_ok=True)
         info = dict(tensorflow=tf.__version__, numpy=np.__version__, python=platform.python_version(),
-                    machine=platform.machine(), cpus=os.cpu_count(), processor=_cpu_model(),
+                    machine=platform.machine(), cpus=os.cpu_count(), processor=cpu_model(),
                     vector_isa=_vector_isa(),
                     time=time.strftime("%Y-%m-%d %H:%M:%S"), repeats=args.repeats)
         with open(args.json, "w") as f:
@@ -426,7 +426,7 @@ def _vector_isa() -> str:
     return "other"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
