@@ -136,5 +136,5 @@ def test_tfmot_models_refuse_reconfigurable_plans():
     tfmot = pytest.importorskip("tensorflow_model_optimization")
     inp = tf_keras.Input((6,))
     q = tfmot.quantization.keras.quantize_model(tf_keras.Model(inp, tf_keras.layers.Dense(3, name="fc")(inp)))
-    with pytest.raises(NotImplementedError, match=r"Keras 3 models only.*\['fc'\]"):
+    with pytest.raises(ValueError, match=r"Keras 3 models only.*\['fc'\]"):
         approximate(q, Plan({"fc": {"multiplier": "recon_evo", "mode_fractions": (0.1, 0.2)}}))

@@ -188,9 +188,9 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
 
         recon = _reconfigurable_entries(plan)
         if recon:
-            raise NotImplementedError(f"Reconfigurable multipliers (per-weight modes) are supported for Keras 3 models "
-                                      f"only, not for tfmot-quantised tf_keras models. Received: {recon} on a "
-                                      "reconfigurable multiplier.")
+            raise ValueError(f"Reconfigurable multipliers (per-weight modes) are supported for Keras 3 models only, not "
+                             f"for tfmot-quantised tf_keras models. Received: {recon} on a reconfigurable multiplier. "
+                             "Approximate the float Keras 3 model with calibration data instead.")
 
         return approximate_tfmot(model, plan, importance=importance, name=name)
     if not isinstance(model, keras.Model):
