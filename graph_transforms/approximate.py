@@ -114,7 +114,7 @@ def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef
         out = graph_pb2.GraphDef()
         out.CopyFrom(graph_def)
         return out
-    rewrites, maps = {}, {}
+    rewrites = {}
     for name, lp in targets.items():
         node = index.nodes[name]
         if lp.skip_fraction > 0:
@@ -124,13 +124,10 @@ def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef
             raise RefusalError(f"{describe(node)}: weight_mapping='data' needs activation histograms; use "
                                "'uniform' or 'none' on frozen graphs.")
         m = plan.multiplier(lp.multiplier)
+
         def weight_map(z_a: int, m=m, mapped=lp.weight_mapping != "none"):
-            """The layer's uniform mapping table for activation zero point ``z_a`` (one per table and z_a)."""
-            if not mapped:
-                return None
-            if (m.name, z_a) not in maps:
-                maps[m.name, z_a] = mapping_table(m, activation_zero_point=z_a)
-            return maps[m.name, z_a]
+            """The layer's uniform mapping table for activation zero point ``z_a`` (cached by `mapping_table`)."""
+            return mapping_table(m, activation_zero_point=z_a) if mapped else None
 
         if node.op in QUANTIZED_OPS:  # run-time activation ranges: mapped for z_a = 0 (inputs after ReLU)
             rewrites[name] = _rewrite_quantized(index, node, m, weight_map(0), lp.weight_mapping)
