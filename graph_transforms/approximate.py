@@ -38,10 +38,9 @@ from tfaxdnn.weight_mapping import apply_mapping, mapping_table
 
 from graph_transforms.errors import GraphTransformError, RefusalError, describe
 from graph_transforms.graph_index import GraphIndex, Rewrite, assemble, const_node, op_node, split_input
-from graph_transforms.lut_form import ACC, INFO, TFAX_OPS, approx_node, info_node, lut_nodes, read_info
+from graph_transforms.lut_form import (ACC, FLOAT_OPS, INFO, QUANTIZED_OPS, TFAX_OPS, approx_node, info_node,
+                                      lut_nodes, read_info)
 
-QUANTIZED_OPS = ("QuantizedConv2D", "QuantizedMatMul")
-FLOAT_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 FAKE_QUANT_OPS = ("FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel")
 GRID_PRESERVING = ("MaxPool", "Reshape", "Relu", "Relu6", "Identity", "Squeeze", "ExpandDims", "Pad", "Flatten")
 

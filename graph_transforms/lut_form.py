@@ -17,12 +17,16 @@ import json
 import numpy as np
 import tensorflow as tf
 
+from tfaxdnn.kinds import KINDS
+
 from graph_transforms.errors import RefusalError, describe
 from graph_transforms.graph_index import attr_ints, const_node, op_node
 
-APPROX_OP = {"QuantizedConv2D": "TfaxApproxConv2D", "QuantizedMatMul": "TfaxApproxMatMul",
-             "Conv2D": "TfaxApproxConv2D", "DepthwiseConv2dNative": "TfaxApproxDepthwiseConv2D",
-             "MatMul": "TfaxApproxMatMul"}
+#: Frozen-graph op -> the compiled op replacing it, from the one table of layer kinds (`tfaxdnn.kinds`).
+APPROX_OP = {op: kind.approx_op for kind in KINDS for op in kind.graph_ops}
+#: Float ops (quantised by ``quantize``, FakeQuant-approximated) and TF1 quantised ops, in that table.
+FLOAT_OPS = tuple(op for op in APPROX_OP if not op.startswith("Quantized"))
+QUANTIZED_OPS = tuple(op for op in APPROX_OP if op.startswith("Quantized"))
 TFAX_OPS = tuple(sorted(set(APPROX_OP.values())))
 ACC, INFO = "/tfax/acc", "/tfax/info"
 

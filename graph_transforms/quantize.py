@@ -36,9 +36,9 @@ from tfaxdnn.quant import activation_params
 from graph_transforms.errors import GraphTransformError, RefusalError, describe
 from graph_transforms.folding import Fold, fold
 from graph_transforms.graph_index import GraphIndex, Rewrite, assemble, attr_ints, const_node, op_node
+from graph_transforms.lut_form import FLOAT_OPS as QUANTIZABLE
 from graph_transforms.lut_form import lut_nodes
 
-QUANTIZABLE = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 SCHEMES = ("uint8", "int8")
 _KIND = {"Conv2D": "Conv2D", "DepthwiseConv2dNative": "DepthwiseConv2D", "MatMul": "Dense"}
 

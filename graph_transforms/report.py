@@ -16,16 +16,14 @@ from tensorflow.core.framework import graph_pb2
 from graph_transforms.approximate import FAKE_QUANT_OPS
 from graph_transforms.errors import RefusalError
 from graph_transforms.graph_index import GraphIndex
-from graph_transforms.lut_form import ACC, TFAX_OPS, read_info
+from graph_transforms.lut_form import ACC, FLOAT_OPS as FLOAT, QUANTIZED_OPS as TF1, TFAX_OPS, read_info
 from graph_transforms.quantize import left_reason
+from tfaxdnn.kinds import KINDS
 from tfaxdnn.multipliers import EXACT_SIGNED, EXACT_UNSIGNED
 
-FLOAT = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
-TF1 = ("QuantizedConv2D", "QuantizedMatMul")
 _TF1_SUFFIX = "/quantized/conv"
-_KIND = {"Conv2D": "conv2d", "QuantizedConv2D": "conv2d", "TfaxApproxConv2D": "conv2d", "MatMul": "matmul",
-         "QuantizedMatMul": "matmul", "TfaxApproxMatMul": "matmul", "DepthwiseConv2dNative": "depthwise",
-         "TfaxApproxDepthwiseConv2D": "depthwise"}
+_LABEL = {"conv2d": "conv2d", "depthwise": "depthwise", "dense": "matmul"}   # the report's column values
+_KIND = {op: _LABEL[kind.hw_kind] for kind in KINDS for op in (*kind.graph_ops, kind.approx_op)}
 
 
 @dataclasses.dataclass
