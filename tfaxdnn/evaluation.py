@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["Evaluation", "evaluate", "predict_labels", "predict_scores"]
+__all__ = ["Evaluation", "evaluate", "as_labels", "predict_labels", "predict_scores"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,12 +49,15 @@ def predict_labels(model, x, batch_size: int = 256) -> np.ndarray:
     return out.argmax(axis=1)
 
 
+def as_labels(y) -> np.ndarray:
+    """Integer class labels (int64, 1-D) from integer or one-hot labels."""
+    y = np.asarray(y)
+    return (y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)).astype(np.int64)
+
+
 def evaluate(model, x, y, batch_size: int = 256) -> Evaluation:
     """Top-1 accuracy of ``model`` on ``(x, y)`` (integer or one-hot labels)."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        y = y.argmax(axis=1)
-    y = y.reshape(-1)
+    y = as_labels(y)
     if len(y) != len(x):
         raise ValueError(f"`x` and `y` must have the same number of samples. Received: {len(x)} and {len(y)}")
     if batch_size < 1:

@@ -25,9 +25,10 @@ import numpy as np
 
 from tfaxdnn import kinds
 from tfaxdnn import multipliers as _mult
+from tfaxdnn.evaluation import as_labels
 from tfaxdnn.plan import Plan, as_plan
 
-__all__ = ["Evaluator", "EvaluatorSpec", "Metrics", "split_data"]
+__all__ = ["Evaluator", "EvaluatorSpec", "Metrics", "split_data", "seeded_subset"]
 
 #: Images per batch of the per-batch accuracy series (the STL queries' signal).
 SIGNAL_BATCH = 100
@@ -87,15 +88,13 @@ def split_data(x, y, validation_fraction: float, seed: int):
     return (x[val], y[val]), (x[test], y[test])
 
 
-def _labels(y) -> np.ndarray:
-    y = np.asarray(y)
-    return (y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)).astype(np.int64)
-
-
-def _subset(x, n: Optional[int], seed: int):
-    if n is None or n >= len(x):
-        return x
-    return x[np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))]
+def seeded_subset(n: Optional[int], seed: int, *arrays):
+    """The same ``n`` seeded rows (sorted indices) of each array, all rows when ``n`` is None or too large; one array
+    in -> one array out."""
+    if n is not None and n < len(arrays[0]):
+        idx = np.sort(np.random.default_rng(seed).choice(len(arrays[0]), n, replace=False))
+        arrays = tuple(a[idx] for a in arrays)
+    return arrays if len(arrays) > 1 else arrays[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,14 +136,14 @@ class Evaluator:
                              "there is nothing to search.")
         self.output_layer = self.layers[-1]
         x, y = eval_data
-        self.x, self.y = np.asarray(x), _labels(y)
+        self.x, self.y = np.asarray(x), as_labels(y)
         if len(self.x) != len(self.y) or len(self.x) == 0:
             raise ValueError(f"`eval_data` must hold the same positive number of images and labels. Received: "
                              f"{len(self.x)} images, {len(self.y)} labels")
         if calibration_data is None:
             raise ValueError("`calibration_data` is needed for the activation ranges (a few hundred training images).")
         x_cal = calibration_data[0] if isinstance(calibration_data, tuple) else calibration_data
-        self.x_cal = _subset(np.asarray(x_cal), calibration_samples, seed)
+        self.x_cal = seeded_subset(calibration_samples, seed, np.asarray(x_cal))
         self.accelerator = accelerator or hardware.Accelerator.paper()
         self.importance = {n: np.asarray(v, np.float64) for n, v in (importance or {}).items()}
         self.batch_size, self.seed, self.split = int(batch_size), int(seed), str(split)
@@ -232,13 +231,14 @@ class Evaluator:
         other = object.__new__(Evaluator)
         other.__dict__.update(self.__dict__)
         x, y = eval_data
-        other.x, other.y, other.split = np.asarray(x), _labels(y), str(split)
+        other.x, other.y, other.split = np.asarray(x), as_labels(y), str(split)
         other._cache, other._hits, other._misses, other._baseline = {}, 0, 0, None
         return other
 
     def to_spec(self, directory) -> EvaluatorSpec:
         """Writes ``model.keras``, ``data.npz``, ``importance.npz`` and the registered user multipliers
-        (``multipliers.pkl``, any `Multiplier` kind, e.g. reconfigurable ones with their mode tables) to ``directory`` and returns the picklable `EvaluatorSpec` that `from_spec` rebuilds this evaluator from."""
+        (``multipliers.pkl``, any `Multiplier` kind, e.g. reconfigurable ones with their mode tables) to
+        ``directory`` and returns the picklable `EvaluatorSpec` that `from_spec` rebuilds this evaluator from."""
         directory = os.path.abspath(os.fspath(directory))
         os.makedirs(directory, exist_ok=True)
         self.model.save(os.path.join(directory, "model.keras"))

@@ -40,7 +40,7 @@ from tfaxdnn import kinds
 from tfaxdnn import multipliers as _mult
 from tfaxdnn.search.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tfaxdnn.search.nas_genome import GenomeSpace, xaigen_seed_genomes
-from tfaxdnn.search.evaluator import Evaluator, split_data
+from tfaxdnn.search.evaluator import Evaluator, seeded_subset, split_data
 from tfaxdnn.search.nas_robustness import AttackConfig
 
 __all__ = ["NASConfig", "NASResult", "OBJECTIVES", "run_xainas", "compare_with_alwann",
@@ -284,12 +284,6 @@ def _hv(records, floor, ref) -> float:
 
 # -- data, importance, fingerprints -----------------------------------------------------------------------------
 
-def _subset(x, n, seed):
-    if n is None or n >= len(x):
-        return x
-    return x[np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))]
-
-
 def _digest(*arrays) -> str:
     h = hashlib.sha256()
     for a in arrays:
@@ -346,7 +340,7 @@ class _Search:
         (x_val, y_val), (x_test, y_test) = split_data(x_held, np.asarray(y_held).reshape(-1), validation_fraction,
                                                      config.seed)
         if evaluation_samples:
-            keep = _subset(np.arange(len(x_val)), evaluation_samples, config.seed + 2)
+            keep = seeded_subset(evaluation_samples, config.seed + 2, np.arange(len(x_val)))
             x_val, y_val = x_val[keep], y_val[keep]
         self.test_data = (x_test, y_test)
         # conductance: the XAI-Gen seeds and the skipping order (the ALWANN-style baseline needs neither)

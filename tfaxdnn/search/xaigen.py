@@ -329,12 +329,6 @@ def _json_default(o):
     raise TypeError(type(o).__name__)
 
 
-def _subset(x, y, n, seed):
-    if n is None or n >= len(x):
-        return x, y
-    idx = np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))
-    return x[idx], y[idx]
-
 
 class _Search:
     """XAI-Gen's view of the public `Evaluator`: layer settings ``{name: (multiplier, skip)}`` -> plan -> metrics on
@@ -342,17 +336,17 @@ class _Search:
 
     def __init__(self, model, eval_data, calibration_data, config: XAIGenConfig, accelerator=None,
                  importance: Optional[Importance] = None, verbose: bool = True, test_data=None):
-        from tfaxdnn.search.evaluator import Evaluator, split_data
+        from tfaxdnn.search.evaluator import Evaluator, seeded_subset, split_data
 
         x_eval, y_eval = (np.asarray(a) for a in eval_data)
-        x_eval, y_eval = _subset(x_eval, y_eval.reshape(-1) if y_eval.ndim == 1 else y_eval,
-                                 config.evaluation_samples, config.seed)
+        x_eval, y_eval = seeded_subset(config.evaluation_samples, config.seed, x_eval,
+                                       y_eval.reshape(-1) if y_eval.ndim == 1 else y_eval)
         if test_data is None:
             val, test = split_data(x_eval, y_eval, config.validation_fraction, config.seed)
         else:
             val, test = (x_eval, y_eval), tuple(np.asarray(a) for a in test_data)
         if importance is None:
-            xi, yi = _subset(val[0], np.asarray(val[1]).reshape(-1), config.importance_samples, config.seed + 1)
+            xi, yi = seeded_subset(config.importance_samples, config.seed + 1, val[0], np.asarray(val[1]).reshape(-1))
             importance = compute_importance(model, xi, yi, n_steps=config.n_steps, verbose=verbose)
         self.importance, self.weight_mapping = importance, config.weight_mapping
         self.accounting, self.verbose = config.energy_accounting, verbose
@@ -404,7 +398,7 @@ def finetune(model, x, y, epochs: int, seed: int = 0, batch_size: int = 64, lear
     import keras
     import tensorflow as tf
 
-    from tfaxdnn.search.evaluator import _labels
+    from tfaxdnn.evaluation import as_labels
 
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
@@ -417,7 +411,7 @@ def finetune(model, x, y, epochs: int, seed: int = 0, batch_size: int = 64, lear
     last = model.layers[-1]
     softmax = getattr(getattr(last, "activation", None), "__name__", "") == "softmax" or \
         type(last).__name__ == "Softmax"
-    y = _labels(y)
+    y = as_labels(y)
     steps = max(int(np.ceil(len(x) / batch_size)) * int(epochs), 1)
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps)),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=not softmax))
