@@ -32,6 +32,8 @@ def parser(doc: str, default_out: str, default_sweep: str) -> argparse.ArgumentP
     g.add_argument("--refine-passes", type=int, default=2, help="refinement passes (0: the paper's algorithm only)")
     g.add_argument("--finetune-epochs", type=int, default=0,
                    help="straight-through fine-tuning epochs on the training data after the plan is fixed")
+    g.add_argument("--validation-fraction", type=float, default=0.5,
+                   help="share of the evaluation images the search selects on; the rest reports the result")
     g.add_argument("--search-accuracy-drop", type=float, default=None,
                    help="accuracy drop the plan search may use when fine-tuning follows (default: Q_c's)")
     return p
@@ -44,7 +46,8 @@ def xaigen_config(args, **kw):
     return XAIGenConfig(max_accuracy_drop=args.max_accuracy_drop, t_p=args.t_p, selection=args.selection,
                         energy_accounting=args.energy_accounting, refine=args.refine,
                         refine_passes=args.refine_passes, finetune_epochs=args.finetune_epochs,
-                        search_accuracy_drop=args.search_accuracy_drop, seed=args.seed, **kw)
+                        search_accuracy_drop=args.search_accuracy_drop,
+                        validation_fraction=args.validation_fraction, seed=args.seed, **kw)
 
 
 def trained_model(args, build, x, y, epochs: int, name: str, **train_kw):
