@@ -7,7 +7,8 @@ MobileNet-V2 depthwise layers), signed (mul8s_1L2N) and unsigned (mul8u_17C8) ta
   * approx   -- TfaxApproxConv2D / TfaxApproxMatMul (the library kernels), G LUT-MAC/s, median of repeats;
   * float    -- tf.nn.conv2d / tf.matmul / tf.nn.depthwise_conv2d float32 on the same shapes in the same process;
   * TF int8  -- TF's exact QuantizedConv2D / QuantizedMatMul (quint8, no table; none for depthwise on CPU);
-  * naive    -- TfaxNaiveConv2D: a benchmark-only C++ op, one thread, one scalar table lookup per product in a
+  * naive    -- TfaxNaiveConv2D: a benchmark-only C++ op (its own library, loader.load_bench()), one thread,
+                one scalar table lookup per product in a
                 direct 7-deep loop (TFApprox's CPU scheme); the Dense case runs it as a 1x1 conv.
   Every approx result is checked bit-exact against the naive op's (depthwise: against the NumPy reference).
 Part 2, whole models on 10,000 test images: LeNet-5 (MNIST) and ResNet-8 (CIFAR-10), random weights; the
@@ -36,7 +37,7 @@ import keras  # noqa: E402
 from tfaxdnn import models  # noqa: E402
 from tfaxdnn import multipliers as M  # noqa: E402
 from tfaxdnn import nn  # noqa: E402
-from tfaxdnn.ops.loader import load  # noqa: E402
+from tfaxdnn.ops.loader import load, load_bench  # noqa: E402
 
 TABLES = {"signed": "mul8s_1L2N", "unsigned": "mul8u_17C8"}
 DATA_DIR = os.environ.get("TFAXDNN_DATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
@@ -48,7 +49,9 @@ SHAPES = [
     ("conv3x3 16x16x32->32", "conv", (64, 16, 16, 32), (3, 3, 32), 1, "SAME"),
     ("conv3x3 8x8x64->64", "conv", (64, 8, 8, 64), (3, 3, 64), 1, "SAME"),
     ("conv1x1/2 32x32x16->32", "conv", (64, 32, 32, 16), (1, 1, 32), 2, "SAME"),
-    ("dense 1024->256", "dense", (64, 1024), (256,), 1, None),
+    ("dense 256x576->64", "dense", (256, 576), (64,), 1, None),
+    ("dense 64x1024->256", "dense", (64, 1024), (256,), 1, None),
+    ("dense 64x64->10 (ResNet-8 fc)", "dense", (64, 64), (10,), 1, None),
     # MobileNet-V2 (CIFAR-10) depthwise 3x3 layers, channel multiplier 1: expansion 6 of 16, 24, 32, 64 channels
     ("dw3x3 32x32x96", "depthwise", (64, 32, 32, 96), (3, 3, 1), 1, "SAME"),
     ("dw3x3/2 32x32x144", "depthwise", (64, 32, 32, 144), (3, 3, 1), 2, "SAME"),
@@ -99,7 +102,7 @@ def tf_quantized(rng, kind, xshape, wshape, stride, padding):
 
 
 def bench_layers(repeats: int, naive_repeats: int, only: str = ""):
-    ops = load()
+    ops, bench_ops = load(), load_bench()
     rng = np.random.default_rng(0)
     rows = []
     for name, kind, xshape, wshape, stride, padding in SHAPES:
@@ -138,13 +141,13 @@ def bench_layers(repeats: int, naive_repeats: int, only: str = ""):
                 approx = (lambda x=x, wc=wc, table=table, za=za, zw=zw, strides=strides:
                           ops.tfax_approx_conv2d(x, wc, table, za, zw, strides=strides, padding=padding))
                 naive = (lambda x=x, wc=wc, table=table, za=za, zw=zw, strides=strides:
-                         ops.tfax_naive_conv2d(x, wc, table, za, zw, strides=strides, padding=padding))
+                         bench_ops.tfax_naive_conv2d(x, wc, table, za, zw, strides=strides, padding=padding))
             else:
                 x, wc = codes(rng, xshape, signed), codes(rng, (k, o), signed)
                 approx = lambda x=x, wc=wc, table=table, za=za, zw=zw: ops.tfax_approx_mat_mul(x, wc, table, za, zw)
                 x4, w4 = tf.reshape(x, (n, 1, 1, k)), tf.reshape(wc, (1, 1, k, o))
                 naive = (lambda x4=x4, w4=w4, table=table, za=za, zw=zw:
-                         tf.reshape(ops.tfax_naive_conv2d(x4, w4, table, za, zw, strides=[1] * 4, padding="VALID"),
+                         tf.reshape(bench_ops.tfax_naive_conv2d(x4, w4, table, za, zw, strides=[1] * 4, padding="VALID"),
                                     (n, o)))
             exact = bool(np.array_equal(approx().numpy(), naive().numpy()))
             cases.append((sign, table_name, approx, naive, exact))

@@ -10,7 +10,7 @@
 #define TFAXDNN_LUT_GEMM_H_
 
 #include <algorithm>
-#if defined(__AVX2__) || defined(__AVX512F__)
+#if defined(__SSE2__) || defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 #include <cstdint>
@@ -223,6 +223,51 @@ void TransposeTiled(const Src* src, int64_t R, int64_t C, Dst* dst, Convert conv
     for (int64_t c0 = 0; c0 < C; c0 += kTile)
       for (int64_t c = c0; c < std::min(C, c0 + kTile); ++c)
         for (int64_t r = r0; r < std::min(R, r0 + kTile); ++r) dst[c * R + r] = convert(src[r * C + c]);
+}
+
+// dst[j] = table index of src[j], j < n (a copy for uint8 codes, a sign-bit flip for int8; vectorised).
+inline void CopyIndices(const uint8_t* src, int64_t n, uint8_t* dst) { std::memcpy(dst, src, n); }
+inline void CopyIndices(const int8_t* __restrict src, int64_t n, uint8_t* __restrict dst) {
+  for (int64_t j = 0; j < n; ++j) dst[j] = static_cast<uint8_t>(src[j]) ^ 0x80u;
+}
+
+// dst[c][r] = src[r][c] for an R x C byte matrix: 16x16 tiles by byte/word/dword/qword unpacks (scalar at the
+// edges). A dense layer's weights (1024 x 256) took 0.17 ms with scalar tiles, 6 % of the layer.
+inline void TransposeBytes(const uint8_t* src, int64_t R, int64_t C, uint8_t* dst) {
+  int64_t r0 = 0;
+#if defined(__SSE2__)
+  for (; r0 + 16 <= R; r0 += 16) {
+    int64_t c0 = 0;
+    for (; c0 + 16 <= C; c0 += 16) {
+      __m128i r[16], a[8], b[8], q[4][4], g[2][8];
+      for (int i = 0; i < 16; ++i) r[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + (r0 + i) * C + c0));
+      for (int i = 0; i < 8; ++i) {  // columns 0-7 | 8-15 of rows 2i, 2i+1
+        a[i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+        b[i] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+      }
+      for (int i = 0; i < 4; ++i) {  // columns 0-3, 4-7, 8-11, 12-15 of rows 4i..4i+3
+        q[0][i] = _mm_unpacklo_epi16(a[2 * i], a[2 * i + 1]);
+        q[1][i] = _mm_unpackhi_epi16(a[2 * i], a[2 * i + 1]);
+        q[2][i] = _mm_unpacklo_epi16(b[2 * i], b[2 * i + 1]);
+        q[3][i] = _mm_unpackhi_epi16(b[2 * i], b[2 * i + 1]);
+      }
+      for (int i = 0; i < 2; ++i)  // column pairs (2m, 2m+1) of rows 8i..8i+7
+        for (int j = 0; j < 4; ++j) {
+          g[i][2 * j] = _mm_unpacklo_epi32(q[j][2 * i], q[j][2 * i + 1]);
+          g[i][2 * j + 1] = _mm_unpackhi_epi32(q[j][2 * i], q[j][2 * i + 1]);
+        }
+      for (int m = 0; m < 8; ++m) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (c0 + 2 * m) * R + r0), _mm_unpacklo_epi64(g[0][m], g[1][m]));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (c0 + 2 * m + 1) * R + r0),
+                         _mm_unpackhi_epi64(g[0][m], g[1][m]));
+      }
+    }
+    for (int64_t c = c0; c < C; ++c)
+      for (int64_t r = r0; r < r0 + 16; ++r) dst[c * R + r] = src[r * C + c];
+  }
+#endif
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t r = r0; r < R; ++r) dst[c * R + r] = src[r * C + c];
 }
 
 // lut[a][w] - lo as uint16, column-major ([w][a]: a weight code's column is contiguous). Needs hi - lo <= 65535.
