@@ -109,6 +109,19 @@ def test_depthwise_channel_tables_randomised_match_reference(name):
                                       err_msg=str((s, d, padding, mult, kh, kw, c)))
 
 
+@pytest.mark.parametrize("name", ["mul8s_1L2N", "mul8u_17C8"])
+def test_depthwise_channel_tables_over_several_row_chunks_match_reference(name):
+    """Work units are row chunks x channel blocks (blocks fastest, each unit rebuilding its block's tables): layers
+    with several chunks, blocks and a partial block, stride 2, dilation 2, multipliers 1-3, per-channel zero points."""
+    m, rng = M.get(name), np.random.default_rng(17)
+    for s, d, padding, mult, c in [(2, 1, "SAME", 1, 36), (1, 2, "SAME", 2, 13), (2, 2, "VALID", 3, 7)]:
+        x, f = _codes(rng, (3, 45, 44, c), m.signed), _codes(rng, (3, 3, c, mult), m.signed)
+        za, zw = int(_zp(rng, m.signed)), _zp(rng, m.signed, c * mult)
+        got = nn.approx_depthwise_conv2d(x, f, m, s, padding, d, za, zw).numpy()
+        np.testing.assert_array_equal(got, ref.depthwise_conv2d(x, f, m.table, s, padding, d, za, zw),
+                                      err_msg=str((s, d, padding, mult, c)))
+
+
 def test_depthwise_generic_paths_for_large_windows_and_wide_tables():
     """Windows over 64 taps and tables whose corrected sums could leave int32 take the LUT GEMM groups instead."""
     rng = np.random.default_rng(14)

@@ -128,6 +128,8 @@ void InstantiateAll(LutScratch* s, const DwShape& d, uint16_t* t) {
   InstantiateDepthwise<int8_t>(d);
   InstantiateDepthwise<uint8_t>(d);
   ColumnTable16(nullptr, 0, t);
+  TransposeBytes(nullptr, 0, 0, nullptr);
+  CopyIndices(static_cast<const int8_t*>(nullptr), 0, nullptr);
   Prepare(nullptr)->Columns16();
 }
 }  // namespace tfaxdnn
