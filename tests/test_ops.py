@@ -68,6 +68,22 @@ def test_large_problems_use_tap_tables_exactly(name, case):
     np.testing.assert_array_equal(got, reference(x, f, m.table, *conv_args, za, zw))
 
 
+@pytest.mark.parametrize("case", sorted(c for c in LARGE_CASES if c != "depthwise"))
+@pytest.mark.parametrize("lo,hi", [(0, 128), (37, 50), (-3, 1)])
+def test_tap_tables_built_only_for_the_rows_the_codes_reach(case, lo, hi):
+    """Tap tables are built only over the rows (table indices, in groups of 16) that the unit's codes use: ReLU
+    outputs under the symmetric int8 scheme ([0, 128)), a narrow band, and a band across the sign boundary; the
+    zero point (the code of padded taps) lies outside the band."""
+    op, reference, x_shape, f_shape, n_out = LARGE_CASES[case]
+    m, rng = M.get("mul8s_1L2N"), np.random.default_rng(lo + 300)
+    x = rng.integers(lo, hi, x_shape).astype(np.int8)
+    f = rng.integers(lo, hi, f_shape).astype(np.int8) if case == "matmul_transposed" else _codes(rng, f_shape, True)
+    za, zw = min(hi + 20, 127), _zp(rng, True, n_out)
+    conv_args = () if case.startswith("matmul") else (1, "SAME", 1)
+    got = op(x, f, m, *conv_args, za, zw).numpy()
+    np.testing.assert_array_equal(got, reference(x, f, m.table, *conv_args, za, zw))
+
+
 def test_wide_table_range_falls_back_from_int16_tables():
     """Entries spanning more than 65535 cannot be int16 with one bias: the int32 paths must take over."""
     a, w = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")

@@ -301,16 +301,18 @@ inline void Transpose16x16(__m256i* r) {
 }
 #endif
 
-// Builds one tap's table T[a][j] = columns[wk[j]][a] for a in 0..255 (0 for j >= ow), B (8, 16 or 32) outputs
-// per row, 16 columns at a time (the last group of an 8-wide table keeps half of each transposed row).
-inline void BuildTapTable16(const uint16_t* columns, const uint8_t* wk, int ow, int B, uint16_t* t) {
+// Builds one tap's table T[a][j] = columns[wk[j]][a] for the rows a in [a_begin, a_end) (multiples of 16; rows
+// outside are left unwritten: no index reaches them), 0 for j >= ow, B (8, 16 or 32) outputs per row, 16 columns at
+// a time (the last group of an 8-wide table keeps half of each transposed row).
+inline void BuildTapTable16(const uint16_t* columns, const uint8_t* wk, int ow, int B, uint16_t* t, int a_begin = 0,
+                            int a_end = kTableSize) {
   static const uint16_t kZeros[kTableSize] = {0};
   for (int j0 = 0; j0 < B; j0 += 16) {
     const int width = std::min(16, B - j0);
     const uint16_t* col[16];
     for (int j = 0; j < 16; ++j) col[j] = j < width && j0 + j < ow ? columns + wk[j0 + j] * kTableSize : kZeros;
 #if defined(__AVX2__)
-    for (int a0 = 0; a0 < kTableSize; a0 += 16) {
+    for (int a0 = a_begin; a0 < a_end; a0 += 16) {
       __m256i r[16];
       for (int j = 0; j < 16; ++j) r[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(col[j] + a0));
       Transpose16x16(r);
@@ -324,7 +326,7 @@ inline void BuildTapTable16(const uint16_t* columns, const uint8_t* wk, int ow, 
       }
     }
 #else
-    for (int a = 0; a < kTableSize; ++a)
+    for (int a = a_begin; a < a_end; ++a)
       for (int j = 0; j < width; ++j) t[a * B + j0 + j] = col[j][a];
 #endif
   }
@@ -418,6 +420,16 @@ void StreamTapChunk(const uint8_t* xc, int64_t P, int64_t nk, const uint16_t* ta
   }
 }
 
+// The rows [begin, end) of the tap tables that the indices xt[0 .. n) reach, rounded out to multiples of 16.
+// Activations after a ReLU under the symmetric int8 scheme never take negative codes: half of every table build
+// (the rows 0-127) is then skipped.
+inline void UsedRows(const uint8_t* xt, int64_t n, int* begin, int* end) {
+  uint8_t lo = 255, hi = 0;
+  for (int64_t i = 0; i < n; ++i) lo = std::min(lo, xt[i]), hi = std::max(hi, xt[i]);  // vectorised
+  *begin = n ? lo & ~15 : 0;
+  *end = n ? (hi | 15) + 1 : 0;
+}
+
 // acc[p][j] (p < P, j < ow <= B) = sum_k lut[xt[p][k]][w[k * ldw + j]], from the column-major table.
 template <int B, typename Acc>
 void LutGemmTapBlock(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t ldw, int ow,
@@ -429,9 +441,12 @@ void LutGemmTapBlock(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, 
   uint16_t* tables = s->tables.data();
   uint32_t* park = s->park.data();
   const int64_t offset = K * int64_t(lo);
+  int a_begin, a_end;
+  UsedRows(xt, P * K, &a_begin, &a_end);
   for (int64_t k0 = 0; k0 < K; k0 += chunk) {
     const int64_t nk = std::min(K - k0, chunk);
-    for (int64_t k = 0; k < nk; ++k) BuildTapTable16(columns, w + (k0 + k) * ldw, ow, B, tables + k * TapTableStride(B));
+    for (int64_t k = 0; k < nk; ++k)
+      BuildTapTable16(columns, w + (k0 + k) * ldw, ow, B, tables + k * TapTableStride(B), a_begin, a_end);
     if (nk == K) {
       StreamTapChunk<B, ChunkRole::kOnly>(xt, P, nk, tables, park, ow, offset, acc);
       return;
