@@ -18,12 +18,10 @@ def test_mobilenet_v2_cifar_depthwise_layers_and_approximation():
         (32, 32, 1), (96, 32, 1), (144, 32, 1), (144, 32, 2), (192, 16, 1), (192, 16, 2), (384, 8, 1)]
     assert model.output.shape[-1] == 10
 
-    x = np.random.default_rng(0).random((8, 32, 32, 3), np.float32)
+    x = np.random.default_rng(0).random((4, 32, 32, 3), np.float32)
     y_float = model(x, training=False).numpy()
     # through the exact table (mul8s_1KV6) only 8-bit quantisation separates the model from float
     exact = tfaxdnn.approximate(model, tfaxdnn.Plan(default_multiplier="mul8s_1KV6"), calibration_data=x)
     assert sum(isinstance(layer, ApproxDepthwiseConv2D) for layer in exact.layers) == 7
-    assert np.corrcoef(exact(x, training=False).numpy().ravel(), y_float.ravel())[0, 1] > 0.999
-    approx = tfaxdnn.approximate(model, tfaxdnn.Plan(default_multiplier="mul8s_1L2N"), calibration_data=x)
-    y = approx(x, training=False).numpy()
-    assert y.shape == (8, 10) and np.isfinite(y).all() and not np.array_equal(y, y_float)
+    y = exact(x, training=False).numpy()
+    assert y.shape == (4, 10) and np.corrcoef(y.ravel(), y_float.ravel())[0, 1] > 0.999
