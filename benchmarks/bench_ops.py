@@ -1,18 +1,17 @@
 """Throughput of the compiled LUT ops against exact float32 TF ops and the naive per-product lookup loop.
 
-    .venv/bin/python benchmarks/bench_ops.py [--repeats 15] [--images 10000] [--batch 500] [--quick]
+    .venv/bin/python benchmarks/bench_ops.py [--repeats 15] [--shapes dw3x3]
 
-Part 1, per layer shape (ResNet-8 / CIFAR-10 shapes at batch 64, plus the ResNet-8 1x1 shortcut, a Dense layer and
+Per layer shape (ResNet-8 / CIFAR-10 shapes at batch 64, plus the ResNet-8 1x1 shortcut, a Dense layer and
 MobileNet-V2 depthwise layers), signed (mul8s_1L2N) and unsigned (mul8u_17C8) tables:
   * approx   -- TfaxApproxConv2D / TfaxApproxMatMul (the library kernels), G LUT-MAC/s, median of repeats;
   * float    -- tf.nn.conv2d / tf.matmul / tf.nn.depthwise_conv2d float32 on the same shapes in the same process;
   * TF int8  -- TF's exact QuantizedConv2D / QuantizedMatMul (quint8, no table; none for depthwise on CPU);
-  * naive    -- TfaxNaiveConv2D: a benchmark-only C++ op, one thread, one scalar table lookup per product in a
+  * naive    -- TfaxNaiveConv2D: a benchmark-only C++ op (its own library, loader.load_bench()), one thread,
+                one scalar table lookup per product in a
                 direct 7-deep loop (TFApprox's CPU scheme); the Dense case runs it as a 1x1 conv.
   Every approx result is checked bit-exact against the naive op's (depthwise: against the NumPy reference).
-Part 2, whole models on 10,000 test images: LeNet-5 (MNIST) and ResNet-8 (CIFAR-10), random weights; the
-approximate model quantises every conv/dense input (per-tensor activations, per-channel weights, BN folded),
-runs the LUT op and dequantises; images/s next to the exact float Keras model's images/s.
+Whole models (LeNet-5, ResNet-8, MobileNet-V2 through tfaxdnn.approximate): benchmarks/bench_models.py.
 """
 
 from __future__ import annotations
@@ -31,16 +30,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import keras  # noqa: E402
 
-from tfaxdnn import models  # noqa: E402
 from tfaxdnn import multipliers as M  # noqa: E402
 from tfaxdnn import nn  # noqa: E402
-from tfaxdnn.ops.loader import load  # noqa: E402
+from tfaxdnn.ops.loader import load, load_bench  # noqa: E402
 
 TABLES = {"signed": "mul8s_1L2N", "unsigned": "mul8u_17C8"}
-DATA_DIR = os.environ.get("TFAXDNN_DATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                                                      "shared", "data", "datasets"))
 
 # name, kind, (N, H, W, C), (KH, KW, O), stride, padding
 SHAPES = [
@@ -48,7 +43,9 @@ SHAPES = [
     ("conv3x3 16x16x32->32", "conv", (64, 16, 16, 32), (3, 3, 32), 1, "SAME"),
     ("conv3x3 8x8x64->64", "conv", (64, 8, 8, 64), (3, 3, 64), 1, "SAME"),
     ("conv1x1/2 32x32x16->32", "conv", (64, 32, 32, 16), (1, 1, 32), 2, "SAME"),
-    ("dense 1024->256", "dense", (64, 1024), (256,), 1, None),
+    ("dense 256x576->64", "dense", (256, 576), (64,), 1, None),
+    ("dense 64x1024->256", "dense", (64, 1024), (256,), 1, None),
+    ("dense 64x64->10 (ResNet-8 fc)", "dense", (64, 64), (10,), 1, None),
     # MobileNet-V2 (CIFAR-10) depthwise 3x3 layers, channel multiplier 1: expansion 6 of 16, 24, 32, 64 channels
     ("dw3x3 32x32x96", "depthwise", (64, 32, 32, 96), (3, 3, 1), 1, "SAME"),
     ("dw3x3/2 32x32x144", "depthwise", (64, 32, 32, 144), (3, 3, 1), 2, "SAME"),
@@ -99,7 +96,7 @@ def tf_quantized(rng, kind, xshape, wshape, stride, padding):
 
 
 def bench_layers(repeats: int, naive_repeats: int, only: str = ""):
-    ops = load()
+    ops, bench_ops = load(), load_bench()
     rng = np.random.default_rng(0)
     rows = []
     for name, kind, xshape, wshape, stride, padding in SHAPES:
@@ -138,13 +135,13 @@ def bench_layers(repeats: int, naive_repeats: int, only: str = ""):
                 approx = (lambda x=x, wc=wc, table=table, za=za, zw=zw, strides=strides:
                           ops.tfax_approx_conv2d(x, wc, table, za, zw, strides=strides, padding=padding))
                 naive = (lambda x=x, wc=wc, table=table, za=za, zw=zw, strides=strides:
-                         ops.tfax_naive_conv2d(x, wc, table, za, zw, strides=strides, padding=padding))
+                         bench_ops.tfax_naive_conv2d(x, wc, table, za, zw, strides=strides, padding=padding))
             else:
                 x, wc = codes(rng, xshape, signed), codes(rng, (k, o), signed)
                 approx = lambda x=x, wc=wc, table=table, za=za, zw=zw: ops.tfax_approx_mat_mul(x, wc, table, za, zw)
                 x4, w4 = tf.reshape(x, (n, 1, 1, k)), tf.reshape(wc, (1, 1, k, o))
                 naive = (lambda x4=x4, w4=w4, table=table, za=za, zw=zw:
-                         tf.reshape(ops.tfax_naive_conv2d(x4, w4, table, za, zw, strides=[1] * 4, padding="VALID"),
+                         tf.reshape(bench_ops.tfax_naive_conv2d(x4, w4, table, za, zw, strides=[1] * 4, padding="VALID"),
                                     (n, o)))
             exact = bool(np.array_equal(approx().numpy(), naive().numpy()))
             cases.append((sign, table_name, approx, naive, exact))
@@ -204,156 +201,7 @@ def bench_depthwise(ops, rng, name, xshape, wshape, stride, padding, repeats):
     return rows
 
 
-# --- whole models -------------------------------------------------------------------------------------------
-
-def _fold(model, conv_name, bn_name=None):
-    """Float kernel and bias of a conv/dense layer with its BatchNormalization folded in."""
-    layer = model.get_layer(conv_name)
-    kernel = layer.kernel.numpy()
-    bias = layer.bias.numpy() if getattr(layer, "use_bias", False) else np.zeros(kernel.shape[-1], np.float32)
-    if bn_name:
-        bn = model.get_layer(bn_name)
-        gamma, beta, mean, var = (v.numpy() for v in (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
-        scale = gamma / np.sqrt(var + bn.epsilon)
-        kernel, bias = kernel * scale, (bias - mean) * scale + beta
-    return kernel.astype(np.float32), bias.astype(np.float32)
-
-
-class FloatLayers:
-    """Float conv/dense with folded BN; records the max input of every layer (activation calibration)."""
-
-    def __init__(self, params):
-        self.params, self.ranges = params, {}
-
-    def conv(self, name, x, stride=1, padding="SAME"):
-        self.ranges[name] = max(self.ranges.get(name, 0.0), float(tf.reduce_max(x)))
-        k, b = self.params[name]
-        return tf.nn.conv2d(x, k, stride, padding) + b
-
-    def dense(self, name, x):
-        self.ranges[name] = max(self.ranges.get(name, 0.0), float(tf.reduce_max(x)))
-        k, b = self.params[name]
-        return tf.matmul(x, k) + b
-
-
-class ApproxLayers:
-    """Quantise input (per tensor) -> LUT op (per-channel weights) -> dequantise + bias."""
-
-    def __init__(self, params, ranges, multiplier):
-        self.m = M.get(multiplier)
-        signed = self.m.signed
-        self.dtype = tf.int8 if signed else tf.uint8
-        self.lo, self.hi, self.za = (-128, 127, -128) if signed else (0, 255, 0)
-        self.layers = {}
-        for name, (k, b) in params.items():
-            sw = np.maximum(np.abs(k).reshape(-1, k.shape[-1]).max(0), 1e-8) / 127.0
-            zw = 0 if signed else 128
-            wc = np.clip(np.round(k / sw) + zw, self.lo, self.hi).astype(np.int8 if signed else np.uint8)
-            sx = max(ranges[name], 1e-8) / 255.0
-            self.layers[name] = (tf.constant(wc), tf.constant(b), tf.constant((sx * sw).astype(np.float32)),
-                                 sx, zw)
-
-    def _quant(self, x, sx):
-        return tf.cast(tf.clip_by_value(tf.round(x / sx) + self.za, self.lo, self.hi), self.dtype)
-
-    def conv(self, name, x, stride=1, padding="SAME"):
-        wc, b, scale, sx, zw = self.layers[name]
-        acc = nn.approx_conv2d(self._quant(x, sx), wc, self.m, stride, padding, 1, self.za, zw)
-        return tf.cast(acc, tf.float32) * scale + b
-
-    def dense(self, name, x):
-        wc, b, scale, sx, zw = self.layers[name]
-        acc = nn.approx_matmul(self._quant(x, sx), wc, self.m, self.za, zw)
-        return tf.cast(acc, tf.float32) * scale + b
-
-
-def lenet_params(model):
-    return {n: _fold(model, n) for n in ("conv1", "conv2", "conv3", "fc1", "fc2")}
-
-
-def lenet_forward(L, x):
-    pool = lambda t: tf.nn.max_pool2d(t, 2, 2, "VALID")
-    x = pool(tf.nn.relu(L.conv("conv1", x, 1, "SAME")))
-    x = pool(tf.nn.relu(L.conv("conv2", x, 1, "VALID")))
-    x = tf.nn.relu(L.conv("conv3", x, 1, "VALID"))
-    x = tf.nn.relu(L.dense("fc1", tf.reshape(x, (-1, 120))))
-    return L.dense("fc2", x)
-
-
-def resnet8_params(model):
-    p = {"stem_conv": _fold(model, "stem_conv", "stem_bn"), "fc": _fold(model, "fc")}
-    for i in (1, 2, 3):
-        b = f"stage{i}_block1"
-        p[f"{b}_conv1"] = _fold(model, f"{b}_conv1", f"{b}_bn1")
-        p[f"{b}_conv2"] = _fold(model, f"{b}_conv2", f"{b}_bn2")
-        if i > 1:
-            p[f"{b}_shortcut"] = _fold(model, f"{b}_shortcut", f"{b}_shortcut_bn")
-    return p
-
-
-def resnet8_forward(L, x):
-    x = tf.nn.relu(L.conv("stem_conv", x))
-    for i in (1, 2, 3):
-        b, s = f"stage{i}_block1", 1 if i == 1 else 2
-        y = tf.nn.relu(L.conv(f"{b}_conv1", x, s))
-        y = L.conv(f"{b}_conv2", y)
-        x = tf.nn.relu(y + (L.conv(f"{b}_shortcut", x, s) if i > 1 else x))
-    return L.dense("fc", tf.reduce_mean(x, axis=(1, 2)))
-
-
-def load_images(name: str, count: int):
-    path = os.path.join(DATA_DIR, f"{name}.npz")
-    if os.path.isfile(path):
-        x = np.load(path)["x_test"][:count].astype(np.float32) / 255.0
-        source = path
-    else:
-        shape = (28, 28) if name == "mnist" else (32, 32, 3)
-        x = np.random.default_rng(0).random((count, *shape), np.float32)
-        source = "random"
-    if x.ndim == 3:
-        x = x[..., None]
-    return x, source
-
-
-def images_per_second(fns, images, batch, repeats):
-    """Images/s of each model function over all images in batches (the functions timed round-robin)."""
-    batches = [tf.constant(images[i:i + batch]) for i in range(0, len(images), batch)]
-    runs = []
-    for fn in fns:
-        fn(batches[0])  # trace
-        runs.append(lambda fn=fn: [fn(b) for b in batches])
-    return [len(images) / t for t in median_times(runs, repeats, warmup=1)]
-
-
-def bench_models(n_images: int, batch: int, repeats: int):
-    keras.utils.set_random_seed(0)
-    rows = []
-    for model_name, data, build, params_fn, forward in [
-            ("LeNet-5", "mnist", models.lenet5, lenet_params, lenet_forward),
-            ("ResNet-8", "cifar10", models.resnet8, resnet8_params, resnet8_forward)]:
-        images, source = load_images(data, n_images)
-        model = build(input_shape=images.shape[1:])
-        float_fn = tf.function(lambda b: model(b, training=False))
-        params = {k: (tf.constant(v[0]), tf.constant(v[1])) for k, v in params_fn(model).items()}
-        calib = FloatLayers(params)
-        forward(calib, tf.constant(images[:512]))
-        approx_fns = []
-        for table_name in TABLES.values():
-            approx = ApproxLayers({k: (v[0].numpy(), v[1].numpy()) for k, v in params.items()}, calib.ranges,
-                                  table_name)
-            approx_fns.append(tf.function(lambda b, L=approx: forward(L, b)))
-        float_ips, *approx_ips = images_per_second([float_fn] + approx_fns, images, batch, repeats)
-        for (sign, table_name), ips in zip(TABLES.items(), approx_ips):
-            row = dict(model=model_name, table=f"{sign} ({table_name})", images=len(images), batch=batch,
-                       data=source, approx_images_per_s=ips, float_images_per_s=float_ips,
-                       ratio_float=ips / float_ips)
-            rows.append(row)
-            print(f"  {model_name:9s} {sign:8s} approx {ips:9.0f} img/s  float {float_ips:9.0f} img/s  "
-                  f"ratio {ips / float_ips:.3f}", flush=True)
-    return rows
-
-
-def print_tables(layer_rows, model_rows):
+def print_table(layer_rows):
     print("\n| shape | table | approx G LUT-MAC/s | float32 G MAC/s | approx / float | TF int8 G MAC/s "
           "| approx / TF int8 | approx / naive | naive G LUT-MAC/s | bit-exact |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|:-:|")
@@ -368,22 +216,12 @@ def print_tables(layer_rows, model_rows):
         print(f"| {r['shape']} | {r['table']} | {r['approx_gmacs']:.2f} | {r['float_gmacs']:.2f} | "
               f"{r['ratio_float']:.3f} (1/{1 / r['ratio_float']:.1f}) | {int8} | {vs_int8} | {vs_naive} | {naive} | "
               f"{exact} |")
-    if model_rows:
-        print("\n| model | table | approx images/s | float images/s | approx / float |")
-        print("|---|---|---:|---:|---:|")
-        for r in model_rows:
-            print(f"| {r['model']} ({r['images']} images, batch {r['batch']}) | {r['table']} | "
-                  f"{r['approx_images_per_s']:.0f} | {r['float_images_per_s']:.0f} | {r['ratio_float']:.3f} |")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--naive-repeats", type=int, default=3)
-    ap.add_argument("--images", type=int, default=10000)
-    ap.add_argument("--batch", type=int, default=500)
-    ap.add_argument("--model-repeats", type=int, default=3)
-    ap.add_argument("--no-models", action="store_true")
     ap.add_argument("--shapes", default="", help="only the layer shapes whose name contains this text (e.g. dw3x3)")
     ap.add_argument("--json", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                    "bench_ops.json"))
@@ -394,11 +232,7 @@ def main():
           "TfaxNaiveConv2D (scalar per-product lookup loop, 1 thread)")
     print("Per-layer throughput (batch 64; median of repeats):")
     layer_rows = bench_layers(args.repeats, args.naive_repeats, args.shapes)
-    model_rows = []
-    if not args.no_models:
-        print(f"Whole models ({args.images} images, batch {args.batch}):")
-        model_rows = bench_models(args.images, args.batch, args.model_repeats)
-    print_tables(layer_rows, model_rows)
+    print_table(layer_rows)
     ratios = [r["ratio_float"] for r in layer_rows]
     naive = [r["ratio_naive"] for r in layer_rows if r["ratio_naive"] is not None]
     print(f"\nmin approx/float ratio {min(ratios):.3f} (required >= 0.125, stretch >= 0.333)"
@@ -407,10 +241,10 @@ def main():
         os.makedirs(os.path.dirname(args.json), exist_ok=True)
         info = dict(tensorflow=tf.__version__, numpy=np.__version__, python=platform.python_version(),
                     machine=platform.machine(), cpus=os.cpu_count(), processor=cpu_model(),
-                    vector_isa=_vector_isa(),
+                    vector_isa=_vector_isa(), load_average=os.getloadavg(),
                     time=time.strftime("%Y-%m-%d %H:%M:%S"), repeats=args.repeats)
         with open(args.json, "w") as f:
-            json.dump(dict(env=info, layers=layer_rows, models=model_rows), f, indent=1)
+            json.dump(dict(env=info, layers=layer_rows), f, indent=1)
 
 
 def _vector_isa() -> str:

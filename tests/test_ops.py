@@ -68,6 +68,22 @@ def test_large_problems_use_tap_tables_exactly(name, case):
     np.testing.assert_array_equal(got, reference(x, f, m.table, *conv_args, za, zw))
 
 
+@pytest.mark.parametrize("case", sorted(c for c in LARGE_CASES if c != "depthwise"))
+@pytest.mark.parametrize("lo,hi", [(0, 128), (37, 50), (-3, 1)])
+def test_tap_tables_built_only_for_the_rows_the_codes_reach(case, lo, hi):
+    """Tap tables are built only over the rows (table indices, in groups of 16) that the unit's codes use: ReLU
+    outputs under the symmetric int8 scheme ([0, 128)), a narrow band, and a band across the sign boundary; the
+    zero point (the code of padded taps) lies outside the band."""
+    op, reference, x_shape, f_shape, n_out = LARGE_CASES[case]
+    m, rng = M.get("mul8s_1L2N"), np.random.default_rng(lo + 300)
+    x = rng.integers(lo, hi, x_shape).astype(np.int8)
+    f = rng.integers(lo, hi, f_shape).astype(np.int8) if case == "matmul_transposed" else _codes(rng, f_shape, True)
+    za, zw = min(hi + 20, 127), _zp(rng, True, n_out)
+    conv_args = () if case.startswith("matmul") else (1, "SAME", 1)
+    got = op(x, f, m, *conv_args, za, zw).numpy()
+    np.testing.assert_array_equal(got, reference(x, f, m.table, *conv_args, za, zw))
+
+
 def test_wide_table_range_falls_back_from_int16_tables():
     """Entries spanning more than 65535 cannot be int16 with one bias: the int32 paths must take over."""
     a, w = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
@@ -107,6 +123,19 @@ def test_depthwise_channel_tables_randomised_match_reference(name):
         got = nn.approx_depthwise_conv2d(x, f, m, s, padding, d, za, zw).numpy()
         np.testing.assert_array_equal(got, ref.depthwise_conv2d(x, f, m.table, s, padding, d, za, zw),
                                       err_msg=str((s, d, padding, mult, kh, kw, c)))
+
+
+@pytest.mark.parametrize("name", ["mul8s_1L2N", "mul8u_17C8"])
+def test_depthwise_channel_tables_over_several_row_chunks_match_reference(name):
+    """Work units are row chunks x channel blocks (blocks fastest, each unit rebuilding its block's tables): layers
+    with several chunks, blocks and a partial block, stride 2, dilation 2, multipliers 1-3, per-channel zero points."""
+    m, rng = M.get(name), np.random.default_rng(17)
+    for s, d, padding, mult, c in [(2, 1, "SAME", 1, 36), (1, 2, "SAME", 2, 13), (2, 2, "VALID", 3, 7)]:
+        x, f = _codes(rng, (3, 45, 44, c), m.signed), _codes(rng, (3, 3, c, mult), m.signed)
+        za, zw = int(_zp(rng, m.signed)), _zp(rng, m.signed, c * mult)
+        got = nn.approx_depthwise_conv2d(x, f, m, s, padding, d, za, zw).numpy()
+        np.testing.assert_array_equal(got, ref.depthwise_conv2d(x, f, m.table, s, padding, d, za, zw),
+                                      err_msg=str((s, d, padding, mult, c)))
 
 
 def test_depthwise_generic_paths_for_large_windows_and_wide_tables():

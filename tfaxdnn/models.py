@@ -61,6 +61,53 @@ def resnet18(**kw) -> keras.Model:
     return resnet((64, 128, 256, 512), 2, name="resnet18", **kw)
 
 
+# MobileNet-V2 for 32x32 inputs: (expansion, output channels, blocks, stride of the first block). The stem keeps the
+# full resolution (stride 1, as CIFAR variants do), so the depthwise layers run at 32x32, 16x16 and 8x8.
+MOBILENET_V2_CIFAR_BLOCKS = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 2, 2), (6, 64, 2, 2))
+
+
+def _inverted_residual(x, expansion: int, filters: int, stride: int, name: str):
+    """MobileNet-V2 block: 1x1 expansion (skipped for expansion 1) -> 3x3 depthwise -> linear 1x1 projection, each
+    with BatchNormalization (ReLU6 after the first two); a residual Add when the shape is kept."""
+    y = x
+    if expansion != 1:
+        y = layers.Conv2D(x.shape[-1] * expansion, 1, use_bias=False, name=f"{name}_expand")(y)
+        y = layers.BatchNormalization(name=f"{name}_expand_bn")(y)
+        y = layers.ReLU(6.0, name=f"{name}_expand_relu")(y)
+    y = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw")(y)
+    y = layers.BatchNormalization(name=f"{name}_dw_bn")(y)
+    y = layers.ReLU(6.0, name=f"{name}_dw_relu")(y)
+    y = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(y)
+    y = layers.BatchNormalization(name=f"{name}_project_bn")(y)
+    if stride == 1 and x.shape[-1] == filters:
+        y = layers.Add(name=f"{name}_add")([x, y])
+    return y
+
+
+def mobilenet_v2_cifar(input_shape=(32, 32, 3), num_classes: int = 10, blocks=MOBILENET_V2_CIFAR_BLOCKS,
+                       stem: int = 32, head: int = 256, name: str = "mobilenet_v2_cifar") -> keras.Model:
+    """A small MobileNet-V2 for CIFAR-10 (141,194 parameters with the defaults): a 3x3 stem conv, inverted-
+    residual blocks ``block{i}`` (``blocks``: (expansion, filters, repeats, first stride) per stage) with depthwise
+    3x3 convolutions (``block{i}_dw``), a 1x1 head conv, global average pooling and the classifier ``fc``. The
+    expanded depthwise layers are those of ``benchmarks/bench_ops.py`` (96 channels at 32x32, 144 at stride 2, 192
+    at 16x16, 384 at 8x8)."""
+    inputs = keras.Input(input_shape, name="image")
+    x = layers.Conv2D(stem, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.ReLU(6.0, name="stem_relu")(x)
+    i = 0
+    for expansion, filters, repeats, stride in blocks:
+        for r in range(repeats):
+            i += 1
+            x = _inverted_residual(x, expansion, filters, stride if r == 0 else 1, f"block{i}")
+    x = layers.Conv2D(head, 1, use_bias=False, name="head_conv")(x)
+    x = layers.BatchNormalization(name="head_bn")(x)
+    x = layers.ReLU(6.0, name="head_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = layers.Dense(num_classes, name="fc")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
 def train_classifier(model: keras.Model, x, y, epochs: int, batch_size: int = 64, learning_rate: float = 1e-3,
                      augment: bool = False, seed: int = 0, verbose: int = 2, deterministic: bool = True
                      ) -> keras.Model:

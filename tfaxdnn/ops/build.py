@@ -1,6 +1,8 @@
 """Compile the LUT op library (one object per source, in parallel) against the installed TensorFlow (``python -m tfaxdnn.ops.build``).
 
 Used by ``setup.py``'s ``build_ext`` and, when the library is missing or older than its sources, on first use.
+Sources named ``cc/bench_*.cc`` (the naive benchmark baseline op) are left out of the op library: they form a
+separate benchmark library (``python -m tfaxdnn.ops.build --bench``; ``loader.load_bench()`` builds it on demand).
 Flags come from ``tf.sysconfig``; ``TFAXDNN_CXXFLAGS`` overrides the optimisation flags (default
 ``-O3 -march=native -mno-avx512fp16 -mprefer-vector-width=512``: the library is built on the machine that runs
 it; Eigen's AVX512-FP16 path does not compile with g++ 12, so that one extension is switched off; 512-bit vectors
@@ -18,28 +20,32 @@ import sys
 
 CC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cc")
 LIB_NAME = "_tfaxdnn_ops.so"
+BENCH_LIB_NAME = "_tfaxdnn_bench_ops.so"
+BENCH_PREFIX = "bench_"
 DEFAULT_OPT_FLAGS = "-O3 -march=native -mno-avx512fp16 -mprefer-vector-width=512 -fno-math-errno"
 FALLBACK_OPT_FLAGS = "-O3 -mavx2 -mfma -fno-math-errno"
 
 
-def sources() -> list:
-    return sorted(glob.glob(os.path.join(CC_DIR, "*.cc")))
+def sources(bench: bool = False) -> list:
+    """The op library's sources, or (``bench``) the benchmark library's ``bench_*.cc``."""
+    return sorted(f for f in glob.glob(os.path.join(CC_DIR, "*.cc"))
+                  if os.path.basename(f).startswith(BENCH_PREFIX) == bench)
 
 
 def headers() -> list:
     return sorted(glob.glob(os.path.join(CC_DIR, "*.h")))
 
 
-def default_output() -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), LIB_NAME)
+def default_output(bench: bool = False) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), BENCH_LIB_NAME if bench else LIB_NAME)
 
 
-def is_stale(path: str) -> bool:
-    """True when the library is missing or older than any C++ source/header."""
+def is_stale(path: str, bench: bool = False) -> bool:
+    """True when the library is missing or older than any of its C++ sources or the headers."""
     if not os.path.isfile(path):
         return True
     mtime = os.path.getmtime(path)
-    return any(os.path.getmtime(f) > mtime for f in sources() + headers())
+    return any(os.path.getmtime(f) > mtime for f in sources(bench) + headers())
 
 
 def _compile_one(cmd):
@@ -47,34 +53,35 @@ def _compile_one(cmd):
     return cmd, proc.returncode, proc.stderr
 
 
-def build(output: str = None, verbose: bool = True) -> str:
-    """Compile each source to an object in parallel, then link the op library to ``output`` (atomically)."""
+def build(output: str = None, verbose: bool = True, bench: bool = False) -> str:
+    """Compile each source to an object in parallel, then link the op library (``bench``: the benchmark library)
+    to ``output`` (atomically)."""
     if "TFAXDNN_CXXFLAGS" in os.environ:
-        return _build(output, shlex.split(os.environ["TFAXDNN_CXXFLAGS"]), verbose)
+        return _build(output, shlex.split(os.environ["TFAXDNN_CXXFLAGS"]), verbose, bench)
     try:
-        return _build(output, shlex.split(DEFAULT_OPT_FLAGS), verbose)
+        return _build(output, shlex.split(DEFAULT_OPT_FLAGS), verbose, bench)
     except RuntimeError as err:
         first = next((ln for ln in str(err).splitlines() if "error" in ln), str(err).splitlines()[0])
         print(f"tfaxdnn: WARNING: the native build failed ({first.strip()}); retrying with the slower portable "
               f"flags {FALLBACK_OPT_FLAGS}", file=sys.stderr)
-        return _build(output, shlex.split(FALLBACK_OPT_FLAGS), verbose)
+        return _build(output, shlex.split(FALLBACK_OPT_FLAGS), verbose, bench)
 
 
-def _build(output, opt, verbose):
+def _build(output, opt, verbose, bench=False):
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
     import tensorflow as tf
 
-    output = output or default_output()
+    output = output or default_output(bench)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     cxx = os.environ.get("CXX", "g++")
     cflags = [c for c in tf.sysconfig.get_compile_flags() if c != "--std=c++17"]
     if verbose:
-        print("tfaxdnn: building LUT op library ->", output, file=sys.stderr)
+        print(f"tfaxdnn: building {'benchmark' if bench else 'LUT'} op library ->", output, file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="tfaxdnn_build_") as tmp:
         objects, jobs = [], []
-        for src in sources():
+        for src in sources(bench):
             obj = os.path.join(tmp, os.path.splitext(os.path.basename(src))[0] + ".o")
             objects.append(obj)
             # an attribute dropped from a vector typedef (e.g. its 2-byte alignment) turns loads into faults
@@ -121,6 +128,8 @@ void InstantiateAll(LutScratch* s, const DwShape& d, uint16_t* t) {
   InstantiateDepthwise<int8_t>(d);
   InstantiateDepthwise<uint8_t>(d);
   ColumnTable16(nullptr, 0, t);
+  TransposeBytes(nullptr, 0, 0, nullptr);
+  CopyIndices(static_cast<const int8_t*>(nullptr), 0, nullptr);
   Prepare(nullptr)->Columns16();
 }
 }  // namespace tfaxdnn
@@ -154,4 +163,6 @@ def _first_errors(stderr: str, limit: int = 20) -> str:
 
 
 if __name__ == "__main__":
-    print(build(sys.argv[1] if len(sys.argv) > 1 else None))
+    _bench = "--bench" in sys.argv[1:]
+    _args = [a for a in sys.argv[1:] if a != "--bench"]
+    print(build(_args[0] if _args else None, bench=_bench))

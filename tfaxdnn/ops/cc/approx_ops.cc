@@ -1,31 +1,13 @@
 // Op registrations (interface and shape functions only). Attr names follow TF's Conv2D so shape inference
 // and graph rewrites can reuse them. Prefix "Tfax" avoids clashes with ALWANN/TFApprox ops.
-#include "absl/strings/str_cat.h"
-#include "tensorflow/core/framework/common_shape_fns.h"
+#include "op_shapes.h"
 #include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/shape_inference.h"
 
 using tensorflow::shape_inference::DimensionHandle;
 using tensorflow::shape_inference::InferenceContext;
 using tensorflow::shape_inference::ShapeHandle;
-
-namespace {
-// A filter without a window (height or width 0) has no meaningful output size: refused when its shape is known
-// (the kernels refuse it too); otherwise TF's own shape function.
-absl::Status WithWindow(InferenceContext* c, absl::Status (*shape_fn)(InferenceContext*)) {
-  ShapeHandle filter;
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 4, &filter));
-  for (int i = 0; i < 2; ++i)
-    if (c->ValueKnown(c->Dim(filter, i)) && c->Value(c->Dim(filter, i)) == 0)
-      return absl::InvalidArgumentError(absl::StrCat("the filter's height and width must be at least 1, got filter "
-                                                     "shape ", c->DebugString(filter)));
-  return shape_fn(c);
-}
-absl::Status ConvShape(InferenceContext* c) { return WithWindow(c, tensorflow::shape_inference::Conv2DShape); }
-absl::Status DepthwiseShape(InferenceContext* c) {
-  return WithWindow(c, tensorflow::shape_inference::DepthwiseConv2DNativeShape);
-}
-}  // namespace
+using tfaxdnn::ConvShape;
+using tfaxdnn::DepthwiseShape;
 
 REGISTER_OP("TfaxApproxConv2D")
     .Input("input: T")
@@ -82,18 +64,3 @@ REGISTER_OP("TfaxApproxMatMul")
       return absl::OkStatus();
     })
     .Doc("Matrix product a [N,K] (activations) x b [K,O] (weights) through a 256x256 lookup table.");
-
-REGISTER_OP("TfaxNaiveConv2D")
-    .Input("input: T")
-    .Input("filter: T")
-    .Input("table: int32")
-    .Input("input_zero_point: int32")
-    .Input("filter_zero_point: int32")
-    .Output("output: int32")
-    .Attr("T: {int8, uint8}")
-    .Attr("strides: list(int)")
-    .Attr("padding: {'SAME', 'VALID'}")
-    .Attr("dilations: list(int) = [1, 1, 1, 1]")
-    .Attr("data_format: {'NHWC'} = 'NHWC'")
-    .SetShapeFn(ConvShape)
-    .Doc("Benchmark baseline: TfaxApproxConv2D computed by a single-threaded scalar per-product lookup loop.");

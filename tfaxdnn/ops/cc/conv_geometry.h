@@ -42,12 +42,6 @@ struct ConvAttrs {
   }
 };
 
-// dst[j] = table index of src[j], j < n (a copy for uint8 codes, a sign-bit flip for int8).
-inline void CopyIndices(const uint8_t* src, int64_t n, uint8_t* dst) { std::memcpy(dst, src, n); }
-inline void CopyIndices(const int8_t* src, int64_t n, uint8_t* dst) {
-  for (int64_t j = 0; j < n; ++j) dst[j] = TableIndex(src[j]);
-}
-
 struct ConvGeometry {
   int64_t N, H, W, C, KH, KW, OH, OW, pad_top, pad_left;
   ConvAttrs a;

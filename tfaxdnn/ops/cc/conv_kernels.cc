@@ -42,7 +42,7 @@ class ApproxConv2DOp : public OpKernel {
     const T* w = filter.flat<T>().data();
     std::vector<uint8_t> widx;
     std::vector<int64_t> wsum;
-    PackWeights<T>(1, K, O, [&](int64_t, int64_t k, int64_t o) { return w[k * O + o]; }, &widx, &wsum);
+    PackWeights<T>(K, O, w, &widx, &wsum);
 
     LutProblem pr;
     pr.P = geo.Positions(), pr.K = K, pr.O = O, pr.ldo = O;

@@ -130,11 +130,6 @@ struct LutPlan {
   int64_t pb = 1, out_width = 0;    // a work unit: pb positions x out_width outputs
 };
 
-// dst[c][r] = src[r][c] for an R x C byte matrix.
-inline void TransposeBytes(const uint8_t* src, int64_t R, int64_t C, uint8_t* dst) {
-  TransposeTiled(src, R, C, dst, [](uint8_t v) { return v; });
-}
-
 // Tap-table block width for n columns: 8, 16 or 32 (kTapBlock).
 inline int TapBlockWidth(int64_t n) { return n <= 8 ? 8 : n <= 16 ? 16 : kTapBlock; }
 
@@ -375,6 +370,27 @@ void PackWeights(int64_t groups, int64_t K, int64_t O, CodeFn code, std::vector<
         (*widx)[(g * K + k) * O + o] = TableIndex(c);
         (*wsum)[g * O + o] += c;
       }
+}
+
+// The same for a row-major [K][O] weight matrix (conv HWIO, matmul): one vectorised pass (the generic loop took
+// 0.44 ms for a 1024 x 256 Dense layer, 17 % of its time); column sums in int32 over blocks of rows (exact:
+// 2^23 rows of |code| <= 255), then int64.
+template <typename T>
+void PackWeights(int64_t K, int64_t O, const T* w, std::vector<uint8_t>* widx, std::vector<int64_t>* wsum) {
+  widx->resize(K * O);
+  wsum->assign(O, 0);
+  CopyIndices(w, K * O, widx->data());
+  std::vector<int32_t> part(O);
+  constexpr int64_t kRows = int64_t(1) << 23;
+  for (int64_t k0 = 0; k0 < K; k0 += kRows) {
+    std::fill(part.begin(), part.end(), 0);
+    int32_t* __restrict s = part.data();
+    for (int64_t k = k0; k < std::min(K, k0 + kRows); ++k) {
+      const T* __restrict row = w + k * O;
+      for (int64_t o = 0; o < O; ++o) s[o] += row[o];
+    }
+    for (int64_t o = 0; o < O; ++o) (*wsum)[o] += s[o];
+  }
 }
 
 // Runs a kernel's body, turning a failed host allocation (std::bad_alloc) into ResourceExhausted instead of an

@@ -35,7 +35,7 @@ class ApproxMatMulOp : public OpKernel {
     const T* w = b.flat<T>().data();
     std::vector<uint8_t> widx;
     std::vector<int64_t> wsum;
-    PackWeights<T>(1, K, O, [&](int64_t, int64_t k, int64_t o) { return w[k * O + o]; }, &widx, &wsum);
+    PackWeights<T>(K, O, w, &widx, &wsum);
 
     LutProblem pr;
     pr.P = N, pr.K = K, pr.O = O, pr.ldo = O;

@@ -1,8 +1,26 @@
-// TfaxNaiveConv2D: the deliberately naive LUT convolution (benchmark baseline only, not used by the library).
+// TfaxNaiveConv2D: the deliberately naive LUT convolution, the benchmark's baseline. Built into a separate library
+// (bench_*.cc: `tfaxdnn.ops.loader.load_bench()`), never into the production op library.
 // One thread, one scalar table lookup per product in a direct 7-deep loop -- the scheme of TFApprox's CPU
 // path. It computes the same exact result as TfaxApproxConv2D so the benchmark can cross-check it.
 #include "conv_geometry.h"
 #include "kernel_utils.h"
+#include "op_shapes.h"
+#include "tensorflow/core/framework/op.h"
+
+REGISTER_OP("TfaxNaiveConv2D")
+    .Input("input: T")
+    .Input("filter: T")
+    .Input("table: int32")
+    .Input("input_zero_point: int32")
+    .Input("filter_zero_point: int32")
+    .Output("output: int32")
+    .Attr("T: {int8, uint8}")
+    .Attr("strides: list(int)")
+    .Attr("padding: {'SAME', 'VALID'}")
+    .Attr("dilations: list(int) = [1, 1, 1, 1]")
+    .Attr("data_format: {'NHWC'} = 'NHWC'")
+    .SetShapeFn(tfaxdnn::ConvShape)
+    .Doc("Benchmark baseline: TfaxApproxConv2D computed by a single-threaded scalar per-product lookup loop.");
 
 namespace tfaxdnn {
 using namespace tensorflow;  // NOLINT
