@@ -27,6 +27,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_ops.py
+	$(BIN)/python benchmarks/bench_models.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info tfaxdnn/ops/_tfaxdnn_ops*.so
+	rm -rf $(VENV) build *.egg-info tfaxdnn/ops/_tfaxdnn_ops*.so tfaxdnn/ops/_tfaxdnn_bench_ops.so
