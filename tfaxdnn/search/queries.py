@@ -27,8 +27,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-__all__ = ["Query", "AllOf", "iq1", "iq2", "iq3", "q7", "paper_query", "paper_queries", "PAPER_QUERIES", "PAPER_THR_AVG",
-           "drop_signal", "parse_query"]
+__all__ = ["Query", "AllOf", "iq1", "iq2", "iq3", "q7", "paper_query", "paper_queries", "PAPER_QUERIES",
+           "PAPER_THR_AVG", "drop_signal", "parse_query"]
 
 #: The paper's Table I: name -> (thr %, X %); every Q1-Q6 also has thr_total = 15 % and thr_avg; Q7 only thr_avg.
 PAPER_QUERIES = {"Q1": (3.0, 40.0), "Q2": (3.0, 60.0), "Q3": (3.0, 80.0), "Q4": (5.0, 40.0), "Q5": (5.0, 60.0),
