@@ -28,7 +28,7 @@ def main(argv=None):
     p.add_argument("--thr-avg", default="1")
     p.add_argument("--budget", type=int, default=30)
     p.add_argument("--modes", default="recon_evo")
-    p.add_argument("--protocol", default="native", choices=("native", "query"))
+    p.add_argument("--protocol", default="native", choices=("native", "query", "shared"))
     args = p.parse_args(argv)
     (xtr, ytr), (xte, yte), src = load_mnist(args.data, full=not args.subset, verbose=True)
     model = trained_model(args, lenet5, preprocess_mnist(xtr), ytr, args.epochs or 3, "lenet5", batch_size=128,

@@ -123,6 +123,9 @@ def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef
             raise RefusalError(f"{describe(node)}: weight_mapping='data' needs activation histograms; use "
                                "'uniform' or 'none' on frozen graphs.")
         m = plan.multiplier(lp.multiplier)
+        if lp.mode_fractions is not None or getattr(m, "modes", None):
+            raise RefusalError(f"{describe(node)}: reconfigurable multiplier '{m.name}' (per-weight modes) is not "
+                               "supported on frozen graphs (it would run every weight in M0); use the Keras path.")
 
         def weight_map(z_a: int, m=m, mapped=lp.weight_mapping != "none"):
             """The layer's uniform mapping table for activation zero point ``z_a`` (cached by `mapping_table`)."""

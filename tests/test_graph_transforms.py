@@ -99,6 +99,8 @@ def test_tf1_quantized_graph_exact_multiplier_is_bit_exact(tf1_graph):
     assert np.abs(run(approx, x)[0] - run(gd, x)[0]).max() > 0
     with pytest.raises(RefusalError, match="'conv1/conv' \\(QuantizedConv2D\\).*unsigned"):
         approximate_graph(gd, tfaxdnn.Plan({"conv1/conv": "mul8s_1KV6"}))
+    with pytest.raises(RefusalError, match="reconfigurable multiplier 'recon_evo' .* not supported on frozen graphs"):
+        approximate_graph(gd, tfaxdnn.Plan({"conv1/conv": {"multiplier": "recon_evo", "mode_fractions": (0.2, 0.3)}}))
 
 
 def test_fake_quant_graph_matches_original_and_keras_path(qat_graph):

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from tfaxdnn import Plan
-from tfaxdnn.hardware import Accelerator, LayerShape
+from tfaxdnn.hardware import Accelerator, LayerShape, estimate
 from tfaxdnn.hardware.modes import estimate_modes, layer_modes
 
 # A 2x2 conv, 1 -> 2 channels, on a 4x4 input (VALID): 4 weights per output, 9 output positions.
 SHAPE = LayerShape("c", "conv2d", k=4, o=2, groups=1, f=9, input_elems=16, output_elems=18)
 CODES = np.array([[0, 1], [2, -1], [5, 0], [-3, 10]])  # [k, outputs]; median 0.5
-ACC = Accelerator(clock_period_s=2e-9, accumulator_energy_j=0.1e-12)
+ACC = Accelerator(clock_period_s=2e-9, accumulator_energy_j=0.1e-12, multiplier_energy="clock")  # E = P * 2 ns
 P = np.array([0.425, 0.301, 0.126]) * 1e-3  # recon_evo mode powers (W)
 
 
@@ -46,3 +46,15 @@ def test_static_and_unplanned_layers_are_one_mode():
         layer_modes(SHAPE, CODES.reshape(-1)[:6], None, accelerator=ACC)
     with pytest.raises(ValueError, match="weight codes are missing for layers \\['c'\\]"):
         estimate_modes([SHAPE], Plan(), {}, ACC)
+
+
+def test_hardware_estimate_prices_each_mode():
+    plan = Plan({"c": {"multiplier": "recon_evo", "mode_fractions": (0.25, 0.375)}})
+    row = estimate(None, plan, ACC, shapes=[SHAPE], weight_codes={"c": CODES}).layers[0]
+    assert row.mode_utilization == pytest.approx((3 / 8, 2 / 8, 3 / 8))
+    assert row.energy_multiplier_j == pytest.approx((27 * P[0] + 18 * P[1] + 27 * P[2]) * 2e-9)  # 72 MACs
+    assert row.energy_compute_j == pytest.approx(4.059e-11 + 72 * 0.1e-12)
+    all_m0 = estimate(None, Plan({"c": {"multiplier": "recon_evo"}}), ACC, shapes=[SHAPE]).layers[0]
+    assert all_m0.energy_multiplier_j == pytest.approx(72 * P[0] * 2e-9)
+    with pytest.raises(ValueError, match="Layer 'c': pricing mode_fractions \\(0.25, 0.375\\) .* weight codes"):
+        estimate(None, plan, ACC, shapes=[SHAPE])

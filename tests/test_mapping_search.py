@@ -107,3 +107,33 @@ def test_unsearched_layers_stay_in_m0(problem):
     assert set(r.plan().layers) == {"conv", "fc"}
     with pytest.raises(ValueError, match=r"\['nope'\] are not approximable layers"):
         MappingProblem(problem.ev, "recon_evo", layers=["nope"])
+
+
+def test_compare_shared_protocol_one_search_per_level(problem):
+    queries = [paper_query("Q7", 100.0), paper_query("Q3", 100.0)]
+    rows, results = compare(problem, queries, budget=3, seed=0, baselines=("greedy",), protocol="shared")
+    assert sorted(results) == [("greedy", "all", 100.0), ("ours", "all", 100.0)]  # one run per method
+    assert [(r.query.name, r.method) for r in rows] == [("Q7", "ours"), ("Q7", "greedy"), ("Q3", "ours"),
+                                                        ("Q3", "greedy")]
+    ours = results[("ours", "all", 100.0)]
+    assert ours.query.robustness(ours.points[0].drop) == pytest.approx(
+        min(q.robustness(ours.points[0].drop) for q in queries))  # the conjunction
+    assert rows[0].satisfied and rows[1].satisfied  # Q7 at 100 %: everything satisfies it
+    for r in rows:
+        run = results[(r.method, "all", 100.0)]
+        assert r.point is run.best_for(r.query)
+        if r.point is None:
+            assert not r.satisfied and not any(r.query.satisfied(p.drop) for p in run.points)
+        else:
+            assert r.robustness == pytest.approx(r.query.robustness(r.point.drop)) and r.robustness >= 0
+
+
+def test_dominated_and_repeated_proposals_cost_no_budget(problem):
+    r = search_mapping(problem, q7(50.0), budget=6, seed=2, skip_dominated=True)
+    keys = [tuple(sorted(p.fractions.items())) for p in r.points]
+    assert len(r.points) == 6 and len(set(keys)) == 6  # no mapping evaluated twice
+    best = -1.0
+    for p in r.points:  # after the first satisfying point, every evaluation could beat the best so far
+        assert best < 0 or p.gain > best
+        if p.satisfied:
+            best = max(best, p.gain)

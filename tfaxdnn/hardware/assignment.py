@@ -24,12 +24,14 @@ class LayerAssignment:
 
     ``mask_positional``: the mask comes from a skip fraction alone (which neurons are skipped is unknown; only the
     count is meaningful), so structured skipping does not intersect it with other branches.
+    ``mode_fractions``: the plan's mode fractions for a reconfigurable multiplier (None: every weight in M0).
     """
 
     shape: LayerShape
     multiplier: Optional[_mults.Multiplier]
     kept_mask: Optional[np.ndarray] = dataclasses.field(default=None, compare=False)
     mask_positional: bool = dataclasses.field(default=False, compare=False)
+    mode_fractions: Optional[tuple] = None
 
     @property
     def multiplier_name(self) -> str:
@@ -75,7 +77,8 @@ def assign(shapes: Sequence[LayerShape], plan=None, model=None) -> List[LayerAss
             mask = skipping.count_mask(s.outputs, lp.skip_fraction)
         else:
             mask = plan.kept_mask(s.name, s.outputs, lp.skip_fraction)
-        out.append(LayerAssignment(s, plan.multiplier(lp.multiplier), mask, mask_positional=positional))
+        out.append(LayerAssignment(s, plan.multiplier(lp.multiplier), mask, mask_positional=positional,
+                                   mode_fractions=lp.mode_fractions))
     return out
 
 

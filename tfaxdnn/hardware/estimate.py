@@ -12,9 +12,11 @@ from tfaxdnn.hardware import energy as _en
 from tfaxdnn.hardware.accelerator import Accelerator
 from tfaxdnn.hardware.assignment import LayerAssignment, all_exact, assign
 from tfaxdnn.hardware.mapping import place
+from tfaxdnn.hardware.modes import mode_weights
 from tfaxdnn.hardware.report import ACCOUNTINGS, HardwareReport, LayerEstimate
 from tfaxdnn.hardware.shapes import LayerShape, kept_per_group, model_shapes
 from tfaxdnn.hardware.structure import zero_input_channels
+from tfaxdnn.multipliers import Reconfigurable
 
 CYCLE_MODELS = ("ws", "paper")
 
@@ -40,10 +42,31 @@ def effective_k(shape: LayerShape, zero_inputs: Optional[np.ndarray]) -> np.ndar
     return (shape.k // cin_g) * (cin_g - per_group.sum(axis=1)).astype(np.int64)
 
 
+def mode_shares(a: LayerAssignment, codes=None) -> tuple:
+    """``(modes, share of the layer's multiplications per mode)`` of a layer on a `Reconfigurable` multiplier (its
+    ``mode_fractions`` applied to its weight ``codes``, `tfaxdnn.hardware.modes.mode_weights`); ``((), ())`` for a
+    single-mode multiplier. Without codes only the all-M0 case (no or zero fractions) can be priced."""
+    m = a.multiplier
+    if not isinstance(m, Reconfigurable):
+        return (), ()
+    if codes is None:
+        if any(a.mode_fractions or ()):
+            raise ValueError(f"Layer '{a.shape.name}': pricing mode_fractions {tuple(a.mode_fractions)} of "
+                             f"reconfigurable multiplier '{m.name}' needs the layer's weight codes. Pass "
+                             "weight_codes=tfaxdnn.hardware.modes.weight_codes(approximate_model) to estimate(), or "
+                             "the approximate model (tfaxdnn.approximate) together with the plan.")
+        return m.modes, (1.0,) + (0.0,) * (m.n_modes - 1)
+    _, weights, _ = mode_weights(a.shape, codes, m, a.mode_fractions, a.kept_mask)
+    total = weights.sum()
+    return m.modes, tuple(float(w) / total for w in weights) if total else (1.0,) + (0.0,) * (m.n_modes - 1)
+
+
 def estimate_layer(a: LayerAssignment, acc: Accelerator, batch_size: int = 1, cycle_model: str = "ws",
-                   strict: bool = False, zero_inputs: Optional[np.ndarray] = None) -> LayerEstimate:
-    """Estimate one layer (see `estimate`); ``zero_inputs`` masks its provably-zero input channels."""
+                   strict: bool = False, zero_inputs: Optional[np.ndarray] = None, codes=None) -> LayerEstimate:
+    """Estimate one layer (see `estimate`); ``zero_inputs`` masks its provably-zero input channels; ``codes`` are its
+    weight codes (needed to price the mode fractions of a reconfigurable multiplier)."""
     s = a.shape
+    modes, shares = mode_shares(a, codes)
     kept = kept_per_group(s, a.kept_mask)
     k_g = effective_k(s, zero_inputs)
     kept = np.where(k_g > 0, kept, 0)
@@ -62,7 +85,9 @@ def estimate_layer(a: LayerAssignment, acc: Accelerator, batch_size: int = 1, cy
         ws = _cy.ws_layer(k_g, kept, streamed, placement.tile_rows, placement.tile_cols, placement.units)
         tiles, n_cycles = ws.tiles, ws.cycles
         busy_macs = min(placement.units, ws.tiles) * placement.tile_rows * placement.tile_cols
-        e_mult = active * _en.multiplier_energy_j(a.multiplier, acc, s.name)
+        per_mult = (math.fsum(u * _en.multiplier_energy_j(m, acc, s.name) for m, u in zip(modes, shares)) if modes
+                    else _en.multiplier_energy_j(a.multiplier, acc, s.name))
+        e_mult = active * per_mult
         e_acc = active * acc.accumulator_energy_j
         sram = (ws.weight_read_bytes, ws.ifmap_read_bytes, ws.psum_bytes, ws.output_write_bytes)
         e_sram = [_en.memory_energy_j(b, acc) for b in sram]
@@ -73,8 +98,9 @@ def estimate_layer(a: LayerAssignment, acc: Accelerator, batch_size: int = 1, cy
         busy_pods = _cy.paper_busy_pods(n_w, acc.macs_per_pod, pods)
         busy_macs = busy_pods * acc.macs_per_pod
         pod_time = n_cycles * acc.clock_period_s * busy_pods * acc.macs_per_pod / 2  # MAC-seconds per half
-        e_mult = pod_time * (_en.multiplier_power_w(acc.exact_multiplier, s.name)
-                             + _en.multiplier_power_w(a.multiplier or acc.exact_multiplier, s.name))
+        p_layer = (math.fsum(u * _en.multiplier_power_w(m, s.name) for m, u in zip(modes, shares)) if modes
+                   else _en.multiplier_power_w(a.multiplier or acc.exact_multiplier, s.name))
+        e_mult = pod_time * (_en.multiplier_power_w(acc.exact_multiplier, s.name) + p_layer)
         e_acc = n_cycles * busy_pods * acc.macs_per_pod * acc.accumulator_energy_j
         n_m = _cy.paper_memory_accesses(n_w, streamed, acc.macs_per_pod)
         sram = (n_m / acc.bank_rows, 0, 0, 0)  # Eq. (1)-(2): weight accesses only
@@ -98,17 +124,35 @@ def estimate_layer(a: LayerAssignment, acc: Accelerator, batch_size: int = 1, cy
         sram_ofmap_bytes=int(sram[3]), dram_weight_bytes=weight_bytes, dram_ifmap_bytes=ifmap_unique,
         dram_ofmap_bytes=ofmap_unique, dram_bytes=dram_bytes, weight_bytes=weight_bytes,
         activation_bytes=activation_bytes, zero_input_channels=zero_in, multiplier=a.multiplier_name,
-        pods=_pods_label(placement.pods), matched=placement.matched, fits_on_chip=fits)
+        pods=_pods_label(placement.pods), matched=placement.matched, fits_on_chip=fits, mode_utilization=shares)
 
 
-def _estimate_rows(assignments, acc, batch_size, cycle_model, strict, zeros=None) -> List[LayerEstimate]:
-    zeros = zeros or {}
-    return [estimate_layer(a, acc, batch_size, cycle_model, strict, zeros.get(a.shape.name)) for a in assignments]
+def _estimate_rows(assignments, acc, batch_size, cycle_model, strict, zeros=None, codes=None) -> List[LayerEstimate]:
+    zeros, codes = zeros or {}, codes or {}
+    return [estimate_layer(a, acc, batch_size, cycle_model, strict, zeros.get(a.shape.name), codes.get(a.shape.name))
+            for a in assignments]
+
+
+def _layer_codes(assignments, weight_codes) -> dict:
+    """Weight codes of the reconfigurable layers: given ones first, else read from approximate layers."""
+    from tfaxdnn.approximation import layer_weight_codes
+
+    given = dict(weight_codes or {})
+    out = {}
+    for a in assignments:
+        name, layer = a.shape.name, a.shape.layer
+        if not isinstance(a.multiplier, Reconfigurable):
+            continue
+        if name in given:
+            out[name] = given[name]
+        elif hasattr(layer, "ax_table"):
+            out[name] = layer_weight_codes(layer)
+    return out
 
 
 def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size: int = 1, cycle_model: str = "ws",
              strict: bool = False, shapes: Sequence[LayerShape] = None,
-             structured_skipping: bool = True) -> HardwareReport:
+             structured_skipping: bool = True, weight_codes=None) -> HardwareReport:
     """Energy, latency and memory of ``model`` under ``plan`` on ``accelerator``.
 
     Args:
@@ -125,6 +169,10 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
         structured_skipping: bool, a skipped output channel also removes the input-channel MACs, weights and
             activation traffic of its consumers where it is provably zero (`tfaxdnn.hardware.structure`). The graph
             is read from ``model``, or downstream from ``shapes``' Keras layers; shapes built by hand stay per layer.
+        weight_codes: ``{layer: weight codes}`` (`tfaxdnn.hardware.modes.weight_codes` of the approximate model) for
+            layers on a `Reconfigurable` multiplier with ``mode_fractions``: each multiplication is priced in the mode
+            its weight code selects (the kept weights' mode shares, `mode_shares`). Approximate layers of ``model``
+            or ``shapes`` give their own codes.
 
     Returns:
         `HardwareReport`: ``energy_j`` is the system energy; ``report.energy(accounting)`` and
@@ -145,7 +193,8 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
     if structured and any(a.kept_mask is not None for a in assignments):
         zeros = zero_input_channels(model, assignments)
         structured = zeros is not None
-    rows = _estimate_rows(assignments, acc, batch_size, cycle_model, strict, zeros)
+    rows = _estimate_rows(assignments, acc, batch_size, cycle_model, strict, zeros,
+                          _layer_codes(assignments, weight_codes))
     exact = HardwareReport(_estimate_rows(all_exact(assignments), acc, batch_size, cycle_model, strict), 0.0, 0.0, 0,
                            1.0)
     exact_totals = {name: exact.energy(name) for name in ACCOUNTINGS}

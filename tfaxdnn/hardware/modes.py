@@ -2,11 +2,13 @@
 
 Every MAC unit holds the reconfigurable multiplier; a multiplication runs in the mode its weight code selects
 (`tfaxdnn.mode_selection`). Per layer: weights per mode (of the kept outputs) times the output positions that reuse
-each weight (``LayerShape.f``) times the batch = multiplications per mode; each costs its mode's ``power * T`` plus
-the accumulator's ``E_acc`` (`tfaxdnn.hardware.energy` convention). Layers without a reconfigurable multiplier count
-as one mode (their multiplier, or the accelerator's exact one). The reference is the same layers with every
-multiplication in M0 (exact in the presets), so ``gain = 1 - E / E_M0`` is the energy saving the formal-mapping paper
-reports (MAC level; the multiplier-only figure is given too). Memory traffic does not depend on the modes.
+each weight (``LayerShape.f``) times the batch = multiplications per mode; each costs its mode's energy per
+multiplication (`tfaxdnn.hardware.energy.multiplier_energy_j`: ``power * t`` under the accelerator's convention) plus
+the accumulator's ``E_acc``. `tfaxdnn.hardware.estimate` prices reconfigurable layers with the same per-mode counts
+(`mode_weights`). Layers without a reconfigurable multiplier count as one mode (their multiplier, or the accelerator's
+exact one). The reference is the same layers with every multiplication in M0 (exact in the presets), so
+``gain = 1 - E / E_M0`` is the energy saving the formal-mapping paper reports (MAC level; the multiplier-only figure
+is given too). Memory traffic does not depend on the modes.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from typing import Dict, List, Mapping, Sequence
 import numpy as np
 
 from tfaxdnn import multipliers as _mults
+from tfaxdnn.hardware import energy as _en
 from tfaxdnn.hardware.accelerator import Accelerator
 from tfaxdnn.hardware.assignment import assign
 from tfaxdnn.hardware.shapes import LayerShape
 from tfaxdnn.mode_selection import select_modes
 from tfaxdnn.plan import as_plan
 
-__all__ = ["LayerModes", "ModesReport", "layer_modes", "estimate_modes", "weight_codes"]
+__all__ = ["LayerModes", "ModesReport", "layer_modes", "mode_weights", "estimate_modes", "weight_codes"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,10 +95,25 @@ class ModesReport:
                 "layers": [r.to_dict() for r in self.layers]}
 
 
-def _power_w(m, name: str) -> float:
-    if m.power_mw is None:
-        raise ValueError(f"Layer '{name}': multiplier '{m.name}' has no power figure (power_mw=None).")
-    return float(m.power_mw) * 1e-3
+def mode_weights(shape: LayerShape, codes, multiplier, fractions=None, kept_mask=None) -> tuple:
+    """``(modes, weights per mode, ranges)`` of one layer: the multiplier's modes (one for a static multiplier), the
+    weights of kept outputs in each (`tfaxdnn.mode_selection` on the codes) and each approximate mode's code range.
+
+    Args: as `layer_modes` (``multiplier`` a `Multiplier`, not None).
+    """
+    if np.size(codes) != shape.weights:
+        raise ValueError(f"Layer '{shape.name}': {np.size(codes)} weight codes given, the shape has {shape.weights} "
+                         f"weights ({shape.outputs} outputs).")
+    flat = np.asarray(codes, np.int64).reshape(-1, shape.outputs)
+    kept = np.ones(shape.outputs, bool) if kept_mask is None else np.asarray(kept_mask, bool).reshape(-1)
+    if isinstance(multiplier, _mults.Reconfigurable):
+        sel = select_modes(flat, fractions if fractions is not None else (0.0,) * (multiplier.n_modes - 1),
+                           multiplier.signed)
+        weights = np.bincount(sel.modes_of(flat[:, kept]).reshape(-1), minlength=multiplier.n_modes)
+        return multiplier.modes, weights, sel.ranges
+    if fractions is not None:
+        raise ValueError(f"Layer '{shape.name}': mode fractions given but multiplier '{multiplier.name}' has one mode.")
+    return (multiplier,), np.array([int(kept.sum()) * flat.shape[0]]), ()
 
 
 def layer_modes(shape: LayerShape, codes, multiplier, fractions=None, kept_mask=None, accelerator=None,
@@ -108,30 +126,17 @@ def layer_modes(shape: LayerShape, codes, multiplier, fractions=None, kept_mask=
         multiplier: `Multiplier` (a `Reconfigurable` selects modes by ``fractions``) or None (the exact one).
         fractions: ``(v1, v2, ...)`` mode fractions (None: all M0).
         kept_mask: bool ``[outputs]`` of kept outputs (None: all).
-        accelerator: `Accelerator` (clock, accumulator energy, exact multiplier); default ``Accelerator.paper()``.
+        accelerator: `Accelerator` (energy per multiplication as `tfaxdnn.hardware.energy.multiplier_energy_j`,
+            accumulator energy, exact multiplier); default ``Accelerator.paper()``.
     """
     acc = accelerator or Accelerator.paper()
     m = _mults.get(acc.exact_multiplier) if multiplier is None else multiplier
-    if np.size(codes) != shape.weights:
-        raise ValueError(f"Layer '{shape.name}': {np.size(codes)} weight codes given, the shape has {shape.weights} "
-                         f"weights ({shape.outputs} outputs).")
-    flat = np.asarray(codes, np.int64).reshape(-1, shape.outputs)
-    kept = np.ones(shape.outputs, bool) if kept_mask is None else np.asarray(kept_mask, bool).reshape(-1)
-    if isinstance(m, _mults.Reconfigurable):
-        modes = m.modes
-        sel = select_modes(flat, fractions if fractions is not None else (0.0,) * (m.n_modes - 1), m.signed)
-        weights = np.bincount(sel.modes_of(flat[:, kept]).reshape(-1), minlength=m.n_modes)
-        ranges = sel.ranges
-    else:
-        if fractions is not None:
-            raise ValueError(f"Layer '{shape.name}': mode fractions given but multiplier '{m.name}' has one mode.")
-        modes, weights, ranges = (m,), np.array([int(kept.sum()) * flat.shape[0]]), ()
+    modes, weights, ranges = mode_weights(shape, codes, m, fractions, kept_mask)
     mults = weights.astype(np.int64) * shape.f * int(batch_size)
     total = int(mults.sum())
-    t = acc.clock_period_s
-    powers = np.array([_power_w(mode, shape.name) for mode in modes])
-    e_mult = math.fsum(mults * powers * t)
-    e_m0 = total * powers[0] * t
+    energies = np.array([_en.multiplier_energy_j(mode, acc, shape.name) for mode in modes])
+    e_mult = math.fsum(mults * energies)
+    e_m0 = total * energies[0]
     e_acc = total * acc.accumulator_energy_j
     return LayerModes(shape.name, m.name, tuple(mode.name for mode in modes), tuple(int(w) for w in weights),
                       tuple(int(c) for c in mults), tuple(float(c) / total if total else 0.0 for c in mults),

@@ -37,6 +37,8 @@ class LayerEstimate:
     ``energy_dram_j`` is always computed: unique tensor bytes (kept weights once, the real input tensor once, the
     kept outputs once; ``dram_bytes`` = their sum) x the DRAM energy per byte.
     ``zero_input_channels``: input channels (Dense: features) provably zero because a producer skipped them.
+    ``mode_utilization``: share of the layer's multiplications per mode of a reconfigurable multiplier (M0 first;
+    empty for a single-mode multiplier).
     """
 
     name: str
@@ -72,6 +74,7 @@ class LayerEstimate:
     pods: str
     matched: bool
     fits_on_chip: bool
+    mode_utilization: tuple = ()
 
     def as_dict(self) -> dict:
         return {c: getattr(self, c) for c in COLUMNS}

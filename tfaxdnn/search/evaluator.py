@@ -198,7 +198,8 @@ class Evaluator:
         from tfaxdnn.evaluation import evaluate
 
         ev = evaluate(keras_model, self.x, self.y, batch_size=SIGNAL_BATCH)
-        report = hardware.estimate(None, plan, self.accelerator, batch_size=self.batch_size, shapes=self._shapes)
+        report = hardware.estimate(None, plan, self.accelerator, batch_size=self.batch_size, shapes=self._shapes,
+                                   weight_codes=self._mode_codes(plan, keras_model))
         rows = [dataclasses.asdict(r) for r in report.layers]
         reductions = {a: report.reduction(a) for a in hardware.ACCOUNTINGS}
         return Metrics(ev.accuracy, report.energy_j, report.relative_energy, report.latency_s, report.memory_bytes,
@@ -208,8 +209,17 @@ class Evaluator:
         """The hardware report of ``plan`` alone (no inference)."""
         from tfaxdnn import hardware
 
-        return hardware.estimate(None, self.complete(plan), self.accelerator, batch_size=self.batch_size,
-                                 shapes=self._shapes)
+        plan = self.complete(plan)
+        return hardware.estimate(None, plan, self.accelerator, batch_size=self.batch_size, shapes=self._shapes,
+                                 weight_codes=self._mode_codes(plan))
+
+    def _mode_codes(self, plan, keras_model=None):
+        """Weight codes that price a plan's reconfigurable ``mode_fractions`` per mode (None when it has none)."""
+        if plan is None or not any(lp.mode_fractions for lp in plan.layers.values()):
+            return None
+        from tfaxdnn.hardware.modes import weight_codes
+
+        return weight_codes(keras_model if keras_model is not None else self.build(plan))
 
     def exact_plan(self) -> Plan:
         """Every approximable layer on the exact signed multiplier (the 8-bit reference)."""

@@ -10,6 +10,11 @@ the evaluator's data; the optimiser is stopped when the budget is spent). The un
 ``1 + violation`` (percentage points) otherwise, so every satisfying mapping beats every violating one and violations
 are ranked by how far they miss. The first few evaluations (`WARM_STEPS`) bisect one common coordinate for every
 layer to start the annealer on the constraint boundary; the annealer then runs at a low temperature (`INITIAL_TEMP`).
+Budget: a mapping proposed again is answered from memory and costs no budget (every method). Optional
+(``skip_dominated=True``, off by default): the gain needs no inference, so a proposal whose gain cannot beat the best
+satisfying mapping found so far is scored ``-gain`` without being evaluated. On LeNet-5 / MNIST (budget 30, two seeds)
+it helped at thr_avg 1 % (+0.2, +15.8 gain points) and hurt at 0.5 % (-5.2, -5.6): near a tight constraint every
+evaluation is then pushed above the best gain and nearly all violate.
 
 Baselines, same evaluator, same query, same budget:
 - ``homogeneous`` (ALWANN-style): each layer entirely in one mode (M0, M1 or M2), the L-dim mode vector searched by
@@ -45,6 +50,8 @@ _DIGITS = 4
 #: 0.18-0.20 at T=0.05-0.2, hence 0.1.
 WARM_STEPS = 5
 INITIAL_TEMP = 0.1
+#: Free answers (repeated mappings, proposals ruled out by their gain) per unit of budget before a run stops.
+FREE_CALLS = 200
 
 
 class _BudgetSpent(Exception):
@@ -196,23 +203,63 @@ def _check_budget(budget) -> int:
 
 
 class _Runner:
-    """Counts evaluations against the budget and records the points."""
+    """Counts evaluations against the budget and records the points.
+
+    A mapping evaluated before (same rounded fractions) is returned from memory and costs no budget; so does a
+    proposal that `skip` rules out. At most `FREE_CALLS` such free answers per unit of budget are given, then the run
+    stops (the optimiser proposes nothing new)."""
 
     def __init__(self, problem: MappingProblem, query: Query, method: str, budget: int,
                  progress: Optional[Callable[[MappingPoint], None]]):
         self.problem, self.query, self.method, self.budget = problem, query, method, _check_budget(budget)
         self.progress = progress
         self.points: List[MappingPoint] = []
+        self.memo: Dict[tuple, MappingPoint] = {}
+        self.free = 0
 
     @property
     def left(self) -> int:
         return self.budget - len(self.points)
 
+    @property
+    def best_gain(self) -> Optional[float]:
+        ok = [p.gain for p in self.points if p.satisfied]
+        return max(ok) if ok else None
+
+    def _free(self) -> None:
+        self.free += 1
+        if self.free > FREE_CALLS * self.budget:
+            raise _BudgetSpent
+
+    def gain(self, fractions: Dict[str, tuple]) -> float:
+        """Energy gain of a mapping without inference (the hardware model only)."""
+        return self.problem.energy(self.problem.plan(fractions)).gain
+
+    def skip(self, fractions: Dict[str, tuple]) -> Optional[float]:
+        """The gain of a proposal that cannot beat the best satisfying point found so far (it is not evaluated and
+        costs no budget), else None."""
+        best = self.best_gain
+        if best is None or self._key(fractions) in self.memo:
+            return None
+        g = self.gain(fractions)
+        if g > best + 1e-12:
+            return None
+        self._free()
+        return g
+
+    def _key(self, fractions: Dict[str, tuple]) -> tuple:
+        return tuple(sorted((n, lp.mode_fractions) for n, lp in self.problem.plan(fractions).layers.items()))
+
     def __call__(self, fractions: Dict[str, tuple]) -> MappingPoint:
+        key = self._key(fractions)
+        if key in self.memo:
+            self._free()
+            return self.memo[key]
         if self.left <= 0:
             raise _BudgetSpent
         p = self.problem.evaluate(fractions, self.query, self.method, len(self.points))
         self.points.append(p)
+        self.memo[key] = p
         if self.progress is not None:
             self.progress(p)
         return p
@@ -244,15 +291,22 @@ def _warm_start(runner: "_Runner", dim: int, decode, steps: int) -> np.ndarray:
     return best_x
 
 
-def _anneal(runner: _Runner, dim: int, decode, seed: int, warm_steps: int = 0, initial_temp: float = 1000.0) -> None:
+def _anneal(runner: _Runner, dim: int, decode, seed: int, warm_steps: int = 0, initial_temp: float = 1000.0,
+            skip_dominated: bool = False) -> None:
     from scipy.optimize import dual_annealing
 
     def f(x):
-        return _objective(runner(decode(np.clip(x, 0.0, 1.0))))
+        fractions = decode(np.clip(x, 0.0, 1.0))
+        if skip_dominated:
+            gain = runner.skip(fractions)
+            if gain is not None:  # cannot beat the best satisfying point: scored as if satisfied, not evaluated
+                return -gain
+        return _objective(runner(fractions))
 
     try:
         x0 = _warm_start(runner, dim, decode, warm_steps) if warm_steps else np.zeros(dim)
-        dual_annealing(f, bounds=[(0.0, 1.0)] * dim, seed=int(seed), maxfun=runner.left, maxiter=10 * runner.budget,
+        dual_annealing(f, bounds=[(0.0, 1.0)] * dim, seed=int(seed), maxfun=FREE_CALLS * runner.budget,
+                       maxiter=FREE_CALLS * runner.budget,
                        no_local_search=True, initial_temp=initial_temp, x0=x0)
         # Spend what the optimiser left (it may stop early after converging): uniform restarts.
         rng = np.random.default_rng(seed)
@@ -263,8 +317,9 @@ def _anneal(runner: _Runner, dim: int, decode, seed: int, warm_steps: int = 0, i
 
 
 def search_mapping(problem: MappingProblem, query: Query, budget: int = 50, seed: int = 0,
-                   progress: Optional[Callable] = None) -> MappingResult:
-    """Ours: dual annealing over the 2L fractions (see the module docstring)."""
+                   progress: Optional[Callable] = None, skip_dominated: bool = False) -> MappingResult:
+    """Ours: dual annealing over the 2L fractions (see the module docstring); ``skip_dominated=True`` does not
+    evaluate proposals whose gain cannot beat the best satisfying one."""
     runner = _Runner(problem, query, "ours", budget, progress)
     names, n = problem.layers, problem.n_approx_modes
 
@@ -280,7 +335,7 @@ def search_mapping(problem: MappingProblem, query: Query, budget: int = 50, seed
         return out
 
     _anneal(runner, n * len(names), decode, seed, warm_steps=min(WARM_STEPS, budget // 5),
-            initial_temp=INITIAL_TEMP)
+            initial_temp=INITIAL_TEMP, skip_dominated=skip_dominated)
     return runner.result(seed)
 
 
@@ -289,15 +344,16 @@ def _whole(n_approx: int, mode: int) -> tuple:
 
 
 def homogeneous_baseline(problem: MappingProblem, query: Query, budget: int = 50, seed: int = 0,
-                         progress: Optional[Callable] = None) -> MappingResult:
-    """ALWANN-style: one mode per layer, searched by the same optimiser and budget."""
+                         progress: Optional[Callable] = None, skip_dominated: bool = False) -> MappingResult:
+    """ALWANN-style: one mode per layer, searched by the same optimiser and budget (same options)."""
     runner = _Runner(problem, query, "homogeneous", budget, progress)
     names, n_modes = problem.layers, problem.multiplier.n_modes
 
     def decode(x):
         return {name: _whole(n_modes - 1, min(int(v * n_modes), n_modes - 1)) for name, v in zip(names, x)}
 
-    _anneal(runner, len(names), decode, seed, warm_steps=min(WARM_STEPS, budget // 5), initial_temp=INITIAL_TEMP)
+    _anneal(runner, len(names), decode, seed, warm_steps=min(WARM_STEPS, budget // 5), initial_temp=INITIAL_TEMP,
+            skip_dominated=skip_dominated)
     return runner.result(seed)
 
 

@@ -36,8 +36,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--modes", default="recon_evo", help=f"reconfigurable multiplier preset or registered name "
                                                         f"({', '.join(preset_names())}; default recon_evo)")
     p.add_argument("--baselines", default="greedy,homogeneous", help="comma-separated baselines, or 'none'")
-    p.add_argument("--protocol", choices=("native", "query"), default="native",
-                   help="baselines under their own Q7 constraint (paper, default) or under each query")
+    p.add_argument("--protocol", choices=("native", "query", "shared"), default="native",
+                   help="baselines under their own Q7 constraint (paper, default), under each query, or 'shared': "
+                        "every method searches once per thr_avg under all its queries and reports each query's best")
     p.add_argument("--validation-fraction", type=float, default=0.25, help="share of x_test searched on")
     p.add_argument("--evaluation-samples", type=int, default=None, help="use only this many x_test images")
     p.add_argument("--seed", type=int, default=0)
@@ -136,13 +137,14 @@ def run(args) -> int:
     for (method, qname, level), res in results.items():
         res.save(os.path.join(args.out, f"points_{method}_{qname}_{level}.json"))
     for query in queries:
-        res = results[("ours", query.name, query.thr_avg)]
+        res = results.get(("ours", query.name, query.thr_avg)) or results[("ours", "all", query.thr_avg)]
+        best = res.best_for(query)
         tag = f"{query.name}_{query.thr_avg}"
-        shown = [res.points[0], res.points[len(res.points) // 2]] + ([res.best] if res.best is not None else [])
+        shown = [res.points[0], res.points[len(res.points) // 2]] + ([best] if best is not None else [])
         rep.plot_signal(shown, query, os.path.join(args.out, f"signal_{tag}.png"),
-                        titles=["first evaluation", "mid-search"] + (["best satisfying"] if res.best else []))
-        if res.best is not None:
-            rep.plot_utilization(res.best, os.path.join(args.out, f"utilization_{tag}.png"))
+                        titles=["first evaluation", "mid-search"] + (["best satisfying"] if best else []))
+        if best is not None:
+            rep.plot_utilization(best, os.path.join(args.out, f"utilization_{tag}.png"))
     rep.plot_gains(rows, os.path.join(args.out, "gains.png"))
     summary = {"model": args.model, "data": args.data, "multiplier": problem.multiplier.describe(),
                "budget": args.budget, "seed": args.seed, "protocol": args.protocol,

@@ -27,8 +27,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-__all__ = ["Query", "iq1", "iq2", "iq3", "q7", "paper_query", "paper_queries", "PAPER_QUERIES", "PAPER_THR_AVG",
-           "drop_signal", "parse_query"]
+__all__ = ["Query", "AllOf", "iq1", "iq2", "iq3", "q7", "paper_query", "paper_queries", "PAPER_QUERIES",
+           "PAPER_THR_AVG", "drop_signal", "parse_query"]
 
 #: The paper's Table I: name -> (thr %, X %); every Q1-Q6 also has thr_total = 15 % and thr_avg; Q7 only thr_avg.
 PAPER_QUERIES = {"Q1": (3.0, 40.0), "Q2": (3.0, 60.0), "Q3": (3.0, 80.0), "Q4": (5.0, 40.0), "Q5": (5.0, 60.0),
@@ -138,6 +138,41 @@ class Query:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class AllOf:
+    """The conjunction of several queries (robustness = the minimum of theirs): what one search shared by those
+    queries runs under, so that every point it keeps can be re-monitored against each of them."""
+
+    queries: tuple
+
+    def __post_init__(self):
+        qs = tuple(self.queries)
+        if not qs or not all(isinstance(q, Query) for q in qs):
+            raise ValueError(f"AllOf needs at least one Query. Received: {self.queries!r}")
+        object.__setattr__(self, "queries", qs)
+
+    @property
+    def name(self) -> str:
+        return "+".join(q.name for q in self.queries)
+
+    @property
+    def thr_avg(self) -> Optional[float]:
+        levels = {q.thr_avg for q in self.queries}
+        return levels.pop() if len(levels) == 1 else None
+
+    def robustness(self, drop) -> float:
+        return min(q.robustness(drop) for q in self.queries)
+
+    def satisfied(self, drop) -> bool:
+        return self.robustness(drop) >= 0.0
+
+    def describe(self) -> str:
+        return " and ".join(f"({q.describe()})" for q in self.queries)
+
+    def to_dict(self) -> dict:
+        return {"all_of": [q.to_dict() for q in self.queries]}
 
 
 def _check_signal(drop) -> np.ndarray:
