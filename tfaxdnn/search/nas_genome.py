@@ -134,6 +134,21 @@ class GenomeSpace:
         return Plan({n: LayerPlan(m, s, "none" if m == exact else self.weight_mapping)
                      for n, (m, s) in self.settings(genome).items()})
 
+    def from_plan(self, plan) -> np.ndarray:
+        """The genome closest to ``plan`` (a `Plan`): per gene the multiplier and skip level of its first layer
+        (skip rounded to the level grid and capped at the gene's maximum). Unknown multipliers are an error."""
+        out = np.zeros(self.n_var, dtype=int)
+        for i, (gene, members) in enumerate(self.genes):
+            lp = plan.layers.get(members[0])
+            if lp is None:
+                continue
+            if lp.multiplier not in self.multipliers:
+                raise ValueError(f"Plan layer {members[0]!r} uses {lp.multiplier!r}, which is not among the searched "
+                                 f"multipliers {list(self.multipliers)}.")
+            out[2 * i] = self.multipliers.index(lp.multiplier)
+            out[2 * i + 1] = min(int(round(lp.skip_fraction / self.skip_step)), self.max_skip_level[i])
+        return out
+
     def key(self, genome) -> str:
         """Cache key / CSV form: the integers separated by spaces."""
         return " ".join(str(int(v)) for v in self.check(genome))
