@@ -16,6 +16,8 @@ import argparse
 import json
 import os
 
+import numpy as np
+
 from _common import trained_model
 
 
@@ -30,6 +32,8 @@ def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=36)
     p.add_argument("--workers", type=int, default=2, help="Dask worker processes (0: in-process)")
     p.add_argument("--evaluation-samples", type=int, default=None, help="validation images per candidate")
+    p.add_argument("--validation-fraction", type=float, default=0.5,
+                   help="share of x_test for selection (the rest is the held-out test split)")
     p.add_argument("--offsprings", type=int, default=None, help="offspring per generation (default: --pop)")
     p.add_argument("--genes", choices=("layer", "block"), default="layer")
     p.add_argument("--energy-accounting", choices=("system", "compute", "multiplier"), default="system",
@@ -41,6 +45,7 @@ def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
     p.add_argument("--plain-operators", action="store_true",
                    help="XAI-NAS without the skip-aware mutation, biased random start and skip repair")
     p.add_argument("--no-xaigen", action="store_true", help="skip the XAI-Gen reference run")
+    p.add_argument("--xaigen-drops", default="0.01,0.02", help="max accuracy drops of the XAI-Gen reference runs")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=default_out)
@@ -50,7 +55,7 @@ def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
 def compare(args, model, data) -> dict:
     """Runs both searches (same budget) and XAI-Gen; prints and returns the summary."""
     from tfaxdnn.search import XAIGenConfig, run_xaigen
-    from tfaxdnn.search import split_data
+    from tfaxdnn.search.evaluator import seeded_subset, split_data
     from tfaxdnn.search.nas import NASConfig, compare_with_alwann
 
     config = NASConfig(pop_size=args.pop, n_offsprings=args.offsprings or args.pop, generations=args.generations,
@@ -58,7 +63,8 @@ def compare(args, model, data) -> dict:
                        xaigen_t_p=[float(t) for t in args.xaigen_t_p.split(",") if t.strip()],
                        max_evaluations=args.max_evaluations, skip_aware=not args.plain_operators)
     results = compare_with_alwann(model, data, args.out, config, workers=args.workers, resume=args.resume,
-                                  evaluation_samples=args.evaluation_samples)
+                                  evaluation_samples=args.evaluation_samples,
+                                  validation_fraction=args.validation_fraction)
     with open(os.path.join(args.out, "comparison.json")) as f:
         summary = json.load(f)
     print(f"\n{'':24s}{'XAI-NAS':>12s}{'ALWANN-style':>14s}")
@@ -71,9 +77,12 @@ def compare(args, model, data) -> dict:
                                      for c in cells))
     if not args.no_xaigen:
         (x_train, y_train), (x_held, y_held) = data
-        (x_val, y_val), (x_test, y_test) = split_data(x_held, y_held, 0.5, args.seed)   # the searches' split
+        (x_val, y_val), (x_test, y_test) = split_data(x_held, np.asarray(y_held).reshape(-1),
+                                                      args.validation_fraction, args.seed)   # the searches' split
+        keep = seeded_subset(args.evaluation_samples, args.seed + 2, np.arange(len(x_val)))  # their images
+        x_val, y_val = x_val[keep], y_val[keep]
         accountings = ("system", "compute", "multiplier")
-        for drop in (0.01, 0.02):                                  # the same two accuracy budgets as the fronts
+        for drop in (float(d) for d in args.xaigen_drops.split(",") if d.strip()):
             xg = run_xaigen(model, (x_val, y_val), x_train,
                             XAIGenConfig(seed=args.seed, energy_accounting=args.energy_accounting,
                                          max_accuracy_drop=drop), verbose=False, test_data=(x_test, y_test))
