@@ -40,6 +40,8 @@ def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
                    help="energy objective of both searches and XAI-Gen (all three are reported)")
     p.add_argument("--xaigen-t-p", default="", help="comma-separated t_p of refined XAI-Gen seeds (XAI-NAS only; "
                                                      "their evaluations count against the shared budget)")
+    p.add_argument("--xaigen-refine-passes", type=int, default=2,
+                   help="refinement passes of the --xaigen-t-p seeding runs (0: Algorithm 1 with back-off only)")
     p.add_argument("--max-evaluations", type=int, default=None,
                    help="budget of unique evaluations per search (default: XAI-NAS's, given to the baseline)")
     p.add_argument("--plain-operators", action="store_true",
@@ -61,7 +63,8 @@ def compare(args, model, data) -> dict:
     config = NASConfig(pop_size=args.pop, n_offsprings=args.offsprings or args.pop, generations=args.generations,
                        n_seeds=args.seeds, genes=args.genes, seed=args.seed, energy_accounting=args.energy_accounting,
                        xaigen_t_p=[float(t) for t in args.xaigen_t_p.split(",") if t.strip()],
-                       max_evaluations=args.max_evaluations, skip_aware=not args.plain_operators)
+                       max_evaluations=args.max_evaluations, skip_aware=not args.plain_operators,
+                       xaigen_refine_passes=args.xaigen_refine_passes)
     results = compare_with_alwann(model, data, args.out, config, workers=args.workers, resume=args.resume,
                                   evaluation_samples=args.evaluation_samples,
                                   validation_fraction=args.validation_fraction)

@@ -53,6 +53,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--xaigen-t-p", default="",
                    help="comma-separated t_p of full (refined) XAI-Gen runs whose plans seed XAI-NAS first; their "
                         "evaluations count against --max-evaluations")
+    p.add_argument("--xaigen-refine-passes", type=int, default=2,
+                   help="refinement passes of the --xaigen-t-p seeding runs (0: Algorithm 1 with back-off only)")
     p.add_argument("--max-evaluations", type=int, default=None,
                    help="budget of unique evaluations (with --baseline alwann, default: XAI-NAS's total, "
                         "seeding included, given to the baseline)")
@@ -88,7 +90,7 @@ def run(args) -> int:
                            calibration_samples=args.calibration_samples, seed=args.seed,
                            energy_accounting=args.energy_accounting, max_evaluations=args.max_evaluations,
                            xaigen_t_p=[float(t) for t in args.xaigen_t_p.split(",") if t.strip()],
-                           skip_aware=not args.plain_operators,
+                           skip_aware=not args.plain_operators, xaigen_refine_passes=args.xaigen_refine_passes,
                            attack=AttackConfig(args.attack, args.epsilon, args.attack_steps,
                                                samples=args.attack_samples, seed=args.seed))
     except (ValueError, KeyError) as exc:
