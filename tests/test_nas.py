@@ -141,6 +141,10 @@ def test_genome_from_plan_round_trip():
     assert capped.tolist() == [2, 6, 0, 0, 0, 0]                      # 0.45 capped at max_skip 0.3; others exact
     with pytest.raises(ValueError, match="not among the searched multipliers"):
         space.from_plan(Plan({"a": LayerPlan("mul8s_1KV8", 0.0, "uniform")}))
+    blocks = GenomeSpace.build(["s1_block1_conv1", "s1_block1_conv2", "fc"], "fc", MULTS, genes="block")
+    mixed = Plan({"s1_block1_conv1": LayerPlan("mul8s_1L2N", 0.10, "uniform"),
+                  "s1_block1_conv2": LayerPlan("mul8s_1KVP", 0.25, "uniform")})
+    assert blocks.from_plan(mixed).tolist() == [1, 2, 0, 0]          # a block takes its least aggressive setting
 
 
 def test_front_and_hypervolume():
