@@ -8,9 +8,11 @@
   recorded beside it). Constraint: validation accuracy ≥ float baseline − ``max_accuracy_drop``.
 * Initial population: XAI-Gen configurations at ``n_seeds`` skipping thresholds, the rest random. The
   ALWANN-style baseline (``mode="alwann"``): random initial population, no seeding, no skipping, same budget.
-* Operators: tournament selection, SBX crossover rounded to integers, per-gene random-reset mutation with
-  probability ``mutation_prob``; duplicates eliminated; identical genomes are evaluated once (cache kept in
-  the checkpoint, so also across a resume).
+* Operators: tournament selection, SBX crossover rounded to integers, per-gene mutation with probability
+  ``mutation_prob`` (baseline: random reset; XAI-NAS: `SkipAwareMutation` plus `skip_bound_repair` and geometric
+  random skip levels, `tfaxdnn.search.nas_operators`); duplicates eliminated; identical genomes are evaluated once
+  (cache kept in the checkpoint, so also across a resume). ``max_evaluations`` caps the unique evaluations
+  (XAI-NAS: its XAI-Gen seeding runs' included), the budget both modes share in `compare_with_alwann`.
 * Every generation is checkpointed (`tfaxdnn.search.checkpoint`: NSGA-II state incl. its RNG, every evaluation,
   hypervolume history); ``resume=True`` continues from the last completed generation.
 * Selection uses the validation split only; the final front is re-evaluated on the held-out test split.
