@@ -1,6 +1,7 @@
 """XAI-NAS: genome, operators, fronts, checkpoint/resume after SIGKILL, Dask = serial, robustness, bad input."""
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -14,9 +15,10 @@ import pytest
 
 from tfaxdnn.data import load_mnist, preprocess_mnist
 from tfaxdnn.search.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tfaxdnn.search.nas import (IntegerResetMutation, NASConfig, XAINASProblem, _front, hypervolume_2d,
-                                non_dominated, run_xainas)
+from tfaxdnn.search.nas import (IntegerResetMutation, NASConfig, XAINASProblem, _front, compare_with_alwann,
+                                hypervolume_2d, non_dominated, run_xainas)
 from tfaxdnn.search.nas_genome import GenomeSpace, block_genes, xaigen_seed_genomes
+from tfaxdnn.search.nas_operators import SkipAwareMutation, biased_random, skip_bound_repair
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MULTS = ("mul8s_1KV6", "mul8s_1KVP", "mul8s_1L2N")
@@ -104,6 +106,47 @@ def test_reset_mutation_stays_in_bounds_and_changes_genes():
     assert (Y[:, -1] == 0).all()
 
 
+def test_skip_aware_mutation_moves_skip_by_one_level_or_to_zero():
+    space = GenomeSpace.build(["a", "b", "c"], "c", MULTS, max_skip=0.5)
+    problem = XAINASProblem(space, 2)
+    X = np.tile([1, 5, 1, 5, 1, 0], (2000, 1)).astype(float)
+    Y = SkipAwareMutation(0.3)._do(problem, X, random_state=np.random.default_rng(0))
+    assert (Y >= space.lower).all() and (Y <= space.upper).all()
+    skips = Y[:, [1, 3]]
+    assert set(np.unique(skips).tolist()) == {0, 4, 5, 6}             # kept, one level down/up, or back to 0
+    assert 0.25 < (skips != 5).mean() < 0.35                          # mutation probability per gene
+    assert 0.25 < (Y[:, [0, 2, 4]] != 1).mean() < 0.35                # multipliers: random reset as before
+    assert (Y[:, 5] == 0).all()                                       # output gene never skips
+
+
+def test_skip_bound_repair_and_biased_random():
+    X = np.array([[3, 9, 1, 2, 0, 0], [0, 0, 2, 7, 1, 0]])
+    feasible = [[1, 2, 0, 4, 0, 0], [2, 0, 1, 1, 0, 0]]
+    assert skip_bound_repair(X, feasible).tolist() == [[3, 3, 1, 2, 0, 0], [0, 0, 2, 5, 1, 0]]
+    assert skip_bound_repair(X, [], slack=1)[:, 1::2].max() == 1      # nothing feasible yet: one level at most
+    space = GenomeSpace.build(["a", "b", "c"], "c", MULTS, max_skip=0.5)
+    R = biased_random(space, 3000, np.random.default_rng(0), p_zero=0.5)
+    assert (R >= space.lower).all() and (R <= space.upper).all()
+    assert 0.45 < (R[:, [1, 3]] == 0).mean() < 0.55 and (R[:, 5] == 0).all()
+    assert len(np.unique(R[:, 0])) == len(MULTS)
+
+
+def test_genome_from_plan_round_trip():
+    space = GenomeSpace.build(["a", "b", "c"], "c", MULTS, max_skip=0.3)
+    g = [2, 3, 1, 6, 0, 0]
+    assert space.from_plan(space.to_plan(g)).tolist() == g
+    from tfaxdnn.plan import LayerPlan, Plan
+
+    capped = space.from_plan(Plan({"a": LayerPlan("mul8s_1L2N", 0.45, "uniform")}))
+    assert capped.tolist() == [2, 6, 0, 0, 0, 0]                      # 0.45 capped at max_skip 0.3; others exact
+    with pytest.raises(ValueError, match="not among the searched multipliers"):
+        space.from_plan(Plan({"a": LayerPlan("mul8s_1KV8", 0.0, "uniform")}))
+    blocks = GenomeSpace.build(["s1_block1_conv1", "s1_block1_conv2", "fc"], "fc", MULTS, genes="block")
+    mixed = Plan({"s1_block1_conv1": LayerPlan("mul8s_1L2N", 0.10, "uniform"),
+                  "s1_block1_conv2": LayerPlan("mul8s_1KVP", 0.25, "uniform")})
+    assert blocks.from_plan(mixed).tolist() == [1, 2, 0, 0]          # a block takes its least aggressive setting
+
+
 def test_front_and_hypervolume():
     F = np.array([[0.1, 0.9], [0.2, 0.5], [0.3, 0.6], [0.1, 0.9], [0.4, 0.2]])
     assert sorted(non_dominated(F).tolist()) == [0, 1, 3, 4]
@@ -150,6 +193,29 @@ def test_serial_search_outputs(setup):
     assert (out / "generations.png").stat().st_size > 0 and (out / "hypervolume.png").stat().st_size > 0
     with pytest.raises(FileExistsError, match="resume"):
         run_xainas(setup[0], setup[1], out, NASConfig(**TINY), **RUN)
+
+
+@pytest.mark.slow
+def test_refined_xaigen_seeds_and_equal_budget_against_alwann(setup, tmp_path):
+    model, data, _, _ = setup
+    cfg = NASConfig(**dict(TINY, xaigen_t_p=(0.5,), xaigen_refine_passes=0, energy_accounting="compute"))
+    res = compare_with_alwann(model, data, tmp_path, cfg, **RUN)
+    xn, al = res["xainas"], res["alwann"]
+    assert xn.seeding["evaluations"] > 0 and xn.records[0]["source"] == "xaigen_seed"
+    assert xn.records[0]["genome"] == xn.seeding["runs"][0]["genome"]      # the refined plan comes first
+    assert al.config.max_evaluations == xn.total_evaluations                  # seeding runs count for XAI-NAS
+    assert al.total_evaluations == xn.total_evaluations and not al.seeding["evaluations"]
+    rec = xn.records[-1]
+    assert rec["relative_energy"] == pytest.approx(1.0 / rec["energy_reduction_compute"])
+    summary = json.loads((tmp_path / "comparison.json").read_text())
+    assert summary["xainas"]["energy_accounting"] == "compute"
+    assert summary["xainas"]["total_evaluations"] == summary["alwann"]["total_evaluations"]
+    saved = json.loads((tmp_path / "xainas" / "pareto.json").read_text())
+    assert saved["seeding"]["runs"][0]["t_p"] == 0.5 and saved["energy_accounting"] == "compute"
+    budget = xn.seeding["evaluations"] + 3
+    cut = run_xainas(model, data, tmp_path / "cut", dataclasses.replace(cfg, max_evaluations=budget, generations=9),
+                     **RUN)
+    assert cut.total_evaluations == budget and len(cut.records) == 3         # generation 0 cut to fit
 
 
 KILL_SCRIPT = """
@@ -245,7 +311,8 @@ def test_robustness_objective_attacks_the_approximate_model(setup):
 def test_bad_objective_and_population():
     with pytest.raises(ValueError, match="speed.*Valid choices"):
         NASConfig(objectives=("accuracy", "speed"))
-    with pytest.raises(ValueError, match=r"Population \(10\) is smaller than the number of XAI-Gen seeds \(36\)"):
+    with pytest.raises(ValueError, match=r"Population \(10\) is smaller than the number of XAI-Gen seeds "
+                                         r"\(36 sweep \+ 0 refined\)"):
         NASConfig(pop_size=10)
     NASConfig(pop_size=10, mode="alwann")                            # the baseline has no seeds
 

@@ -48,6 +48,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-accuracy-drop", type=float, default=0.02, help="constraint below the float baseline")
     p.add_argument("--mutation-prob", type=float, default=0.1, help="per-gene mutation probability")
     p.add_argument("--weight-mapping", choices=("none", "uniform", "data"), default="uniform")
+    p.add_argument("--energy-accounting", choices=("system", "compute", "multiplier"), default="system",
+                   help="energy objective: whole accelerator, MAC array, or multipliers (all three are recorded)")
+    p.add_argument("--xaigen-t-p", default="",
+                   help="comma-separated t_p of full (refined) XAI-Gen runs whose plans seed XAI-NAS first; their "
+                        "evaluations count against --max-evaluations")
+    p.add_argument("--xaigen-refine-passes", type=int, default=2,
+                   help="refinement passes of the --xaigen-t-p seeding runs (0: Algorithm 1 with back-off only)")
+    p.add_argument("--max-evaluations", type=int, default=None,
+                   help="budget of unique evaluations (with --baseline alwann, default: XAI-NAS's total, "
+                        "seeding included, given to the baseline)")
+    p.add_argument("--plain-operators", action="store_true",
+                   help="XAI-NAS without skip-aware mutation, biased random start and skip-bound repair")
     p.add_argument("--attack", choices=("fgsm", "pgd"), default="pgd", help="robustness objective's attack")
     p.add_argument("--epsilon", type=float, default=0.1, help="attack L-inf radius (input units)")
     p.add_argument("--attack-steps", type=int, default=10)
@@ -76,6 +88,9 @@ def run(args) -> int:
                            skip_step=args.skip_step, genes=args.genes, weight_mapping=args.weight_mapping,
                            max_accuracy_drop=args.max_accuracy_drop, importance_samples=args.importance_samples,
                            calibration_samples=args.calibration_samples, seed=args.seed,
+                           energy_accounting=args.energy_accounting, max_evaluations=args.max_evaluations,
+                           xaigen_t_p=[float(t) for t in args.xaigen_t_p.split(",") if t.strip()],
+                           skip_aware=not args.plain_operators, xaigen_refine_passes=args.xaigen_refine_passes,
                            attack=AttackConfig(args.attack, args.epsilon, args.attack_steps,
                                                samples=args.attack_samples, seed=args.seed))
     except (ValueError, KeyError) as exc:

@@ -134,6 +134,30 @@ class GenomeSpace:
         return Plan({n: LayerPlan(m, s, "none" if m == exact else self.weight_mapping)
                      for n, (m, s) in self.settings(genome).items()})
 
+    def from_plan(self, plan) -> np.ndarray:
+        """The genome of ``plan`` (a `Plan`): per gene the least aggressive setting of its layers (lowest multiplier
+        index, lowest skip level; a per-block genome cannot hold differing settings, and the least aggressive keeps
+        the projection of a feasible plan closest to feasible). Skip fractions are rounded to the level grid and
+        capped at the gene's maximum; layers the plan does not name count as exact. Unknown multipliers are an
+        error."""
+        out = np.zeros(self.n_var, dtype=int)
+        for i, (gene, members) in enumerate(self.genes):
+            mults, skips = [], []
+            for name in members:
+                lp = plan.layers.get(name)
+                if lp is None:
+                    mults.append(0)
+                    skips.append(0)
+                    continue
+                if lp.multiplier not in self.multipliers:
+                    raise ValueError(f"Plan layer {name!r} uses {lp.multiplier!r}, which is not among the searched "
+                                     f"multipliers {list(self.multipliers)}.")
+                mults.append(self.multipliers.index(lp.multiplier))
+                skips.append(int(round(lp.skip_fraction / self.skip_step)))
+            out[2 * i] = min(mults)
+            out[2 * i + 1] = min(min(skips), self.max_skip_level[i])
+        return out
+
     def key(self, genome) -> str:
         """Cache key / CSV form: the integers separated by spaces."""
         return " ".join(str(int(v)) for v in self.check(genome))
