@@ -1,7 +1,7 @@
 """XAI-NAS vs the ALWANN-style baseline (and XAI-Gen) on LeNet-5 / MNIST.
 
     python examples/xainas_lenet5.py [--data mnist.npz] [--model lenet5.keras] [--generations 10 --pop 50]
-                                     [--workers 2] --out DIR
+                                     [--workers N] --out DIR
 
 Data: ``--data``, else ``~/.keras/datasets/mnist.npz`` or the shared copy, else the bundled 4,000/1,000-image
 subset (``--subset`` forces it). x_test is split (seeded) into a validation half (selection) and a test half (the
@@ -22,6 +22,8 @@ from _common import trained_model
 
 
 def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
+    from tfaxdnn.search.dask_runner import default_workers
+
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--data", default=None, help="npz dataset (default: a found copy, else the bundled subset)")
     p.add_argument("--subset", action="store_true", help="use the bundled subset even if the full data exists")
@@ -30,7 +32,8 @@ def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
     p.add_argument("--generations", type=int, default=10)
     p.add_argument("--pop", type=int, default=50)
     p.add_argument("--seeds", type=int, default=36)
-    p.add_argument("--workers", type=int, default=2, help="Dask worker processes (0: in-process)")
+    p.add_argument("--workers", type=int, default=default_workers(),
+                   help="Dask worker processes (0: in-process; default: 0 on <= 2 cores, else half the cores)")
     p.add_argument("--evaluation-samples", type=int, default=None, help="validation images per candidate")
     p.add_argument("--validation-fraction", type=float, default=0.5,
                    help="share of x_test for selection (the rest is the held-out test split)")

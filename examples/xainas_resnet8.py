@@ -1,7 +1,7 @@
 """XAI-NAS vs the ALWANN-style baseline (and XAI-Gen) on ResNet-8 / CIFAR-10, one gene per residual block.
 
     python examples/xainas_resnet8.py [--data cifar10.npz] [--model resnet8.keras] [--generations 10 --pop 50]
-                                      [--evaluation-samples 1000] [--workers 2] --out DIR
+                                      [--evaluation-samples 1000] [--workers N] --out DIR
 
 Data: ``--data``, else ``~/.keras/datasets/cifar10.npz`` or the shared copy, else the bundled 1,000/200-image
 subset (``--subset``). Outputs as in ``xainas_lenet5.py``.

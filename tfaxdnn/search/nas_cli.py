@@ -12,6 +12,7 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from tfaxdnn.multipliers import PAPER_MULTIPLIERS
+    from tfaxdnn.search.dask_runner import default_workers
     from tfaxdnn.search.nas import OBJECTIVES
 
     p = subparsers.add_parser(
@@ -28,7 +29,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--pop", type=int, default=50, help="population size (default 50)")
     p.add_argument("--offsprings", type=int, default=None, help="offspring per generation (default: --pop)")
     p.add_argument("--seeds", type=int, default=36, help="XAI-Gen seed configurations (default 36)")
-    p.add_argument("--workers", type=int, default=2, help="local Dask worker processes (0: in-process; default 2)")
+    p.add_argument("--workers", type=int, default=default_workers(),
+                   help="local Dask worker processes (0: in-process; default: 0 on <= 2 cores, else half the cores)")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port)")
     p.add_argument("--objectives", default="accuracy,energy",
                    help=f"comma-separated, from {','.join(OBJECTIVES)} (default accuracy,energy)")
