@@ -10,17 +10,7 @@ using tfaxdnn::ConvShape;
 using tfaxdnn::DepthwiseShape;
 
 REGISTER_OP("TfaxApproxConv2D")
-    .Input("input: T")
-    .Input("filter: T")
-    .Input("table: int32")
-    .Input("input_zero_point: int32")
-    .Input("filter_zero_point: int32")
-    .Output("output: int32")
-    .Attr("T: {int8, uint8}")
-    .Attr("strides: list(int)")
-    .Attr("padding: {'SAME', 'VALID'}")
-    .Attr("dilations: list(int) = [1, 1, 1, 1]")
-    .Attr("data_format: {'NHWC'} = 'NHWC'")
+    TFAX_CONV_OP_INTERFACE
     .Attr("multiplier: string = ''")
     .SetShapeFn(ConvShape)
     .Doc(R"doc(
@@ -30,17 +20,7 @@ output[n,y,x,o] = sum_k table[a_k + off, w_k + off] - zw[o]*sum_k a_k - za*sum_k
 )doc");
 
 REGISTER_OP("TfaxApproxDepthwiseConv2D")
-    .Input("input: T")
-    .Input("filter: T")
-    .Input("table: int32")
-    .Input("input_zero_point: int32")
-    .Input("filter_zero_point: int32")
-    .Output("output: int32")
-    .Attr("T: {int8, uint8}")
-    .Attr("strides: list(int)")
-    .Attr("padding: {'SAME', 'VALID'}")
-    .Attr("dilations: list(int) = [1, 1, 1, 1]")
-    .Attr("data_format: {'NHWC'} = 'NHWC'")
+    TFAX_CONV_OP_INTERFACE
     .Attr("multiplier: string = ''")
     .SetShapeFn(DepthwiseShape)
     .Doc("Depthwise 2-D convolution (filter [h, w, in_c, mult]) through a 256x256 lookup table.");

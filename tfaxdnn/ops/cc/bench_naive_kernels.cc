@@ -2,23 +2,12 @@
 // (bench_*.cc: `tfaxdnn.ops.loader.load_bench()`), never into the production op library.
 // One thread, one scalar table lookup per product in a direct 7-deep loop -- the scheme of TFApprox's CPU
 // path. It computes the same exact result as TfaxApproxConv2D so the benchmark can cross-check it.
-#include "conv_geometry.h"
-#include "kernel_utils.h"
+#include "conv_operands.h"
 #include "op_shapes.h"
 #include "tensorflow/core/framework/op.h"
 
 REGISTER_OP("TfaxNaiveConv2D")
-    .Input("input: T")
-    .Input("filter: T")
-    .Input("table: int32")
-    .Input("input_zero_point: int32")
-    .Input("filter_zero_point: int32")
-    .Output("output: int32")
-    .Attr("T: {int8, uint8}")
-    .Attr("strides: list(int)")
-    .Attr("padding: {'SAME', 'VALID'}")
-    .Attr("dilations: list(int) = [1, 1, 1, 1]")
-    .Attr("data_format: {'NHWC'} = 'NHWC'")
+    TFAX_CONV_OP_INTERFACE
     .SetShapeFn(tfaxdnn::ConvShape)
     .Doc("Benchmark baseline: TfaxApproxConv2D computed by a single-threaded scalar per-product lookup loop.");
 
@@ -34,22 +23,16 @@ class NaiveConv2DOp : public OpKernel {
 
  private:
   void Run(OpKernelContext* ctx) {
+    ConvOperands ops;
+    OP_REQUIRES_OK(ctx, ReadConvOperands<T>(ctx, kOp, attrs_, /*depthwise=*/false, &ops));
     const Tensor& input = ctx->input(0);
     const Tensor& filter = ctx->input(1);
     const Tensor& table = ctx->input(2);
-    OP_REQUIRES(ctx, input.dims() == 4 && filter.dims() == 4 && filter.dim_size(2) == input.dim_size(3),
-                absl::InvalidArgumentError(absl::StrCat(kOp, ": need NHWC input and HWIO filter with matching "
-                                                        "channels, got ", ShapeStr(input), " and ", ShapeStr(filter))));
-    OP_REQUIRES_OK(ctx, CheckTable(kOp, table));
-    const int64_t O = filter.dim_size(3);
-    int32_t za;
-    std::vector<int32_t> zw;
-    OP_REQUIRES_OK(ctx, ReadScalarZeroPoint<T>(kOp, "input_zero_point", ctx->input(3), &za));
-    OP_REQUIRES_OK(ctx, ReadChannelZeroPoints<T>(kOp, "filter_zero_point", ctx->input(4), O, &zw));
-    ConvGeometry g;
-    OP_REQUIRES_OK(ctx, g.Init(kOp, attrs_, input, filter));
-    Tensor* output = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({g.N, g.OH, g.OW, O}), &output));
+    const ConvGeometry& g = ops.geo;
+    const int64_t O = ops.out_channels;
+    const int32_t za = ops.za;
+    const std::vector<int32_t>& zw = ops.zw;
+    Tensor* output = ops.output;
     const T* x = input.flat<T>().data();
     const T* w = filter.flat<T>().data();
     const int32_t* lut = table.flat<int32_t>().data();
@@ -82,9 +65,6 @@ class NaiveConv2DOp : public OpKernel {
   ConvAttrs attrs_;
 };
 
-REGISTER_KERNEL_BUILDER(Name("TfaxNaiveConv2D").Device(DEVICE_CPU).TypeConstraint<int8_t>("T"),
-                        NaiveConv2DOp<int8_t>);
-REGISTER_KERNEL_BUILDER(Name("TfaxNaiveConv2D").Device(DEVICE_CPU).TypeConstraint<uint8_t>("T"),
-                        NaiveConv2DOp<uint8_t>);
+TFAX_REGISTER_CODE_KERNELS("TfaxNaiveConv2D", NaiveConv2DOp);
 
 }  // namespace tfaxdnn

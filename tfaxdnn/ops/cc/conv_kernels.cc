@@ -1,6 +1,5 @@
 // TfaxApproxConv2D kernel: validate, pack weights, im2col-gather codes, run the LUT GEMM.
-#include "conv_geometry.h"
-#include "kernel_utils.h"
+#include "conv_operands.h"
 
 namespace tfaxdnn {
 using namespace tensorflow;  // NOLINT
@@ -16,27 +15,16 @@ class ApproxConv2DOp : public OpKernel {
 
  private:
   void Run(OpKernelContext* ctx) {
+    ConvOperands ops;
+    OP_REQUIRES_OK(ctx, ReadConvOperands<T>(ctx, kOp, attrs_, /*depthwise=*/false, &ops));
     const Tensor& input = ctx->input(0);
     const Tensor& filter = ctx->input(1);
     const Tensor& table = ctx->input(2);
-    OP_REQUIRES(ctx, input.dims() == 4,
-                absl::InvalidArgumentError(absl::StrCat(kOp, ": input must be 4-D NHWC, got shape ", ShapeStr(input))));
-    OP_REQUIRES(ctx, filter.dims() == 4,
-                absl::InvalidArgumentError(absl::StrCat(kOp, ": filter must be 4-D HWIO, got shape ", ShapeStr(filter))));
-    OP_REQUIRES(ctx, filter.dim_size(2) == input.dim_size(3),
-                absl::InvalidArgumentError(absl::StrCat(kOp, ": filter in_channels (", filter.dim_size(2),
-                                                        ") must equal input channels (", input.dim_size(3), ")")));
-    OP_REQUIRES_OK(ctx, CheckTable(kOp, table));
-    const int64_t O = filter.dim_size(3);
-    int32_t za;
-    std::vector<int32_t> zw;
-    OP_REQUIRES_OK(ctx, ReadScalarZeroPoint<T>(kOp, "input_zero_point", ctx->input(3), &za));
-    OP_REQUIRES_OK(ctx, ReadChannelZeroPoints<T>(kOp, "filter_zero_point", ctx->input(4), O, &zw));
-
-    ConvGeometry geo;
-    OP_REQUIRES_OK(ctx, geo.Init(kOp, attrs_, input, filter));
-    Tensor* output = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({geo.N, geo.OH, geo.OW, O}), &output));
+    const ConvGeometry& geo = ops.geo;
+    const int64_t O = ops.out_channels;
+    const int32_t za = ops.za;
+    const std::vector<int32_t>& zw = ops.zw;
+    Tensor* output = ops.output;
 
     const int64_t K = geo.KH * geo.KW * geo.C;
     const T* w = filter.flat<T>().data();
@@ -58,9 +46,6 @@ class ApproxConv2DOp : public OpKernel {
   ConvAttrs attrs_;
 };
 
-REGISTER_KERNEL_BUILDER(Name("TfaxApproxConv2D").Device(DEVICE_CPU).TypeConstraint<int8_t>("T"),
-                        ApproxConv2DOp<int8_t>);
-REGISTER_KERNEL_BUILDER(Name("TfaxApproxConv2D").Device(DEVICE_CPU).TypeConstraint<uint8_t>("T"),
-                        ApproxConv2DOp<uint8_t>);
+TFAX_REGISTER_CODE_KERNELS("TfaxApproxConv2D", ApproxConv2DOp);
 
 }  // namespace tfaxdnn

@@ -1,9 +1,8 @@
 // TfaxApproxDepthwiseConv2D kernel: per-channel tables of corrected products with gathers (depthwise_lut.h) when
 // the sums provably fit int32 and the window has at most kDwMaxTaps taps; otherwise one LUT GEMM group per input
 // channel (K = kh*kw taps, O = multiplier).
-#include "conv_geometry.h"
+#include "conv_operands.h"
 #include "depthwise_lut.h"
-#include "kernel_utils.h"
 
 namespace tfaxdnn {
 using namespace tensorflow;  // NOLINT
@@ -19,28 +18,16 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
 
  private:
   void Run(OpKernelContext* ctx) {
+    ConvOperands ops;
+    OP_REQUIRES_OK(ctx, ReadConvOperands<T>(ctx, kOp, attrs_, /*depthwise=*/true, &ops));
     const Tensor& input = ctx->input(0);
     const Tensor& filter = ctx->input(1);
     const Tensor& table = ctx->input(2);
-    OP_REQUIRES(ctx, input.dims() == 4,
-                absl::InvalidArgumentError(absl::StrCat(kOp, ": input must be 4-D NHWC, got shape ", ShapeStr(input))));
-    OP_REQUIRES(ctx, filter.dims() == 4,
-                absl::InvalidArgumentError(absl::StrCat(kOp, ": filter must be 4-D [h, w, in_c, mult], got shape ",
-                                                        ShapeStr(filter))));
-    OP_REQUIRES(ctx, filter.dim_size(2) == input.dim_size(3),
-                absl::InvalidArgumentError(absl::StrCat(kOp, ": filter in_channels (", filter.dim_size(2),
-                                                        ") must equal input channels (", input.dim_size(3), ")")));
-    OP_REQUIRES_OK(ctx, CheckTable(kOp, table));
+    const ConvGeometry& geo = ops.geo;
     const int64_t C = input.dim_size(3), M = filter.dim_size(3);
-    int32_t za;
-    std::vector<int32_t> zw;
-    OP_REQUIRES_OK(ctx, ReadScalarZeroPoint<T>(kOp, "input_zero_point", ctx->input(3), &za));
-    OP_REQUIRES_OK(ctx, ReadChannelZeroPoints<T>(kOp, "filter_zero_point", ctx->input(4), C * M, &zw));
-
-    ConvGeometry geo;
-    OP_REQUIRES_OK(ctx, geo.Init(kOp, attrs_, input, filter));
-    Tensor* output = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({geo.N, geo.OH, geo.OW, C * M}), &output));
+    const int32_t za = ops.za;
+    const std::vector<int32_t>& zw = ops.zw;
+    Tensor* output = ops.output;
 
     const int64_t K = geo.KH * geo.KW;
     const T* w = filter.flat<T>().data();  // [kh][kw][C][M]
@@ -108,9 +95,6 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
   ConvAttrs attrs_;
 };
 
-REGISTER_KERNEL_BUILDER(Name("TfaxApproxDepthwiseConv2D").Device(DEVICE_CPU).TypeConstraint<int8_t>("T"),
-                        ApproxDepthwiseConv2DOp<int8_t>);
-REGISTER_KERNEL_BUILDER(Name("TfaxApproxDepthwiseConv2D").Device(DEVICE_CPU).TypeConstraint<uint8_t>("T"),
-                        ApproxDepthwiseConv2DOp<uint8_t>);
+TFAX_REGISTER_CODE_KERNELS("TfaxApproxDepthwiseConv2D", ApproxDepthwiseConv2DOp);
 
 }  // namespace tfaxdnn

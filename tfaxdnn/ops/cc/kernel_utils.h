@@ -406,4 +406,9 @@ void GuardAllocations(OpKernelContext* ctx, const char* op, Body body) {
 
 }  // namespace tfaxdnn
 
+// The int8 and uint8 CPU kernels of op ``name`` (class template ``Op<T>``); use inside namespace tfaxdnn.
+#define TFAX_REGISTER_CODE_KERNELS(name, Op)                                                                    \
+  REGISTER_KERNEL_BUILDER(Name(name).Device(::tensorflow::DEVICE_CPU).TypeConstraint<int8_t>("T"), Op<int8_t>); \
+  REGISTER_KERNEL_BUILDER(Name(name).Device(::tensorflow::DEVICE_CPU).TypeConstraint<uint8_t>("T"), Op<uint8_t>)
+
 #endif  // TFAXDNN_KERNEL_UTILS_H_

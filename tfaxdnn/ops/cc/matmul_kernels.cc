@@ -54,9 +54,6 @@ class ApproxMatMulOp : public OpKernel {
   static constexpr const char* kOp = "TfaxApproxMatMul";
 };
 
-REGISTER_KERNEL_BUILDER(Name("TfaxApproxMatMul").Device(DEVICE_CPU).TypeConstraint<int8_t>("T"),
-                        ApproxMatMulOp<int8_t>);
-REGISTER_KERNEL_BUILDER(Name("TfaxApproxMatMul").Device(DEVICE_CPU).TypeConstraint<uint8_t>("T"),
-                        ApproxMatMulOp<uint8_t>);
+TFAX_REGISTER_CODE_KERNELS("TfaxApproxMatMul", ApproxMatMulOp);
 
 }  // namespace tfaxdnn

@@ -1,5 +1,5 @@
-// Shape functions of the convolution ops (the library's and the benchmark library's): TF's own, plus a refusal of
-// filters without a window.
+// Interface and shape functions of the convolution ops (the library's and the benchmark library's): TF's own shape
+// functions plus a refusal of filters without a window.
 #ifndef TFAXDNN_OP_SHAPES_H_
 #define TFAXDNN_OP_SHAPES_H_
 
@@ -29,5 +29,20 @@ inline absl::Status DepthwiseShape(tensorflow::shape_inference::InferenceContext
 }
 
 }  // namespace tfaxdnn
+
+// The inputs, output and attributes every convolution op shares (attr names follow TF's Conv2D, so shape
+// inference and graph rewrites reuse them): `REGISTER_OP("Name") TFAX_CONV_OP_INTERFACE .SetShapeFn(...)`.
+#define TFAX_CONV_OP_INTERFACE                   \
+  .Input("input: T")                             \
+  .Input("filter: T")                            \
+  .Input("table: int32")                         \
+  .Input("input_zero_point: int32")              \
+  .Input("filter_zero_point: int32")             \
+  .Output("output: int32")                       \
+  .Attr("T: {int8, uint8}")                      \
+  .Attr("strides: list(int)")                    \
+  .Attr("padding: {'SAME', 'VALID'}")            \
+  .Attr("dilations: list(int) = [1, 1, 1, 1]")   \
+  .Attr("data_format: {'NHWC'} = 'NHWC'")
 
 #endif  // TFAXDNN_OP_SHAPES_H_
