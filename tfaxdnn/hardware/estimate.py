@@ -49,16 +49,17 @@ def mode_shares(a: LayerAssignment, codes=None) -> tuple:
     m = a.multiplier
     if not isinstance(m, Reconfigurable):
         return (), ()
+    all_m0 = (1.0,) + (0.0,) * (m.n_modes - 1)
     if codes is None:
         if any(a.mode_fractions or ()):
             raise ValueError(f"Layer '{a.shape.name}': pricing mode_fractions {tuple(a.mode_fractions)} of "
                              f"reconfigurable multiplier '{m.name}' needs the layer's weight codes. Pass "
                              "weight_codes=tfaxdnn.hardware.modes.weight_codes(approximate_model) to estimate(), or "
                              "the approximate model (tfaxdnn.approximate) together with the plan.")
-        return m.modes, (1.0,) + (0.0,) * (m.n_modes - 1)
+        return m.modes, all_m0
     _, weights, _ = mode_weights(a.shape, codes, m, a.mode_fractions, a.kept_mask)
     total = weights.sum()
-    return m.modes, tuple(float(w) / total for w in weights) if total else (1.0,) + (0.0,) * (m.n_modes - 1)
+    return m.modes, tuple(float(w) / total for w in weights) if total else all_m0
 
 
 def estimate_layer(a: LayerAssignment, acc: Accelerator, batch_size: int = 1, cycle_model: str = "ws",
