@@ -84,6 +84,21 @@ def test_tap_tables_built_only_for_the_rows_the_codes_reach(case, lo, hi):
     np.testing.assert_array_equal(got, reference(x, f, m.table, *conv_args, za, zw))
 
 
+@pytest.mark.parametrize("offset", [-30000, 3_400_000])  # int32 sums; int64 sums (K * max|entry| leaves int32)
+def test_tap_table_split_sums_stay_exact_over_several_segments(offset):
+    """16-bit split sums are carried across chunks and widened once per segment of 256 taps: K = 600 gives two full
+    segments and a partial one, with the rows of the largest code at the top of the uint16 range (the low bytes'
+    sums at their maximum)."""
+    rng = np.random.default_rng(11)
+    table = rng.integers(0, 65536, (256, 256)).astype(np.int64)
+    table[255, :] = 65535
+    table = (table + offset).astype(np.int32)
+    a, b = rng.integers(0, 256, (96, 600)).astype(np.uint8), rng.integers(0, 256, (600, 40)).astype(np.uint8)
+    a[:8] = 255
+    got = nn.approx_matmul(a, b, tf.constant(table), 3, 5).numpy()
+    np.testing.assert_array_equal(got, ref.matmul(a, b, table, 3, 5))
+
+
 def test_wide_table_range_falls_back_from_int16_tables():
     """Entries spanning more than 65535 cannot be int16 with one bias: the int32 paths must take over."""
     a, w = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")

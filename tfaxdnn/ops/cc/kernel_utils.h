@@ -207,7 +207,7 @@ struct UnitBuffers {
 
   size_t Bytes() const {
     return s.xt.capacity() + s.tap.capacity() * 4 + s.block.capacity() * 8 + s.block32.capacity() * 4 +
-           s.tables.capacity() * 2 + s.xc.capacity() + s.park.capacity() * 4 +
+           s.tables.capacity() * 2 + s.xc.capacity() + s.raw.capacity() * 2 + s.park.capacity() * 4 +
            (acc.capacity() + asum.capacity() + shift.capacity()) * sizeof(Acc) + xw.capacity();
   }
 };
