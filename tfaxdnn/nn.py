@@ -20,7 +20,7 @@ import tensorflow as tf
 from tfaxdnn.multipliers import Multiplier, resolve
 from tfaxdnn.ops.loader import load
 
-__all__ = ["approx_conv2d", "approx_depthwise_conv2d", "approx_matmul", "table_tensor"]
+__all__ = ["approx_conv2d", "approx_depthwise_conv2d", "approx_matmul", "quantize", "table_tensor"]
 
 _CODE_DTYPES = (tf.int8, tf.uint8)
 _INT32 = np.iinfo(np.int32)
@@ -203,3 +203,42 @@ def approx_matmul(a, b, multiplier, a_zero_point=0, b_zero_point=0, name=None) -
     return load().tfax_approx_mat_mul(
         x, w, table, _zero_point(a_zero_point, "a_zero_point", x.dtype),
         _zero_point(b_zero_point, "b_zero_point", x.dtype), multiplier=m.name if m else "", name=name)
+
+
+def quantize(values, scale, zero_point, dtype, clip_min=None, clip_max=None, code_map=None, name=None):
+    """Codes of float ``values`` and their dequantised values, in one op (SPEC section 2)::
+
+        q = clip(round_half_even(values / scale) + zero_point, clip_min, clip_max)
+        codes = code_map[q + off]   (off = 128 for int8, 0 for uint8; codes = q without a code map)
+        dequantized = scale * (codes - zero_point)
+
+    ``scale`` (float32) and ``zero_point`` are scalars or vectors of n elements that apply to the flat index modulo
+    n: per output channel, n is the product of the trailing dimensions (O of an HWIO kernel, C*M of a depthwise
+    one). The clip range defaults to the code type's; NaN values take the zero point. ``code_map`` is an ``int[256]``
+    table indexed like the multiplier tables (the ALWANN weight map). Returns ``(codes, dequantized)``: ``dtype``
+    codes and float32 values of ``values``' shape. Equal, element for element, to the same arithmetic in float32
+    TF ops (divide, round, add, clip, gather, subtract, multiply), in one pass instead of about ten ops.
+    """
+    dtype = tf.as_dtype(dtype)
+    if dtype not in _CODE_DTYPES:
+        raise TypeError(f"`dtype` must be int8 or uint8. Received: dtype={dtype.name}")
+    info = np.iinfo(dtype.as_numpy_dtype)
+    lo = int(info.min if clip_min is None else clip_min)
+    hi = int(info.max if clip_max is None else clip_max)
+    if not info.min <= lo <= hi <= info.max:
+        raise ValueError(f"The clip range must lie in [{info.min}, {info.max}] ({dtype.name} codes) with clip_min <= "
+                         f"clip_max. Received: clip_min={lo}, clip_max={hi}")
+    v = tf.convert_to_tensor(values)
+    if not v.dtype.is_floating:
+        raise TypeError(f"`values` must be floating point. Received: values.dtype={v.dtype.name}")
+    s = tf.convert_to_tensor(scale)
+    v, s = (t if t.dtype == tf.float32 else tf.cast(t, tf.float32) for t in (v, s))
+    z = _zero_point(zero_point, "zero_point", dtype)
+    if code_map is None:
+        code_map = tf.zeros([0], tf.int32)
+    else:
+        code_map = _exact_int32(code_map, "code_map", int(info.min), int(info.max), f"{dtype.name} codes",
+                                floats=False)
+        if tuple(code_map.shape) != (256,):
+            raise ValueError(f"`code_map` must have shape (256,). Received: shape={tuple(code_map.shape)}")
+    return load().tfax_quantize(v, s, z, code_map, T=dtype, clip_min=lo, clip_max=hi, name=name)

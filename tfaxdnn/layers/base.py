@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfaxdnn import multipliers as _mult
+from tfaxdnn import nn
 from tfaxdnn import skipping
 from tfaxdnn.errors import UnknownNameError
 from tfaxdnn.plan import WEIGHT_MAPPINGS
@@ -112,15 +113,14 @@ class ApproxMixin:
         return _mult.Multiplier(self.multiplier_name, self.signed, np.asarray(self.ax_table.numpy()))
 
     # -- forward ----------------------------------------------------------------------------------------------
+    def _code_dtype(self):
+        return tf.int8 if self.signed else tf.uint8
+
     def _kernel_codes(self, kernel):
-        """Weight codes (int32, after the weight map) and their dequantised values."""
-        shape = self._channel_shape()
-        s_w = tf.reshape(tf.convert_to_tensor(self.ax_kernel_scale), shape)
-        z_w = tf.reshape(tf.cast(tf.convert_to_tensor(self.ax_kernel_zero_point), tf.float32), shape)
-        lo, hi = (-127.0, 127.0) if self.signed else (0.0, 255.0)
-        q = tf.cast(tf.clip_by_value(tf.round(kernel / s_w) + z_w, lo, hi), tf.int32)
-        q = tf.gather(tf.convert_to_tensor(self.ax_weight_map), q + (128 if self.signed else 0))
-        return q, s_w * (tf.cast(q, tf.float32) - z_w)
+        """Weight codes (after the weight map) and their dequantised values, per output channel."""
+        lo, hi = (-127, 127) if self.signed else (0, 255)
+        return nn.quantize(kernel, self.ax_kernel_scale, self.ax_kernel_zero_point, self._code_dtype(), lo, hi,
+                           code_map=self.ax_weight_map)
 
     def _lut_product(self, x):
         """``s_a * s_w * acc`` with the straight-through gradient of the exact product."""
@@ -128,11 +128,8 @@ class ApproxMixin:
         x = tf.convert_to_tensor(x)
         s_a = tf.convert_to_tensor(self.ax_input_scale)
         z_a = tf.convert_to_tensor(self.ax_input_zero_point)
-        lo, hi = (-128.0, 127.0) if self.signed else (0.0, 255.0)
-        xq = tf.clip_by_value(tf.round(x / s_a) + tf.cast(z_a, tf.float32), lo, hi)
-        x_dq = s_a * (xq - tf.cast(z_a, tf.float32))
+        xq, x_dq = nn.quantize(x, s_a, z_a, self._code_dtype())
         kq, k_dq = self._kernel_codes(kernel)
-        code = tf.int8 if self.signed else tf.uint8
         table = tf.convert_to_tensor(self.ax_table)
         z_w = tf.convert_to_tensor(self.ax_kernel_zero_point)
         out_scale = s_a * tf.convert_to_tensor(self.ax_kernel_scale)
@@ -140,7 +137,7 @@ class ApproxMixin:
         @tf.custom_gradient
         def product(x_in, k_in):
             del x_in, k_in
-            acc = self._lut_op(tf.cast(xq, code), tf.cast(kq, code), table, z_a, z_w)
+            acc = self._lut_op(xq, kq, table, z_a, z_w)
             # multiply_no_nan is one op that Grappler's arithmetic rewrite cannot reorder: with `*`, graphs traced
             # at a fixed batch size (predict at batch 1) rounded differently from other batch sizes (~1e-8)
             y = tf.math.multiply_no_nan(tf.cast(acc, tf.float32), out_scale)
