@@ -321,7 +321,7 @@ def layer_weight_codes(layer) -> np.ndarray:
     """The weight codes an approximate layer multiplies with (kernel shape, int32, after its weight map)."""
     import tensorflow as tf
 
-    return np.asarray(layer._kernel_codes(tf.convert_to_tensor(layer.kernel))[0].numpy(), dtype=np.int32)
+    return np.asarray(layer._kernel_codes(tf.convert_to_tensor(layer.kernel)).numpy(), dtype=np.int32)
 
 
 def _apply_modes(target, multiplier, fractions) -> None:

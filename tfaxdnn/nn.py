@@ -206,18 +206,17 @@ def approx_matmul(a, b, multiplier, a_zero_point=0, b_zero_point=0, name=None) -
 
 
 def quantize(values, scale, zero_point, dtype, clip_min=None, clip_max=None, code_map=None, name=None):
-    """Codes of float ``values`` and their dequantised values, in one op (SPEC section 2)::
+    """Quantised codes of float ``values`` in one op (SPEC section 2)::
 
         q = clip(round_half_even(values / scale) + zero_point, clip_min, clip_max)
         codes = code_map[q + off]   (off = 128 for int8, 0 for uint8; codes = q without a code map)
-        dequantized = scale * (codes - zero_point)
 
     ``scale`` (float32) and ``zero_point`` are scalars or vectors of n elements that apply to the flat index modulo
     n: per output channel, n is the product of the trailing dimensions (O of an HWIO kernel, C*M of a depthwise
     one). The clip range defaults to the code type's; NaN values take the zero point. ``code_map`` is an ``int[256]``
-    table indexed like the multiplier tables (the ALWANN weight map). Returns ``(codes, dequantized)``: ``dtype``
-    codes and float32 values of ``values``' shape. Equal, element for element, to the same arithmetic in float32
-    TF ops (divide, round, add, clip, gather, subtract, multiply), in one pass instead of about ten ops.
+    table indexed like the multiplier tables (the ALWANN weight map). Returns ``dtype`` codes of ``values``' shape,
+    equal element for element to the same arithmetic in float32 TF ops (divide, round, add, clip, cast, gather) in
+    one pass instead of about eight ops. The dequantised value of a code is ``scale * (code - zero_point)``.
     """
     dtype = tf.as_dtype(dtype)
     if dtype not in _CODE_DTYPES:

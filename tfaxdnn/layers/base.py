@@ -117,7 +117,7 @@ class ApproxMixin:
         return tf.int8 if self.signed else tf.uint8
 
     def _kernel_codes(self, kernel):
-        """Weight codes (after the weight map) and their dequantised values, per output channel."""
+        """Weight codes (after the weight map), per output channel."""
         lo, hi = (-127, 127) if self.signed else (0, 255)
         return nn.quantize(kernel, self.ax_kernel_scale, self.ax_kernel_zero_point, self._code_dtype(), lo, hi,
                            code_map=self.ax_weight_map)
@@ -128,11 +128,19 @@ class ApproxMixin:
         x = tf.convert_to_tensor(x)
         s_a = tf.convert_to_tensor(self.ax_input_scale)
         z_a = tf.convert_to_tensor(self.ax_input_zero_point)
-        xq, x_dq = nn.quantize(x, s_a, z_a, self._code_dtype())
-        kq, k_dq = self._kernel_codes(kernel)
+        xq = nn.quantize(x, s_a, z_a, self._code_dtype())
+        kq = self._kernel_codes(kernel)
         table = tf.convert_to_tensor(self.ax_table)
+        s_w = tf.convert_to_tensor(self.ax_kernel_scale)
         z_w = tf.convert_to_tensor(self.ax_kernel_zero_point)
-        out_scale = s_a * tf.convert_to_tensor(self.ax_kernel_scale)
+        out_scale = s_a * s_w
+
+        def dequantized():
+            """The operands' real values (only the gradient needs them: inference never computes them)."""
+            shape = self._channel_shape()
+            x_dq = s_a * (tf.cast(xq, tf.float32) - tf.cast(z_a, tf.float32))
+            k_dq = tf.reshape(s_w, shape) * (tf.cast(kq, tf.float32) - tf.reshape(tf.cast(z_w, tf.float32), shape))
+            return x_dq, k_dq
 
         @tf.custom_gradient
         def product(x_in, k_in):
@@ -143,6 +151,7 @@ class ApproxMixin:
             y = tf.math.multiply_no_nan(tf.cast(acc, tf.float32), out_scale)
 
             def grad(dy):
+                x_dq, k_dq = dequantized()
                 with tf.GradientTape() as tape:
                     tape.watch([x_dq, k_dq])
                     y_exact = self._float_op(x_dq, k_dq)

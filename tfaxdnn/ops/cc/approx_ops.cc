@@ -51,19 +51,13 @@ REGISTER_OP("TfaxQuantize")
     .Input("zero_point: int32")
     .Input("code_map: int32")
     .Output("codes: T")
-    .Output("dequantized: float")
     .Attr("T: {int8, uint8}")
     .Attr("clip_min: int")
     .Attr("clip_max: int")
-    .SetShapeFn([](InferenceContext* c) {
-      c->set_output(0, c->input(0));
-      c->set_output(1, c->input(0));
-      return absl::OkStatus();
-    })
+    .SetShapeFn(tensorflow::shape_inference::UnchangedShape)
     .Doc(R"doc(
-Quantised codes of float values and their dequantised values, in one pass:
-q = clip(round_half_even(v / scale[c]) + zero_point[c], clip_min, clip_max), codes = code_map[q - code_min] (or q
-when code_map is empty), dequantized = scale[c] * (codes - zero_point[c]); c = flat index % n for scale and
-zero_point of n elements (per tensor: n = 1; per output channel: the trailing dimensions). NaN values take the
-zero point. code_map has 256 entries indexed like the table (code + 128 for int8).
+Quantised codes of float values in one pass: q = clip(round_half_even(v / scale[c]) + zero_point[c], clip_min,
+clip_max), codes = code_map[q - code_min] (or q when code_map is empty); c = flat index % n for scale and zero_point
+of n elements (per tensor: n = 1; per output channel: the trailing dimensions). NaN values take the zero point.
+code_map has 256 entries indexed like the table (code + 128 for int8).
 )doc");
