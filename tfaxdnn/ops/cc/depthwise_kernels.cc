@@ -1,4 +1,4 @@
-// TfaxApproxDepthwiseConv2D kernel: per-channel tables of corrected products with gathers (depthwise_lut.h) when
+// TfaxApproxDepthwiseConv2D kernel: per-channel tables of corrected products (depthwise_lut.h) when
 // the sums provably fit int32 and the window has at most kDwMaxTaps taps; otherwise one LUT GEMM group per input
 // channel (K = kh*kw taps, O = multiplier).
 #include "conv_operands.h"
@@ -32,15 +32,13 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
     const int64_t K = geo.KH * geo.KW;
     const T* w = filter.flat<T>().data();  // [kh][kw][C][M]
     const T* x = input.flat<T>().data();
-    const uint8_t pad = TableIndex(static_cast<T>(za));
     const auto prepared = Prepare(table.flat<int32_t>().data());
     const TableRange& range = prepared->range();
     // every corrected table entry (|lut| + 3 * 255^2) and the sum of K of them fit int32
     if (K <= kDwMaxTaps && K * (range.MaxAbs() + 3 * 255 * 255) <= std::numeric_limits<int32_t>::max()) {
       const DwShape s{geo.N, geo.H, geo.W, C, M, geo.KH, geo.KW, geo.OH, geo.OW, geo.a.stride_h, geo.a.stride_w,
                       geo.a.dil_h, geo.a.dil_w, geo.pad_top, geo.pad_left};
-      OP_REQUIRES_OK(ctx, RunFast(ctx, s, x, input.NumElements(), w, prepared->Columns32(), za, zw.data(), pad,
-                                  output->flat<int32_t>().data()));
+      OP_REQUIRES_OK(ctx, RunFast(ctx, s, x, w, prepared->Columns32(), za, zw.data(), output->flat<int32_t>().data()));
       return;
     }
     std::vector<uint8_t> widx;
@@ -51,17 +49,18 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
     pr.groups = C, pr.P = geo.Positions(), pr.K = K, pr.O = M, pr.ldo = C * M;
     pr.widx = widx.data(), pr.lut = table.flat<int32_t>().data(), pr.index_offset = IndexOffset<T>();
     pr.za = za, pr.zw = zw.data(), pr.wsum = wsum.data();
+    const uint8_t pad = TableIndex(static_cast<T>(za));
     auto gather = [&](int64_t c, int64_t p0, int64_t n, uint8_t* xt) { geo.Gather(x, p0, n, c, 1, pad, xt); };
     OP_REQUIRES_OK(ctx, RunLutProblem(ctx, kOp, pr, gather, output->flat<int32_t>().data()));
   }
 
   // Units: chunks of output rows (about kDwUnitPositions positions each, so that building a block's tables -- 256
   // entries per channel and tap -- costs a fraction of streaming the positions through them) x channel blocks,
-  // channel blocks fastest: successive units read the same input rows (each block 8 bytes of every pixel) while they
+  // channel blocks fastest: successive units read the same input rows (each block L bytes of every pixel) while they
   // are still in cache. Block-major order re-read the whole input per block from L3/DRAM: 1.5x slower at stride 2,
   // where each output's 9 codes span more new cache lines than at stride 1 (measured single-threaded on Zen 3).
-  static absl::Status RunFast(OpKernelContext* ctx, const DwShape& s, const T* x, int64_t x_size, const T* w,
-                              const int32_t* columns, int32_t za, const int32_t* zw, uint8_t pad, int32_t* out) {
+  static absl::Status RunFast(OpKernelContext* ctx, const DwShape& s, const T* x, const T* w, const int32_t* columns,
+                              int32_t za, const int32_t* zw, int32_t* out) {
     constexpr int64_t kDwUnitPositions = 1024;
     const int64_t rows = s.N * s.OH, blocks = s.Blocks();
     if (rows == 0 || s.OW == 0 || blocks == 0) return absl::OkStatus();
@@ -70,16 +69,18 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
     int64_t rows_per = std::max<int64_t>(1, kDwUnitPositions / s.OW);
     while (rows_per > 1 && blocks * ((rows + rows_per - 1) / rows_per) < 4 * threads) rows_per = (rows_per + 1) / 2;
     const int64_t chunks = (rows + rows_per - 1) / rows_per;
+    const uint8_t pad = static_cast<uint8_t>(static_cast<T>(za));  // the zero point's code byte
     std::atomic<bool> failed(false);
     auto work = [&](int64_t begin, int64_t end) {
-      thread_local std::vector<int32_t> tab;
+      thread_local DwTables tab;
+      thread_local std::vector<uint8_t> codes;
       int64_t built = -1;  // the channel block whose tables `tab` holds in this call
       try {
-        tab.resize(s.TableEntries());
+        codes.resize(s.CodeBytes(rows_per));
         for (int64_t u = begin; u < end; ++u) {  // u = (row chunk, channel block), channel block fastest
           const int64_t b = u % blocks, r0 = (u / blocks) * rows_per;
-          if (b != built) DwBuildTables<T>(s, w, columns, za, zw, b, tab.data()), built = b;
-          DwRows<T>(s, x, x + x_size, tab.data(), b, r0, std::min(rows, r0 + rows_per), pad, out);
+          if (b != built) DwBuildTables<T>(s, w, columns, za, zw, b, &tab), built = b;
+          DwRows<T>(s, x, &tab, codes.data(), b, r0, std::min(rows, r0 + rows_per), pad, out);
         }
       } catch (const std::bad_alloc&) {
         failed = true;
