@@ -181,26 +181,30 @@ struct DwLanes {
 #endif
 
 // The block's codes of the padded input rows [py0, py1) of image n, columns [0, PaddedWidth()): buf[py][px][l],
-// lane l reading input channel c0 + sel[l]; `pad` (the zero point's code) outside the input.
+// lane l reading input channel c0 + sel[l]; `pad` (the zero point's code) outside the input. A row is its left
+// padding, a strided run over the input's pixels and its right padding (no per-pixel bounds checks: the copy took
+// a fifth of the layer's time with them).
 inline void DwCopyCodes(const DwShape& s, const uint8_t* x, int64_t n, int64_t py0, int64_t py1, int64_t c0,
                         const uint8_t* sel, bool contiguous, uint8_t pad, uint8_t* buf) {
   constexpr int L = kDwLanes;
-  const int64_t Wp = s.PaddedWidth();
+  const int64_t Wp = s.PaddedWidth(), C = s.C;
+  const int64_t left = std::min(Wp, s.pad_left), right = std::max(left, std::min(Wp, s.pad_left + s.W));
   for (int64_t py = py0; py < py1; ++py) {
     const int64_t iy = py - s.pad_top;
     uint8_t* dst = buf + (py - py0) * Wp * L;
-    for (int64_t px = 0; px < Wp; ++px, dst += L) {
-      const int64_t ix = px - s.pad_left;
-      if (iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) {
-        std::memset(dst, pad, L);
-        continue;
-      }
-      const uint8_t* src = x + ((n * s.H + iy) * s.W + ix) * s.C + c0;
-      if (contiguous) {
-        std::memcpy(dst, src, L);
-      } else {
-        for (int l = 0; l < L; ++l) dst[l] = src[sel[l]];
-      }
+    if (iy < 0 || iy >= s.H) {
+      std::memset(dst, pad, Wp * L);
+      continue;
+    }
+    std::memset(dst, pad, left * L);
+    std::memset(dst + right * L, pad, (Wp - right) * L);
+    const uint8_t* src = x + ((n * s.H + iy) * s.W + left - s.pad_left) * C + c0;
+    uint8_t* d = dst + left * L;
+    if (contiguous) {
+      for (int64_t px = left; px < right; ++px, src += C, d += L) std::memcpy(d, src, L);
+    } else {
+      for (int64_t px = left; px < right; ++px, src += C, d += L)
+        for (int l = 0; l < L; ++l) d[l] = src[sel[l]];
     }
   }
 }
