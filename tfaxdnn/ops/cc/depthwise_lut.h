@@ -9,7 +9,7 @@
 // uint16 minus their smallest entry m(k, j) when every table of the block spans at most 65535 (always for the exact
 // product: |a * (w - zw)| spans at most 255 * 255): T16 = T - m, and the per-channel constant sum_k m(k, j) starts
 // the sum. Blocks with a wider table keep int32 entries, as AVX-512 builds always do (their gathers read int32).
-// Per work unit the block's codes of every input pixel the unit reads are copied into a buffer with the zero point's
+// Per work unit the blocks' codes of every input pixel the unit reads are copied into planes with the zero point's
 // code in the padding: an output is then K uniform lookups at constant offsets, with no bounds checks.
 #ifndef TFAXDNN_DEPTHWISE_LUT_H_
 #define TFAXDNN_DEPTHWISE_LUT_H_
@@ -44,10 +44,6 @@ struct DwShape {
   int64_t Blocks() const { return (C * M + kDwLanes - 1) / kDwLanes; }
   // Columns of the padded input that the outputs of a row read.
   int64_t PaddedWidth() const { return (OW - 1) * stride_w + (KW - 1) * dil_w + 1; }
-  // Bytes of the code buffer of a unit of `rows` output rows (DwRows).
-  int64_t CodeBytes(int64_t rows) const {
-    return ((std::min(rows, OH) - 1) * stride_h + (KH - 1) * dil_h + 1) * PaddedWidth() * kDwLanes;
-  }
 };
 
 // One channel block's tables, tab[(k * L + l) * DwStride<E>() + raw code], and the per-lane constant that starts
@@ -180,57 +176,82 @@ struct DwLanes {
 };
 #endif
 
-// The block's codes of the padded input rows [py0, py1) of image n, columns [0, PaddedWidth()): buf[py][px][l],
-// lane l reading input channel c0 + sel[l]; `pad` (the zero point's code) outside the input. A row is its left
-// padding, a strided run over the input's pixels and its right padding (no per-pixel bounds checks: the copy took
-// a fifth of the layer's time with them).
-inline void DwCopyCodes(const DwShape& s, const uint8_t* x, int64_t n, int64_t py0, int64_t py1, int64_t c0,
-                        const uint8_t* sel, bool contiguous, uint8_t pad, uint8_t* buf) {
-  constexpr int L = kDwLanes;
-  const int64_t Wp = s.PaddedWidth(), C = s.C;
-  const int64_t left = std::min(Wp, s.pad_left), right = std::max(left, std::min(Wp, s.pad_left + s.W));
-  for (int64_t py = py0; py < py1; ++py) {
-    const int64_t iy = py - s.pad_top;
-    uint8_t* dst = buf + (py - py0) * Wp * L;
-    if (iy < 0 || iy >= s.H) {
-      std::memset(dst, pad, Wp * L);
-      continue;
-    }
-    std::memset(dst, pad, left * L);
-    std::memset(dst + right * L, pad, (Wp - right) * L);
-    const uint8_t* src = x + ((n * s.H + iy) * s.W + left - s.pad_left) * C + c0;
-    uint8_t* d = dst + left * L;
-    if (contiguous) {
-      for (int64_t px = left; px < right; ++px, src += C, d += L) std::memcpy(d, src, L);
-    } else {
-      for (int64_t px = left; px < right; ++px, src += C, d += L)
-        for (int l = 0; l < L; ++l) d[l] = src[sel[l]];
-    }
+// The image segments of output rows [r0, r1) of N * OH: fn(n, oy0, oy1, py0, py1, row) for the output rows [oy0, oy1)
+// of image n, which read the padded input rows [py0, py1), stored from row `row` of a code plane. Returns the plane's
+// rows.
+template <typename Fn>
+int64_t DwSegments(const DwShape& s, int64_t r0, int64_t r1, Fn fn) {
+  int64_t rows = 0;
+  for (int64_t r = r0; r < r1;) {
+    const int64_t n = r / s.OH, oy0 = r % s.OH, oy1 = std::min(s.OH, oy0 + (r1 - r));
+    const int64_t py0 = oy0 * s.stride_h, py1 = (oy1 - 1) * s.stride_h + (s.KH - 1) * s.dil_h + 1;
+    fn(n, oy0, oy1, py0, py1, rows);
+    rows += py1 - py0;
+    r += oy1 - oy0;
   }
+  return rows;
 }
 
-// Outputs of rows [r0, r1) of N * OH (all OW positions) for channel block b with tables t (kK taps; 0: s.Taps()).
+// The codes that output rows [r0, r1) of channel blocks [b0, b1) read, one plane per block: plane[row][px][l] (rows
+// as DwSegments, px < PaddedWidth()), lane l of block b reading input channel min((b * L + l) / M, C - 1), `pad` (the
+// zero point's code) outside the input. The input is read once for all the blocks, pixel by pixel: copying it block
+// by block re-read every pixel's cache lines once per block, from L3 when a unit's input exceeds L2 (a quarter of
+// the time at stride 2). Returns the plane size.
+inline int64_t DwCopyCodes(const DwShape& s, const uint8_t* x, int64_t r0, int64_t r1, int64_t b0, int64_t b1,
+                           uint8_t pad, std::vector<uint8_t>* buf) {
+  constexpr int L = kDwLanes;
+  const int64_t Wp = s.PaddedWidth(), C = s.C, row_bytes = Wp * L;
+  const int64_t plane = DwSegments(s, r0, r1, [](int64_t, int64_t, int64_t, int64_t, int64_t, int64_t) {}) * row_bytes;
+  buf->resize((b1 - b0) * plane);
+  // blocks [b0, bc) take L contiguous channels (multiplier 1); the others one channel per lane
+  const int64_t bc = s.M == 1 ? std::max(b0, std::min(b1, C / L)) : b0;
+  std::vector<int64_t> chan((b1 - bc) * L);
+  for (size_t i = 0; i < chan.size(); ++i) chan[i] = std::min<int64_t>((bc * L + int64_t(i)) / s.M, C - 1);
+  const int64_t left = std::min(Wp, s.pad_left), right = std::max(left, std::min(Wp, s.pad_left + s.W));
+  DwSegments(s, r0, r1, [&](int64_t n, int64_t, int64_t, int64_t py0, int64_t py1, int64_t row) {
+    for (int64_t py = py0; py < py1; ++py) {
+      const int64_t iy = py - s.pad_top;
+      uint8_t* dst = buf->data() + (row + py - py0) * row_bytes;
+      const bool inside = iy >= 0 && iy < s.H;
+      for (int64_t b = b0; b < b1; ++b) {
+        uint8_t* d = dst + (b - b0) * plane;
+        if (!inside) {
+          std::memset(d, pad, row_bytes);
+          continue;
+        }
+        std::memset(d, pad, left * L);
+        std::memset(d + right * L, pad, (Wp - right) * L);
+      }
+      if (!inside) continue;
+      const uint8_t* src = x + ((n * s.H + iy) * s.W + left - s.pad_left) * C;
+      for (int64_t px = left; px < right; ++px, src += C) {
+        uint8_t* d = dst + px * L;
+        for (int64_t b = b0; b < bc; ++b) std::memcpy(d + (b - b0) * plane, src + b * L, L);
+        for (int64_t b = bc; b < b1; ++b)
+          for (int l = 0; l < L; ++l) d[(b - b0) * plane + l] = src[chan[(b - bc) * L + l]];
+      }
+    }
+  });
+  return plane;
+}
+
+// Outputs of rows [r0, r1) of N * OH (all OW positions) for channel block b with tables t (kK taps; 0: s.Taps()),
+// from the block's code plane.
 template <typename E, int kK>
-void DwRowsOf(const DwShape& s, const uint8_t* x, const E* t, const int32_t* bias, uint8_t* buf, int64_t b,
-              int64_t r0, int64_t r1, uint8_t pad, int32_t* out) {
+void DwRowsOf(const DwShape& s, const uint8_t* plane, const E* t, const int32_t* bias, int64_t b, int64_t r0,
+              int64_t r1, int32_t* out) {
   constexpr int L = kDwLanes;
   const int64_t CM = s.Outputs(), K = kK ? kK : s.Taps(), j0 = b * L, lanes = std::min<int64_t>(L, CM - j0);
-  const int64_t c0 = j0 / s.M, Wp = s.PaddedWidth();
-  uint8_t sel[L];  // lane l reads input channel c0 + sel[l]
-  for (int l = 0; l < L; ++l) sel[l] = static_cast<uint8_t>(std::min<int64_t>((j0 + l) / s.M, s.C - 1) - c0);
-  const bool contiguous = s.M == 1 && c0 + L <= s.C;
+  const int64_t row_bytes = s.PaddedWidth() * L;
   int64_t off[kDwMaxTaps];  // code offsets of the taps from the window's corner
   for (int64_t ky = 0; ky < s.KH; ++ky)
-    for (int64_t kx = 0; kx < s.KW; ++kx) off[ky * s.KW + kx] = (ky * s.dil_h * Wp + kx * s.dil_w) * L;
-  for (int64_t r = r0; r < r1;) {  // the rows of one image at a time
-    const int64_t n = r / s.OH, oy0 = r % s.OH, oy1 = std::min(s.OH, oy0 + (r1 - r));
-    DwCopyCodes(s, x, n, oy0 * s.stride_h, (oy1 - 1) * s.stride_h + (s.KH - 1) * s.dil_h + 1, c0, sel, contiguous,
-                pad, buf);
+    for (int64_t kx = 0; kx < s.KW; ++kx) off[ky * s.KW + kx] = ky * s.dil_h * row_bytes + kx * s.dil_w * L;
+  DwSegments(s, r0, r1, [&](int64_t n, int64_t oy0, int64_t oy1, int64_t, int64_t, int64_t row) {
     for (int64_t oy = oy0; oy < oy1; ++oy) {
-      const uint8_t* row = buf + (oy - oy0) * s.stride_h * Wp * L;
+      const uint8_t* codes = plane + (row + (oy - oy0) * s.stride_h) * row_bytes;
       int32_t* dst = out + (n * s.OH + oy) * s.OW * CM + j0;
       for (int64_t ox = 0; ox < s.OW; ++ox, dst += CM) {
-        const uint8_t* p = row + ox * s.stride_w * L;
+        const uint8_t* p = codes + ox * s.stride_w * L;
         DwLanes<E> acc(bias);
 #pragma GCC unroll 16
         for (int64_t k = 0; k < K; ++k) acc.Lookup(t + k * L * DwStride<E>(), p + off[k]);
@@ -243,28 +264,49 @@ void DwRowsOf(const DwShape& s, const uint8_t* x, const E* t, const int32_t* bia
         }
       }
     }
-    r += oy1 - oy0;
-  }
+  });
 }
 
-// Outputs of rows [r0, r1) of N * OH for channel block b, whose tables are `tab`. buf: s.CodeBytes(r1 - r0) bytes;
-// pad: the zero point's code byte.
+// What the tables are built from: the filter [KH][KW][C][M], the multiplier table column-major ([w][a]) as int32,
+// and the zero points.
 template <typename T>
-void DwRows(const DwShape& s, const T* x, const DwTables* tab, uint8_t* buf, int64_t b, int64_t r0, int64_t r1,
-            uint8_t pad, int32_t* out) {
-  const uint8_t* codes = reinterpret_cast<const uint8_t*>(x);
+struct DwWeights {
+  const T* w;
+  const int32_t* columns;
+  int32_t za;
+  const int32_t* zw;
+};
+
+// Per-thread scratch: the tables of one block and a unit's code planes.
+struct DwScratch {
+  DwTables tables;
+  std::vector<uint8_t> codes;
+};
+
+// Outputs of rows [r0, r1) of N * OH for channel blocks [b0, b1): their codes copied once, then block by block the
+// tables built and the rows streamed through them.
+template <typename T>
+void DwRows(const DwShape& s, const T* x, const DwWeights<T>* wt, DwScratch* scratch, int64_t b0, int64_t b1,
+            int64_t r0, int64_t r1, int32_t* out) {
+  const uint8_t pad = static_cast<uint8_t>(static_cast<T>(wt->za));  // the zero point's code byte
+  const int64_t plane = DwCopyCodes(s, reinterpret_cast<const uint8_t*>(x), r0, r1, b0, b1, pad, &scratch->codes);
   const bool nine = s.Taps() == 9;  // 3x3: the taps unrolled
-  if constexpr (kDwNarrow) {
-    if (!tab->wide) {
-      const uint16_t* t = tab->narrow.data();
-      nine ? DwRowsOf<uint16_t, 9>(s, codes, t, tab->bias, buf, b, r0, r1, pad, out)
-           : DwRowsOf<uint16_t, 0>(s, codes, t, tab->bias, buf, b, r0, r1, pad, out);
-      return;
+  const DwTables& tab = scratch->tables;
+  for (int64_t b = b0; b < b1; ++b) {
+    DwBuildTables<T>(s, wt->w, wt->columns, wt->za, wt->zw, b, &scratch->tables);
+    const uint8_t* codes = scratch->codes.data() + (b - b0) * plane;
+    if constexpr (kDwNarrow) {
+      if (!tab.wide) {
+        const uint16_t* t = tab.narrow.data();
+        nine ? DwRowsOf<uint16_t, 9>(s, codes, t, tab.bias, b, r0, r1, out)
+             : DwRowsOf<uint16_t, 0>(s, codes, t, tab.bias, b, r0, r1, out);
+        continue;
+      }
     }
+    const int32_t* t = tab.full.data();
+    nine ? DwRowsOf<int32_t, 9>(s, codes, t, tab.bias, b, r0, r1, out)
+         : DwRowsOf<int32_t, 0>(s, codes, t, tab.bias, b, r0, r1, out);
   }
-  const int32_t* t = tab->full.data();
-  nine ? DwRowsOf<int32_t, 9>(s, codes, t, tab->bias, buf, b, r0, r1, pad, out)
-       : DwRowsOf<int32_t, 0>(s, codes, t, tab->bias, buf, b, r0, r1, pad, out);
 }
 
 }  // namespace tfaxdnn
