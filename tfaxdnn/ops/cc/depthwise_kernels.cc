@@ -71,7 +71,7 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
     int64_t rows_per = std::max<int64_t>(1, kDwUnitPositions / s.OW);
     int64_t chunks = (rows + rows_per - 1) / rows_per;
     const int64_t want_groups = std::min(blocks, (min_units + chunks - 1) / chunks);
-    const int64_t per_group = (blocks + want_groups - 1) / want_groups, groups = (blocks + per_group - 1) / per_group;
+    const int64_t per_group = blocks / want_groups, groups = (blocks + per_group - 1) / per_group;
     while (rows_per > 1 && chunks * groups < min_units) {
       rows_per = (rows_per + 1) / 2;
       chunks = (rows + rows_per - 1) / rows_per;
