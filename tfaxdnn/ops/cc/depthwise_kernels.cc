@@ -1,4 +1,4 @@
-// TfaxApproxDepthwiseConv2D kernel: per-channel tables of corrected products with gathers (depthwise_lut.h) when
+// TfaxApproxDepthwiseConv2D kernel: per-channel tables of corrected products (depthwise_lut.h) when
 // the sums provably fit int32 and the window has at most kDwMaxTaps taps; otherwise one LUT GEMM group per input
 // channel (K = kh*kw taps, O = multiplier).
 #include "conv_operands.h"
@@ -32,15 +32,14 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
     const int64_t K = geo.KH * geo.KW;
     const T* w = filter.flat<T>().data();  // [kh][kw][C][M]
     const T* x = input.flat<T>().data();
-    const uint8_t pad = TableIndex(static_cast<T>(za));
     const auto prepared = Prepare(table.flat<int32_t>().data());
     const TableRange& range = prepared->range();
     // every corrected table entry (|lut| + 3 * 255^2) and the sum of K of them fit int32
     if (K <= kDwMaxTaps && K * (range.MaxAbs() + 3 * 255 * 255) <= std::numeric_limits<int32_t>::max()) {
       const DwShape s{geo.N, geo.H, geo.W, C, M, geo.KH, geo.KW, geo.OH, geo.OW, geo.a.stride_h, geo.a.stride_w,
                       geo.a.dil_h, geo.a.dil_w, geo.pad_top, geo.pad_left};
-      OP_REQUIRES_OK(ctx, RunFast(ctx, s, x, input.NumElements(), w, prepared->Columns32(), za, zw.data(), pad,
-                                  output->flat<int32_t>().data()));
+      const DwWeights<T> weights{w, prepared->Columns32(), za, zw.data()};
+      OP_REQUIRES_OK(ctx, RunFast(ctx, s, x, weights, output->flat<int32_t>().data()));
       return;
     }
     std::vector<uint8_t> widx;
@@ -51,42 +50,47 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
     pr.groups = C, pr.P = geo.Positions(), pr.K = K, pr.O = M, pr.ldo = C * M;
     pr.widx = widx.data(), pr.lut = table.flat<int32_t>().data(), pr.index_offset = IndexOffset<T>();
     pr.za = za, pr.zw = zw.data(), pr.wsum = wsum.data();
+    const uint8_t pad = TableIndex(static_cast<T>(za));
     auto gather = [&](int64_t c, int64_t p0, int64_t n, uint8_t* xt) { geo.Gather(x, p0, n, c, 1, pad, xt); };
     OP_REQUIRES_OK(ctx, RunLutProblem(ctx, kOp, pr, gather, output->flat<int32_t>().data()));
   }
 
   // Units: chunks of output rows (about kDwUnitPositions positions each, so that building a block's tables -- 256
-  // entries per channel and tap -- costs a fraction of streaming the positions through them) x channel blocks,
-  // channel blocks fastest: successive units read the same input rows (each block 8 bytes of every pixel) while they
-  // are still in cache. Block-major order re-read the whole input per block from L3/DRAM: 1.5x slower at stride 2,
-  // where each output's 9 codes span more new cache lines than at stride 1 (measured single-threaded on Zen 3).
-  static absl::Status RunFast(OpKernelContext* ctx, const DwShape& s, const T* x, int64_t x_size, const T* w,
-                              const int32_t* columns, int32_t za, const int32_t* zw, uint8_t pad, int32_t* out) {
-    constexpr int64_t kDwUnitPositions = 1024;
+  // entries per channel and tap -- costs a fraction of streaming the positions through them: 2048 measured 0-10 %
+  // faster than 1024 single-threaded on the MobileNet-V2 shapes, the builds' share halving) x groups of channel
+  // blocks: all the blocks in one group unless that leaves fewer than 4 units per thread (small batches). A unit
+  // copies its input codes once for its blocks (DwRows). The previous units of one block each re-read the chunk's
+  // input once per block; block-major order re-read the whole input per block from L3/DRAM (1.5x slower at stride 2).
+  static absl::Status RunFast(OpKernelContext* ctx, const DwShape& s, const T* x, const DwWeights<T>& weights,
+                              int32_t* out) {
+    constexpr int64_t kDwUnitPositions = 2048;
     const int64_t rows = s.N * s.OH, blocks = s.Blocks();
     if (rows == 0 || s.OW == 0 || blocks == 0) return absl::OkStatus();
     auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
-    const int64_t threads = std::max(1, pool->NumThreads());
+    const int64_t min_units = 4 * std::max(1, pool->NumThreads());
     int64_t rows_per = std::max<int64_t>(1, kDwUnitPositions / s.OW);
-    while (rows_per > 1 && blocks * ((rows + rows_per - 1) / rows_per) < 4 * threads) rows_per = (rows_per + 1) / 2;
-    const int64_t chunks = (rows + rows_per - 1) / rows_per;
+    int64_t chunks = (rows + rows_per - 1) / rows_per;
+    const int64_t want_groups = std::min(blocks, (min_units + chunks - 1) / chunks);
+    const int64_t per_group = blocks / want_groups, groups = (blocks + per_group - 1) / per_group;
+    while (rows_per > 1 && chunks * groups < min_units) {
+      rows_per = (rows_per + 1) / 2;
+      chunks = (rows + rows_per - 1) / rows_per;
+    }
     std::atomic<bool> failed(false);
     auto work = [&](int64_t begin, int64_t end) {
-      thread_local std::vector<int32_t> tab;
-      int64_t built = -1;  // the channel block whose tables `tab` holds in this call
+      thread_local DwScratch scratch;
       try {
-        tab.resize(s.TableEntries());
-        for (int64_t u = begin; u < end; ++u) {  // u = (row chunk, channel block), channel block fastest
-          const int64_t b = u % blocks, r0 = (u / blocks) * rows_per;
-          if (b != built) DwBuildTables<T>(s, w, columns, za, zw, b, tab.data()), built = b;
-          DwRows<T>(s, x, x + x_size, tab.data(), b, r0, std::min(rows, r0 + rows_per), pad, out);
+        for (int64_t u = begin; u < end; ++u) {  // u = (row chunk, group of channel blocks)
+          const int64_t b0 = (u % groups) * per_group, r0 = (u / groups) * rows_per;
+          DwRows<T>(s, x, &weights, &scratch, b0, std::min(blocks, b0 + per_group), r0, std::min(rows, r0 + rows_per),
+                    out);
         }
       } catch (const std::bad_alloc&) {
         failed = true;
       }
     };
-    const int64_t cost = rows_per * s.OW * kDwLanes * s.Taps() * 4;
-    pool->ParallelFor(blocks * chunks, cost, work);
+    const int64_t cost = rows_per * s.OW * per_group * kDwLanes * s.Taps() * 4;
+    pool->ParallelFor(chunks * groups, cost, work);
     if (failed) return absl::ResourceExhaustedError(absl::StrCat(kOp, ": out of memory for the channel tables"));
     return absl::OkStatus();
   }
