@@ -116,11 +116,12 @@ class ApproxMixin:
     def _code_dtype(self):
         return tf.int8 if self.signed else tf.uint8
 
-    def _kernel_codes(self, kernel):
-        """Weight codes (after the weight map), per output channel."""
+    def _kernel_codes(self, kernel, scale=None, zero_point=None):
+        """Weight codes (after the weight map), per output channel (``scale``/``zero_point``: the layer's, read)."""
         lo, hi = (-127, 127) if self.signed else (0, 255)
-        return nn.quantize(kernel, self.ax_kernel_scale, self.ax_kernel_zero_point, self._code_dtype(), lo, hi,
-                           code_map=self.ax_weight_map)
+        scale = self.ax_kernel_scale if scale is None else scale
+        zero_point = self.ax_kernel_zero_point if zero_point is None else zero_point
+        return nn.quantize(kernel, scale, zero_point, self._code_dtype(), lo, hi, code_map=self.ax_weight_map)
 
     def _lut_product(self, x):
         """``s_a * s_w * acc`` with the straight-through gradient of the exact product."""
@@ -128,11 +129,11 @@ class ApproxMixin:
         x = tf.convert_to_tensor(x)
         s_a = tf.convert_to_tensor(self.ax_input_scale)
         z_a = tf.convert_to_tensor(self.ax_input_zero_point)
-        xq = nn.quantize(x, s_a, z_a, self._code_dtype())
-        kq = self._kernel_codes(kernel)
-        table = tf.convert_to_tensor(self.ax_table)
         s_w = tf.convert_to_tensor(self.ax_kernel_scale)
         z_w = tf.convert_to_tensor(self.ax_kernel_zero_point)
+        xq = nn.quantize(x, s_a, z_a, self._code_dtype())
+        kq = self._kernel_codes(kernel, s_w, z_w)
+        table = tf.convert_to_tensor(self.ax_table)
         out_scale = s_a * s_w
 
         def dequantized():
