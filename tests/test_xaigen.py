@@ -191,12 +191,12 @@ def test_run_xaigen_with_finetuning_reports_both_results(trained, tmp_path):
 
 
 def test_sensitivity_selection_runs_and_caches(trained):
-    from tfaxdnn.search.xaigen import _Search
+    from tfaxdnn.search.xaigen import XAIGenSearch
 
     model, (xtr, _), (xte, yte) = trained
     cfg = XAIGenConfig(importance_samples=40, n_steps=8, calibration_samples=200, selection="sensitivity",
                        refine_passes=0)
-    search = _Search(model, (xte, yte), xtr, cfg, verbose=False)
+    search = XAIGenSearch(model, (xte, yte), xtr, cfg, verbose=False)
     table = search.sensitivity(cfg.multipliers)
     assert set(table) == {"conv1", "conv2", "fc1", "fc2"}
     assert all(set(row) == set(cfg.multipliers[1:]) for row in table.values())   # one pass per layer

@@ -453,7 +453,7 @@ class _Search:
         cfg = self.config
         if not cfg.xaigen_t_p:
             return np.zeros((0, self.space.n_var), dtype=int), {"evaluations": 0, "time_s": 0.0, "runs": []}
-        from tfaxdnn.search.xaigen import XAIGenConfig, _Search as XAIGenSearch, run_xaigen
+        from tfaxdnn.search.xaigen import XAIGenConfig, XAIGenSearch, run_xaigen
 
         start = time.perf_counter()
         base = XAIGenConfig(multipliers=self.space.multipliers, max_accuracy_drop=cfg.max_accuracy_drop,

@@ -67,7 +67,8 @@ from tfaxdnn import kinds
 from tfaxdnn.plan import LayerPlan, Plan
 
 __all__ = ["XAIGenConfig", "XAIGenResult", "Importance", "compute_importance", "select_multiplier", "skip_fraction",
-           "run_xaigen", "sweep", "save_sweep", "run_and_save", "energy_cap", "finetune", "SELECTIONS", "ACCOUNTINGS"]
+           "run_xaigen", "sweep", "save_sweep", "run_and_save", "energy_cap", "finetune", "XAIGenSearch", "SELECTIONS",
+           "ACCOUNTINGS"]
 
 #: Layer selection rules: the paper's conductance ranking, or measured per-layer accuracy drops.
 SELECTIONS = ("conductance", "sensitivity")
@@ -330,9 +331,11 @@ def _json_default(o):
 
 
 
-class _Search:
+class XAIGenSearch:
     """XAI-Gen's view of the public `Evaluator`: layer settings ``{name: (multiplier, skip)}`` -> plan -> metrics on
-    the validation split; the test split (never selected on) reports the result."""
+    the validation split; the test split (never selected on) reports the result. One instance can serve several
+    `run_xaigen` / `sweep` calls on the same model and data (pass it as ``search=``: its evaluations are cached), as
+    XAI-NAS does for its seeds."""
 
     def __init__(self, model, eval_data, calibration_data, config: XAIGenConfig, accelerator=None,
                  importance: Optional[Importance] = None, verbose: bool = True, test_data=None):
@@ -422,7 +425,7 @@ def finetune(model, x, y, epochs: int, seed: int = 0, batch_size: int = 64, lear
 
 def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig] = None, accelerator=None,
                importance: Optional[Importance] = None, verbose: bool = True, test_data=None,
-               search: Optional[_Search] = None, train_data=None) -> XAIGenResult:
+               search: Optional[XAIGenSearch] = None, train_data=None) -> XAIGenResult:
     """XAI-Gen on a trained float Keras 3 model (see the module docstring).
 
     Args:
@@ -441,7 +444,8 @@ def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig
         raise ValueError(f"finetune_epochs={config.finetune_epochs} needs `train_data=(x, y)` (training images to "
                          "fine-tune on).")
     start = time.perf_counter()
-    run = search or _Search(model, eval_data, calibration_data, config, accelerator, importance, verbose, test_data)
+    run = search or XAIGenSearch(model, eval_data, calibration_data, config, accelerator, importance, verbose,
+                                 test_data)
     baseline = run.ev.baseline()
     q_c = baseline.accuracy - config.max_accuracy_drop
     imp, settings, m_val, log, algorithm1 = _plan_search(run, config, config.max_accuracy_drop)
@@ -462,7 +466,7 @@ def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig
     return result
 
 
-def _plan_search(run: _Search, config: XAIGenConfig, drop: float):
+def _plan_search(run: XAIGenSearch, config: XAIGenConfig, drop: float):
     """Algorithm 1 (+ refinement) with ``Q_c`` = baseline − ``drop``: (layer scores, settings, validation
     `Metrics`, log, Algorithm 1 summary)."""
     from tqdm.auto import tqdm
@@ -579,7 +583,8 @@ def _refine_best(run, config, imp, best, q_c, log):
     return best
 
 
-def _finetune_stage(run: _Search, config: XAIGenConfig, result: XAIGenResult, q_c: float, train_data) -> None:
+def _finetune_stage(run: XAIGenSearch, config: XAIGenConfig, result: XAIGenResult, q_c: float,
+                    train_data) -> None:
     """Fine-tunes the searched plan(s) and turns ``result`` into the fine-tuned result (see module step 7)."""
     from tfaxdnn.evaluation import evaluate
 
@@ -633,14 +638,14 @@ def _log_row(step, layer, settings, m, ok, run) -> dict:
 
 def sweep(model, eval_data, calibration_data, t_p_values=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
           config: Optional[XAIGenConfig] = None, accelerator=None, importance: Optional[Importance] = None,
-          verbose: bool = True, search: Optional[_Search] = None) -> List[dict]:
+          verbose: bool = True, search: Optional[XAIGenSearch] = None) -> List[dict]:
     """Whole-model configurations over ``t_p``: "p" (skipping, exact multipliers) and "pa" (skipping + SelectMult
     at the initial threshold ``t_c`` for every layer). Nothing is selected, so each row's accuracy is measured on all
     of the evaluation data. Returns one row per configuration."""
     from tqdm.auto import tqdm
 
     config = config or XAIGenConfig()
-    run = search or _Search(model, eval_data, calibration_data, config, accelerator, importance, verbose)
+    run = search or XAIGenSearch(model, eval_data, calibration_data, config, accelerator, importance, verbose)
     imp, output_layer = run.importance, run.output_layer
     z_hat, mults = imp.normalized(config.normalization), config.multipliers
     rows = []
@@ -668,7 +673,7 @@ def energy_cap(model, eval_data, calibration_data, config: Optional[XAIGenConfig
     from tqdm.auto import tqdm
 
     config = config or XAIGenConfig()
-    run = _Search(model, eval_data, calibration_data, config, accelerator, importance, verbose)
+    run = XAIGenSearch(model, eval_data, calibration_data, config, accelerator, importance, verbose)
     q_c = run.full.baseline().accuracy - config.max_accuracy_drop
     rows = []
     for s in tqdm(skip_values, desc="energy cap", disable=not verbose):
@@ -725,7 +730,7 @@ def run_and_save(model, eval_data, calibration_data, out_dir, config: Optional[X
     ``explanations.png/.json`` (tf-explain maps of the float and the chosen approximate model on that many test
     images, seeded) to ``out_dir``; prints the importance, the plan and the trade-off."""
     config = config or XAIGenConfig()
-    search = _Search(model, eval_data, calibration_data, config, accelerator, None, verbose, test_data)
+    search = XAIGenSearch(model, eval_data, calibration_data, config, accelerator, None, verbose, test_data)
     result = run_xaigen(model, eval_data, calibration_data, config, verbose=verbose, search=search,
                         train_data=train_data)
     rows = sweep(model, eval_data, calibration_data, t_p_values, config, verbose=verbose,
