@@ -58,3 +58,24 @@ def test_hardware_estimate_prices_each_mode():
     assert all_m0.energy_multiplier_j == pytest.approx(72 * P[0] * 2e-9)
     with pytest.raises(ValueError, match="Layer 'c': pricing mode_fractions \\(0.25, 0.375\\) .* weight codes"):
         estimate(None, plan, ACC, shapes=[SHAPE])
+
+
+def test_an_approximate_model_carries_its_modes(tmp_path):
+    """A layer on a reconfigurable multiplier stores its composite table *and* its mode fractions, so `plan_of` names
+    the registered multiplier and `estimate(model)` prices it mode by mode without the plan (before: "no power
+    figure"), also after a .keras round trip."""
+    import keras
+
+    import tfaxdnn
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, name="c"), keras.layers.Flatten(),
+                              keras.layers.Dense(3, name="d")])
+    plan = Plan({"c": {"multiplier": "recon_evo", "mode_fractions": (0.25, 0.375)}})
+    ax = tfaxdnn.approximate(model, plan, calibration_data=np.random.default_rng(0).random((16, 8, 8, 1), np.float32))
+    path = str(tmp_path / "ax.keras")
+    ax.save(path)
+    for m in (ax, keras.models.load_model(path)):
+        carried = tfaxdnn.plan_of(m).layers["c"]
+        assert (carried.multiplier, carried.mode_fractions) == ("recon_evo", (0.25, 0.375))
+        assert estimate(m).energy_j == pytest.approx(estimate(m, plan).energy_j)

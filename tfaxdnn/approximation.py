@@ -228,7 +228,9 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
             cfg = dict(layer.get_config(), multiplier=m.name, multiplier_hash=m.hash, skip_fraction=lp.skip_fraction,
                        weight_mapping=lp.weight_mapping)
             if isinstance(m, _mult.Reconfigurable):  # the layer stores its composite table (set in _apply_modes)
-                cfg.update(multiplier=composite_name(m, layer.name), multiplier_hash=None, signed=m.signed)
+                fractions = lp.mode_fractions if lp.mode_fractions is not None else (0.0,) * (m.n_modes - 1)
+                cfg.update(multiplier=composite_name(m, layer.name), multiplier_hash=None, signed=m.signed,
+                           mode_fractions=fractions)
             if layer.name in folds:
                 cfg["use_bias"] = True
             return kinds.kind_of(layer).approx_class.from_config(cfg)

@@ -392,6 +392,21 @@ def _layer_multiplier(layer) -> _mult.Multiplier:
     return stored
 
 
+def _carried_layer_plan(layer, multiplier: _mult.Multiplier, skip: float) -> LayerPlan:
+    """A layer's entry; a layer on a reconfigurable multiplier's composite table names the registered multiplier and
+    its mode fractions (the composite alone has no power figure to price)."""
+    mapping, fractions = getattr(layer, "weight_mapping", "none"), getattr(layer, "mode_fractions", None)
+    if fractions is not None:
+        base = layer.multiplier_name.rsplit(":", 1)[0]
+        try:
+            recon = _mult.get(base)
+        except KeyError:
+            recon = None
+        if isinstance(recon, _mult.Reconfigurable):
+            return LayerPlan(recon.name, skip, mapping, tuple(fractions))
+    return LayerPlan(multiplier.name, skip, mapping)
+
+
 def plan_of(model) -> Plan:
     """The plan an approximate model (from `tfaxdnn.approximate`, or loaded from its ``.keras`` file) carries: each
     approximate layer's multiplier (its stored table, registered by name), skip fraction and weight mapping, and its
@@ -407,7 +422,7 @@ def plan_of(model) -> Plan:
             importance[layer.name] = mask.astype(np.float64)
             if skipping.n_skipped(mask.size, skip) != int((~mask).sum()):  # the mask is what counts
                 skip = float((~mask).sum()) / mask.size
-        layers[layer.name] = LayerPlan(m.name, skip, getattr(layer, "weight_mapping", "none"))
+        layers[layer.name] = _carried_layer_plan(layer, m, skip)
     if len(signed) > 1:
         raise ValueError(f"Model '{model.name}' mixes signed and unsigned approximate layers; one plan holds one "
                          "quantisation scheme.")

@@ -34,7 +34,7 @@ class ApproxMixin:
     ``_float_op(x, k)`` (the exact float op, used for the straight-through gradient).
     """
 
-    def _init_approx(self, multiplier, multiplier_hash, signed, skip_fraction, weight_mapping):
+    def _init_approx(self, multiplier, multiplier_hash, signed, skip_fraction, weight_mapping, mode_fractions=None):
         if isinstance(multiplier, _mult.Multiplier):
             m = _mult.lookup(multiplier)
         elif multiplier is None:
@@ -55,6 +55,8 @@ class ApproxMixin:
             raise ValueError(f"`weight_mapping` must be one of {list(WEIGHT_MAPPINGS)}. Received: "
                              f"weight_mapping={weight_mapping!r}")
         self.weight_mapping = weight_mapping
+        # a reconfigurable multiplier's mode fractions (the table is then its composite for this layer's weights)
+        self.mode_fractions = None if mode_fractions is None else tuple(float(f) for f in mode_fractions)
 
     # -- weights ----------------------------------------------------------------------------------------------
     def _build_approx(self):
@@ -173,7 +175,8 @@ class ApproxMixin:
     # -- serialisation ----------------------------------------------------------------------------------------
     def _approx_config(self) -> dict:
         return {"multiplier": self.multiplier_name, "multiplier_hash": self.multiplier_hash, "signed": self.signed,
-                "skip_fraction": self.skip_fraction, "weight_mapping": self.weight_mapping}
+                "skip_fraction": self.skip_fraction, "weight_mapping": self.weight_mapping,
+                "mode_fractions": None if self.mode_fractions is None else list(self.mode_fractions)}
 
     def save_own_variables(self, store):  # every variable by position (the base Layer scheme)
         keras.layers.Layer.save_own_variables(self, store)

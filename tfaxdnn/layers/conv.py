@@ -28,13 +28,13 @@ class ApproxConv2D(ApproxMixin, keras.layers.Conv2D):
     """
 
     def __init__(self, *args, multiplier=None, multiplier_hash=None, signed=None, skip_fraction=0.0,
-                 weight_mapping="none", **kwargs):
+                 weight_mapping="none", mode_fractions=None, **kwargs):
         super().__init__(*args, **kwargs)
         check_channels_last(self)
         if self.groups != 1:
             raise ValueError(f"Layer '{self.name}' (Conv2D): grouped convolutions cannot be approximated. "
                              f"Received: groups={self.groups}")
-        self._init_approx(multiplier, multiplier_hash, signed, skip_fraction, weight_mapping)
+        self._init_approx(multiplier, multiplier_hash, signed, skip_fraction, weight_mapping, mode_fractions)
 
     @property
     def n_outputs(self) -> int:
@@ -68,10 +68,10 @@ class ApproxDepthwiseConv2D(ApproxMixin, keras.layers.DepthwiseConv2D):
     """
 
     def __init__(self, *args, multiplier=None, multiplier_hash=None, signed=None, skip_fraction=0.0,
-                 weight_mapping="none", **kwargs):
+                 weight_mapping="none", mode_fractions=None, **kwargs):
         super().__init__(*args, **kwargs)
         check_channels_last(self)
-        self._init_approx(multiplier, multiplier_hash, signed, skip_fraction, weight_mapping)
+        self._init_approx(multiplier, multiplier_hash, signed, skip_fraction, weight_mapping, mode_fractions)
 
     @property
     def n_outputs(self) -> int:

@@ -17,9 +17,9 @@ class ApproxDense(ApproxMixin, keras.layers.Dense):
     """
 
     def __init__(self, *args, multiplier=None, multiplier_hash=None, signed=None, skip_fraction=0.0,
-                 weight_mapping="none", **kwargs):
+                 weight_mapping="none", mode_fractions=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self._init_approx(multiplier, multiplier_hash, signed, skip_fraction, weight_mapping)
+        self._init_approx(multiplier, multiplier_hash, signed, skip_fraction, weight_mapping, mode_fractions)
 
     @property
     def n_outputs(self) -> int:
