@@ -40,7 +40,8 @@ def test_quantize_equals_the_tf_op_composition(signed, mapped, shape, n):
     s, z = (scale[0], int(zero_point[0])) if n == 1 else (scale, zero_point)
     codes = nn.quantize(tf.constant(x), s, z, dtype, lo, hi, code_map=code_map)
     assert codes.dtype == dtype and codes.shape == shape
-    np.testing.assert_array_equal(codes.numpy().astype(np.int32), _tf_ops(tf.constant(x), s, z, lo, hi, code_map, signed))
+    expected = _tf_ops(tf.constant(x), s, z, lo, hi, code_map, signed)
+    np.testing.assert_array_equal(codes.numpy().astype(np.int32), expected)
 
 
 @pytest.mark.parametrize("length", [4, 21])  # the scalar loop alone; 8-wide vectors and a scalar tail

@@ -472,9 +472,9 @@ void LutGemmTapBlock(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, 
   constexpr int64_t chunk = kTapChunkBytes / (int64_t(kTableSize) * B * 2);
   static_assert(kSegmentTaps % chunk == 0, "segments end at chunk boundaries");
   // up to two chunks' taps in one (no parked sums at all: 1x1 and small layers ran 1.2x slower in two chunks)
-  const int64_t first = K <= 2 * chunk ? K : chunk;
-  s->tables.resize(first * TapTableStride(B));
-  if (K > first) s->raw.resize(P * 2 * B), s->xc.resize(P * chunk);
+  const int64_t chunk_taps = K <= 2 * chunk ? K : chunk;
+  s->tables.resize(chunk_taps * TapTableStride(B));
+  if (K > chunk_taps) s->raw.resize(P * 2 * B), s->xc.resize(P * chunk);
   if (K > kSegmentTaps) s->park.resize(P * B);
   uint16_t* tables = s->tables.data();
   uint8_t* xc = s->xc.data();
@@ -482,7 +482,7 @@ void LutGemmTapBlock(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, 
   int a_begin, a_end;
   UsedRows(xt, P * K, &a_begin, &a_end);
   for (int64_t k0 = 0; k0 < K; k0 += chunk) {
-    const int64_t nk = std::min(K - k0, first);
+    const int64_t nk = std::min(K - k0, chunk_taps);
     for (int64_t k = 0; k < nk; ++k)
       BuildTapTable16(columns, w + (k0 + k) * ldw, ow, B, tables + k * TapTableStride(B), a_begin, a_end);
     if (nk == K) {

@@ -27,8 +27,8 @@ void QuantizeRun(const float* v, const float* s, const int32_t* z, int64_t len, 
     const __m256 s8 = kStep ? _mm256_loadu_ps(s + j) : _mm256_set1_ps(s[0]);
     const __m256 z8 = kStep ? _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + j)))
                             : _mm256_set1_ps(static_cast<float>(z[0]));
-    __m256 r = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(v + j), s8), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm256_add_ps(r, z8);
+    const __m256 ratio = _mm256_div_ps(_mm256_loadu_ps(v + j), s8);
+    __m256 r = _mm256_add_ps(_mm256_round_ps(ratio, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z8);
     r = _mm256_blendv_ps(r, z8, _mm256_cmp_ps(r, r, _CMP_UNORD_Q));  // NaN: the zero point
     __m256i q = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(r, lo8), hi8));  // integral: exact
     if (code_map) q = _mm256_i32gather_epi32(code_map, _mm256_add_epi32(q, _mm256_set1_epi32(off)), 4);
