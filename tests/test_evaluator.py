@@ -89,3 +89,19 @@ def test_bad_input(setup):
     ev = Evaluator(model, val, x_cal)
     with pytest.raises(ValueError, match="needs neuron importance"):
         ev(tfaxdnn.Plan({"conv1": {"multiplier": "mul8s_1KV6", "skip_fraction": 0.5}}))
+
+
+def test_energy_of_reconfigurable_plans_builds_a_model_once(setup, monkeypatch):
+    """Pricing mode fractions needs the layers' weight codes; they depend only on the kernels and the quantisation,
+    so `energy` builds one model for them and prices further plans (other fractions) from the kept codes, with the
+    same numbers as the metrics of an evaluated plan."""
+    model, val, test, x_cal, scores = setup
+    ev = Evaluator(model, val, x_cal, importance=scores)
+    builds = []
+    build = ev.build
+    monkeypatch.setattr(ev, "build", lambda plan, *a, **k: builds.append(plan) or build(plan, *a, **k))
+    plans = [tfaxdnn.Plan({"conv1": {"multiplier": "recon_evo", "mode_fractions": f}, "fc1": "mul8s_1KV9"})
+             for f in ((0.25, 0.375), (0.1, 0.2))]
+    energies = [ev.energy(p).energy_j for p in plans]
+    assert len(builds) == 1 and energies[0] != energies[1]
+    assert ev(plans[1]).energy_j == pytest.approx(energies[1])

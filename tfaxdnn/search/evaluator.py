@@ -150,6 +150,7 @@ class Evaluator:
         self.calibration_samples = calibration_samples
         self._shapes = hardware.model_shapes(model)
         self._calibrations: Dict[str, object] = {}
+        self._mode_code_cache: Dict[tuple, np.ndarray] = {}  # (layer, quantization) -> weight codes (`_mode_codes`)
         self._cache: Dict[str, Metrics] = {}
         self._hits = self._misses = 0
         self._baseline: Optional[Metrics] = None
@@ -214,12 +215,21 @@ class Evaluator:
                                  weight_codes=self._mode_codes(plan))
 
     def _mode_codes(self, plan, keras_model=None):
-        """Weight codes that price a plan's reconfigurable ``mode_fractions`` per mode (None when it has none)."""
+        """Weight codes that price a plan's reconfigurable ``mode_fractions`` per mode (None when it has none).
+
+        Such a layer's codes depend only on its kernel and the quantisation (mode fractions exclude a weight
+        mapping), so they are kept per layer and quantisation: `energy` then prices later plans without building a
+        model."""
         if plan is None or not any(lp.mode_fractions for lp in plan.layers.values()):
             return None
-        from tfaxdnn.hardware.modes import weight_codes
+        resolved = plan.match([s.name for s in self._shapes])
+        keys = {n: (n, plan.quantization) for n, lp in resolved.items() if lp.mode_fractions}
+        if keras_model is not None or any(k not in self._mode_code_cache for k in keys.values()):
+            from tfaxdnn.hardware.modes import weight_codes
 
-        return weight_codes(keras_model if keras_model is not None else self.build(plan))
+            codes = weight_codes(keras_model if keras_model is not None else self.build(plan))
+            self._mode_code_cache.update({k: codes[n] for n, k in keys.items() if n in codes})
+        return {n: self._mode_code_cache[k] for n, k in keys.items() if k in self._mode_code_cache}
 
     def exact_plan(self) -> Plan:
         """Every approximable layer on the exact signed multiplier (the 8-bit reference)."""
