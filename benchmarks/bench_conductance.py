@@ -36,21 +36,10 @@ def _attribute_fn(lc, x, t, steps, bs):
 
 def _plain_pass_fn(lc, x, t, steps, bs):
     """The chunks of ``lc.attribute`` through forward + backward to ``lc``'s taps, without the bookkeeping."""
-    points = steps + 1
-    m = min(len(x), bs)
-    k = max(1, min(points, bs // m))
-    chunks = -(-len(x) // m) * -(-points // k)
+    m, k, chunks = lc.chunking(len(x), steps + 1, bs)
     pts = tf.constant(np.resize(x, (k * m,) + x.shape[1:]))
     tgt = tf.constant(np.resize(t, k * m).astype(np.int32))
-
-    @tf.function
-    def pass_(p):
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(p)
-            outs = lc._tap(p, training=False)
-            total = tf.reduce_sum(lc._select(outs[-1], tgt))
-        return tape.gradient(total, list(outs[:-1]))
-
+    pass_ = tf.function(lambda p: lc.outputs_and_gradients(p, tgt)[1])
     pass_(pts)
     return lambda: [[g.numpy() for g in pass_(pts)[:1]] for _ in range(chunks)]
 

@@ -61,18 +61,32 @@ class LayerConductance:
         _warn_softmax_output(model)
 
     # -- one tape pass ------------------------------------------------------------------------------------------
-    def _step_eager(self, x, target, samples):
-        """One tape pass over ``k x m`` path points (step-major); per layer: the within-chunk partial sum
-        ``sum_j g_j (y_{j+1} - y_j)`` and the first y, last y and last g (for the term across chunk borders)."""
+    def outputs_and_gradients(self, x, target):
+        """Per selected layer, its outputs for ``x`` and the gradients of the ``target`` outputs' sum with respect to
+        them: one forward and one backward pass (inference mode), the least any attribution through these layers
+        costs. ``x`` a float32 tensor ``[B, *input_shape]``, ``target`` int32 ``[B]``; returns two lists of tensors."""
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
             outs = self._tap(x, training=False)
-            ys, logits = list(outs[:-1]), outs[-1]
-            total = tf.reduce_sum(self._select(logits, target))
+            ys = list(outs[:-1])
+            total = tf.reduce_sum(self._select(outs[-1], target))
         grads = tape.gradient(total, ys)
+        return ys, [tf.zeros_like(y) if g is None else g for y, g in zip(ys, grads)]
+
+    @staticmethod
+    def chunking(n: int, points: int, batch_size: int) -> Tuple[int, int, int]:
+        """``(m, k, chunks)``: samples and path points per tape pass, and the passes that ``attribute`` makes for
+        ``n`` samples of ``points`` path points with ``internal_batch_size=batch_size``."""
+        m = min(n, batch_size)
+        k = max(1, min(points, batch_size // m))
+        return m, k, -(-n // m) * -(-points // k)
+
+    def _step_eager(self, x, target, samples):
+        """One tape pass over ``k x m`` path points (step-major); per layer: the within-chunk partial sum
+        ``sum_j g_j (y_{j+1} - y_j)`` and the first y, last y and last g (for the term across chunk borders)."""
+        ys, grads = self.outputs_and_gradients(x, target)
         result = []
         for y, g in zip(ys, grads):
-            g = tf.zeros_like(y) if g is None else g
             shape = tf.concat([[-1, samples], tf.shape(y)[1:]], 0)
             y, g = tf.reshape(y, shape), tf.reshape(g, shape)
             result.append((tf.reduce_sum(g[:-1] * (y[1:] - y[:-1]), axis=0), y[0], y[-1], g[-1]))
@@ -165,9 +179,7 @@ class LayerConductance:
 
     def _attribute(self, x, b, t, alphas, batch_size, verbose):
         n, points = x.shape[0], len(alphas)
-        m = min(n, batch_size)  # samples per chunk
-        k = max(1, min(points, batch_size // m))  # path points (steps) per chunk
-        chunks = -(-n // m) * -(-points // k)
+        m, k, chunks = self.chunking(n, points, batch_size)  # samples and path points per chunk
         bar = _progress(chunks, verbose, "conductance")
         out = {name: [] for name in self.layer_names}
         for s0 in range(0, n, m):
