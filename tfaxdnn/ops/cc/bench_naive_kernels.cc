@@ -15,28 +15,20 @@ namespace tfaxdnn {
 using namespace tensorflow;  // NOLINT
 
 template <typename T>
-class NaiveConv2DOp : public OpKernel {
+class NaiveConv2DOp : public ConvOpKernel<T> {
  public:
-  explicit NaiveConv2DOp(OpKernelConstruction* c) : OpKernel(c) { OP_REQUIRES_OK(c, attrs_.Parse(c, kOp)); }
-
-  void Compute(OpKernelContext* ctx) override { GuardAllocations(ctx, kOp, [&] { Run(ctx); }); }
+  explicit NaiveConv2DOp(OpKernelConstruction* c) : ConvOpKernel<T>(c, kOp, /*depthwise=*/false) {}
 
  private:
-  void Run(OpKernelContext* ctx) {
-    ConvOperands ops;
-    OP_REQUIRES_OK(ctx, ReadConvOperands<T>(ctx, kOp, attrs_, /*depthwise=*/false, &ops));
-    const Tensor& input = ctx->input(0);
-    const Tensor& filter = ctx->input(1);
-    const Tensor& table = ctx->input(2);
+  void Run(OpKernelContext*, const ConvOperands& ops) override {
     const ConvGeometry& g = ops.geo;
     const int64_t O = ops.out_channels;
     const int32_t za = ops.za;
     const std::vector<int32_t>& zw = ops.zw;
-    Tensor* output = ops.output;
-    const T* x = input.flat<T>().data();
-    const T* w = filter.flat<T>().data();
-    const int32_t* lut = table.flat<int32_t>().data();
-    int32_t* out = output->flat<int32_t>().data();
+    const T* x = ops.input->flat<T>().data();
+    const T* w = ops.filter->flat<T>().data();
+    const int32_t* lut = ops.table->flat<int32_t>().data();
+    int32_t* out = ops.output->flat<int32_t>().data();
     const int off = IndexOffset<T>();
     const int64_t K = g.KH * g.KW * g.C;
     for (int64_t b = 0; b < g.N; ++b)
@@ -62,7 +54,6 @@ class NaiveConv2DOp : public OpKernel {
   }
 
   static constexpr const char* kOp = "TfaxNaiveConv2D";
-  ConvAttrs attrs_;
 };
 
 TFAX_REGISTER_CODE_KERNELS("TfaxNaiveConv2D", NaiveConv2DOp);

@@ -13,6 +13,9 @@
 namespace tfaxdnn {
 
 struct ConvOperands {
+  const tensorflow::Tensor* input = nullptr;   // NHWC codes
+  const tensorflow::Tensor* filter = nullptr;  // HWIO or [h, w, in_c, mult] codes
+  const tensorflow::Tensor* table = nullptr;   // [256, 256] int32
   ConvGeometry geo;
   int64_t out_channels = 0;  // O (HWIO filter) or in_c * mult (depthwise [h, w, in_c, mult] filter)
   int32_t za = 0;
@@ -27,6 +30,7 @@ absl::Status ReadConvOperands(tensorflow::OpKernelContext* ctx, const std::strin
                               bool depthwise, ConvOperands* r) {
   const tensorflow::Tensor& input = ctx->input(0);
   const tensorflow::Tensor& filter = ctx->input(1);
+  r->input = &input, r->filter = &filter, r->table = &ctx->input(2);
   if (input.dims() != 4)
     return absl::InvalidArgumentError(absl::StrCat(op, ": input must be 4-D NHWC, got shape ", ShapeStr(input)));
   if (filter.dims() != 4)
@@ -43,6 +47,33 @@ absl::Status ReadConvOperands(tensorflow::OpKernelContext* ctx, const std::strin
   return ctx->allocate_output(
       0, tensorflow::TensorShape({r->geo.N, r->geo.OH, r->geo.OW, r->out_channels}), &r->output);
 }
+
+// The frame every convolution kernel shares: attributes parsed at construction; per call the operands read (errors
+// naming the op), allocations guarded, then the kernel's Run.
+template <typename T>
+class ConvOpKernel : public tensorflow::OpKernel {
+ public:
+  ConvOpKernel(tensorflow::OpKernelConstruction* c, const char* op, bool depthwise)
+      : tensorflow::OpKernel(c), op_(op), depthwise_(depthwise) {
+    OP_REQUIRES_OK(c, attrs_.Parse(c, op));
+  }
+
+  void Compute(tensorflow::OpKernelContext* ctx) override {
+    GuardAllocations(ctx, op_, [&] {
+      ConvOperands ops;
+      OP_REQUIRES_OK(ctx, ReadConvOperands<T>(ctx, op_, attrs_, depthwise_, &ops));
+      Run(ctx, ops);
+    });
+  }
+
+ protected:
+  virtual void Run(tensorflow::OpKernelContext* ctx, const ConvOperands& ops) = 0;
+  const char* const op_;
+
+ private:
+  const bool depthwise_;
+  ConvAttrs attrs_;
+};
 
 }  // namespace tfaxdnn
 

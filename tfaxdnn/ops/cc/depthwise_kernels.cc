@@ -8,21 +8,15 @@ namespace tfaxdnn {
 using namespace tensorflow;  // NOLINT
 
 template <typename T>
-class ApproxDepthwiseConv2DOp : public OpKernel {
+class ApproxDepthwiseConv2DOp : public ConvOpKernel<T> {
  public:
-  explicit ApproxDepthwiseConv2DOp(OpKernelConstruction* c) : OpKernel(c) {
-    OP_REQUIRES_OK(c, attrs_.Parse(c, kOp));
-  }
-
-  void Compute(OpKernelContext* ctx) override { GuardAllocations(ctx, kOp, [&] { Run(ctx); }); }
+  explicit ApproxDepthwiseConv2DOp(OpKernelConstruction* c) : ConvOpKernel<T>(c, kOp, /*depthwise=*/true) {}
 
  private:
-  void Run(OpKernelContext* ctx) {
-    ConvOperands ops;
-    OP_REQUIRES_OK(ctx, ReadConvOperands<T>(ctx, kOp, attrs_, /*depthwise=*/true, &ops));
-    const Tensor& input = ctx->input(0);
-    const Tensor& filter = ctx->input(1);
-    const Tensor& table = ctx->input(2);
+  void Run(OpKernelContext* ctx, const ConvOperands& ops) override {
+    const Tensor& input = *ops.input;
+    const Tensor& filter = *ops.filter;
+    const Tensor& table = *ops.table;
     const ConvGeometry& geo = ops.geo;
     const int64_t C = input.dim_size(3), M = filter.dim_size(3);
     const int32_t za = ops.za;
@@ -96,7 +90,6 @@ class ApproxDepthwiseConv2DOp : public OpKernel {
   }
 
   static constexpr const char* kOp = "TfaxApproxDepthwiseConv2D";
-  ConvAttrs attrs_;
 };
 
 TFAX_REGISTER_CODE_KERNELS("TfaxApproxDepthwiseConv2D", ApproxDepthwiseConv2DOp);
