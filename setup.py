@@ -55,7 +55,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["tfaxdnn", "tfaxdnn.*", "graph_transforms", "graph_transforms.*"]),
+    packages=find_packages(include=["tfaxdnn", "tfaxdnn.*"]),
     package_data={
         "tfaxdnn.multipliers": ["data/*.npz", "data/*.csv", "data/README.md"],
         "tfaxdnn.data": ["*.npz", "README.md"],
@@ -65,6 +65,6 @@ setup(
     cmdclass={"build_ext": BuildTFOp},
     install_requires=_requirements("requirements.txt"),
     extras_require={"test": _requirements("requirements-dev.txt")},
-    entry_points={"console_scripts": ["tfaxdnn=tfaxdnn.cli:main",
-                                      "tfaxdnn-transform-graph=graph_transforms.cli:main"]},
+    entry_points={"console_scripts": ["tfaxdnn=tfaxdnn.cli.main:main",
+                                      "tfaxdnn-transform-graph=tfaxdnn.cli.transform_graph:main"]},
 )

@@ -36,8 +36,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import keras  # noqa: E402
 
 import tfaxdnn  # noqa: E402
-from graph_transforms.approximate import approximate_graph  # noqa: E402
-from graph_transforms.quantize import quantize_graph  # noqa: E402
+from tfaxdnn.graphs.approximate import approximate_graph  # noqa: E402
+from tfaxdnn.graphs.quantize import quantize_graph  # noqa: E402
 from tfaxdnn.models import resnet8  # noqa: E402
 from tfaxdnn.ops.loader import load  # noqa: E402
 

@@ -53,8 +53,8 @@ def _data_and_model(name: str, images: int, seed: int):
 
 def stage_times(model, x_cal, x_eval, y_eval, n: int, seed: int) -> dict:
     from tfaxdnn import approximate, evaluate, hardware, kinds
-    from tfaxdnn.approximation import calibrate
-    from tfaxdnn.search.nas_genome import GenomeSpace
+    from tfaxdnn.rewrite.keras_model import calibrate
+    from tfaxdnn.search.nas.genome import GenomeSpace
 
     layers = kinds.approximable_names(model)
     shapes = hardware.model_shapes(model)

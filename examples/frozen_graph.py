@@ -1,5 +1,5 @@
 """Frozen graphs: approximate a frozen float LeNet-5, a frozen tfmot QAT LeNet-5 and a frozen float ResNet-8 with
-graph_transforms, and compare with the Keras path (`tfaxdnn.approximate`) on the same plans.
+tfaxdnn.graphs, and compare with the Keras path (`tfaxdnn.approximate`) on the same plans.
 
     python examples/frozen_graph.py [--part all|lenet|resnet] [--epochs 4] [--out out/frozen_graph]
     python examples/frozen_graph.py --part resnet --full --resnet-epochs 4 --test-samples 2000
@@ -32,7 +32,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 import keras  # noqa: E402
 
 import tfaxdnn  # noqa: E402
-from graph_transforms.graphdef_io import load_graph_def, save_graph_def  # noqa: E402
+from tfaxdnn.graphs.graphdef_io import load_graph_def, save_graph_def  # noqa: E402
 from tfaxdnn.data import load_mnist, preprocess_mnist  # noqa: E402
 from tfaxdnn.models import lenet5, train_classifier  # noqa: E402
 from tfaxdnn.ops.loader import load  # noqa: E402
@@ -58,7 +58,7 @@ def graph_accuracy(path, output, x, y):
 
 
 def transform(in_graph, out_graph, output, transforms):
-    cmd = [sys.executable, "-m", "graph_transforms", "--in_graph", in_graph, "--out_graph", out_graph,
+    cmd = [sys.executable, "-m", "tfaxdnn.graphs", "--in_graph", in_graph, "--out_graph", out_graph,
            "--inputs", "image", "--outputs", output, "--transforms", transforms]
     subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
 
@@ -99,9 +99,9 @@ def resnet_part(args):
     import time
     import warnings
 
-    from graph_transforms.approximate import approximate_graph
-    from graph_transforms.quantize import quantize_graph
-    from graph_transforms.report import format_rows, report
+    from tfaxdnn.graphs.approximate import approximate_graph
+    from tfaxdnn.graphs.quantize import quantize_graph
+    from tfaxdnn.graphs.report import format_rows, report
     from tfaxdnn.data import load_cifar10, preprocess_cifar10
     from tfaxdnn.models import resnet8
 

@@ -4,7 +4,7 @@
     python examples/mapping_lenet5.py [--data mnist.npz] [--model lenet5.keras] [--queries Q1,Q3,Q7]
                                       [--thr-avg 1] [--budget 30] --out DIR
 
-Trains LeNet-5 (or loads ``--model``), then runs ``tfaxdnn map`` (`tfaxdnn.search.mapping_cli`): the search sees a
+Trains LeNet-5 (or loads ``--model``), then runs ``tfaxdnn map`` (`tfaxdnn.cli.map`): the search sees a
 seeded 25 % of the test set (batches of 100), every reported mapping is re-verified on the other 75 % by a fresh
 evaluator from its saved JSON. Outputs: queries.csv, summary.json, mapping*.json, signal_*.png, gains.png.
 """
@@ -19,7 +19,7 @@ from _common import parser, trained_model
 from tfaxdnn import evaluate
 from tfaxdnn.data import find_dataset, load_mnist, preprocess_mnist
 from tfaxdnn.models import lenet5
-from tfaxdnn.search import mapping_cli
+from tfaxdnn.cli import map as mapping_cli
 
 
 def main(argv=None):

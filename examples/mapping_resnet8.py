@@ -6,7 +6,7 @@
                                        [--verify-images 8000] --out DIR
 
 Needs a trained ResNet-8 (``--model``; e.g. ``examples/resnet_cifar10.py`` output). Runs ``tfaxdnn map``
-(`tfaxdnn.search.mapping_cli`) on a seeded ``search + verify`` subset of the test set: the search sees
+(`tfaxdnn.cli.map`) on a seeded ``search + verify`` subset of the test set: the search sees
 ``--search-images`` (batches of 100), every reported mapping is re-verified from its saved JSON on the other
 ``--verify-images``. Default protocol ``shared``: each method searches once per thr_avg under all queries at once.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from tfaxdnn.data import find_dataset
-from tfaxdnn.search import mapping_cli
+from tfaxdnn.cli import map as mapping_cli
 
 
 def main(argv=None):

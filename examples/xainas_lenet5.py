@@ -22,7 +22,7 @@ from _common import trained_model
 
 
 def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
-    from tfaxdnn.search.dask_runner import default_workers
+    from tfaxdnn.search.runners import default_workers
 
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--data", default=None, help="npz dataset (default: a found copy, else the bundled subset)")
@@ -60,7 +60,7 @@ def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
 def compare(args, model, data) -> dict:
     """Runs both searches (same budget) and XAI-Gen; prints and returns the summary."""
     from tfaxdnn.search import XAIGenConfig, run_xaigen
-    from tfaxdnn.search.evaluator import seeded_subset, split_data
+    from tfaxdnn.search.selection import seeded_subset, split_data
     from tfaxdnn.search.nas import NASConfig, compare_with_alwann
 
     config = NASConfig(pop_size=args.pop, n_offsprings=args.offsprings or args.pop, generations=args.generations,

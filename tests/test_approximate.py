@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import tfaxdnn
 from tfaxdnn import multipliers, nn
-from tfaxdnn.skipping import kept_mask
+from tfaxdnn.core.skipping import kept_mask
 from tfaxdnn.layers import ApproxConv2D, ApproxDense, ApproxDepthwiseConv2D
 from tfaxdnn.models import lenet5
 
@@ -86,7 +86,7 @@ def test_input_model_is_not_mutated(data):
 
 
 def _reference_dense(layer, x):
-    """The approximate Dense output recomputed from its stored quantisation state with `tfaxdnn.nn`."""
+    """The approximate Dense output recomputed from its stored quantisation state with `tfaxdnn.ops.nn`."""
     s_a = float(layer.ax_input_scale.numpy())
     z_a = int(layer.ax_input_zero_point.numpy())
     s_w = layer.ax_kernel_scale.numpy()
@@ -136,7 +136,7 @@ def test_skipped_neurons_output_zero_and_are_reported(data):
 
 
 def test_calibration_is_reusable_across_plans(data):
-    from tfaxdnn.approximation import calibrate
+    from tfaxdnn.rewrite.keras_model import calibrate
 
     model = small_cnn()
     calibration = calibrate(model, data)

@@ -1,4 +1,4 @@
-"""tfaxdnn.xai.explain: tf-explain maps of exact vs approximate models, similarity, grid PNG, IG cross-check."""
+"""tfaxdnn.xai.explanations.compare: tf-explain maps of exact vs approximate models, similarity, grid PNG, IG cross-check."""
 
 import json
 
@@ -11,7 +11,7 @@ import tfaxdnn
 from tfaxdnn.data import load_mnist, preprocess_mnist
 from tfaxdnn.xai import (conductance_integrated_gradients, explain, explanation_figure, save_explanation_grid,
                          spearman, top_k_iou)
-from tfaxdnn.xai import explain_methods as em
+from tfaxdnn.xai.explanations import methods as em
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FAST = dict(n_steps=8, smoothgrad_samples=4)
@@ -222,7 +222,7 @@ def test_callback_writes_grid_and_similarity_per_epoch(models, mnist, tmp_path):
 def test_cli_explain(models, mnist, tmp_path):
     import argparse
 
-    from tfaxdnn.xai import explain_cli
+    from tfaxdnn.cli import explain as explain_cli
 
     model, ax = models
     xtr, ytr, x, y = mnist
@@ -252,6 +252,6 @@ def test_cli_plugin_registered():
     args = build_parser().parse_args(["explain", "--model", "m.keras", "--approx", "a.keras", "--data", "d.npz",
                                       "--out", "o", "--methods", "grad_cam", "occlusion", "--scale", "255"])
     assert args.methods == ["grad_cam", "occlusion"] and args.scale == 255.0 and args.images == 8
-    from tfaxdnn.xai import explain_cli
+    from tfaxdnn.cli import explain as explain_cli
 
     assert args.func is explain_cli.run

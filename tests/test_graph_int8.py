@@ -9,11 +9,12 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 import tfaxdnn
-from graph_transforms import GraphTransformError, RefusalError, cli
-from graph_transforms.approximate import approximate_graph
-from graph_transforms.graphdef_io import save_graph_def
-from graph_transforms.quantize import quantize_graph
-from graph_transforms.report import report
+from tfaxdnn.cli import transform_graph as cli
+from tfaxdnn.graphs import GraphTransformError, RefusalError
+from tfaxdnn.graphs.approximate import approximate_graph
+from tfaxdnn.graphs.graphdef_io import save_graph_def
+from tfaxdnn.graphs.quantize import quantize_graph
+from tfaxdnn.graphs.report import report
 from tfaxdnn.ops.loader import load
 
 L = keras.layers

@@ -1,4 +1,4 @@
-"""graph_transforms: (a) TF1 quantised graphs (bit-exact), (b) FakeQuant graphs, (c) quantize, refusals, CLI."""
+"""tfaxdnn.graphs: (a) TF1 quantised graphs (bit-exact), (b) FakeQuant graphs, (c) quantize, refusals, CLI."""
 
 import numpy as np
 import pytest
@@ -7,13 +7,13 @@ from tensorflow.core.framework import graph_pb2
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 import tfaxdnn
-from graph_transforms import GraphFileError, GraphTransformError, RefusalError
-from graph_transforms import cli
-from graph_transforms.approximate import approximate_graph, match_plan
-from graph_transforms.graph_index import GraphIndex
-from graph_transforms.graphdef_io import load_graph_def, save_graph_def
-from graph_transforms.parser import parse_transforms
-from graph_transforms.quantize import quantize_graph
+from tfaxdnn.graphs import GraphFileError, GraphTransformError, RefusalError
+from tfaxdnn.cli import transform_graph as cli
+from tfaxdnn.graphs.approximate import approximate_graph, match_plan
+from tfaxdnn.graphs.graph_index import GraphIndex
+from tfaxdnn.graphs.graphdef_io import load_graph_def, save_graph_def
+from tfaxdnn.graphs.parser import parse_transforms
+from tfaxdnn.graphs.quantize import quantize_graph
 from tfaxdnn.ops.loader import load
 from tfaxdnn.quant.fake_quant import fake_quant_codes
 
@@ -213,9 +213,9 @@ def test_keras3_frozen_layer_names_match_plan_keys(tf1_graph):
 
 def test_weight_mapping_in_tf1_quantised_graphs_recodes_run_time_codes(tf1_graph):
     """`uniform` weight mapping on a TF1 graph: the run-time weight codes go through the same mapping table as the
-    Keras path's constant codes (`tfaxdnn.weight_mapping.mapping_table`), and the op computes on the mapped codes."""
+    Keras path's constant codes (`tfaxdnn.quant.weight_mapping.mapping_table`), and the op computes on the mapped codes."""
     from tfaxdnn.ops import reference
-    from tfaxdnn.weight_mapping import mapping_table
+    from tfaxdnn.quant.weight_mapping import mapping_table
 
     gd, x = tf1_graph
     p = "conv1/conv/tfax"

@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 
 import tfaxdnn
-from graph_transforms.approximate import approximate_graph
-from graph_transforms.errors import GraphTransformError
-from graph_transforms.transforms import load_calibration
+from tfaxdnn.graphs.approximate import approximate_graph
+from tfaxdnn.graphs.errors import GraphTransformError
+from tfaxdnn.graphs.transforms import load_calibration
 
 
 def depthwise_graph():

@@ -5,7 +5,7 @@ import pytest
 
 from tfaxdnn import Plan
 from tfaxdnn.hardware import Accelerator, LayerShape, estimate
-from tfaxdnn.hardware.modes import estimate_modes, layer_modes
+from tfaxdnn.hardware.mode_energy import estimate_modes, layer_modes
 
 # A 2x2 conv, 1 -> 2 channels, on a 4x4 input (VALID): 4 weights per output, 9 output positions.
 SHAPE = LayerShape("c", "conv2d", k=4, o=2, groups=1, f=9, input_elems=16, output_elems=18)

@@ -6,7 +6,7 @@ import pytest
 
 from tfaxdnn import Plan, approximate
 from tfaxdnn import multipliers as M
-from tfaxdnn.mode_selection import check_fractions, select_modes
+from tfaxdnn.multipliers.mode_selection import check_fractions, select_modes
 from tfaxdnn.multipliers import Reconfigurable
 
 
@@ -72,8 +72,7 @@ def test_bad_fractions(fractions, match):
 
 def test_composite_table_matches_products_mode_by_mode(rng):
     """The LUT op with one composite table == every product through its own mode's table (bit-exact)."""
-    from tfaxdnn import nn
-
+    from tfaxdnn.ops import nn
     r = M.get("recon_evo")
     a = rng.integers(-128, 128, (7, 40)).astype(np.int8)
     w = rng.integers(-127, 128, (40, 9)).astype(np.int8)
@@ -99,10 +98,9 @@ def test_approximate_with_mode_fractions_bit_exact_and_serialisable(rng, tmp_pat
     assert Plan.from_json(plan.to_json()) == plan
     ax = approximate(model, plan, calibration_data=x)
     layer = ax.get_layer("d1")
-    from tfaxdnn.approximation import layer_weight_codes
 
     r = M.get("recon_evo")
-    w = layer_weight_codes(layer)
+    w = layer.weight_codes()
     s_a = float(layer.ax_input_scale.numpy())
     a = np.clip(np.round(x / s_a), -128, 127).astype(np.int8)
     acc = _per_product_matmul(a, w, r, select_modes(w, (0.3, 0.5)).modes_of(w))

@@ -7,8 +7,8 @@ import pytest
 from tfaxdnn import Plan
 from tfaxdnn.search import Evaluator
 from tfaxdnn.search.mapping import MappingProblem, greedy_baseline, homogeneous_baseline, search_mapping
-from tfaxdnn.search.mapping_report import compare
-from tfaxdnn.search.queries import paper_query, q7
+from tfaxdnn.search.mapping.report import compare
+from tfaxdnn.search.mapping.queries import paper_query, q7
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from tfaxdnn.data import load_mnist, preprocess_mnist
 from tfaxdnn.search.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tfaxdnn.search.nas import (IntegerResetMutation, NASConfig, XAINASProblem, _front, compare_with_alwann,
                                 hypervolume_2d, non_dominated, run_xainas)
-from tfaxdnn.search.nas_genome import GenomeSpace, block_genes, xaigen_seed_genomes
-from tfaxdnn.search.nas_operators import SkipAwareMutation, biased_random, skip_bound_repair
+from tfaxdnn.search.nas.genome import GenomeSpace, block_genes, xaigen_seed_genomes
+from tfaxdnn.search.nas.operators import SkipAwareMutation, biased_random, skip_bound_repair
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MULTS = ("mul8s_1KV6", "mul8s_1KVP", "mul8s_1L2N")
@@ -281,7 +281,7 @@ def test_dask_two_workers_gives_the_serial_front(setup):
 
 @pytest.mark.slow
 def test_robustness_objective_attacks_the_approximate_model(setup):
-    from tfaxdnn.search.nas_robustness import AttackConfig, attack, robustness_metrics
+    from tfaxdnn.search.nas.robustness import AttackConfig, attack, robustness_metrics
 
     model, data, root, _ = setup
     x, y = data[1][0][:100], data[1][1][:100]
@@ -327,7 +327,7 @@ def test_model_with_nothing_approximable(tmp_path):
 
 
 def test_scheduler_that_does_not_answer():
-    from tfaxdnn.search.dask_runner import DaskRunner
+    from tfaxdnn.search.runners import DaskRunner
 
     with socket.socket() as s:                                      # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -337,7 +337,7 @@ def test_scheduler_that_does_not_answer():
 
 
 def test_cli_rejects_bad_input(tmp_path):
-    from tfaxdnn.search import nas_cli
+    from tfaxdnn.cli import nas as nas_cli
 
     _tiny_model().save(tmp_path / "tiny.keras")
     x = np.zeros((20, 28, 28), "uint8")

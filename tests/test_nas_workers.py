@@ -1,6 +1,6 @@
 """The default number of local Dask workers follows the core count (in-process on <= 2 cores)."""
 
-from tfaxdnn.search import dask_runner
+from tfaxdnn.search import runners as dask_runner
 
 
 def test_default_workers_follows_core_count(monkeypatch):

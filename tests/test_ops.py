@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tfaxdnn import multipliers as M
-from tfaxdnn import nn
+from tfaxdnn.ops import nn
 from tfaxdnn.ops import reference as ref
 
 TABLES = ["mul8s_1KV6", "mul8s_1L2N", "mul8s_1KVP", "mul8u_1JJQ", "mul8u_17C8", "mul8u_ZB3"]

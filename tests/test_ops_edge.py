@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfaxdnn import multipliers as M
-from tfaxdnn import nn
+from tfaxdnn.ops import nn
 from tfaxdnn.ops import reference as ref
 from tfaxdnn.ops.loader import load, load_bench
 

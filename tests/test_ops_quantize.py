@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfaxdnn import nn
-
-
+from tfaxdnn.ops import nn
 def _tf_ops(x, scale, zero_point, lo, hi, code_map, signed):
     """The composition the layers used before the op: divide, round, add, clip, cast, gather (per-channel scales
     broadcast over the trailing dimensions)."""

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from tfaxdnn.errors import UnknownNameError
-from tfaxdnn.search.queries import Query, drop_signal, iq1, iq2, iq3, paper_queries, paper_query, parse_query, q7
+from tfaxdnn.core.errors import UnknownNameError
+from tfaxdnn.search.mapping.queries import Query, drop_signal, iq1, iq2, iq3, paper_queries, paper_query, parse_query, q7
 
 
 def test_paper_table_one():

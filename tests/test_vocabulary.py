@@ -15,7 +15,7 @@ import pytest
 
 import tfaxdnn
 from tfaxdnn import hardware, kinds, multipliers, skipping
-from tfaxdnn.errors import UnknownNameError
+from tfaxdnn.core.errors import UnknownNameError
 from tfaxdnn.hardware.shapes import LayerShape
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tfaxdnn import multipliers
-from tfaxdnn.weight_mapping import apply_mapping, code_histogram, mapping_error, mapping_table
+from tfaxdnn.quant.weight_mapping import apply_mapping, code_histogram, mapping_error, mapping_table
 
 
 def _mae(multiplier, weight_codes, p_a):
@@ -61,7 +61,7 @@ def test_mapping_accounts_for_the_activation_zero_point():
     """With an asymmetric input grid the accumulator's exact `z_a·Σw` term moves with the re-coded weight: the
     z_a-aware table minimises the error that the layer really makes."""
     from tfaxdnn import multipliers
-    from tfaxdnn.weight_mapping import mapping_error, mapping_table
+    from tfaxdnn.quant.weight_mapping import mapping_error, mapping_table
 
     m = multipliers.get("mul8u_17C8")
     z_a = 128

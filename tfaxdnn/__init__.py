@@ -2,7 +2,8 @@
 
 ``tfaxdnn.approximate(model, plan)`` turns a float Keras 3 or tfmot-quantised tf_keras model into one whose
 Conv2D / DepthwiseConv2D / Dense layers multiply through an 8x8 approximate multiplier's table. Submodules:
-`multipliers`, `quant`, `nn` (the compiled op), `layers`, `weight_mapping`, `hardware`, `xai`, `search`.
+one folder per stage of the pipeline, `core` → `multipliers` → `quant` → `ops` (``tfaxdnn.nn``) → `plan` →
+`layers` → `rewrite` → `hardware` → `xai` → `search` → `graphs` → `cli` (docs/architecture.md).
 TensorFlow-dependent parts are imported on first use, so ``import tfaxdnn`` stays light; the approximate layers are
 registered with Keras as soon as Keras is imported (before or after tfaxdnn), so ``keras.models.load_model`` reads
 approximate ``.keras`` files after a plain ``import tfaxdnn``.
@@ -46,13 +47,18 @@ _LAZY = {
     "Plan": ("tfaxdnn.plan", "Plan"),
     "LayerPlan": ("tfaxdnn.plan", "LayerPlan"),
     "QuantizationConfig": ("tfaxdnn.plan", "QuantizationConfig"),
-    "approximate": ("tfaxdnn.approximation", "approximate"),
+    "approximate": ("tfaxdnn.rewrite.keras_model", "approximate"),
     "plan_of": ("tfaxdnn.plan", "plan_of"),
-    "UnknownNameError": ("tfaxdnn.errors", "UnknownNameError"),
-    "evaluate": ("tfaxdnn.evaluation", "evaluate"),
+    "UnknownNameError": ("tfaxdnn.core.errors", "UnknownNameError"),
+    "evaluate": ("tfaxdnn.core.evaluation", "evaluate"),
     "custom_objects": ("tfaxdnn.layers", "custom_objects"),
 }
-_SUBMODULES = ("kinds", "skipping", "errors", "nn", "quant", "layers", "weight_mapping", "hardware", "xai", "search", "data", "models")
+#: the pipeline's stages, in order (docs/architecture.md), and the public modules of earlier layouts by their new home
+_SUBMODULES = {name: f"tfaxdnn.{name}" for name in (
+    "core", "multipliers", "quant", "ops", "nn", "plan", "layers", "rewrite", "hardware", "xai", "search", "graphs",
+    "cli", "data", "models")}
+_SUBMODULES.update({"kinds": "tfaxdnn.core.kinds", "skipping": "tfaxdnn.core.skipping",
+                    "errors": "tfaxdnn.core.errors", "weight_mapping": "tfaxdnn.quant.weight_mapping"})
 
 __all__ = ["__version__", "multipliers", *_LAZY, *_SUBMODULES]
 
@@ -62,7 +68,7 @@ def __getattr__(name):
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)
     elif name in _SUBMODULES:
-        value = importlib.import_module(f"tfaxdnn.{name}")
+        value = importlib.import_module(_SUBMODULES[name])
     else:
         raise AttributeError(f"module 'tfaxdnn' has no attribute {name!r}")
     globals()[name] = value

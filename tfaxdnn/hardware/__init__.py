@@ -14,7 +14,7 @@ from tfaxdnn.hardware.cycles import (paper_busy_pods, paper_cycles, paper_memory
                                      ws_layer, ws_tile_cycles)
 from tfaxdnn.hardware.energy import mac_energy_j, multiplier_energy_j, multiplier_power_w, paper_pod_power_w
 from tfaxdnn.hardware.estimate import CYCLE_MODELS, effective_k, estimate, estimate_layer
-from tfaxdnn.hardware.mapping import Placement, place
+from tfaxdnn.hardware.placement import Placement, place
 from tfaxdnn.hardware.report import ACCOUNTINGS, HardwareReport, LayerEstimate
 from tfaxdnn.hardware.shapes import LayerShape, layer_shape, model_shapes
 from tfaxdnn.hardware.structure import zero_input_channels

@@ -1,7 +1,7 @@
 """Which multiplier and which kept outputs each layer has, from the resolved plan.
 
 The plan is the one vocabulary (`tfaxdnn.plan`): the multipliers come from `Plan.match` and the kept outputs from
-the one skip rule (`tfaxdnn.skipping`). A model made by ``tfaxdnn.approximate`` carries its own plan
+the one skip rule (`tfaxdnn.core.skipping`). A model made by ``tfaxdnn.approximate`` carries its own plan
 (`tfaxdnn.plan.plan_of`); an explicit plan's entries override it layer by layer.
 """
 
@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from tfaxdnn import multipliers as _mults
-from tfaxdnn import skipping
+from tfaxdnn.core import skipping
 from tfaxdnn.hardware.shapes import LayerShape
 from tfaxdnn.plan import LayerPlan, Plan, as_plan, plan_of
 

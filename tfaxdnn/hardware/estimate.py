@@ -11,8 +11,8 @@ from tfaxdnn.hardware import cycles as _cy
 from tfaxdnn.hardware import energy as _en
 from tfaxdnn.hardware.accelerator import Accelerator
 from tfaxdnn.hardware.assignment import LayerAssignment, all_exact, assign
-from tfaxdnn.hardware.mapping import place
-from tfaxdnn.hardware.modes import mode_weights
+from tfaxdnn.hardware.placement import place
+from tfaxdnn.hardware.mode_energy import mode_weights
 from tfaxdnn.hardware.report import ACCOUNTINGS, HardwareReport, LayerEstimate
 from tfaxdnn.hardware.shapes import LayerShape, kept_per_group, model_shapes
 from tfaxdnn.hardware.structure import zero_input_channels
@@ -44,7 +44,7 @@ def effective_k(shape: LayerShape, zero_inputs: Optional[np.ndarray]) -> np.ndar
 
 def mode_shares(a: LayerAssignment, codes=None) -> tuple:
     """``(modes, share of the layer's multiplications per mode)`` of a layer on a `Reconfigurable` multiplier (its
-    ``mode_fractions`` applied to its weight ``codes``, `tfaxdnn.hardware.modes.mode_weights`); ``((), ())`` for a
+    ``mode_fractions`` applied to its weight ``codes``, `tfaxdnn.hardware.mode_energy.mode_weights`); ``((), ())`` for a
     single-mode multiplier. Without codes only the all-M0 case (no or zero fractions) can be priced."""
     m = a.multiplier
     if not isinstance(m, Reconfigurable):
@@ -54,7 +54,7 @@ def mode_shares(a: LayerAssignment, codes=None) -> tuple:
         if any(a.mode_fractions or ()):
             raise ValueError(f"Layer '{a.shape.name}': pricing mode_fractions {tuple(a.mode_fractions)} of "
                              f"reconfigurable multiplier '{m.name}' needs the layer's weight codes. Pass "
-                             "weight_codes=tfaxdnn.hardware.modes.weight_codes(approximate_model) to estimate(), or "
+                             "weight_codes=tfaxdnn.layers.weight_codes(approximate_model) to estimate(), or "
                              "the approximate model (tfaxdnn.approximate) together with the plan.")
         return m.modes, all_m0
     _, weights, _ = mode_weights(a.shape, codes, m, a.mode_fractions, a.kept_mask)
@@ -136,8 +136,6 @@ def _estimate_rows(assignments, acc, batch_size, cycle_model, strict, zeros=None
 
 def _layer_codes(assignments, weight_codes) -> dict:
     """Weight codes of the reconfigurable layers: given ones first, else read from approximate layers."""
-    from tfaxdnn.approximation import layer_weight_codes
-
     given = dict(weight_codes or {})
     out = {}
     for a in assignments:
@@ -146,8 +144,8 @@ def _layer_codes(assignments, weight_codes) -> dict:
             continue
         if name in given:
             out[name] = given[name]
-        elif hasattr(layer, "ax_table"):
-            out[name] = layer_weight_codes(layer)
+        elif hasattr(layer, "weight_codes"):
+            out[name] = layer.weight_codes()
     return out
 
 
@@ -170,7 +168,7 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
         structured_skipping: bool, a skipped output channel also removes the input-channel MACs, weights and
             activation traffic of its consumers where it is provably zero (`tfaxdnn.hardware.structure`). The graph
             is read from ``model``, or downstream from ``shapes``' Keras layers; shapes built by hand stay per layer.
-        weight_codes: ``{layer: weight codes}`` (`tfaxdnn.hardware.modes.weight_codes` of the approximate model) for
+        weight_codes: ``{layer: weight codes}`` (`tfaxdnn.layers.weight_codes` of the approximate model) for
             layers on a `Reconfigurable` multiplier with ``mode_fractions``: each multiplication is priced in the mode
             its weight code selects (the kept weights' mode shares, `mode_shares`). Approximate layers of ``model``
             or ``shapes`` give their own codes.

@@ -27,8 +27,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfaxdnn import kinds
-
+from tfaxdnn.core import kinds
 _unwrap = kinds.unwrap
 
 

@@ -5,7 +5,13 @@ from tfaxdnn.layers.conv import ApproxConv2D, ApproxDepthwiseConv2D
 from tfaxdnn.layers.dense import ApproxDense
 from tfaxdnn.layers.fake_quant import FakeQuant
 
-__all__ = ["ApproxConv2D", "ApproxDepthwiseConv2D", "ApproxDense", "FakeQuant", "ApproxMixin", "custom_objects"]
+__all__ = ["ApproxConv2D", "ApproxDepthwiseConv2D", "ApproxDense", "FakeQuant", "ApproxMixin", "custom_objects",
+           "weight_codes"]
+
+
+def weight_codes(model) -> dict:
+    """``{layer: weight codes}`` of every approximate layer of ``model`` (`ApproxMixin.weight_codes`)."""
+    return {layer.name: layer.weight_codes() for layer in model.layers if isinstance(layer, ApproxMixin)}
 
 
 def custom_objects() -> dict:

@@ -20,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfaxdnn import multipliers as _mult
-from tfaxdnn import nn
-from tfaxdnn import skipping
-from tfaxdnn.errors import UnknownNameError
+from tfaxdnn.ops import nn
+from tfaxdnn.core import skipping
+from tfaxdnn.core.errors import UnknownNameError
 from tfaxdnn.plan import WEIGHT_MAPPINGS
 
 
@@ -30,7 +30,7 @@ class ApproxMixin:
     """Mixed into a Keras Conv2D / DepthwiseConv2D / Dense subclass; see the module docstring.
 
     The subclass provides ``n_outputs`` (output channels/units), ``_channel_shape()`` (the shape that broadcasts a
-    per-output scale against the kernel), ``_lut_op(xq, kq, table, z_a, z_w)`` (the `tfaxdnn.nn` op on codes) and
+    per-output scale against the kernel), ``_lut_op(xq, kq, table, z_a, z_w)`` (the `tfaxdnn.ops.nn` op on codes) and
     ``_float_op(x, k)`` (the exact float op, used for the straight-through gradient).
     """
 
@@ -124,6 +124,10 @@ class ApproxMixin:
         scale = self.ax_kernel_scale if scale is None else scale
         zero_point = self.ax_kernel_zero_point if zero_point is None else zero_point
         return nn.quantize(kernel, scale, zero_point, self._code_dtype(), lo, hi, code_map=self.ax_weight_map)
+
+    def weight_codes(self) -> np.ndarray:
+        """The weight codes this layer multiplies with (kernel shape, int32, after its weight map)."""
+        return np.asarray(self._kernel_codes(tf.convert_to_tensor(self.kernel)).numpy(), dtype=np.int32)
 
     def _lut_product(self, x):
         """``s_a * s_w * acc`` with the straight-through gradient of the exact product."""

@@ -1,4 +1,4 @@
-"""Approximate convolutions: `ApproxConv2D` and `ApproxDepthwiseConv2D` (NHWC, backed by `tfaxdnn.nn`)."""
+"""Approximate convolutions: `ApproxConv2D` and `ApproxDepthwiseConv2D` (NHWC, backed by `tfaxdnn.ops.nn`)."""
 
 from __future__ import annotations
 

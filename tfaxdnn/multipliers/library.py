@@ -16,7 +16,7 @@ from typing import Dict, Optional, Union
 
 import numpy as np
 
-from tfaxdnn.errors import unknown_name
+from tfaxdnn.core.errors import unknown_name
 from tfaxdnn.multipliers.multiplier import Multiplier
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data")

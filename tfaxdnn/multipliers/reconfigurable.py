@@ -166,7 +166,7 @@ def preset_names() -> list:
 def preset(name: str) -> Reconfigurable:
     """The preset reconfigurable multiplier ``name`` (registered); see `PRESETS`."""
     if name not in PRESETS:
-        from tfaxdnn.errors import unknown_name
+        from tfaxdnn.core.errors import unknown_name
 
         raise unknown_name("reconfigurable preset", name, list(PRESETS),
                            hint=f"Valid choices: {preset_names()}, or build Reconfigurable(name, modes=[...]).")

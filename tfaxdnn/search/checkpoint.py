@@ -8,6 +8,7 @@ file raises `CheckpointError` (never a silent restart).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -16,6 +17,18 @@ from typing import Any, Optional
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint"]
 
 FORMAT = "tfaxdnn-nas-checkpoint/1"
+
+#: modules of earlier layouts whose classes a checkpoint may name -> the package that exports them now
+MOVED_MODULES = {"tfaxdnn.search.nas": "tfaxdnn.search.nas", "tfaxdnn.search.nas_genome": "tfaxdnn.search.nas",
+                 "tfaxdnn.search.nas_operators": "tfaxdnn.search.nas",
+                 "tfaxdnn.search.nas_robustness": "tfaxdnn.search.nas"}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Finds the classes of checkpoints written before the package was reorganised at their new home."""
+
+    def find_class(self, module, name):
+        return super().find_class(MOVED_MODULES.get(module, module), name)
 
 
 class CheckpointError(RuntimeError):
@@ -61,6 +74,6 @@ def load_checkpoint(path: str, fingerprint: Optional[str] = None) -> Any:
                               f"{header['fingerprint'][:12]} vs {fingerprint[:12]} now). Resume with the same model, "
                               "data and settings, or use another --out.")
     try:
-        return pickle.loads(payload)
+        return _Unpickler(io.BytesIO(payload)).load()
     except Exception as exc:  # noqa: BLE001  (hash matched but an import changed: still a refusal with a reason)
         raise CheckpointError(f"Checkpoint {path} cannot be unpickled: {exc}") from None

@@ -23,9 +23,10 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
-from tfaxdnn import kinds
+from tfaxdnn.search.selection import seeded_subset, split_data
+from tfaxdnn.core import kinds
 from tfaxdnn import multipliers as _mult
-from tfaxdnn.evaluation import as_labels
+from tfaxdnn.core.evaluation import as_labels
 from tfaxdnn.plan import Plan, as_plan
 
 __all__ = ["Evaluator", "EvaluatorSpec", "Metrics", "split_data", "seeded_subset"]
@@ -71,30 +72,6 @@ class Metrics:
         d["batch_accuracies"] = [float(v) for v in self.batch_accuracies]
         d["energy_reduction"] = self.energy_reduction
         return d
-
-
-def split_data(x, y, validation_fraction: float, seed: int):
-    """``((x_val, y_val), (x_test, y_test))``: a seeded random split of evaluation data into the part a search
-    selects on and the part its result is reported on."""
-    x, y = np.asarray(x), np.asarray(y)
-    if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"`validation_fraction` must lie in (0, 1). Received: {validation_fraction!r}")
-    n_val = int(round(len(x) * validation_fraction))
-    if n_val < 1 or n_val >= len(x):
-        raise ValueError(f"Cannot split {len(x)} evaluation images at validation_fraction={validation_fraction}: "
-                         "both parts need at least one image.")
-    order = np.random.default_rng(seed).permutation(len(x))
-    val, test = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return (x[val], y[val]), (x[test], y[test])
-
-
-def seeded_subset(n: Optional[int], seed: int, *arrays):
-    """The same ``n`` seeded rows (sorted indices) of each array, all rows when ``n`` is None or too large; one array
-    in -> one array out."""
-    if n is not None and n < len(arrays[0]):
-        idx = np.sort(np.random.default_rng(seed).choice(len(arrays[0]), n, replace=False))
-        arrays = tuple(a[idx] for a in arrays)
-    return arrays if len(arrays) > 1 else arrays[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +142,7 @@ class Evaluator:
 
     def calibration(self, method: str = "minmax"):
         """The float model's `Calibration` for ``method`` (computed once)."""
-        from tfaxdnn.approximation import calibrate
+        from tfaxdnn.rewrite.keras_model import calibrate
 
         if method not in self._calibrations:
             self._calibrations[method] = calibrate(self.model, self.x_cal, layers=self.layers, method=method)
@@ -196,7 +173,7 @@ class Evaluator:
 
     def _score(self, keras_model, plan: Optional[Plan]) -> Metrics:
         from tfaxdnn import hardware
-        from tfaxdnn.evaluation import evaluate
+        from tfaxdnn.core.evaluation import evaluate
 
         ev = evaluate(keras_model, self.x, self.y, batch_size=SIGNAL_BATCH)
         report = hardware.estimate(None, plan, self.accelerator, batch_size=self.batch_size, shapes=self._shapes,
@@ -225,7 +202,7 @@ class Evaluator:
         resolved = plan.match([s.name for s in self._shapes])
         keys = {n: (n, plan.quantization) for n, lp in resolved.items() if lp.mode_fractions}
         if keras_model is not None or any(k not in self._mode_code_cache for k in keys.values()):
-            from tfaxdnn.hardware.modes import weight_codes
+            from tfaxdnn.layers import weight_codes
 
             codes = weight_codes(keras_model if keras_model is not None else self.build(plan))
             self._mode_code_cache.update({k: codes[n] for n, k in keys.items() if n in codes})

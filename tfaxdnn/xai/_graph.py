@@ -7,9 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import keras
 
-from tfaxdnn import kinds
-
-
+from tfaxdnn.core import kinds
 def _tf_keras():
     try:
         import tf_keras  # never TensorFlow's keras alias: tfmot flips it process-wide

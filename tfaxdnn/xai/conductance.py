@@ -19,9 +19,9 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from tfaxdnn import kinds
+from tfaxdnn.core import kinds
 from tfaxdnn.xai import _graph
-from tfaxdnn.xai.approximation import approximation_parameters
+from tfaxdnn.xai.integration import approximation_parameters
 
 #: Path points per tape pass when ``internal_batch_size``/``batch_size`` is None.
 DEFAULT_BATCH_SIZE = 256

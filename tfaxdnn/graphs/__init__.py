@@ -1,0 +1,6 @@
+"""Frozen-GraphDef transforms in the style of TF's ``transform_graph``: ``tfaxdnn-transform-graph`` /
+``python -m tfaxdnn.graphs``. See `tfaxdnn.cli.transform_graph`."""
+
+from tfaxdnn.graphs.errors import GraphFileError, GraphTransformError, RefusalError
+
+__all__ = ["GraphFileError", "GraphTransformError", "RefusalError"]

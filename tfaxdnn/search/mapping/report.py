@@ -1,0 +1,213 @@
+"""Comparing the fine-grain mapping with the baselines over a set of queries: table, CSV and plots (the paper's
+Tables II-III and Figs. 5-8).
+
+Protocols:
+- ``"native"`` (the paper's): ours searches each query; each baseline runs once per mean-drop threshold under its own
+  constraint, Q7 (mean drop <= thr_avg), and its single mapping is then checked against every query;
+- ``"query"``: ours and each baseline search under each query, with the same budget;
+- ``"shared"``: every method runs once per mean-drop threshold under the conjunction of that threshold's queries
+  (`queries.AllOf`), with the same budget, and reports for each query its best point satisfying that query
+  (re-monitored on the stored signal): one search serves all seven queries (budget / 7 per query).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from tfaxdnn.search.mapping import MappingPoint, MappingProblem, MappingResult, run_method
+from tfaxdnn.search.mapping.queries import AllOf, Query, q7
+
+__all__ = ["ComparisonRow", "compare", "write_csv", "plot_signal", "plot_gains", "plot_utilization", "PROTOCOLS"]
+
+PROTOCOLS = ("native", "query", "shared")
+BASELINES = ("greedy", "homogeneous")
+
+
+@dataclasses.dataclass
+class ComparisonRow:
+    """One query, one method: the mapping it reports and whether it satisfies the query."""
+
+    query: Query
+    method: str
+    point: Optional[MappingPoint]
+    robustness: Optional[float]
+    evaluations: int
+
+    @property
+    def satisfied(self) -> bool:
+        return self.robustness is not None and self.robustness >= 0.0
+
+    @property
+    def gain(self) -> float:
+        return self.point.gain if self.point is not None else 0.0
+
+    def to_record(self) -> dict:
+        p, q = self.point, self.query
+        util = p.utilization if p is not None else []
+        rec = {"query": q.name, "thr": q.thr, "x": q.x, "thr_total": q.thr_total, "thr_avg": q.thr_avg,
+               "method": self.method, "satisfied": self.satisfied,
+               "robustness": None if self.robustness is None else round(self.robustness, 4),
+               "gain": round(self.gain, 6), "gain_multiplier": None if p is None else round(p.gain_multiplier, 6),
+               "accuracy": None if p is None else p.accuracy, "evaluations": self.evaluations}
+        rec.update({f"util_M{i}": round(u, 4) for i, u in enumerate(util)})
+        return rec
+
+
+def _row(query: Query, result: MappingResult, method: str, best: Optional[MappingPoint] = None) -> ComparisonRow:
+    point = best if best is not None else result.best
+    rob = None if point is None else query.robustness(point.drop)
+    return ComparisonRow(query, method, point, rob, len(result.points))
+
+
+def compare(problem: MappingProblem, queries: Sequence[Query], budget: int = 50, seed: int = 0,
+            baselines: Sequence[str] = BASELINES, protocol: str = "native",
+            progress: Optional[Callable[[str], Callable]] = None) -> tuple:
+    """Ours on every query, and the baselines under ``protocol``.
+
+    Args:
+        progress: ``label -> callback(point)`` factory (e.g. one progress bar per run), or None.
+
+    Returns:
+        ``(rows, results)``: `ComparisonRow` list (query-major) and ``{(method, query name, thr_avg): MappingResult}``
+        (``"shared"``: query name ``"all"``).
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"`protocol` must be one of {list(PROTOCOLS)}. Received: protocol={protocol!r}")
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise ValueError(f"Unknown baselines {unknown}. Valid choices: {list(BASELINES)}")
+    cb = progress or (lambda label: None)
+    results: Dict[tuple, MappingResult] = {}
+    rows: List[ComparisonRow] = []
+    native: Dict[tuple, MappingResult] = {}
+    if protocol == "shared":
+        levels = list(dict.fromkeys(q.thr_avg for q in queries))
+        for level in levels:
+            group = [q for q in queries if q.thr_avg == level]
+            for method in ("ours",) + tuple(baselines):
+                results[(method, "all", level)] = run_method(method, problem, AllOf(tuple(group)), budget, seed,
+                                                             cb(f"{method} Q*@{level:g}"))
+        for query in queries:
+            for method in ("ours",) + tuple(baselines):
+                res = results[(method, "all", query.thr_avg)]
+                rows.append(_row(query, res, method, res.best_for(query)))
+        return rows, results
+    for query in queries:
+        ours = run_method("ours", problem, query, budget, seed, cb(f"ours {query.name}"))
+        results[("ours", query.name, query.thr_avg)] = ours
+        rows.append(_row(query, ours, "ours"))
+        for method in baselines:
+            if protocol == "native":
+                key = (method, query.thr_avg)
+                if key not in native:
+                    if query.thr_avg is None:
+                        raise ValueError(f"Query {query.name!r} has no thr_avg: the native baseline protocol needs "
+                                         "the mean-drop threshold (use protocol='query').")
+                    native[key] = run_method(method, problem, q7(query.thr_avg), budget, seed,
+                                             cb(f"{method} Q7@{query.thr_avg:g}"))
+                    results[(method, "Q7", query.thr_avg)] = native[key]
+                rows.append(_row(query, native[key], method))
+            else:
+                res = run_method(method, problem, query, budget, seed, cb(f"{method} {query.name}"))
+                results[(method, query.name, query.thr_avg)] = res
+                rows.append(_row(query, res, method))
+    return rows, results
+
+
+def write_csv(rows: Sequence, path) -> None:
+    """``rows`` (`ComparisonRow` or record dicts) as CSV, one column per key."""
+    records = [r if isinstance(r, dict) else r.to_record() for r in rows]
+    fields = list(dict.fromkeys(k for rec in records for k in rec))
+    with open(os.fspath(path), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(records)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_signal(points: Sequence[MappingPoint], query: Query, path, titles: Optional[Sequence[str]] = None) -> None:
+    """Fig. 5: per-batch accuracy drop of some evaluated mappings with the query's thresholds."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(points), 1, figsize=(8, 2.4 * len(points)), sharex=True, squeeze=False)
+    for i, (ax, p) in enumerate(zip(axes[:, 0], points)):
+        t = np.arange(len(p.drop))
+        ax.bar(t, p.drop, color="tab:blue", width=0.8, label="drop per batch")
+        if query.thr is not None:
+            ax.axhline(query.thr, color="tab:orange", ls="--", label=f"thr {query.thr:g} % ({query.x:g} % of batches)")
+        if query.thr_total is not None:
+            ax.axhline(query.thr_total, color="tab:red", ls="-", label=f"thr_total {query.thr_total:g} %")
+        if query.thr_avg is not None:
+            ax.axhline(query.thr_avg, color="tab:green", ls=":", label=f"thr_avg {query.thr_avg:g} %")
+        ax.axhline(float(np.mean(p.drop)), color="k", ls=":", lw=0.8, label="mean drop")
+        util = "/".join(f"{100 * u:.0f}" for u in p.utilization)
+        head = titles[i] if titles else f"evaluation #{p.index + 1} ({p.method})"
+        ax.set_title(f"{head}: M0/M1/M2 = {util} %, gain {100 * p.gain:.1f} %, robustness "
+                     f"{query.robustness(p.drop):+.2f}",
+                     fontsize=9)
+        ax.set_ylabel("drop (pp)")
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("batch of 100 images")
+    fig.tight_layout()
+    fig.savefig(os.fspath(path), dpi=120)
+    plt.close(fig)
+
+
+def _label(query: Query) -> str:
+    return query.name if query.thr_avg is None else f"{query.name}@{query.thr_avg:g}"
+
+
+def plot_gains(rows: Sequence[ComparisonRow], path) -> None:
+    """Figs. 7-8: energy gain per query for ours and the baselines (hatched: query not satisfied)."""
+    plt = _pyplot()
+    labels = list(dict.fromkeys(_label(r.query) for r in rows))
+    methods = list(dict.fromkeys(r.method for r in rows))
+    by_key = {(r.method, _label(r.query)): r for r in rows}
+    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels) * len(methods)), 3.6))
+    colors = {"ours": "tab:blue", "greedy": "tab:orange", "homogeneous": "tab:gray"}
+    for j, m in enumerate(methods):
+        for i, lab in enumerate(labels):
+            r = by_key.get((m, lab))
+            if r is not None:
+                ax.bar(i + j * width, 100 * r.gain, width, color=colors.get(m), hatch=None if r.satisfied else "//",
+                       edgecolor="k", lw=0.5, label=m if i == 0 else None)
+    ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2)
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylabel("energy gain vs all-M0 (%)")
+    ax.set_title("Energy gain per query (hatched: the mapping violates the query)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.fspath(path), dpi=120)
+    plt.close(fig)
+
+
+def plot_utilization(point: MappingPoint, path, title: str = "") -> None:
+    """Fig. 6: utilisation of each mode per layer."""
+    plt = _pyplot()
+    names = list(point.layer_utilization)
+    util = np.array([point.layer_utilization[n] for n in names])
+    fig, ax = plt.subplots(figsize=(max(4, 0.6 * len(names)), 3))
+    bottom = np.zeros(len(names))
+    for k in range(util.shape[1]):
+        ax.bar(names, 100 * util[:, k], bottom=bottom, label=f"M{k}")
+        bottom += 100 * util[:, k]
+    ax.set_ylabel("multiplications (%)")
+    ax.set_title(title or f"mode utilisation per layer ({point.method})", fontsize=9)
+    ax.legend(fontsize=8)
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.fspath(path), dpi=120)
+    plt.close(fig)
