@@ -137,3 +137,16 @@ def test_dominated_and_repeated_proposals_cost_no_budget(problem):
         assert best < 0 or p.gain > best
         if p.satisfied:
             best = max(best, p.gain)
+
+
+def test_budgeted_objective_caches_and_stops(problem):
+    from tfaxdnn.search.mapping import plots, report
+    from tfaxdnn.search.mapping.objective import BudgetedObjective, BudgetSpent
+
+    objective = BudgetedObjective(problem, q7(50.0), "ours", 1, None)
+    first = objective({"conv": (0.5, 0.0)})
+    assert objective({"conv": (0.50001, 0.0)}) is first and objective.left == 0  # same rounded mapping: free
+    with pytest.raises(BudgetSpent):
+        objective({"fc": (0.0, 1.0)})
+    assert objective.result(seed=4).points == [first]
+    assert report.plot_gains is plots.plot_gains  # the CLI reaches the figures through `report`
