@@ -1,13 +1,15 @@
-"""Shared machinery of the approximate layers: quantise, run the LUT op, rescale, straight-through gradient.
+"""`ApproxMixin`: what the three approximate layers share (constructor, state, config, product, skip mask).
 
 Forward (SPEC section 2): input codes ``a = clip(round(x / s_a) + z_a)``, weight codes
 ``w = map[clip(round(k / s_w) + z_w)]`` (``map`` = identity or the ALWANN weight-mapping table),
 ``y = s_a * s_w[o] * acc(a, w) + bias[o]``, then the activation, then the skip mask (skipped outputs are exactly 0).
-Backward: the gradient of the exact product of the dequantised operands, passed straight through to the real-valued
-inputs and kernel (the quantisers count as identity), so ``model.fit`` can fine-tune an approximate model.
+Backward: the gradient of the Keras layer's exact product of the dequantised operands, passed straight through to
+the real-valued inputs and kernel (the quantisers count as identity), so ``model.fit`` can fine-tune an approximate
+model.
 
-Quantisation state lives in non-trainable weights (``ax_*``), so ``.keras`` files carry the table, scales, zero
-points, weight map and mask; the config carries only the multiplier's name and hash.
+Only the product is replaced: the Keras base layer keeps its own call (bias, activation), and the mixin multiplies
+its result by the skip mask. Quantisation state lives in non-trainable weights (``ax_*``), so ``.keras`` files
+carry the table, scales, zero points, weight map and mask; the config carries only the multiplier's name and hash.
 """
 
 from __future__ import annotations
@@ -18,33 +20,56 @@ from typing import Optional
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from tfaxdnn import multipliers as _mult
-from tfaxdnn.ops import nn
 from tfaxdnn.core import skipping
 from tfaxdnn.core.errors import UnknownNameError
+from tfaxdnn.ops import nn
 from tfaxdnn.plan import WEIGHT_MAPPINGS
 
 
-class ApproxMixin:
-    """Mixed into a Keras Conv2D / DepthwiseConv2D / Dense subclass; see the module docstring.
+def _known_multiplier(multiplier, signed) -> Optional[_mult.Multiplier]:
+    """The registered multiplier, the exact one of ``signed`` for None, or None for a name not registered here (a
+    user table: its values then come from the saved weights)."""
+    if isinstance(multiplier, _mult.Multiplier):
+        return _mult.lookup(multiplier)
+    if multiplier is None:
+        return _mult.exact(True if signed is None else bool(signed))
+    try:
+        return _mult.get(str(multiplier))
+    except UnknownNameError:
+        return None
 
-    The subclass provides ``n_outputs`` (output channels/units), ``_channel_shape()`` (the shape that broadcasts a
-    per-output scale against the kernel), ``_lut_op(xq, kq, table, z_a, z_w)`` (the `tfaxdnn.ops.nn` op on codes) and
-    ``_float_op(x, k)`` (the exact float op, used for the straight-through gradient).
+
+class ApproxMixin:
+    """Mixed in before a Keras ``Conv2D``, ``DepthwiseConv2D`` or ``Dense``: the products go through an 8x8
+    multiplier's lookup table (see the module docstring). Quantisation parameters are set with `set_quantization`
+    (``tfaxdnn.approximate`` does it).
+
+    Args (besides the Keras layer's own; recorded by `get_config`):
+        multiplier: str or `Multiplier`, the multiplier (default: the exact one, signed unless ``signed=False``).
+        skip_fraction: float, recorded fraction of skipped outputs (the mask itself is a weight).
+        weight_mapping: str, recorded weight-mapping mode (``"none"``, ``"uniform"``, ``"data"``).
+        mode_fractions: a reconfigurable multiplier's mode fractions (the table is then its composite for this
+            layer's weights).
+        multiplier_hash, signed: recorded by `get_config`; normally left unset.
+
+    A subclass provides ``n_outputs`` (output channels/units), ``_lut_op(xq, kq, table, z_a, z_w)`` (the
+    `tfaxdnn.ops.nn` op on codes, int32 accumulators) and ``_exact_op(x, k)`` (the Keras layer's own float product,
+    whose gradient is passed straight through).
     """
 
-    def _init_approx(self, multiplier, multiplier_hash, signed, skip_fraction, weight_mapping, mode_fractions=None):
-        if isinstance(multiplier, _mult.Multiplier):
-            m = _mult.lookup(multiplier)
-        elif multiplier is None:
-            m = _mult.exact(True if signed is None else bool(signed))
-        else:
-            try:
-                m = _mult.get(str(multiplier))
-            except UnknownNameError:
-                m = None  # a user table not registered here: its values come from the saved weights
-        self._initial_multiplier = m
+    def __init__(self, *args, multiplier=None, multiplier_hash=None, signed=None, skip_fraction=0.0,
+                 weight_mapping="none", mode_fractions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if getattr(self, "data_format", "channels_last") != "channels_last":
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): approximate layers need "
+                             f"data_format='channels_last'. Received: data_format={self.data_format!r}")
+        if getattr(self, "groups", 1) != 1:
+            raise ValueError(f"Layer '{self.name}' (Conv2D): grouped convolutions cannot be approximated. "
+                             f"Received: groups={self.groups}")
+        m = self._initial_multiplier = _known_multiplier(multiplier, signed)
         self.multiplier_name = m.name if m is not None else str(multiplier)
         self.multiplier_hash = multiplier_hash or (m.hash if m is not None else None)
         self.signed = bool(m.signed if m is not None and signed is None else (True if signed is None else signed))
@@ -55,11 +80,17 @@ class ApproxMixin:
             raise ValueError(f"`weight_mapping` must be one of {list(WEIGHT_MAPPINGS)}. Received: "
                              f"weight_mapping={weight_mapping!r}")
         self.weight_mapping = weight_mapping
-        # a reconfigurable multiplier's mode fractions (the table is then its composite for this layer's weights)
         self.mode_fractions = None if mode_fractions is None else tuple(float(f) for f in mode_fractions)
 
-    # -- weights ----------------------------------------------------------------------------------------------
-    def _build_approx(self):
+    def get_config(self):
+        return {**super().get_config(), "multiplier": self.multiplier_name, "multiplier_hash": self.multiplier_hash,
+                "signed": self.signed, "skip_fraction": self.skip_fraction, "weight_mapping": self.weight_mapping,
+                "mode_fractions": None if self.mode_fractions is None else list(self.mode_fractions)}
+
+    # -- state ------------------------------------------------------------------------------------------------
+    def build(self, input_shape):
+        """The Keras layer's weights, then the approximate state (saved after them, by position)."""
+        super().build(input_shape)
         n = self.n_outputs
         nt = dict(trainable=False, autocast=False)
         self.ax_table = self.add_weight(name="ax_table", shape=(256, 256), dtype="int32", initializer="zeros", **nt)
@@ -114,39 +145,50 @@ class ApproxMixin:
         """The multiplier as stored in the layer (its table weight)."""
         return _mult.Multiplier(self.multiplier_name, self.signed, np.asarray(self.ax_table.numpy()))
 
+    def weight_codes(self) -> np.ndarray:
+        """The weight codes this layer multiplies with (kernel shape, int32, after its weight map)."""
+        return np.asarray(self._kernel_codes(tf.convert_to_tensor(self.kernel)).numpy(), dtype=np.int32)
+
     # -- forward ----------------------------------------------------------------------------------------------
+    def call(self, inputs):
+        """The Keras layer's own call (product hook, bias, activation), then the skip mask."""
+        return self._skip(super().call(inputs))
+
+    def _skip(self, outputs):
+        """Skipped outputs (mask 0) become exactly 0, after bias and activation."""
+        return outputs * tf.convert_to_tensor(self.ax_output_mask)
+
+    def _bias_activation(self, outputs):
+        """Keras's own epilogue (bias, then activation), for the bases whose call has no product hook."""
+        if self.bias is not None:
+            outputs = ops.add(outputs, self.bias)
+        return outputs if self.activation is None else self.activation(outputs)
+
     def _code_dtype(self):
         return tf.int8 if self.signed else tf.uint8
 
     def _kernel_codes(self, kernel, scale=None, zero_point=None):
-        """Weight codes (after the weight map), per output channel (``scale``/``zero_point``: the layer's, read)."""
+        """Weight codes (after the weight map), per output (``scale``/``zero_point``: the layer's, read)."""
         lo, hi = (-127, 127) if self.signed else (0, 255)
         scale = self.ax_kernel_scale if scale is None else scale
         zero_point = self.ax_kernel_zero_point if zero_point is None else zero_point
         return nn.quantize(kernel, scale, zero_point, self._code_dtype(), lo, hi, code_map=self.ax_weight_map)
 
-    def weight_codes(self) -> np.ndarray:
-        """The weight codes this layer multiplies with (kernel shape, int32, after its weight map)."""
-        return np.asarray(self._kernel_codes(tf.convert_to_tensor(self.kernel)).numpy(), dtype=np.int32)
-
-    def _lut_product(self, x):
-        """``s_a * s_w * acc`` with the straight-through gradient of the exact product."""
-        kernel = tf.convert_to_tensor(self.kernel)
-        x = tf.convert_to_tensor(x)
-        s_a = tf.convert_to_tensor(self.ax_input_scale)
-        z_a = tf.convert_to_tensor(self.ax_input_zero_point)
-        s_w = tf.convert_to_tensor(self.ax_kernel_scale)
-        z_w = tf.convert_to_tensor(self.ax_kernel_zero_point)
+    def _product(self, inputs, kernel):
+        """``s_a * s_w * acc`` through the table, with the straight-through gradient of the exact product."""
+        x, kernel = tf.convert_to_tensor(inputs), tf.convert_to_tensor(kernel)
+        s_a, z_a, s_w, z_w, table = (tf.convert_to_tensor(v) for v in (
+            self.ax_input_scale, self.ax_input_zero_point, self.ax_kernel_scale, self.ax_kernel_zero_point,
+            self.ax_table))
         xq = nn.quantize(x, s_a, z_a, self._code_dtype())
         kq = self._kernel_codes(kernel, s_w, z_w)
-        table = tf.convert_to_tensor(self.ax_table)
         out_scale = s_a * s_w
 
         def dequantized():
             """The operands' real values (only the gradient needs them: inference never computes them)."""
-            shape = self._channel_shape()
             x_dq = s_a * (tf.cast(xq, tf.float32) - tf.cast(z_a, tf.float32))
-            k_dq = tf.reshape(s_w, shape) * (tf.cast(kq, tf.float32) - tf.reshape(tf.cast(z_w, tf.float32), shape))
+            per_output = tf.reshape(tf.cast(kq, tf.float32), [-1, self.n_outputs])  # the last axes index outputs
+            k_dq = tf.reshape(s_w * (per_output - tf.cast(z_w, tf.float32)), kq.shape)
             return x_dq, k_dq
 
         @tf.custom_gradient
@@ -161,27 +203,14 @@ class ApproxMixin:
                 x_dq, k_dq = dequantized()
                 with tf.GradientTape() as tape:
                     tape.watch([x_dq, k_dq])
-                    y_exact = self._float_op(x_dq, k_dq)
+                    y_exact = self._exact_op(x_dq, k_dq)
                 return tape.gradient(y_exact, [x_dq, k_dq], output_gradients=dy)
 
             return y, grad
 
         return product(x, kernel)
 
-    def call(self, inputs):
-        y = self._lut_product(inputs)
-        if self.bias is not None:
-            y = y + self.bias
-        if self.activation is not None:
-            y = self.activation(y)
-        return y * tf.convert_to_tensor(self.ax_output_mask)
-
-    # -- serialisation ----------------------------------------------------------------------------------------
-    def _approx_config(self) -> dict:
-        return {"multiplier": self.multiplier_name, "multiplier_hash": self.multiplier_hash, "signed": self.signed,
-                "skip_fraction": self.skip_fraction, "weight_mapping": self.weight_mapping,
-                "mode_fractions": None if self.mode_fractions is None else list(self.mode_fractions)}
-
+    # -- saving -----------------------------------------------------------------------------------------------
     def save_own_variables(self, store):  # every variable by position (the base Layer scheme)
         keras.layers.Layer.save_own_variables(self, store)
 
@@ -199,9 +228,3 @@ class ApproxMixin:
                                  "made with a different library.")
             warnings.warn(f"Layer '{self.name}': multiplier '{known.name}' registered in this process has table hash "
                           f"{known.hash}, the file stores hash {stored}; the file's table is used.", stacklevel=2)
-
-
-def check_channels_last(layer) -> None:
-    if getattr(layer, "data_format", "channels_last") != "channels_last":
-        raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}): approximate layers need "
-                         f"data_format='channels_last'. Received: data_format={layer.data_format!r}")

@@ -6,7 +6,9 @@ For one output element with K products (SPEC section 2)::
 
 Only the product goes through the table; zero-point corrections are exact. Padded positions hold the code
 ``z_a`` (the real value 0). ``multiplier`` accepts a :class:`~tfaxdnn.multipliers.Multiplier`, a bundled name
-(``"mul8s_1L2N"``) or a ``[256, 256]`` table (whose signedness then follows the operand dtype).
+(``"mul8s_1L2N"``) or a ``[256, 256]`` table (whose signedness then follows the operand dtype); a table given as a
+tensor or variable (a layer's table weight) is used as is, and ``multiplier_name`` then names it in the op's
+informational ``multiplier`` attribute (other forms carry their own name).
 """
 
 from __future__ import annotations
@@ -84,19 +86,19 @@ def _exact_int32(x, name: str, lo: int = _INT32.min, hi: int = _INT32.max, what:
     return tf.constant(arr.astype(np.int32))
 
 
-def _multiplier_for(multiplier, dtype: tf.DType):
-    """Returns (Multiplier or None, table tensor) and checks signedness against the operand dtype."""
+def _multiplier_for(multiplier, dtype: tf.DType, multiplier_name=None):
+    """Returns (name for the op's attribute, table tensor) and checks signedness against the operand dtype."""
     signed = dtype == tf.int8
     if tf.is_tensor(multiplier) or isinstance(multiplier, tf.Variable):
         if tuple(multiplier.shape) != (256, 256):
             raise ValueError(f"`multiplier` table must have shape [256, 256]. Received: shape={multiplier.shape}")
-        return None, _exact_int32(multiplier, "multiplier")
+        return multiplier_name or "", _exact_int32(multiplier, "multiplier")
     m = resolve(multiplier, signed=signed)
     if m.signed != signed:
         raise ValueError(f"Multiplier '{m.name}' is {'signed' if m.signed else 'unsigned'} but the operands are "
                          f"{dtype.name} codes: use {'int8' if m.signed else 'uint8'} codes or a "
                          f"{'signed (mul8s_*)' if signed else 'unsigned (mul8u_*)'} multiplier.")
-    return m, table_tensor(m)
+    return m.name, table_tensor(m)
 
 
 class _TableCache:
@@ -162,47 +164,46 @@ def _zero_point(z, name: str, dtype: tf.DType) -> tf.Tensor:
 
 
 def _convolution(op: str, inputs, filters, multiplier, strides, padding, dilations, input_zero_point,
-                 filter_zero_point, name) -> tf.Tensor:
+                 filter_zero_point, name, multiplier_name) -> tf.Tensor:
     """The shared argument checks of the convolution ops, then ``op`` of the loaded library."""
     x, w = _codes(inputs, "inputs"), _codes(filters, "filters")
     if x.dtype != w.dtype:
         raise TypeError(f"`inputs` and `filters` must have the same code type. Received: inputs.dtype="
                         f"{x.dtype.name}, filters.dtype={w.dtype.name}")
-    m, table = _multiplier_for(multiplier, x.dtype)
+    label, table = _multiplier_for(multiplier, x.dtype, multiplier_name)
     return getattr(load(), op)(
         x, w, table, _zero_point(input_zero_point, "input_zero_point", x.dtype),
         _zero_point(filter_zero_point, "filter_zero_point", x.dtype), strides=_pair(strides, "strides"),
-        padding=_padding(padding), dilations=_pair(dilations, "dilations"), multiplier=m.name if m else "",
-        name=name)
+        padding=_padding(padding), dilations=_pair(dilations, "dilations"), multiplier=label, name=name)
 
 
 def approx_conv2d(inputs, filters, multiplier, strides=1, padding="VALID", dilations=1, input_zero_point=0,
-                  filter_zero_point=0, name=None) -> tf.Tensor:
+                  filter_zero_point=0, name=None, multiplier_name=None) -> tf.Tensor:
     """2-D convolution of NHWC ``inputs`` codes with HWIO ``filters`` codes through ``multiplier``'s table.
 
     Returns int32 accumulators ``[N, OH, OW, O]``. ``filter_zero_point`` is a scalar or a per-output-channel vector.
     """
     return _convolution("tfax_approx_conv2d", inputs, filters, multiplier, strides, padding, dilations,
-                        input_zero_point, filter_zero_point, name)
+                        input_zero_point, filter_zero_point, name, multiplier_name)
 
 
 def approx_depthwise_conv2d(inputs, filters, multiplier, strides=1, padding="VALID", dilations=1,
-                            input_zero_point=0, filter_zero_point=0, name=None) -> tf.Tensor:
+                            input_zero_point=0, filter_zero_point=0, name=None, multiplier_name=None) -> tf.Tensor:
     """Depthwise convolution; ``filters`` is ``[h, w, in_c, mult]``; output channel ``c * mult + m``."""
     return _convolution("tfax_approx_depthwise_conv2d", inputs, filters, multiplier, strides, padding, dilations,
-                        input_zero_point, filter_zero_point, name)
+                        input_zero_point, filter_zero_point, name, multiplier_name)
 
 
-def approx_matmul(a, b, multiplier, a_zero_point=0, b_zero_point=0, name=None) -> tf.Tensor:
+def approx_matmul(a, b, multiplier, a_zero_point=0, b_zero_point=0, name=None, multiplier_name=None) -> tf.Tensor:
     """``a [N, K]`` activation codes times ``b [K, O]`` weight codes; int32 ``[N, O]``."""
     x, w = _codes(a, "a"), _codes(b, "b")
     if x.dtype != w.dtype:
         raise TypeError(f"`a` and `b` must have the same code type. Received: a.dtype={x.dtype.name}, "
                         f"b.dtype={w.dtype.name}")
-    m, table = _multiplier_for(multiplier, x.dtype)
+    label, table = _multiplier_for(multiplier, x.dtype, multiplier_name)
     return load().tfax_approx_mat_mul(
         x, w, table, _zero_point(a_zero_point, "a_zero_point", x.dtype),
-        _zero_point(b_zero_point, "b_zero_point", x.dtype), multiplier=m.name if m else "", name=name)
+        _zero_point(b_zero_point, "b_zero_point", x.dtype), multiplier=label, name=name)
 
 
 def quantize(values, scale, zero_point, dtype, clip_min=None, clip_max=None, code_map=None, name=None):

@@ -4,15 +4,12 @@ query and method, mode utilisation per layer. Written as PNG files with matplotl
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from tfaxdnn.search.mapping.problem import MappingPoint
 from tfaxdnn.search.mapping.queries import Query
-
-if TYPE_CHECKING:
-    from tfaxdnn.search.mapping.report import ComparisonRow
 
 __all__ = ["plot_signal", "plot_gains", "plot_utilization"]
 
@@ -57,8 +54,9 @@ def _label(query: Query) -> str:
     return query.name if query.thr_avg is None else f"{query.name}@{query.thr_avg:g}"
 
 
-def plot_gains(rows: Sequence[ComparisonRow], path) -> None:
-    """Figs. 7-8: energy gain per query for ours and the baselines (hatched: query not satisfied)."""
+def plot_gains(rows: Sequence, path) -> None:
+    """Figs. 7-8: energy gain per query for ours and the baselines (hatched: query not satisfied); ``rows`` are
+    `tfaxdnn.search.mapping.report.ComparisonRow`s."""
     plt = _pyplot()
     labels = list(dict.fromkeys(_label(r.query) for r in rows))
     methods = list(dict.fromkeys(r.method for r in rows))
