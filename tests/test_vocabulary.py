@@ -57,7 +57,7 @@ def test_sequential_models_approximate_with_and_without_folding_and_skipping(dat
     plan = tfaxdnn.Plan({"c": {"multiplier": "mul8s_1KV6", "skip_fraction": 0.5}, "d1": "mul8s_1L2N"},
                         default_multiplier="mul8s_1KV6", importance={"c": np.arange(6.0)})
     ax = tfaxdnn.approximate(model, plan, calibration_data=data)
-    assert isinstance(ax, keras.Sequential) and isinstance(ax.get_layer("c"), kinds.kind_named("Conv2D").approx_class)
+    assert isinstance(ax, keras.Sequential) and isinstance(ax.get_layer("c"), tfaxdnn.layers.approximate_class("Conv2D"))
     np.testing.assert_array_equal(ax.get_layer("c").kept_outputs, [False] * 3 + [True] * 3)
     exact = tfaxdnn.approximate(model, tfaxdnn.Plan(default_multiplier="mul8s_1KV6"), calibration_data=data)
     ref = model.predict(data, verbose=0)

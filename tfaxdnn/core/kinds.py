@@ -10,7 +10,6 @@ approximate layer class).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
@@ -51,7 +50,6 @@ class LayerKind:
 
     Attributes:
         name: the Keras class name (``"Conv2D"``, ``"DepthwiseConv2D"``, ``"Dense"``).
-        approx_class_path: ``module:Class`` of the approximate layer (imported on first use).
         hw_kind: the hardware model's name of the GEMM kind (``"conv2d"``, ``"depthwise"``, ``"dense"``).
         tfmot_kernel_attr: the kernel variable's name in tf_keras / tfmot wrappers.
         graph_ops: frozen-graph op types of this kind (float and TF1-quantised).
@@ -61,17 +59,11 @@ class LayerKind:
     """
 
     name: str
-    approx_class_path: str
     hw_kind: str
     tfmot_kernel_attr: str
     graph_ops: Tuple[str, ...]
     approx_op: str
     gemm: Callable = dataclasses.field(repr=False, compare=False)
-
-    @property
-    def approx_class(self):
-        module, cls = self.approx_class_path.split(":")
-        return getattr(importlib.import_module(module), cls)
 
     def n_outputs(self, layer) -> int:
         """Output channels / units (depthwise: ``in_channels * depth_multiplier``, ordered ``c * mult + m``)."""
@@ -84,11 +76,11 @@ class LayerKind:
 
 #: Approximable kinds, most specific first (a subclass test takes the first match).
 KINDS: Tuple[LayerKind, ...] = (
-    LayerKind("DepthwiseConv2D", "tfaxdnn.layers.conv:ApproxDepthwiseConv2D", "depthwise", "depthwise_kernel",
+    LayerKind("DepthwiseConv2D", "depthwise", "depthwise_kernel",
               ("DepthwiseConv2dNative",), "TfaxApproxDepthwiseConv2D", _gemm_depthwise),
-    LayerKind("Conv2D", "tfaxdnn.layers.conv:ApproxConv2D", "conv2d", "kernel", ("Conv2D", "QuantizedConv2D"),
+    LayerKind("Conv2D", "conv2d", "kernel", ("Conv2D", "QuantizedConv2D"),
               "TfaxApproxConv2D", _gemm_conv),
-    LayerKind("Dense", "tfaxdnn.layers.dense:ApproxDense", "dense", "kernel", ("MatMul", "QuantizedMatMul"),
+    LayerKind("Dense", "dense", "kernel", ("MatMul", "QuantizedMatMul"),
               "TfaxApproxMatMul", _gemm_dense),
 )
 

@@ -65,7 +65,7 @@ def _targets(index: GraphIndex) -> list:
     return [n for n in index.graph_def.node if n.op in QUANTIZABLE and left_reason(index, n) is None]
 
 
-def calibrate(graph_def: graph_pb2.GraphDef, input_name: str, data: np.ndarray, tensors, batch_size: int = 64
+def tensor_ranges(graph_def: graph_pb2.GraphDef, input_name: str, data: np.ndarray, tensors, batch_size: int = 64
               ) -> Dict[str, tuple]:
     """``{tensor_name: (min, max)}`` of the given tensors over ``data`` fed to ``input_name``."""
     with tf.Graph().as_default() as g:
@@ -112,7 +112,7 @@ def quantize_graph(graph_def: graph_pb2.GraphDef, input_name: str, data: np.ndar
         out = graph_pb2.GraphDef()
         out.CopyFrom(graph_def)
         return out
-    ranges = calibrate(graph_def, input_name, data, [_ref(n.input[0]) for n in targets])
+    ranges = tensor_ranges(graph_def, input_name, data, [_ref(n.input[0]) for n in targets])
     rewrites = {}
     for node in targets:
         lo, hi = ranges[_ref(node.input[0])]

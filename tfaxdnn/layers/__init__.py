@@ -6,7 +6,16 @@ from tfaxdnn.layers.dense import ApproxDense
 from tfaxdnn.layers.fake_quant import FakeQuant
 
 __all__ = ["ApproxConv2D", "ApproxDepthwiseConv2D", "ApproxDense", "FakeQuant", "ApproxMixin", "custom_objects",
-           "weight_codes"]
+           "weight_codes", "approximate_class", "APPROXIMATE_CLASSES"]
+
+
+#: the approximate layer of each kind of `tfaxdnn.core.kinds.KINDS`
+APPROXIMATE_CLASSES = {"Conv2D": ApproxConv2D, "DepthwiseConv2D": ApproxDepthwiseConv2D, "Dense": ApproxDense}
+
+
+def approximate_class(kind) -> type:
+    """The approximate layer class of a `tfaxdnn.core.kinds.LayerKind` (or its name)."""
+    return APPROXIMATE_CLASSES[getattr(kind, "name", kind)]
 
 
 def weight_codes(model) -> dict:

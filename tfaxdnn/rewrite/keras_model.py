@@ -27,6 +27,7 @@ from tfaxdnn.core import kinds
 from tfaxdnn import multipliers as _mult
 from tfaxdnn.quant import weight_mapping as _wm
 from tfaxdnn.core.errors import unknown_name
+from tfaxdnn.layers import approximate_class
 from tfaxdnn.plan import as_plan
 from tfaxdnn.quant import QuantParams, activation_params, batches, calibrate_tensors
 from tfaxdnn.quant.kernels import fold_batch_norm, kernel_params, scale_kernel
@@ -219,7 +220,7 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
                            mode_fractions=fractions)
             if layer.name in folds:
                 cfg["use_bias"] = True
-            return kinds.kind_of(layer).approx_class.from_config(cfg)
+            return approximate_class(kinds.kind_of(layer)).from_config(cfg)
         if layer.name in folded_bns:
             return keras.layers.Identity(name=layer.name)
         return layer.__class__.from_config(layer.get_config())

@@ -27,7 +27,7 @@ import tensorflow as tf
 from tfaxdnn.core import kinds
 from tfaxdnn.quant import weight_mapping as _wm
 from tfaxdnn.core.errors import unknown_name
-from tfaxdnn.layers import FakeQuant
+from tfaxdnn.layers import FakeQuant, approximate_class
 from tfaxdnn.plan import LayerPlan, Plan, as_plan
 from tfaxdnn.quant import QuantParams
 from tfaxdnn.quant.fake_quant import nudged_params
@@ -191,7 +191,7 @@ def approximate_tfmot(model, plan, importance: Optional[Mapping] = None, name: O
             cfg = dict(_clean_config(inner, _keras3_class(inner)), multiplier=plan.multiplier(lp.multiplier),
                        skip_fraction=lp.skip_fraction, weight_mapping=lp.weight_mapping)
             kind = kinds.kind_of(inner)
-            new_layer = kind.approx_class.from_config(cfg)
+            new_layer = approximate_class(kind).from_config(cfg)
             pending.append((new_layer, src, inner, kind.name, in_grid, lp))
         else:
             new_layer = _keras3_class(inner).from_config(_clean_config(inner, _keras3_class(inner)))
