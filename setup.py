@@ -65,6 +65,6 @@ setup(
     cmdclass={"build_ext": BuildTFOp},
     install_requires=_requirements("requirements.txt"),
     extras_require={"test": _requirements("requirements-dev.txt")},
-    entry_points={"console_scripts": ["tfaxdnn=tfaxdnn.cli.main:main",
+    entry_points={"console_scripts": ["tfaxdnn=tfaxdnn.cli:main",
                                       "tfaxdnn-transform-graph=tfaxdnn.cli.transform_graph:main"]},
 )

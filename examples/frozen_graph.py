@@ -58,7 +58,7 @@ def graph_accuracy(path, output, x, y):
 
 
 def transform(in_graph, out_graph, output, transforms):
-    cmd = [sys.executable, "-m", "tfaxdnn.graphs", "--in_graph", in_graph, "--out_graph", out_graph,
+    cmd = [sys.executable, "-m", "tfaxdnn", "transform-graph", "--in_graph", in_graph, "--out_graph", out_graph,
            "--inputs", "image", "--outputs", output, "--transforms", transforms]
     subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
 

@@ -11,15 +11,13 @@ evaluator from its saved JSON. Outputs: queries.csv, summary.json, mapping*.json
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from _common import parser, trained_model
 
-from tfaxdnn import evaluate
+from tfaxdnn import cli, evaluate
 from tfaxdnn.data import find_dataset, load_mnist, preprocess_mnist
 from tfaxdnn.models import lenet5
-from tfaxdnn.cli import map as mapping_cli
 
 
 def main(argv=None):
@@ -35,12 +33,9 @@ def main(argv=None):
                           verbose=0)
     print(f"LeNet-5 float test accuracy {evaluate(model, preprocess_mnist(xte), yte).accuracy:.4f}")
     model_path = args.model or os.path.join(args.out, "lenet5.keras")
-    cli = argparse.ArgumentParser()
-    mapping_cli.add_parser(cli.add_subparsers())
-    run = cli.parse_args(["map", "--model", model_path, "--data", src, "--query", args.queries,
-                          "--thr-avg", args.thr_avg, "--budget", str(args.budget), "--modes", args.modes,
-                          "--protocol", args.protocol, "--seed", str(args.seed), "--out", args.out])
-    return run.func(run)
+    return cli.main(["map", "--model", model_path, "--data", src, "--query", args.queries,
+                     "--thr-avg", args.thr_avg, "--budget", str(args.budget), "--modes", args.modes,
+                     "--protocol", args.protocol, "--seed", str(args.seed), "--out", args.out])
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 
+from tfaxdnn import cli
 from tfaxdnn.data import find_dataset
-from tfaxdnn.cli import map as mapping_cli
 
 
 def main(argv=None):
@@ -37,14 +37,11 @@ def main(argv=None):
     if data is None:
         raise SystemExit("error: no CIFAR-10 npz found; pass --data cifar10.npz")
     total = args.search_images + args.verify_images
-    cli = argparse.ArgumentParser()
-    mapping_cli.add_parser(cli.add_subparsers())
-    run = cli.parse_args(["map", "--model", args.model, "--data", data, "--query", args.queries,
-                          "--thr-avg", args.thr_avg, "--budget", str(args.budget), "--modes", args.modes,
-                          "--protocol", args.protocol, "--seed", str(args.seed), "--out", args.out,
-                          "--evaluation-samples", str(total),
-                          "--validation-fraction", str(args.search_images / total)])
-    return run.func(run)
+    return cli.main(["map", "--model", args.model, "--data", data, "--query", args.queries,
+                     "--thr-avg", args.thr_avg, "--budget", str(args.budget), "--modes", args.modes,
+                     "--protocol", args.protocol, "--seed", str(args.seed), "--out", args.out,
+                     "--evaluation-samples", str(total),
+                     "--validation-fraction", str(args.search_images / total)])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
-"""The command line's verbs: multipliers, approximate, evaluate, estimate; help and version; clear errors."""
+"""The command line's verbs: multipliers, approximate, evaluate, estimate; help and version of every verb; the same
+data flags on every verb that reads data; clear errors (exit code 2); transform-graph as a verb and a command."""
 
+import argparse
+import ast
 import json
+import pathlib
 
 import keras
 import numpy as np
@@ -8,6 +12,7 @@ import pytest
 
 import tfaxdnn
 from tfaxdnn import cli
+from tfaxdnn.cli import transform_graph
 
 
 @pytest.fixture(scope="module")
@@ -64,5 +69,123 @@ def test_cli_errors_are_readable(files):
     (files / "typo.json").write_text(json.dumps({"default_multiplier": "mul8s_1L2M"}))
     with pytest.raises(SystemExit, match="Did you mean: 'mul8s_1L2N'"):
         cli.main(["estimate", "--model", str(files / "m.keras"), "--plan", str(files / "typo.json")])
-    with pytest.raises(SystemExit, match="model file not found"):
+    with pytest.raises(SystemExit, match="model file not found") as exc:
         cli.main(["evaluate", "--model", str(files / "none.keras"), "--data", str(files / "d.npz")])
+    assert exc.value.code == 2
+
+
+def test_user_errors_exit_2_with_the_message_on_stderr(files, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["approximate", "--model", str(files / "m.keras"), "--plan", str(files / "plan.json"),
+                  "--data", str(files / "missing.npz"), "--out", str(files / "x.keras")])
+    assert exc.value.code == 2 and str(exc.value).startswith("error: Dataset file not found")
+    assert "error: Dataset file not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:                          # argparse's own errors: also 2
+        cli.main(["evaluate", "--model", str(files / "m.keras")])
+    assert exc.value.code == 2 and "--data" in capsys.readouterr().err
+
+
+def _subparsers(parser):
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+@pytest.mark.parametrize("verb", cli.VERBS)
+def test_every_verb_has_help(verb, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([verb, "--help"])
+    text = capsys.readouterr().out
+    assert exc.value.code == 0 and text.startswith(f"usage: tfaxdnn {verb} ") and "``" not in text
+
+
+def test_the_verbs_are_the_parsers_and_the_help(capsys):
+    assert set(_subparsers(cli.build_parser())) == set(cli.VERBS)
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = capsys.readouterr().out
+    assert all(f"tfaxdnn {verb}" in text for verb in cli.VERBS)
+
+
+#: every verb that reads a data file, with its other required flags
+DATA_VERBS = {
+    "approximate": ["--model", "{m}", "--plan", "{plan}", "--out", "{tmp}/a.keras"],
+    "evaluate": ["--model", "{m}"],
+    "xaigen": ["--model", "{m}", "--out", "{tmp}/x", "--quiet"],
+    "nas": ["--model", "{m}", "--out", "{tmp}/n", "--workers", "0", "--quiet"],
+    "map": ["--model", "{m}", "--out", "{tmp}/p", "--quiet"],
+    "explain": ["--model", "{m}", "--approx", "{m}", "--out", "{tmp}/e"],
+}
+
+
+def test_data_verbs_share_the_data_flags():
+    parsers = _subparsers(cli.build_parser())
+    readers = {verb for verb, p in parsers.items() if "--data" in p._option_string_actions}
+    assert readers == set(DATA_VERBS)
+    for verb in readers:
+        flags = parsers[verb]._option_string_actions
+        assert flags["--scale"].default is None and flags["--scale"].type is float, verb
+        assert flags["--data"].required, verb
+        if "--calibration-samples" in flags:
+            assert flags["--calibration-samples"].default == 500, verb
+    for verb in ("xaigen", "map"):                                  # searches with their own split take --val-data
+        assert "--val-data" in parsers[verb]._option_string_actions
+
+
+@pytest.mark.parametrize("verb", sorted(DATA_VERBS))
+def test_scale_is_accepted_and_used_by_every_data_verb(verb, files, capsys):
+    rest = [a.format(m=files / "m.keras", plan=files / "plan.json", tmp=files) for a in DATA_VERBS[verb]]
+    args = cli.build_parser().parse_args([verb, "--data", str(files / "d.npz"), "--scale", "255", *rest])
+    assert args.scale == 255.0 and args.func is cli.verb_module(verb).run
+    with pytest.raises(SystemExit, match="`scale` must be a positive number") as exc:   # reaches the data loading
+        cli.main([verb, "--data", str(files / "d.npz"), "--scale", "0", *rest])
+    assert exc.value.code == 2 and "scale" in capsys.readouterr().err
+
+
+def test_help_lists_every_name_it_checks():
+    from tfaxdnn.search.nas import OBJECTIVES
+    from tfaxdnn.xai.explanations.compare import METHODS
+
+    parsers = _subparsers(cli.build_parser())
+    assert set(OBJECTIVES) == set(cli.verb_module("nas").OBJECTIVE_NAMES)
+    assert all(m in parsers["explain"]._option_string_actions["--methods"].help for m in METHODS)
+    with pytest.raises(SystemExit):
+        parsers["explain"].parse_args(["--model", "m", "--approx", "a", "--data", "d", "--out", "o",
+                                       "--methods", "saliency"])
+
+
+def test_no_cli_module_imports_a_private_name():
+    private = []
+    for path in sorted(pathlib.Path(cli.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tfaxdnn"):
+                private += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert not private
+
+
+def test_transform_graph_is_a_verb_and_a_command(tmp_path, capsys):
+    args = cli.build_parser().parse_args(["transform-graph", "--in_graph", "g.pb", "--out_graph", "a.pb",
+                                          "--transforms", "strip_unused_nodes"])
+    assert args.func is transform_graph.run
+    flags = ["--in_graph", str(tmp_path / "none.pb"), "--out_graph", str(tmp_path / "a.pb"),
+             "--transforms", "strip_unused_nodes"]
+    assert transform_graph.main(flags) == 2
+    alone = capsys.readouterr().err
+    assert cli.main(["transform-graph", *flags]) == 2
+    assert capsys.readouterr().err == alone and "does not exist" in alone
+    with pytest.raises(SystemExit) as exc:
+        transform_graph.main(["--help"])
+    assert exc.value.code == 0 and capsys.readouterr().out.startswith("usage: tfaxdnn-transform-graph")
+
+
+def test_map_with_a_separate_validation_file(files):
+    rng = np.random.default_rng(1)
+    for name, n_test in (("map.npz", 120), ("val.npz", 100)):      # the per-batch signal needs batches of 100
+        np.savez(files / name, x_train=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8), y_train=np.zeros(40, int),
+                 x_test=rng.integers(0, 256, (n_test, 8, 8), dtype=np.uint8), y_test=rng.integers(0, 3, n_test))
+    out = files / "map_val"
+    code = cli.main(["map", "--model", str(files / "m.keras"), "--data", str(files / "map.npz"), "--val-data",
+                     str(files / "val.npz"), "--out", str(out), "--query", "Q7", "--thr-avg", "100", "--budget", "1",
+                     "--baselines", "none", "--calibration-samples", "32", "--quiet"])
+    assert code in (0, 3)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["search_images"] == 100 and summary["verify_images"] == 120    # all of --data's x_test verifies
+    assert summary["val_data"] == str(files / "val.npz")

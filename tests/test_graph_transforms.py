@@ -8,6 +8,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 import tfaxdnn
 from tfaxdnn.graphs import GraphFileError, GraphTransformError, RefusalError
+from tfaxdnn import cli as tfaxdnn_cli
 from tfaxdnn.cli import transform_graph as cli
 from tfaxdnn.graphs.approximate import approximate_graph, match_plan
 from tfaxdnn.graphs.graph_index import GraphIndex
@@ -191,6 +192,11 @@ def test_files_parser_and_cli(tf1_graph, tmp_path, capsys):
     assert code == 0 and "2 approximate ops" in capsys.readouterr().out
     new = load_graph_def(tmp_path / "ax.pbtxt")
     assert not any(n.op == "QuantizedConv2D" for n in new.node)
+    code = tfaxdnn_cli.main(["transform-graph", "--in_graph", str(tmp_path / "g.pb"), "--out_graph",
+                             str(tmp_path / "ax2.pbtxt"), "--inputs", "image", "--outputs", "output",
+                             "--transforms", f"approximate(plan={plan}) strip_unused_nodes"])
+    assert code == 0 and "2 approximate ops" in capsys.readouterr().out      # the same as a verb of `tfaxdnn`
+    assert load_graph_def(tmp_path / "ax2.pbtxt") == new
     np.testing.assert_array_equal(run(new, x)[0], run(gd, x)[0])
     code = cli.main(["--in_graph", str(tmp_path / "g.pb"), "--out_graph", str(tmp_path / "x.pb"),
                      "--transforms", "fold_everything"])

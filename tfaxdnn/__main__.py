@@ -2,6 +2,6 @@
 
 import sys
 
-from tfaxdnn.cli.main import main
+from tfaxdnn.cli import main
 
 sys.exit(main())

@@ -5,8 +5,9 @@ Writes to ``--out``: ``mapping.json`` (the best mapping of the first query, a pl
 gain, utilisation, plus the re-verification on the held-out split), ``points_<method>_<query>.json`` (every evaluated
 point), ``signal_<query>.png`` (Fig. 5), ``gains.png`` (Figs. 7-8), ``utilization_<query>.png`` (Fig. 6).
 
-The search selects on a seeded ``--validation-fraction`` of ``x_test`` (the paper uses 25 %); every reported mapping
-is re-loaded from its JSON and re-evaluated by a fresh evaluator on the rest (``verify_*`` columns).
+The search selects on a seeded ``--validation-fraction`` of ``x_test`` (the paper uses 25 %), or on the ``x_test`` of
+``--val-data``; every reported mapping is re-loaded from its JSON and re-evaluated by a fresh evaluator on the rest
+(with ``--val-data``: all of ``--data``'s ``x_test``; ``verify_*`` columns).
 """
 
 from __future__ import annotations
@@ -15,34 +16,37 @@ import argparse
 import json
 import os
 
+from tfaxdnn.cli import common
+
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from tfaxdnn.cli.main import _data_args, _hardware_args
     from tfaxdnn.multipliers.reconfigurable import preset_names
 
     p = subparsers.add_parser("map", help="fine-grain mapping of a reconfigurable multiplier under STL queries",
-                              description=__doc__.split("\n\n")[0] + " Exit code 3 when no mapping satisfies a query.")
-    p.add_argument("--model", required=True, help="trained Keras 3 model (.keras)")
-    _data_args(p)
-    _hardware_args(p)
+                              description=__doc__.split("\n\n")[0].replace("``", "") +
+                              " Exit code 3 when no mapping satisfies a query.")
+    common.model_arg(p)
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--query", default="Q3",
+    common.data_args(p)
+    common.split_args(p, fraction=0.25, samples_help="use only this many x_test images (with --val-data: of its "
+                                                     "validation images)")
+    common.hardware_args(p)
+    g = p.add_argument_group("mapping")
+    g.add_argument("--query", default="Q3",
                    help="Q1..Q7, 'all', a comma-separated list, or 'thr=3,x=80,thr_total=15,thr_avg=1' (default Q3)")
-    p.add_argument("--thr-avg", default="1", help="mean-drop threshold(s) in %% for Q1..Q7, comma-separated "
+    g.add_argument("--thr-avg", default="1", help="mean-drop threshold(s) in %% for Q1..Q7, comma-separated "
                                                   "(paper: 0.5,1,2; default 1)")
-    p.add_argument("--budget", type=int, default=50, help="model evaluations per search (paper: 50-100)")
-    p.add_argument("--modes", default="recon_evo", help=f"reconfigurable multiplier preset or registered name "
+    g.add_argument("--budget", type=int, default=50, help="model evaluations per search (paper: 50-100)")
+    g.add_argument("--modes", default="recon_evo", help=f"reconfigurable multiplier preset or registered name "
                                                         f"({', '.join(preset_names())}; default recon_evo)")
-    p.add_argument("--baselines", default="greedy,homogeneous", help="comma-separated baselines, or 'none'")
-    p.add_argument("--protocol", choices=("native", "query", "shared"), default="native",
+    g.add_argument("--baselines", default="greedy,homogeneous", help="comma-separated baselines, or 'none'")
+    g.add_argument("--protocol", choices=("native", "query", "shared"), default="native",
                    help="baselines under their own Q7 constraint (paper, default), under each query, or 'shared': "
                         "every method searches once per thr_avg under all its queries and reports each query's best")
-    p.add_argument("--validation-fraction", type=float, default=0.25, help="share of x_test searched on")
-    p.add_argument("--evaluation-samples", type=int, default=None, help="use only this many x_test images")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.seed_arg(p)
+    common.quiet_arg(p, "no progress bars")
     p.set_defaults(func=run)
     return p
 
@@ -81,33 +85,39 @@ def _progress_factory(quiet: bool, budget: int):
     return factory
 
 
-def run(args) -> int:
+def _subset(x, y, n, seed):
+    """A seeded sorted subset of ``n`` of the images (all when ``n`` is None or 0)."""
     import numpy as np
 
-    from tfaxdnn.cli.main import _accelerator, _load_data, _load_model
+    if not n:
+        return x, y
+    idx = np.sort(np.random.default_rng(seed).choice(len(x), min(n, len(x)), replace=False))
+    return x[idx], np.asarray(y)[idx]
+
+
+def run(args) -> int:
     from tfaxdnn.plan import Plan
     from tfaxdnn.search import Evaluator, split_data
     from tfaxdnn.search.mapping import report as rep
     from tfaxdnn.search.mapping import MappingProblem
     from tfaxdnn.search.mapping.queries import drop_signal
 
-    model = _load_model(args.model)
-    x_cal, (x_eval, y_test) = _load_data(args, model)
-    try:
+    model = common.load_model(args.model)
+    x_cal, (x_eval, y_test) = common.load_data(args, model)
+    val = common.load_validation(args, model)
+    with common.reported(ValueError, FileNotFoundError, KeyError, TypeError):
         queries = _queries(args)
         baselines = [] if args.baselines.strip().lower() == "none" else [
             b.strip() for b in args.baselines.split(",") if b.strip()]
-        accelerator = _accelerator(args.accelerator)
-        if args.evaluation_samples:
-            idx = np.sort(np.random.default_rng(args.seed).choice(len(x_eval), min(args.evaluation_samples,
-                                                                                    len(x_eval)), replace=False))
-            x_eval, y_test = x_eval[idx], np.asarray(y_test)[idx]
-        (x_val, y_val), (x_hold, y_hold) = split_data(x_eval, y_test, args.validation_fraction, args.seed)
+        accelerator = common.accelerator(args.accelerator)
+        if val is None:  # the search sees --validation-fraction of x_test, the rest verifies
+            x_eval, y_test = _subset(x_eval, y_test, args.evaluation_samples, args.seed)
+            (x_val, y_val), (x_hold, y_hold) = split_data(x_eval, y_test, args.validation_fraction, args.seed)
+        else:  # the search sees --val-data's x_test, all of --data's x_test verifies
+            (x_val, y_val), (x_hold, y_hold) = _subset(*val, args.evaluation_samples, args.seed), (x_eval, y_test)
         ev = Evaluator(model, (x_val, y_val), x_cal, accelerator=accelerator, batch_size=args.batch_size,
                        calibration_samples=args.calibration_samples, seed=args.seed)
         problem = MappingProblem(ev, args.modes)
-    except (ValueError, FileNotFoundError, KeyError, TypeError) as exc:
-        raise SystemExit(f"error: {exc}") from None
     os.makedirs(args.out, exist_ok=True)
     rows, results = rep.compare(problem, queries, budget=args.budget, seed=args.seed, baselines=baselines,
                                 protocol=args.protocol, progress=_progress_factory(args.quiet, args.budget))
@@ -150,7 +160,7 @@ def run(args) -> int:
                "budget": args.budget, "seed": args.seed, "protocol": args.protocol,
                "search_images": len(x_val), "verify_images": len(x_hold),
                "exact_accuracy_search": problem.exact.accuracy, "exact_accuracy_verify": exact_hold.accuracy,
-               "rows": records}
+               **({"val_data": args.val_data} if args.val_data else {}), "rows": records}
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1, default=float)
     if not args.quiet:

@@ -1,5 +1,5 @@
-"""Frozen-GraphDef transforms in the style of TF's ``transform_graph``: ``tfaxdnn-transform-graph`` /
-``python -m tfaxdnn.graphs``. See `tfaxdnn.cli.transform_graph`."""
+"""Frozen-GraphDef transforms in the style of TF's ``transform_graph``: ``tfaxdnn-transform-graph`` or
+``tfaxdnn transform-graph`` (`tfaxdnn.cli.transform_graph`)."""
 
 from tfaxdnn.graphs.errors import GraphFileError, GraphTransformError, RefusalError
 
