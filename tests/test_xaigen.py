@@ -1,4 +1,4 @@
-"""XAI-Gen: SelectMult / skipping rules, the search loop on a small trained CNN, the sweep and the CLI."""
+"""XAI-Gen: SelectMult / skipping rules, importance, the search loop on a small trained CNN, the sweep and the CLI."""
 
 import json
 
@@ -10,6 +10,7 @@ import tfaxdnn
 from tfaxdnn import cli
 from tfaxdnn.data import load_mnist, preprocess_mnist
 from tfaxdnn.search import XAIGenConfig, run_xaigen, select_multiplier, skip_fraction, split_data, sweep
+from tfaxdnn.search.xaigen import Importance
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,32 @@ def test_select_multiplier_and_skip_rules():
     assert skip_fraction(0.5, 0.5) == 0.25
     assert skip_fraction(0.9, 0.5) == 0.05
     assert skip_fraction(1.0, 0.5) == 0.0
+
+
+def test_importance_ranks_normalises_and_converts_to_layer_importance():
+    from tfaxdnn.xai import LayerImportance
+
+    imp = Importance(["a", "b", "c"], {"a": 2.0, "b": 1.0, "c": 4.0}, {n: np.arange(3.0) for n in "abc"})
+    assert imp.ascending() == ["b", "a", "c"]
+    assert imp.normalized() == pytest.approx({"a": 1 / 3, "b": 0.0, "c": 1.0})
+    assert imp.normalized("max") == pytest.approx({"a": 0.5, "b": 0.25, "c": 1.0})
+    assert Importance(["a", "b"], {"a": 1.0, "b": 1.0}, {}).normalized() == {"a": 0.0, "b": 0.0}
+    li = imp.as_layer_importance()
+    assert isinstance(li, LayerImportance) and li.layers == ("a", "b", "c") and li.ranking == ["c", "a", "b"]
+    assert li.per_experiment == {"label": imp.scores} and li.reduce == "abs_sum"
+    back = Importance.from_layer_importance(li, imp.neurons)
+    assert back.layers == imp.layers and back.scores == imp.scores and back.neurons is not imp.neurons
+    with pytest.raises(ValueError, match=r"lacks per-neuron scores of layers \['b', 'c'\]"):
+        Importance.from_layer_importance(li, {"a": np.zeros(3)})
+
+
+def test_public_api_is_reexported():
+    import tfaxdnn.search.xaigen as xaigen
+    from tfaxdnn.rewrite.finetune import finetune
+
+    assert all(hasattr(xaigen, n) for n in xaigen.__all__)
+    assert xaigen.finetune is finetune and tfaxdnn.search.run_and_save is xaigen.run_and_save
+    assert xaigen.ACCOUNTINGS == tuple(tfaxdnn.hardware.ACCOUNTINGS)
 
 
 def test_config_sorts_by_mae_and_validates():
@@ -144,8 +171,8 @@ def _outputs(model, names, x):
 
 
 def test_finetune_recovers_accuracy_and_keeps_skipped_channels_zero(trained):
+    from tfaxdnn.rewrite.finetune import finetune
     from tfaxdnn.search.evaluator import Evaluator
-    from tfaxdnn.search.xaigen import finetune
 
     model, (xtr, ytr), (xte, yte) = trained
     skip = {"conv1": 0.5, "conv2": 0.5, "fc1": 0.5, "fc2": 0.0}

@@ -1,0 +1,81 @@
+"""XAI-Gen's importance: layer scores ``z_l`` and per-neuron scores from one neuron-conductance pass, and the
+normalisation ``ẑ_l`` that SelectMult and the skip rule read.
+
+`Importance` is the search's view of `tfaxdnn.xai.LayerImportance`: the same layer scores (one experiment, target =
+label, ``abs_sum`` over neurons) plus what the search needs beyond them, the per-neuron scores (which neurons a layer
+skips first) and the normalisations. `Importance.as_layer_importance` and `Importance.from_layer_importance` convert
+between the two (`tfaxdnn.xai`'s plots take a `LayerImportance`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Mapping
+
+import numpy as np
+
+from tfaxdnn.core import kinds
+
+__all__ = ["Importance", "compute_importance", "NORMALIZATIONS"]
+
+#: How `Importance.normalized` scales the layer scores.
+NORMALIZATIONS = ("minmax", "max")
+
+
+@dataclasses.dataclass
+class Importance:
+    """Layer scores ``z_l`` (``layers`` in model order) and per-neuron scores (``neurons[layer]``: one value per
+    output neuron, larger = more important)."""
+
+    layers: List[str]
+    scores: Dict[str, float]
+    neurons: Dict[str, np.ndarray]
+
+    def normalized(self, how: str = "minmax") -> Dict[str, float]:
+        """``ẑ`` per layer.
+
+        ``"minmax"`` (default): ``(z − min z)/(max z − min z)``, the least important layer 0, the most important 1.
+        ``"max"``: ``z / max z`` (conductance magnitudes of trained nets often lie within a factor of two, which
+        then leaves little room between layers). All-equal scores give 0 (``"minmax"``).
+        """
+        values = np.array([self.scores[n] for n in self.layers], dtype=np.float64)
+        lo = values.min() if how == "minmax" else 0.0
+        span = (values.max() - lo) or 1.0
+        return {n: float((self.scores[n] - lo) / span) for n in self.layers}
+
+    def ascending(self) -> List[str]:
+        """Layer names, least important first (ties by name): the order Algorithm 1 visits them."""
+        return sorted(self.layers, key=lambda n: (self.scores[n], n))
+
+    def as_layer_importance(self):
+        """The layer scores as a `tfaxdnn.xai.LayerImportance` (one experiment, ``"label"``)."""
+        from tfaxdnn.xai.importance import LayerImportance
+
+        return LayerImportance(layers=tuple(self.layers), scores=dict(self.scores),
+                               per_experiment={"label": dict(self.scores)}, reduce="abs_sum")
+
+    @classmethod
+    def from_layer_importance(cls, importance, neurons: Mapping[str, np.ndarray]) -> "Importance":
+        """XAI-Gen's view of a `tfaxdnn.xai.LayerImportance` (e.g. from `tfaxdnn.xai.layer_importance` over
+        several target classes), with ``neurons`` ``{layer: per-neuron scores}`` for every ranked layer."""
+        missing = [n for n in importance.layers if n not in neurons]
+        if missing:
+            raise ValueError(f"`neurons` lacks per-neuron scores of layers {missing}.")
+        return cls(list(importance.layers), {n: float(importance.scores[n]) for n in importance.layers},
+                   {n: np.asarray(neurons[n]) for n in importance.layers})
+
+
+def compute_importance(model, x, y, layers=None, n_steps: int = 20, verbose: bool = True) -> Importance:
+    """Neuron conductance (target = label) of ``layers`` (default: all approximable layers) on ``x``.
+
+    Layer score: mean over samples of ``Σ_neurons |C|`` (`tfaxdnn.xai.reduce_neurons` ``"abs_sum"``, kept in the
+    conductance's float32); neuron score: mean over samples of ``|C|``.
+    """
+    from tfaxdnn.xai import neuron_conductance
+
+    layers = list(layers or kinds.approximable_names(model))
+    cond = neuron_conductance(model, x, np.asarray(y).astype(np.int64), layers=layers, n_steps=n_steps,
+                              verbose=verbose)
+    scores = {n: float(np.abs(cond[n]).sum(axis=1).mean()) for n in layers}
+    neurons = {n: np.abs(cond[n]).mean(axis=0) for n in layers}
+    return Importance(layers, scores, neurons)
