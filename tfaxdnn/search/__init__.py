@@ -1,24 +1,26 @@
-"""Searches over approximation plans, all scoring plans through the public `Evaluator`: XAI-Gen
-(`tfaxdnn.search.xaigen`), XAI-NAS (`tfaxdnn.search.nas`, NSGA-II on pymoo and Dask) and the fine-grain mapping of
-reconfigurable multipliers under STL queries (`tfaxdnn.search.mapping`, `tfaxdnn.search.mapping.queries`); the last two are
-imported on first use."""
+"""Searches over approximation plans. Shared parts: `SearchConfig` (settings every search has), the public
+`Evaluator` (plan -> `Metrics`; every search scores plans through it), `selection` (the validation part a search
+selects on, the test part it reports on), `runners` (``runner(f, X)``: serial or on Dask workers) and `checkpoint`.
+One subpackage per search: `xaigen` (XAI-Gen), `nas` (XAI-NAS, NSGA-II on pymoo and Dask) and `mapping`
+(reconfigurable multipliers under STL queries). Names are imported on first use, so ``import tfaxdnn.search``
+stays light."""
 
 import importlib
 
-from tfaxdnn.search.config import SearchConfig
-from tfaxdnn.search.evaluator import Evaluator, EvaluatorSpec, Metrics
-from tfaxdnn.search.selection import seeded_subset, split_data
-from tfaxdnn.search.xaigen import (Importance, XAIGenConfig, XAIGenResult, compute_importance, energy_cap,
-                                   run_and_save, run_xaigen, save_sweep, select_multiplier, skip_fraction, sweep)
+_LAZY = {
+    "SearchConfig": "tfaxdnn.search.config",
+    "Evaluator": "tfaxdnn.search.evaluator", "EvaluatorSpec": "tfaxdnn.search.evaluator",
+    "Metrics": "tfaxdnn.search.evaluator",
+    "split_data": "tfaxdnn.search.selection", "seeded_subset": "tfaxdnn.search.selection",
+    **{name: "tfaxdnn.search.xaigen" for name in (
+        "Importance", "XAIGenConfig", "XAIGenResult", "compute_importance", "energy_cap", "run_and_save",
+        "run_xaigen", "save_sweep", "select_multiplier", "skip_fraction", "sweep")},
+    **{name: "tfaxdnn.search.nas" for name in ("NASConfig", "NASResult", "run_xainas", "compare_with_alwann")},
+    "search_mapping": "tfaxdnn.search.mapping", "MappingResult": "tfaxdnn.search.mapping",
+    "Query": "tfaxdnn.search.mapping.queries", "paper_query": "tfaxdnn.search.mapping.queries",
+}
 
-_LAZY = {"NASConfig": "tfaxdnn.search.nas", "NASResult": "tfaxdnn.search.nas", "run_xainas": "tfaxdnn.search.nas",
-         "compare_with_alwann": "tfaxdnn.search.nas", "search_mapping": "tfaxdnn.search.mapping",
-         "MappingResult": "tfaxdnn.search.mapping", "Query": "tfaxdnn.search.mapping.queries",
-         "paper_query": "tfaxdnn.search.mapping.queries"}
-
-__all__ = ["SearchConfig", "Evaluator", "EvaluatorSpec", "Metrics", "split_data", "seeded_subset", "Importance", "XAIGenConfig", "XAIGenResult",
-           "compute_importance", "energy_cap", "run_and_save", "run_xaigen", "save_sweep", "select_multiplier",
-           "skip_fraction", "sweep", *_LAZY]
+__all__ = list(_LAZY)
 
 
 def __getattr__(name):
@@ -27,3 +29,7 @@ def __getattr__(name):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'tfaxdnn.search' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
