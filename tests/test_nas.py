@@ -15,8 +15,8 @@ import pytest
 
 from tfaxdnn.data import load_mnist, preprocess_mnist
 from tfaxdnn.search.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tfaxdnn.search.nas import (IntegerResetMutation, NASConfig, XAINASProblem, _front, compare_with_alwann,
-                                hypervolume_2d, non_dominated, run_xainas)
+from tfaxdnn.search.nas import IntegerResetMutation, NASConfig, XAINASProblem, compare_with_alwann, run_xainas
+from tfaxdnn.search.nas.fronts import hypervolume, pareto_front
 from tfaxdnn.search.nas.genome import GenomeSpace, block_genes, xaigen_seed_genomes
 from tfaxdnn.search.nas.operators import SkipAwareMutation, biased_random, skip_bound_repair
 
@@ -147,12 +147,64 @@ def test_genome_from_plan_round_trip():
     assert blocks.from_plan(mixed).tolist() == [1, 2, 0, 0]          # a block takes its least aggressive setting
 
 
+def _records(F):
+    """Feasible archive records whose (error, relative energy) are the rows of ``F``."""
+    return [{"genome": f"g{i}", "accuracy": 1.0 - e, "relative_energy": r} for i, (e, r) in enumerate(F)]
+
+
+def _brute_non_dominated(F):
+    return {i for i in range(len(F)) if not any((F[j] <= F[i]).all() and (F[j] < F[i]).any() for j in range(len(F)))}
+
+
+def _brute_hypervolume(F, ref):
+    """Union of the boxes [f, ref] on the grid of all coordinates: every cell dominated by some point counts."""
+    F = F[(F < ref).all(axis=1)]
+    xs, ys = np.unique(np.append(F[:, 0], ref[0])), np.unique(np.append(F[:, 1], ref[1]))
+    return sum((xs[i + 1] - xs[i]) * (ys[j + 1] - ys[j]) for i in range(len(xs) - 1) for j in range(len(ys) - 1)
+               if ((F[:, 0] <= xs[i]) & (F[:, 1] <= ys[j])).any())
+
+
 def test_front_and_hypervolume():
     F = np.array([[0.1, 0.9], [0.2, 0.5], [0.3, 0.6], [0.1, 0.9], [0.4, 0.2]])
-    assert sorted(non_dominated(F).tolist()) == [0, 1, 3, 4]
+    front = pareto_front(_records(F), ("accuracy", "energy"), floor=0.0)
+    assert sorted(r["genome"] for r in front) == ["g0", "g1", "g3", "g4"]          # exact duplicates both kept
+    assert [r["relative_energy"] for r in front] == [0.2, 0.5, 0.9, 0.9]             # by energy
     # staircase under ref (0.5, 1.0): 0.4*0.1 + 0.3*0.4 + 0.1*0.3
-    assert hypervolume_2d(F, (0.5, 1.0)) == pytest.approx(0.4 * 0.1 + 0.3 * 0.4 + 0.1 * 0.3)
-    assert hypervolume_2d(np.array([[0.6, 0.1]]), (0.5, 1.0)) == 0.0
+    assert hypervolume(_records(F), 0.0, (0.5, 1.0)) == pytest.approx(0.4 * 0.1 + 0.3 * 0.4 + 0.1 * 0.3)
+    assert hypervolume(_records([[0.6, 0.1]]), 0.0, (0.5, 1.0)) == 0.0
+    assert hypervolume([], 0.0, (0.5, 1.0)) == 0.0
+    assert hypervolume(_records(F), 0.75, (0.5, 1.0)) == pytest.approx(0.4 * 0.1 + 0.3 * 0.4)   # only feasible
+    assert pareto_front(_records(F), ("accuracy", "energy"), floor=0.95) == []
+
+
+def test_front_and_hypervolume_match_brute_force_on_random_sets():
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        F = rng.random((int(rng.integers(1, 25)), 2))
+        ref = rng.uniform(0.5, 1.1, 2)
+        dyadic = trial % 3 == 0                                     # ties and duplicates; sums exact in binary
+        if dyadic:
+            F, ref = np.round(F * 8) / 8, np.round(ref * 8) / 8
+        records = _records(F)
+        E = np.array([[1.0 - r["accuracy"], r["relative_energy"]] for r in records])   # as the search sees them
+        front = pareto_front(records, ("accuracy", "energy"), floor=0.0)
+        assert {int(r["genome"][1:]) for r in front} == _brute_non_dominated(E)
+        hv, brute = hypervolume(records, 0.0, tuple(ref)), _brute_hypervolume(E, ref)
+        assert hv == (brute if dyadic else pytest.approx(brute, rel=1e-12, abs=1e-15))
+
+
+def test_problem_pickles_without_its_live_parts():
+    import pickle
+
+    from tfaxdnn.search.nas import Archive
+    from tfaxdnn.search.runners import SerialRunner
+
+    space = GenomeSpace.build(["a", "b", "c"], "c", MULTS, max_skip=0.5)
+    problem = XAINASProblem(space, 2).connect(Archive([], space, ("accuracy", "energy"), 0.5), SerialRunner(), None)
+    copy = pickle.loads(pickle.dumps(problem))
+    assert copy.archive is None and copy.runner is None and copy.task is None and copy.requires_kwargs
+    assert problem.archive is not None                            # the live problem keeps them
+    assert type(copy).__module__ == "tfaxdnn.search.nas.problem"  # new checkpoints name the real module
 
 
 def test_checkpoint_refuses_corruption(tmp_path):
@@ -273,7 +325,8 @@ def test_dask_two_workers_gives_the_serial_front(setup):
     prefix = [r for r in serial.records if r["generation"] <= 1]
     assert _strip(dask.records) == _strip(prefix)
     objectives = NASConfig(**TINY).objectives
-    assert [f["genome"] for f in dask.front] == [r["genome"] for r in _front(prefix, objectives, serial.accuracy_floor)]
+    assert [f["genome"] for f in dask.front] == [r["genome"] for r in pareto_front(prefix, objectives,
+                                                                                   serial.accuracy_floor)]
     assert dask.hypervolume == serial.hypervolume[:2]
     pids = {r["worker_pid"] for r in dask.records}
     assert 1 <= len(pids) <= 2 and os.getpid() not in pids            # evaluated in the worker processes

@@ -1,5 +1,7 @@
 """The default number of local Dask workers follows the core count (in-process on <= 2 cores)."""
 
+import numpy as np
+
 from tfaxdnn.search import runners as dask_runner
 
 
@@ -9,3 +11,19 @@ def test_default_workers_follows_core_count(monkeypatch):
         assert dask_runner.default_workers() == expected, cores
     monkeypatch.setattr(dask_runner.os, "cpu_count", lambda: 2)
     assert isinstance(dask_runner.make_runner(dask_runner.default_workers()), dask_runner.SerialRunner)
+
+
+def test_runners_share_pymoos_protocol():
+    """A runner is ``runner(f, X) -> [f(x) for x in X]`` (pymoo's elementwise runners), closable as a context."""
+    with dask_runner.SerialRunner() as runner:
+        assert runner(lambda x: 2 * x, [3, 1, 2]) == [6, 2, 4] and runner(len, []) == []
+    from pymoo.core.problem import ElementwiseProblem
+
+    class Square(ElementwiseProblem):
+        def __init__(self):
+            super().__init__(n_var=1, n_obj=1, xl=0.0, xu=1.0, elementwise_runner=dask_runner.SerialRunner())
+
+        def _evaluate(self, x, out, *args, **kwargs):
+            out["F"] = x ** 2
+
+    assert Square().evaluate(np.array([[2.0], [3.0]])).ravel().tolist() == [4.0, 9.0]

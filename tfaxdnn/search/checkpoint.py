@@ -18,10 +18,12 @@ __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint"]
 
 FORMAT = "tfaxdnn-nas-checkpoint/1"
 
-#: modules of earlier layouts whose classes a checkpoint may name -> the package that exports them now
-MOVED_MODULES = {"tfaxdnn.search.nas": "tfaxdnn.search.nas", "tfaxdnn.search.nas_genome": "tfaxdnn.search.nas",
-                 "tfaxdnn.search.nas_operators": "tfaxdnn.search.nas",
-                 "tfaxdnn.search.nas_robustness": "tfaxdnn.search.nas"}
+#: modules of earlier layouts whose classes a checkpoint may name -> where those classes live now. Classes of the
+#: old single-module ``tfaxdnn.search.nas`` (`XAINASProblem`, ...) need no entry: that name is now the package,
+#: which re-exports them. Checkpoints written since name the classes' real modules (``tfaxdnn.search.nas.problem``).
+MOVED_MODULES = {"tfaxdnn.search.nas_genome": "tfaxdnn.search.nas.genome",
+                 "tfaxdnn.search.nas_operators": "tfaxdnn.search.nas.operators",
+                 "tfaxdnn.search.nas_robustness": "tfaxdnn.search.nas.robustness"}
 
 
 class _Unpickler(pickle.Unpickler):

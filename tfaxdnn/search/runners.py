@@ -1,34 +1,57 @@
-"""Parallel candidate evaluation: in-process (`SerialRunner`) or on Dask (`DaskRunner`).
+"""Runners: where candidates are evaluated, in this process (`SerialRunner`) or on Dask (`DaskRunner`).
 
-Both expose ``map(fn, task, items) -> list`` (results in ``items`` order). ``fn(task, item)`` must be a module-level
-function; ``task`` is small and picklable and names what a worker needs to build once (an evaluator spec); the
-worker keeps what it built in a process-global cache keyed by the task (see `tfaxdnn.search.nas`), so each
-worker process rebuilds the evaluator once per search, not once per candidate.
+One protocol (`Runner`), pymoo's for elementwise evaluation (``Problem(elementwise_runner=...)``): a runner is a
+callable ``runner(f, X) -> list`` giving ``[f(x) for x in X]`` in ``X``'s order, however it spreads the calls; it has
+a ``description``, a ``workers`` count and ``close()`` (also a context manager). For Dask, ``f`` must pickle: a
+module-level function or a `functools.partial` of one whose bound arguments are small and name what a worker needs
+to build once (an evaluator spec); the worker keeps what it built in a process-global cache (see
+`tfaxdnn.search.nas.worker`), so each worker process rebuilds the evaluator once per search, not per candidate.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Protocol, Sequence
 
-__all__ = ["SerialRunner", "DaskRunner", "make_runner", "default_workers"]
+__all__ = ["Runner", "SerialRunner", "DaskRunner", "make_runner", "default_workers"]
 
 
-class SerialRunner:
+class Runner(Protocol):
+    """``runner(f, X)`` -> ``[f(x) for x in X]`` (order kept); ``close()`` releases what the runner started."""
+
+    workers: int
+    description: str
+
+    def __call__(self, f: Callable, X: Sequence) -> List: ...
+
+    def close(self) -> None: ...
+
+
+class _Closing:
+    """``with runner: ...`` closes it on the way out."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class SerialRunner(_Closing):
     """Evaluates in this process, in order."""
 
     workers = 1
     description = "serial (in-process)"
 
-    def map(self, fn: Callable, task, items: Sequence) -> List:
-        return [fn(task, item) for item in items]
+    def __call__(self, f: Callable, X: Sequence) -> List:
+        return [f(x) for x in X]
 
     def close(self) -> None:
         pass
 
 
-class DaskRunner:
+class DaskRunner(_Closing):
     """`dask.distributed`: a `LocalCluster` of ``workers`` processes (one thread each), or an existing cluster at
     ``scheduler`` (``tcp://host:port``). An unreachable scheduler raises `ConnectionError` after ``timeout`` s."""
 
@@ -66,11 +89,11 @@ class DaskRunner:
         self.description = (f"Dask scheduler {scheduler}" if scheduler else
                             f"Dask LocalCluster, {self.workers} worker processes")
 
-    def map(self, fn: Callable, task, items: Sequence) -> List:
-        if not items:
+    def __call__(self, f: Callable, X: Sequence) -> List:
+        X = list(X)
+        if not X:
             return []
-        futures = self.client.map(fn, [task] * len(items), list(items), pure=False)
-        return self.client.gather(futures)
+        return self.client.gather(self.client.map(f, X, pure=False))
 
     def close(self) -> None:
         self.client.close()
@@ -85,7 +108,7 @@ def default_workers() -> int:
     return 0 if cores <= 2 else cores // 2
 
 
-def make_runner(workers: int = 0, scheduler: Optional[str] = None):
+def make_runner(workers: int = 0, scheduler: Optional[str] = None) -> Runner:
     """``scheduler`` given: that cluster; ``workers`` >= 1: a local Dask cluster; else in-process."""
     if scheduler or int(workers) >= 1:
         return DaskRunner(workers=max(int(workers), 1), scheduler=scheduler)

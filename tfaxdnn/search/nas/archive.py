@@ -1,0 +1,80 @@
+"""The archive of an XAI-NAS run: every unique evaluation, in evaluation order, keyed by genome.
+
+It is the evaluation cache: a genome proposed again (in a later generation, or after a resume: the records live in the
+checkpoint) is looked up, not evaluated. It also turns a worker's metrics into a record (id, generation, source,
+genome, plan, feasibility) and gives pymoo the objective and constraint values of any archived genome.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from tfaxdnn.search.nas.fronts import objective_values
+from tfaxdnn.search.nas.genome import GenomeSpace
+
+__all__ = ["Archive"]
+
+
+class Archive:
+    """Records of ``space``'s genomes; ``records`` is appended to in place (the checkpoint's list).
+
+    Args:
+        records: the evaluations so far (``[]`` for a new search, the checkpoint's on resume).
+        space: the genome space (genome keys, plans).
+        objectives: `OBJECTIVES` names, in the problem's order.
+        floor: the accuracy constraint (validation).
+        seed_keys: genomes of the initial population that are XAI-Gen seeds (their records' ``source``).
+    """
+
+    def __init__(self, records: List[dict], space: GenomeSpace, objectives: Sequence[str], floor: float,
+                 seed_keys: Iterable[str] = ()):
+        self.records, self.space, self.objectives, self.floor = records, space, tuple(objectives), float(floor)
+        self.seed_keys = set(seed_keys)
+        self.index = {r["genome"]: i for i, r in enumerate(records)}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.index
+
+    def missing(self, keys: Iterable[str]) -> List[str]:
+        """The keys not evaluated yet, first occurrence order, each once."""
+        return list(dict.fromkeys(k for k in keys if k not in self.index))
+
+    def add(self, key: str, metrics: dict, generation: int) -> dict:
+        """Archives the worker's ``metrics`` of genome ``key`` evaluated in ``generation``; returns the record."""
+        source = "offspring" if generation else ("xaigen_seed" if key in self.seed_keys else "random")
+        rec = {"id": len(self.records), "generation": generation, "source": source, "genome": key,
+               "plan": json.dumps(self.space.to_plan(self.space.from_key(key)).to_dict()["layers"]), **metrics}
+        rec["feasible"] = rec["accuracy"] >= self.floor - 1e-12
+        self.index[key] = len(self.records)
+        self.records.append(rec)
+        return rec
+
+    def objective_values(self, keys: Sequence[str]) -> np.ndarray:
+        """``F`` (one row per key, archived genomes only)."""
+        return np.array([objective_values(self.records[self.index[k]], self.objectives) for k in keys])
+
+    def constraint_values(self, keys: Sequence[str]) -> np.ndarray:
+        """``G`` (≤ 0: feasible): accuracy floor minus validation accuracy."""
+        return np.array([[self.floor - self.records[self.index[k]]["accuracy"]] for k in keys])
+
+    def feasible_genomes(self) -> List[np.ndarray]:
+        """Genomes of the feasible records (what `skip_bound_repair` learns from)."""
+        return [self.space.from_key(r["genome"]) for r in self.records if r["feasible"]]
+
+    def fitting(self, keys: Sequence[str], budget_left: int) -> Optional[int]:
+        """How many of ``keys`` (from the first) fit ``budget_left`` new evaluations: ``len(keys)`` if all do,
+        None if not even the first does."""
+        new, cut = set(), len(keys)
+        for i, k in enumerate(keys):
+            if k not in self.index and k not in new:
+                if len(new) == budget_left:
+                    cut = i
+                    break
+                new.add(k)
+        return cut or None

@@ -1,0 +1,77 @@
+"""The files of an XAI-NAS run: ``evaluations.csv`` (every generation), ``pareto.json`` and ``explanations.png``
+(at the end). The figures of the search itself are in `tfaxdnn.search.nas.plots`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import List, Sequence
+
+from tfaxdnn import multipliers as _mult
+from tfaxdnn.core.serialization import json_default
+from tfaxdnn.search.nas.genome import GenomeSpace
+from tfaxdnn.search.nas.result import NASResult
+
+__all__ = ["write_evaluations_csv", "write_pareto_json", "save_explanations"]
+
+_SPLIT_NAMED = {"accuracy": "accuracy_validation", "robust_accuracy": "robust_accuracy_validation",
+                "transfer_accuracy": "transfer_accuracy_validation"}
+
+
+def write_evaluations_csv(out_dir: str, records: Sequence[dict]) -> None:
+    """``out_dir/evaluations.csv``: one row per record (columns: every field seen; accuracies named with their split),
+    replaced atomically."""
+    path = os.path.join(out_dir, "evaluations.csv")
+    fields = list(dict.fromkeys(k for r in records for k in r))
+    with open(path + ".tmp", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([_SPLIT_NAMED.get(k, k) for k in fields])
+        for r in records:
+            w.writerow([r.get(k, "") for k in fields])
+    os.replace(path + ".tmp", path)
+
+
+def write_pareto_json(result: NASResult, space: GenomeSpace, state: dict, validation_size: int, test_size: int,
+                      runner_description: str, fingerprint: str) -> None:
+    """``result.out_dir/pareto.json``: versions, settings, genome space, multipliers (hash, MAE, power), splits,
+    baselines, floor, seeding, hypervolume per generation, counters, runner, wall time, fingerprint and the front
+    (``state``: the search's checkpoint state)."""
+    import tfaxdnn
+
+    cfg = result.config
+    seeding = state.get("seeding", {"evaluations": 0, "time_s": 0.0, "runs": []})
+    meta = {"tfaxdnn_version": tfaxdnn.__version__, "mode": cfg.mode, "seed": cfg.seed,
+            "settings": cfg.to_dict(), "genome_space": space.to_dict(),
+            "multipliers": {n: {"hash": _mult.get(n).hash, "mae_percent": _mult.get(n).mae_percent,
+                                "power_mw": _mult.get(n).power_mw} for n in space.multipliers},
+            "splits": {"validation": int(validation_size), "test": int(test_size),
+                       "selection": "validation", "front_reported_on": ["validation", "test"]},
+            "baseline_accuracy": result.baseline_accuracy, "accuracy_floor_validation": result.accuracy_floor,
+            "energy_accounting": cfg.energy_accounting, "seeding": seeding,
+            "hypervolume": {"reference_point": list(result.reference_point),
+                            "objectives": ["error", f"relative_energy ({cfg.energy_accounting})"],
+                            "per_generation": result.hypervolume},
+            "evaluations": len(result.records), "candidates": state["candidates"],
+            "cache_hits": state["cache_hits"], "runner": runner_description,
+            "wall_time_s": state["elapsed_s"], "fingerprint": fingerprint}
+    with open(os.path.join(result.out_dir, "pareto.json"), "w") as f:
+        json.dump({**meta, "front": result.front}, f, indent=2, default=json_default)
+
+
+def save_explanations(front: List[dict], floor: float, build, model, x_test, y_test, out_dir: str, n_images: int,
+                      seed: int) -> None:
+    """``explanations.png/.json``: float vs approximate attribution maps of the lowest-energy ``front`` plan that
+    meets the accuracy ``floor`` on validation (``n_images`` test images, seeded); nothing when none does or
+    ``n_images`` is 0. ``build(plan)`` gives the approximate model."""
+    feasible = [r for r in front if r["accuracy"]["validation"] >= floor]
+    if not n_images or not feasible:
+        return
+    from tfaxdnn.plan import Plan
+    from tfaxdnn.xai.explanations.plots import explanation_figure
+
+    best = min(feasible, key=lambda r: r["relative_energy"])
+    explanation_figure(model, build(Plan.from_dict(best["plan"])), x_test, y_test,
+                       os.path.join(out_dir, "explanations.png"), n_images=n_images, seed=seed,
+                       title=f"XAI-NAS: float vs lowest-energy feasible plan ({best['relative_energy']:.3f} x "
+                             "exact energy), test images")

@@ -1,0 +1,58 @@
+"""What one XAI-NAS run found (`NASResult`) and its summary for a comparison of runs (`comparison_summary`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional
+
+from tfaxdnn.search.nas.config import NASConfig
+
+__all__ = ["NASResult", "comparison_summary"]
+
+
+@dataclasses.dataclass
+class NASResult:
+    """What `run_xainas` found (also written to ``out_dir``)."""
+
+    config: NASConfig
+    records: List[dict]               # every unique evaluation (validation split), in evaluation order
+    front: List[dict]                 # Pareto set: plan, genome, metrics on validation and test
+    hypervolume: List[float]          # per generation, (error, relative energy) plane, reference `reference_point`
+    reference_point: tuple
+    baseline_accuracy: Dict[str, float]   # float model, by split
+    accuracy_floor: float             # constraint on validation accuracy
+    out_dir: str
+    wall_time_s: float
+    candidates: int                   # candidates proposed (incl. cache hits)
+    seeding: dict = dataclasses.field(default_factory=dict)   # XAI-Gen seeding runs: evaluations, time_s, runs
+
+    @property
+    def total_evaluations(self) -> int:
+        """Unique evaluations of the search plus those of its XAI-Gen seeding runs (the budget both modes share)."""
+        return len(self.records) + int(self.seeding.get("evaluations", 0))
+
+    def best_energy(self, max_drop: float, split: str = "validation") -> Optional[dict]:
+        """The front member of lowest relative energy with ≤ ``max_drop`` accuracy loss on ``split``."""
+        floor = self.baseline_accuracy[split] - max_drop
+        ok = [f for f in self.front if f["accuracy"][split] >= floor - 1e-12]
+        return min(ok, key=lambda f: f["relative_energy"]) if ok else None
+
+
+def comparison_summary(r: NASResult) -> dict:
+    """Hypervolume, budget, wall time and the best front member within 1 and 2 points (validation, test) of one
+    search, with its energy reduction under every accounting."""
+    out = {"hypervolume": r.hypervolume[-1] if r.hypervolume else 0.0, "reference_point": list(r.reference_point),
+           "energy_accounting": r.config.energy_accounting, "evaluations": len(r.records),
+           "seeding_evaluations": int(r.seeding.get("evaluations", 0)), "total_evaluations": r.total_evaluations,
+           "candidates": r.candidates, "wall_time_s": r.wall_time_s,
+           "seeding_time_s": float(r.seeding.get("time_s", 0.0)), "front_size": len(r.front),
+           "baseline_accuracy": r.baseline_accuracy}
+    for drop in (0.01, 0.02):
+        for split in ("validation", "test"):
+            best = r.best_energy(drop, split)
+            tag = f"{split}_{int(round(drop * 100))}pt"
+            out[f"best_energy_reduction_{tag}"] = 1.0 / best["relative_energy"] if best else None
+            out[f"best_{tag}"] = None if best is None else {
+                "energy_reduction": best.get("energy_reduction"), "accuracy": best["accuracy"],
+                "genome": best["genome"], "source": best["source"], "generation": best["generation"]}
+    return out
