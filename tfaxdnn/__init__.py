@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 from tfaxdnn import multipliers  # noqa: E402  (light: numpy only)
 
+
 class _RegisterLayersAfterKeras(importlib.abc.MetaPathFinder):
     """Imports `tfaxdnn.layers` (which registers the approximate layers) right after ``keras`` is imported."""
 

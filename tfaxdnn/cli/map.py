@@ -98,8 +98,8 @@ def _subset(x, y, n, seed):
 def run(args) -> int:
     from tfaxdnn.plan import Plan
     from tfaxdnn.search import Evaluator, split_data
-    from tfaxdnn.search.mapping import report as rep
     from tfaxdnn.search.mapping import MappingProblem
+    from tfaxdnn.search.mapping import report as rep
     from tfaxdnn.search.mapping.queries import drop_signal
 
     model = common.load_model(args.model)

@@ -4,8 +4,8 @@ Never call ``keras.datasets.*.load_data()`` offline: it rejects (and deletes) fi
 These loaders read the npz directly.
 """
 
-from tfaxdnn.data.loaders import (BUNDLED_MNIST, find_dataset, load_cifar10, load_mnist, load_npz,
-                                  prepare_images, preprocess_cifar10, preprocess_mnist)
+from tfaxdnn.data.loaders import (BUNDLED_MNIST, find_dataset, load_cifar10, load_mnist, load_npz, prepare_images,
+                                  preprocess_cifar10, preprocess_mnist)
 
 __all__ = ["BUNDLED_MNIST", "find_dataset", "load_npz", "load_mnist", "load_cifar10", "preprocess_mnist",
            "preprocess_cifar10", "prepare_images"]

@@ -33,13 +33,12 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 
-from tfaxdnn.quant.fake_quant import fake_quant_codes, nudged_grid
-from tfaxdnn.quant.weight_mapping import apply_mapping, mapping_table
-
 from tfaxdnn.graphs.errors import GraphTransformError, RefusalError, describe
 from tfaxdnn.graphs.graph_index import GraphIndex, Rewrite, assemble, const_node, op_node, split_input
-from tfaxdnn.graphs.lut_form import (ACC, FLOAT_OPS, INFO, QUANTIZED_OPS, TFAX_OPS, approx_node, info_node,
-                                      lut_nodes, read_info)
+from tfaxdnn.graphs.lut_form import (ACC, FLOAT_OPS, INFO, QUANTIZED_OPS, TFAX_OPS, approx_node, info_node, lut_nodes,
+                                     read_info)
+from tfaxdnn.quant.fake_quant import fake_quant_codes, nudged_grid
+from tfaxdnn.quant.weight_mapping import apply_mapping, mapping_table
 
 FAKE_QUANT_OPS = ("FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel")
 GRID_PRESERVING = ("MaxPool", "Reshape", "Relu", "Relu6", "Identity", "Squeeze", "ExpandDims", "Pad", "Flatten")

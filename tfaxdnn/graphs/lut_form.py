@@ -18,7 +18,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfaxdnn.core.kinds import KINDS
-
 from tfaxdnn.graphs.errors import RefusalError, describe
 from tfaxdnn.graphs.graph_index import attr_ints, const_node, op_node
 

@@ -30,14 +30,13 @@ import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 
 from tfaxdnn import multipliers
-from tfaxdnn.quant.kernels import kernel_params
-from tfaxdnn.quant import activation_params
-
 from tfaxdnn.graphs.errors import GraphTransformError, RefusalError, describe
 from tfaxdnn.graphs.folding import Fold, fold
 from tfaxdnn.graphs.graph_index import GraphIndex, Rewrite, assemble, attr_ints, const_node, op_node
 from tfaxdnn.graphs.lut_form import FLOAT_OPS as QUANTIZABLE
 from tfaxdnn.graphs.lut_form import lut_nodes
+from tfaxdnn.quant import activation_params
+from tfaxdnn.quant.kernels import kernel_params
 
 SCHEMES = ("uint8", "int8")
 _KIND = {"Conv2D": "Conv2D", "DepthwiseConv2dNative": "DepthwiseConv2D", "MatMul": "Dense"}

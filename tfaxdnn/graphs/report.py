@@ -13,12 +13,15 @@ from typing import List, Optional
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 
+from tfaxdnn.core.kinds import KINDS
 from tfaxdnn.graphs.approximate import FAKE_QUANT_OPS
 from tfaxdnn.graphs.errors import RefusalError
 from tfaxdnn.graphs.graph_index import GraphIndex
-from tfaxdnn.graphs.lut_form import ACC, FLOAT_OPS as FLOAT, QUANTIZED_OPS as TF1, TFAX_OPS, read_info
+from tfaxdnn.graphs.lut_form import ACC
+from tfaxdnn.graphs.lut_form import FLOAT_OPS as FLOAT
+from tfaxdnn.graphs.lut_form import QUANTIZED_OPS as TF1
+from tfaxdnn.graphs.lut_form import TFAX_OPS, read_info
 from tfaxdnn.graphs.quantize import left_reason
-from tfaxdnn.core.kinds import KINDS
 from tfaxdnn.multipliers import EXACT_SIGNED, EXACT_UNSIGNED
 
 _TF1_SUFFIX = "/quantized/conv"

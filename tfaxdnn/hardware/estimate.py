@@ -11,8 +11,8 @@ from tfaxdnn.hardware import cycles as _cy
 from tfaxdnn.hardware import energy as _en
 from tfaxdnn.hardware.accelerator import Accelerator
 from tfaxdnn.hardware.assignment import LayerAssignment, all_exact, assign
-from tfaxdnn.hardware.placement import place
 from tfaxdnn.hardware.mode_energy import mode_weights
+from tfaxdnn.hardware.placement import place
 from tfaxdnn.hardware.report import ACCOUNTINGS, HardwareReport, LayerEstimate
 from tfaxdnn.hardware.shapes import LayerShape, kept_per_group, model_shapes
 from tfaxdnn.hardware.structure import zero_input_channels

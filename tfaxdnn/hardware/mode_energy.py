@@ -1,8 +1,8 @@
 """Energy of reconfigurable-multiplier mappings, priced mode by mode (SPEC section 10).
 
 Every MAC unit holds the reconfigurable multiplier; a multiplication runs in the mode its weight code selects
-(`tfaxdnn.multipliers.mode_selection`). Per layer: weights per mode (of the kept outputs) times the output positions that reuse
-each weight (``LayerShape.f``) times the batch = multiplications per mode; each costs its mode's energy per
+(`tfaxdnn.multipliers.mode_selection`). Per layer: weights per mode (of the kept outputs) times the output positions
+that reuse each weight (``LayerShape.f``) times the batch = multiplications per mode; each costs its mode's energy per
 multiplication (`tfaxdnn.hardware.energy.multiplier_energy_j`: ``power * t`` under the accelerator's convention) plus
 the accumulator's ``E_acc``. `tfaxdnn.hardware.estimate` prices reconfigurable layers with the same per-mode counts
 (`mode_weights`). Layers without a reconfigurable multiplier count as one mode (their multiplier, or the accelerator's
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Dict, List, Mapping, Sequence
+from typing import List, Mapping, Sequence
 
 import numpy as np
 
@@ -97,7 +97,8 @@ class ModesReport:
 
 def mode_weights(shape: LayerShape, codes, multiplier, fractions=None, kept_mask=None) -> tuple:
     """``(modes, weights per mode, ranges)`` of one layer: the multiplier's modes (one for a static multiplier), the
-    weights of kept outputs in each (`tfaxdnn.multipliers.mode_selection` on the codes) and each approximate mode's code range.
+    weights of kept outputs in each (`tfaxdnn.multipliers.mode_selection` on the codes) and each approximate mode's
+    code range.
 
     Args: as `layer_modes` (``multiplier`` a `Multiplier`, not None).
     """
@@ -150,8 +151,8 @@ def estimate_modes(shapes: Sequence[LayerShape], plan, codes: Mapping[str, np.nd
     Args:
         shapes: `LayerShape` list (`tfaxdnn.hardware.model_shapes`).
         plan: `Plan` (or any `as_plan` form).
-        codes: ``{layer: weight codes}`` of every shape (`tfaxdnn.layers.weight_codes` of an approximate model: the codes do not
-            depend on the modes, so one approximate model of the plan's quantisation serves every mapping).
+        codes: ``{layer: weight codes}`` of every shape (`tfaxdnn.layers.weight_codes` of an approximate model: the
+            codes do not depend on the modes, so one approximate model of the plan's quantisation serves every mapping).
     """
     plan = as_plan(plan)
     missing = [s.name for s in shapes if s.name not in codes]

@@ -13,6 +13,8 @@ from typing import List, Optional
 import numpy as np
 
 from tfaxdnn.core import kinds
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerShape:
     """One layer as ``groups`` GEMMs of ``(f x k) @ (k x o)`` for one input sample.

@@ -28,6 +28,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from tfaxdnn.core import kinds
+
 _unwrap = kinds.unwrap
 
 

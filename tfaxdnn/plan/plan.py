@@ -21,8 +21,8 @@ import numpy as np
 
 from tfaxdnn import multipliers as _mult
 from tfaxdnn.core import skipping
-from tfaxdnn.multipliers.mode_selection import check_fractions
 from tfaxdnn.core.errors import did_you_mean, unknown_name
+from tfaxdnn.multipliers.mode_selection import check_fractions
 
 __all__ = ["Plan", "LayerPlan", "QuantizationConfig", "WEIGHT_MAPPINGS", "as_plan"]
 

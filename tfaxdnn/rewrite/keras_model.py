@@ -23,13 +23,13 @@ from typing import Dict, Mapping, Optional
 import keras
 import numpy as np
 
-from tfaxdnn.core import kinds
 from tfaxdnn import multipliers as _mult
-from tfaxdnn.quant import weight_mapping as _wm
+from tfaxdnn.core import kinds
 from tfaxdnn.core.errors import unknown_name
 from tfaxdnn.layers import approximate_class
 from tfaxdnn.plan import as_plan
-from tfaxdnn.quant import QuantParams, activation_params, batches, calibrate_tensors
+from tfaxdnn.quant import activation_params, batches, calibrate_tensors
+from tfaxdnn.quant import weight_mapping as _wm
 from tfaxdnn.quant.kernels import fold_batch_norm, kernel_params, scale_kernel
 
 __all__ = ["approximate", "calibrate", "Calibration"]
@@ -307,8 +307,8 @@ def composite_name(multiplier, layer_name: str) -> str:
 
 
 def _apply_modes(target, multiplier, fractions) -> None:
-    """For a `Reconfigurable` multiplier: select each weight code's mode (`tfaxdnn.multipliers.mode_selection`) and load the
-    layer's composite table (no fractions: every weight in M0)."""
+    """For a `Reconfigurable` multiplier: select each weight code's mode (`tfaxdnn.multipliers.mode_selection`) and
+    load the layer's composite table (no fractions: every weight in M0)."""
     if not isinstance(multiplier, _mult.Reconfigurable):
         return
     from tfaxdnn.multipliers.mode_selection import select_modes

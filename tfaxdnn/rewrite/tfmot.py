@@ -25,11 +25,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfaxdnn.core import kinds
-from tfaxdnn.quant import weight_mapping as _wm
 from tfaxdnn.core.errors import unknown_name
 from tfaxdnn.layers import FakeQuant, approximate_class
 from tfaxdnn.plan import LayerPlan, Plan, as_plan
 from tfaxdnn.quant import QuantParams
+from tfaxdnn.quant import weight_mapping as _wm
 from tfaxdnn.quant.fake_quant import nudged_params
 
 __all__ = ["approximate_tfmot", "is_tfmot_model"]

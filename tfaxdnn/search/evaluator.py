@@ -23,11 +23,11 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
-from tfaxdnn.search.selection import seeded_subset, split_data
-from tfaxdnn.core import kinds
 from tfaxdnn import multipliers as _mult
+from tfaxdnn.core import kinds
 from tfaxdnn.core.evaluation import as_labels
 from tfaxdnn.plan import Plan, as_plan
+from tfaxdnn.search.selection import seeded_subset, split_data
 
 __all__ = ["Evaluator", "EvaluatorSpec", "Metrics", "split_data", "seeded_subset"]
 

@@ -8,6 +8,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import keras
 
 from tfaxdnn.core import kinds
+
+
 def _tf_keras():
     try:
         import tf_keras  # never TensorFlow's keras alias: tfmot flips it process-wide

@@ -1,6 +1,6 @@
 """Writes tests/data/legacy/: files saved by tfaxdnn at commit 1614492 (before the renovation), to test that they
 still load / resume after it."""
-import os, sys, dataclasses
+import os, sys
 import numpy as np, keras
 import tfaxdnn
 from tfaxdnn.data import load_mnist, preprocess_mnist

@@ -8,24 +8,16 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from tfaxdnn.core.figures import pyplot
 from tfaxdnn.search.mapping.problem import MappingPoint
 from tfaxdnn.search.mapping.queries import Query
 
 __all__ = ["plot_signal", "plot_gains", "plot_utilization"]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_signal(points: Sequence[MappingPoint], query: Query, path, titles: Optional[Sequence[str]] = None) -> None:
     """Fig. 5: per-batch accuracy drop of some evaluated mappings with the query's thresholds."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(points), 1, figsize=(8, 2.4 * len(points)), sharex=True, squeeze=False)
     for i, (ax, p) in enumerate(zip(axes[:, 0], points)):
         t = np.arange(len(p.drop))
@@ -57,7 +49,7 @@ def _label(query: Query) -> str:
 def plot_gains(rows: Sequence, path) -> None:
     """Figs. 7-8: energy gain per query for ours and the baselines (hatched: query not satisfied); ``rows`` are
     `tfaxdnn.search.mapping.report.ComparisonRow`s."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = list(dict.fromkeys(_label(r.query) for r in rows))
     methods = list(dict.fromkeys(r.method for r in rows))
     by_key = {(r.method, _label(r.query)): r for r in rows}
@@ -82,7 +74,7 @@ def plot_gains(rows: Sequence, path) -> None:
 
 def plot_utilization(point: MappingPoint, path, title: str = "") -> None:
     """Fig. 6: utilisation of each mode per layer."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(point.layer_utilization)
     util = np.array([point.layer_utilization[n] for n in names])
     fig, ax = plt.subplots(figsize=(max(4, 0.6 * len(names)), 3))

@@ -6,24 +6,17 @@ from typing import Mapping
 
 import numpy as np
 
+from tfaxdnn.core.figures import pyplot
+
 __all__ = ["save_generations_plot", "save_hypervolume_plot"]
 
 _LABEL = {"xainas": "XAI-NAS", "alwann": "ALWANN-style baseline"}
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def save_generations_plot(results: Mapping[str, object], path: str) -> None:
     """Every candidate of the first run (validation accuracy vs energy relative to all-exact), coloured by
     generation; XAI-Gen seeds starred; the Pareto front of every run drawn as a step line; the constraint dashed."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
     main_mode, main = next(iter(results.items()))
     recs = main.records
@@ -61,7 +54,7 @@ def evaluations_per_generation(res) -> np.ndarray:
 def save_hypervolume_plot(results: Mapping[str, object], path: str) -> None:
     """Hypervolume of the feasible archive after each generation against the evaluations spent (seeding included),
     (error, relative energy) plane, same reference point."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ref = None
     for mode, res in results.items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from tfaxdnn.core.figures import pyplot
+
 __all__ = ["save_tradeoff_plot"]
 
 
@@ -12,11 +14,7 @@ def save_tradeoff_plot(rows: List[dict], path, baseline_accuracy: Optional[float
                        max_accuracy_drop: float = 0.02) -> None:
     """Writes the figure of `sweep` ``rows`` to ``path`` (PNG); with ``baseline_accuracy``, the float baseline and
     the ``Q_c`` line are drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (ax_acc, ax_en) = plt.subplots(1, 2, figsize=(10, 4))
     for mode, style in (("p", "o-"), ("pa", "s--")):
         sel = [r for r in rows if r["mode"] == mode]
