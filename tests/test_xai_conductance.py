@@ -185,3 +185,51 @@ def test_validation_messages():
         lc.attribute(x, target=0, baselines=np.zeros((3, 8, 8, 1)))
     with pytest.raises(ValueError, match="Keras 3 or tf_keras Model"):
         LayerConductance(lambda v: v)
+
+
+def _saved_and_loaded(model, tmp_path):
+    path = tmp_path / f"{model.name}.keras"
+    model.save(path)
+    return keras.models.load_model(path)
+
+
+@pytest.mark.parametrize("build", [_seq_cnn, _residual])
+def test_model_loaded_from_keras_file_has_the_in_memory_conductance(build, tmp_path):
+    # Keras rebuilds a loaded Sequential model more than once: each layer then has several calls and `layer.output`
+    # (the first one) is not connected to `model.outputs`; tapping it gave None gradients, silently zeroed.
+    m = build(seed=3)
+    loaded = _saved_and_loaded(m, tmp_path)
+    shape = (3,) + tuple(m.inputs[0].shape[1:])
+    x = np.random.default_rng(3).random(shape).astype("float32")
+    want = layer_conductance(m, x, target=[0, 1, 2], n_steps=8, verbose=False)
+    got = layer_conductance(loaded, x, target=[0, 1, 2], n_steps=8, verbose=False)
+    assert list(got) == list(want)
+    for name in want:
+        assert np.abs(want[name]).sum() > 0, name
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+class _StopGradient(keras.layers.Layer):
+    def call(self, x):
+        return keras.ops.stop_gradient(x)
+
+
+def test_none_gradient_is_an_error_naming_the_layer():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4,))
+    cut = _StopGradient(name="stop")(keras.layers.Dense(3, name="cut_off")(inp))
+    h = keras.layers.Add(name="add")([cut, keras.layers.Dense(3, name="kept")(inp)])
+    m = keras.Model(inp, keras.layers.Dense(2, name="out")(h))
+    x = np.ones((2, 4), "float32")
+    with pytest.raises(ValueError, match=r"no gradient \(None\).*\['cut_off'\]"):
+        layer_conductance(m, x, target=0, layers=["cut_off", "kept"], n_steps=4, verbose=False)
+    kept = layer_conductance(m, x, target=0, layers=["kept", "out"], n_steps=4, verbose=False)
+    assert all(np.abs(v).sum() > 0 for v in kept.values())
+
+
+def test_layer_called_twice_in_the_graph_is_an_error():
+    inp = keras.Input((3,))
+    shared = keras.layers.Dense(3, name="shared")
+    out = keras.layers.Dense(2, name="out")(shared(shared(inp)))
+    with pytest.raises(ValueError, match="Layer 'shared' .*called 2 times"):
+        LayerConductance(keras.Model(inp, out), ["shared"])

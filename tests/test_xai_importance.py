@@ -74,3 +74,26 @@ def test_importance_errors_and_plot(tmp_path):
     path = save_layer_importance_plot(res, tmp_path / "fig" / "importance.png", title="tiny")
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_title_fits_and_legend_explains_the_red_bar():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from tfaxdnn.xai import plot_layer_importance
+
+    scores = {"conv1": 0.8, "conv2": 0.3, "conv3": 0.05, "fc1": 0.02, "fc2": 1.0}
+    res = LayerImportance(layers=tuple(scores), scores=scores, per_experiment={"label": scores})
+    title = "XAI-Gen layer importance (validation accuracy drop)"
+    fig = plot_layer_importance(res, title=title, ylabel="validation accuracy drop")
+    FigureCanvasAgg(fig).draw()
+    box, page = fig._suptitle.get_window_extent(), fig.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1  # not clipped
+    assert fig._suptitle.get_text().replace("\n", " ") == title
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["most important layer", "other layers"]
+    ax = fig.axes[0]
+    assert [p.get_facecolor() == legend.legend_handles[0].get_facecolor() for p in ax.patches] == [
+        False, False, False, False, True]
+    assert ax.get_ylabel() == "validation accuracy drop"
+    flat = {k: 1.0 for k in scores}  # nothing stands out: no red bar, no legend
+    assert not plot_layer_importance(LayerImportance(tuple(flat), flat, {"label": flat})).legends

@@ -34,12 +34,49 @@ def is_neuron_layer(layer) -> bool:
     return kinds.kind_of(layer) is not None
 
 
-def _consumers(layer) -> List:
+def _node_operation(node):
+    """The layer (Keras 3 operation) a node is a call of."""
+    op = getattr(node, "operation", None)
+    return op if op is not None else getattr(node, "layer", None)
+
+
+def graph_nodes(model) -> List:
+    """The nodes (layer calls) of ``model``'s own graph, from its outputs back to its inputs.
+
+    A layer's ``_inbound_nodes`` may hold calls outside this graph: Keras rebuilds a Sequential model loaded from
+    ``.keras`` more than once, so each layer of it has several calls, and ``layer.output`` (the first call) is not
+    connected to ``model.outputs``. Walking back from ``model.outputs`` finds the calls the model really runs.
+    """
+    _, outputs = model_io(model)
+    seen, nodes, stack = set(), [], []
+    for t in outputs:
+        op, index = t._keras_history[0], t._keras_history[1]
+        stack.append(op._inbound_nodes[index])
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        nodes.append(node)
+        stack.extend(node.parent_nodes)
+    return nodes
+
+
+def _node_outputs(node) -> list:
+    import tensorflow as tf
+
+    return tf.nest.flatten(node.outputs)
+
+
+def _consumers(layer, nodes=None) -> List:
+    """Layers that take ``layer``'s output: within ``nodes`` (a model's `graph_nodes`) when given."""
+    if nodes is None:
+        nodes = [n for n in getattr(layer, "_outbound_nodes", []) or []]
+        return [op for op in map(_node_operation, nodes) if op is not None]
     out = []
-    for node in getattr(layer, "_outbound_nodes", []) or []:
-        op = getattr(node, "operation", None) or getattr(node, "layer", None) or getattr(node, "outbound_layer", None)
-        if op is not None:
-            out.append(op)
+    for node in nodes:
+        if any(_node_operation(p) is layer for p in node.parent_nodes) and _node_operation(node) is not None:
+            out.append(_node_operation(node))
     return out
 
 
@@ -52,12 +89,16 @@ def detect_blocks(model) -> Dict[str, str]:
     k = framework(model)
     acts = tuple(c for c in (getattr(k.layers, n, None) for n in ("ReLU", "Activation", "LeakyReLU", "ELU"))
                  if c is not None)
+    try:
+        nodes = graph_nodes(model)
+    except ValueError:  # no defined outputs: every call of the layer
+        nodes = None
     blocks = {}
     for layer in model.layers:
         if not isinstance(layer, k.layers.Add):
             continue
         out = layer
-        cons = _consumers(layer)
+        cons = _consumers(layer, nodes)
         if len(cons) == 1 and isinstance(cons[0], acts):
             out = cons[0]
         name = out.name
@@ -126,12 +167,18 @@ def tap_model(model, layer_names: Sequence[str]):
     """
     k = framework(model)
     inputs, outputs = model_io(model)
+    nodes = graph_nodes(model)
     taps = []
     for name in layer_names:
         layer = model.get_layer(name)
-        try:
-            taps.append(layer.output)
-        except (AttributeError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"Layer '{name}' ({type(layer).__name__}) has no single output tensor "
-                             f"(shared layer or nested model?): {exc}") from exc
+        calls = [n for n in nodes if _node_operation(n) is layer]
+        if len(calls) != 1:
+            raise ValueError(f"Layer '{name}' ({type(layer).__name__}) is called {len(calls)} times in the graph of "
+                             f"model '{model.name}'; conductance needs a layer called exactly once (shared layers "
+                             "have no single output).")
+        outs = _node_outputs(calls[0])
+        if len(outs) != 1:
+            raise ValueError(f"Layer '{name}' ({type(layer).__name__}) has {len(outs)} output tensors; conductance "
+                             "needs a layer with a single output.")
+        taps.append(outs[0])
     return k.Model(inputs, taps + outputs, name=f"{model.name}_conductance_taps")

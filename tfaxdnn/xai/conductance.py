@@ -71,7 +71,14 @@ class LayerConductance:
             ys = list(outs[:-1])
             total = tf.reduce_sum(self._select(outs[-1], target))
         grads = tape.gradient(total, ys)
-        return ys, [tf.zeros_like(y) if g is None else g for y, g in zip(ys, grads)]
+        missing = [name for name, g in zip(self.layer_names, grads) if g is None]
+        if missing:
+            raise ValueError(f"The target output of model '{self.model.name}' has no gradient (None) with respect to "
+                             f"the output of layer(s) {missing}: no differentiable path leads from the input through "
+                             "them to the model output (stop_gradient, an integer cast, argmax, a constant branch, "
+                             "or a layer off the output's graph), so their conductance is undefined. Leave them out "
+                             "of `layers=`.")
+        return ys, grads
 
     @staticmethod
     def chunking(n: int, points: int, batch_size: int) -> Tuple[int, int, int]:
