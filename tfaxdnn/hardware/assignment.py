@@ -61,15 +61,24 @@ def effective_plan(model, plan=None) -> Plan:
 def assign(shapes: Sequence[LayerShape], plan=None, model=None) -> List[LayerAssignment]:
     """One `LayerAssignment` per shape from the resolved plan; plan layers that are not shapes are an error.
 
+    Shapes with ``approximable=False`` are always exact (the plan's default multiplier does not reach them) and a
+    plan that names one is an error saying why.
+
     Skipped outputs: the plan's importance scores pick them (the same neurons as `approximate`); without scores only
     their count matters and the last ones are marked.
     """
     plan = effective_plan(model, plan)
-    resolved = plan.match([s.name for s in shapes])
+    fixed = {s.origin: s.note for s in shapes if not s.approximable}
+    named = [n for n in plan.layers if n in fixed]
+    if named:
+        raise ValueError(f"Plan names layers that cannot be approximated: "
+                         f"{', '.join(f'{n!r} ({fixed[n]})' for n in named)}. The hardware model prices them as "
+                         "exact 8-bit MACs whatever the plan says; remove them from the plan.")
+    resolved = plan.match([s.name for s in shapes if s.approximable])
     out = []
     for s in shapes:
         lp: Optional[LayerPlan] = resolved.get(s.name)
-        if lp is None:
+        if lp is None:  # not in the plan, or a layer that cannot be approximated: exact, nothing skipped
             out.append(LayerAssignment(s, None, None))
             continue
         positional = s.name not in plan.importance

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+import warnings
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -14,7 +15,8 @@ from tfaxdnn.hardware.assignment import LayerAssignment, all_exact, assign
 from tfaxdnn.hardware.mode_energy import mode_weights
 from tfaxdnn.hardware.placement import place
 from tfaxdnn.hardware.report import ACCOUNTINGS, HardwareReport, LayerEstimate
-from tfaxdnn.hardware.shapes import LayerShape, kept_per_group, model_shapes
+from tfaxdnn.hardware.shapes import (UNPRICED_POLICIES, LayerShape, kept_per_group, model_shapes, quoted,
+                                     unpriced_error)
 from tfaxdnn.hardware.structure import zero_input_channels
 from tfaxdnn.multipliers import Reconfigurable
 
@@ -78,7 +80,10 @@ def estimate_layer(a: LayerAssignment, acc: Accelerator, batch_size: int = 1, cy
     placement = place(s.name, a.multiplier, acc, strict=strict)
     in_fraction = float(k_g.sum()) / float(s.k * s.groups) if s.k else 0.0
     ifmap_unique = int(round(batch_size * s.input_elems * in_fraction)) * _cy.OPERAND_BYTES
-    ofmap_unique = batch_size * (s.output_elems // max(s.outputs, 1)) * int(kept.sum()) * _cy.OUTPUT_BYTES
+    kept_outputs = int(kept.sum())
+    # the output tensor once (all kept; a transposed convolution's tensor is not f x outputs), else its kept channels
+    ofmap_unique = batch_size * (s.output_elems if kept_outputs == s.outputs else
+                                 (s.output_elems // max(s.outputs, 1)) * kept_outputs) * _cy.OUTPUT_BYTES
     weight_bytes = n_w * _cy.OPERAND_BYTES
     activation_bytes = ifmap_unique + ofmap_unique
     dram_bytes = weight_bytes + ifmap_unique + ofmap_unique
@@ -125,7 +130,8 @@ def estimate_layer(a: LayerAssignment, acc: Accelerator, batch_size: int = 1, cy
         sram_ofmap_bytes=int(sram[3]), dram_weight_bytes=weight_bytes, dram_ifmap_bytes=ifmap_unique,
         dram_ofmap_bytes=ofmap_unique, dram_bytes=dram_bytes, weight_bytes=weight_bytes,
         activation_bytes=activation_bytes, zero_input_channels=zero_in, multiplier=a.multiplier_name,
-        pods=_pods_label(placement.pods), matched=placement.matched, fits_on_chip=fits, mode_utilization=shares)
+        pods=_pods_label(placement.pods), matched=placement.matched, fits_on_chip=fits, mode_utilization=shares,
+        approximable=s.approximable)
 
 
 def _estimate_rows(assignments, acc, batch_size, cycle_model, strict, zeros=None, codes=None) -> List[LayerEstimate]:
@@ -151,7 +157,7 @@ def _layer_codes(assignments, weight_codes) -> dict:
 
 def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size: int = 1, cycle_model: str = "ws",
              strict: bool = False, shapes: Sequence[LayerShape] = None,
-             structured_skipping: bool = True, weight_codes=None) -> HardwareReport:
+             structured_skipping: bool = True, weight_codes=None, unpriced: str = "raise") -> HardwareReport:
     """Energy, latency and memory of ``model`` under ``plan`` on ``accelerator``.
 
     Args:
@@ -172,6 +178,14 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
             layers on a `Reconfigurable` multiplier with ``mode_fractions``: each multiplication is priced in the mode
             its weight code selects (the kept weights' mode shares, `mode_shares`). Approximate layers of ``model``
             or ``shapes`` give their own codes.
+        unpriced: ``"raise"`` (default) or ``"exclude"``, for layers that multiply but have no GEMM shape (e.g.
+            MultiHeadAttention, `tfaxdnn.hardware.unapproximated.UNPRICED`): an error naming them, or every figure
+            (the all-exact reference too) without them, named in ``report.unpriced`` and warned.
+
+    Layers that multiply but cannot be approximated (SeparableConv, Conv1D/3D, transposed, 1-D depthwise, grouped
+    convolutions) are priced as exact 8-bit MACs on the exact halves of the same array, in this energy and in the
+    all-exact reference alike; the plan cannot change them; ``estimate`` warns once, naming them, and their rows have
+    ``approximable=False``.
 
     Returns:
         `HardwareReport`: ``energy_j`` is the system energy; ``report.energy(accounting)`` and
@@ -182,12 +196,18 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
     acc = Accelerator.paper() if accelerator is None else accelerator
     if not isinstance(acc, Accelerator):
         raise TypeError(f"`accelerator` must be an Accelerator. Received: {type(acc).__name__}")
+    if unpriced not in UNPRICED_POLICIES:
+        raise ValueError(f"`unpriced` must be one of {UNPRICED_POLICIES}. Received: unpriced={unpriced!r}")
     if shapes is None:
         if model is None:
             raise ValueError("estimate() needs a Keras `model` (or explicit `shapes`): a plan alone has no layer "
                              "shapes.")
-        shapes = model_shapes(model)
+        shapes = model_shapes(model, unpriced="exclude")  # refused below, by `estimate`, when unpriced="raise"
+    excluded = tuple(getattr(shapes, "unpriced", ()))
+    if excluded and unpriced == "raise":
+        raise unpriced_error(excluded)
     assignments = assign(shapes, plan, model)
+    exact_only = _warn(shapes, excluded)
     zeros, structured = None, bool(structured_skipping)
     if structured and any(a.kept_mask is not None for a in assignments):
         zeros = zero_input_channels(model, assignments)
@@ -205,7 +225,23 @@ def estimate(model=None, plan=None, accelerator: Accelerator = None, batch_size:
                           accelerator=acc.name, cycle_model=cycle_model, batch_size=batch_size,
                           exact_energy_j=exact_totals["system"], clock_period_s=acc.clock_period_s,
                           exact_totals=exact_totals, energy_note=_energy_note(acc, cycle_model),
-                          include_dram=acc.include_dram, structured_skipping=structured)
+                          include_dram=acc.include_dram, structured_skipping=structured,
+                          not_approximated=exact_only, unpriced=excluded)
+
+
+def _warn(shapes: Sequence[LayerShape], excluded: Tuple[str, ...]) -> Tuple[str, ...]:
+    """Warns once about layers priced exact because they cannot be approximated, and about excluded ones; returns
+    the former as ``"name (note)"``."""
+    exact_only = tuple(dict.fromkeys(f"{s.origin} ({s.note})" for s in shapes if not s.approximable))
+    if exact_only:
+        warnings.warn(f"estimate: layers {quoted(exact_only)} multiply but cannot be approximated: priced as exact "
+                      "8-bit MACs on the accelerator's exact halves, in this energy and in the all-exact reference; "
+                      "no plan changes them, so they bound the reduction.", UserWarning, stacklevel=3)
+    if excluded:
+        warnings.warn(f"estimate: layers {quoted(excluded)} multiply but have no GEMM shape and are NOT priced: every "
+                      "energy, latency and memory figure of this report (the all-exact reference too) leaves them "
+                      "out.", UserWarning, stacklevel=3)
+    return exact_only
 
 
 def _energy_note(acc: Accelerator, cycle_model: str) -> str:

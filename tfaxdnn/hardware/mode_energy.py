@@ -100,8 +100,11 @@ def mode_weights(shape: LayerShape, codes, multiplier, fractions=None, kept_mask
     weights of kept outputs in each (`tfaxdnn.multipliers.mode_selection` on the codes) and each approximate mode's
     code range.
 
-    Args: as `layer_modes` (``multiplier`` a `Multiplier`, not None).
+    Args: as `layer_modes` (``multiplier`` a `Multiplier`, not None); a single-mode multiplier needs no ``codes``.
     """
+    if codes is None and not isinstance(multiplier, _mults.Reconfigurable) and fractions is None:
+        kept = shape.outputs if kept_mask is None else int(np.asarray(kept_mask, bool).sum())
+        return (multiplier,), np.array([kept * (shape.weights // max(shape.outputs, 1))]), ()
     if np.size(codes) != shape.weights:
         raise ValueError(f"Layer '{shape.name}': {np.size(codes)} weight codes given, the shape has {shape.weights} "
                          f"weights ({shape.outputs} outputs).")
@@ -151,18 +154,20 @@ def estimate_modes(shapes: Sequence[LayerShape], plan, codes: Mapping[str, np.nd
     Args:
         shapes: `LayerShape` list (`tfaxdnn.hardware.model_shapes`).
         plan: `Plan` (or any `as_plan` form).
-        codes: ``{layer: weight codes}`` of every shape (`tfaxdnn.layers.weight_codes` of an approximate model: the
-            codes do not depend on the modes, so one approximate model of the plan's quantisation serves every mapping).
+        codes: ``{layer: weight codes}`` of every approximable shape (`tfaxdnn.layers.weight_codes` of an approximate
+            model: the codes do not depend on the modes, so one approximate model of the plan's quantisation serves
+            every mapping). Shapes that cannot be approximated need none: they count as exact multiplications (one
+            mode), in the energy and in the all-M0 reference alike.
     """
     plan = as_plan(plan)
-    missing = [s.name for s in shapes if s.name not in codes]
+    missing = [s.name for s in shapes if s.approximable and s.name not in codes]
     if missing:
         raise ValueError(f"estimate_modes: weight codes are missing for layers {missing}.")
-    resolved = plan.match([s.name for s in shapes])
+    resolved = plan.match([s.name for s in shapes if s.approximable])
     rows = []
     for a in assign(shapes, plan):
         lp = resolved.get(a.shape.name)
-        rows.append(layer_modes(a.shape, codes[a.shape.name], a.multiplier, lp.mode_fractions if lp else None,
+        rows.append(layer_modes(a.shape, codes.get(a.shape.name), a.multiplier, lp.mode_fractions if lp else None,
                                 a.kept_mask, accelerator, batch_size))
     return ModesReport(rows, math.fsum(r.energy_mac_j for r in rows), math.fsum(r.energy_mult_j for r in rows),
                        math.fsum(r.m0_energy_mac_j for r in rows), math.fsum(r.m0_energy_mult_j for r in rows))

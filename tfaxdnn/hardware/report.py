@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 #: Energy accountings: ``system`` = MACs + on-chip SRAM (+ DRAM when the accelerator includes it); ``compute`` =
 #: multipliers + accumulators (what approximate-computing papers compare); ``multiplier`` = multipliers only.
@@ -22,7 +22,7 @@ COLUMNS = ("name", "macs", "active_macs", "tiles", "cycles", "utilization", "lat
            "energy_sram_j", "energy_dram_j", "energy_memory_j", "energy_j",
            "sram_weight_bytes", "sram_ifmap_bytes", "sram_psum_bytes", "sram_ofmap_bytes", "dram_weight_bytes",
            "dram_ifmap_bytes", "dram_ofmap_bytes", "dram_bytes", "weight_bytes", "activation_bytes",
-           "zero_input_channels", "multiplier", "pods", "matched", "fits_on_chip")
+           "zero_input_channels", "multiplier", "pods", "matched", "fits_on_chip", "approximable")
 _SUMMED = [c for c in COLUMNS if c.startswith(("energy_", "sram_", "dram_")) or c in (
     "macs", "active_macs", "tiles", "cycles", "latency_s", "weight_bytes")]
 
@@ -39,6 +39,9 @@ class LayerEstimate:
     ``zero_input_channels``: input channels (Dense: features) provably zero because a producer skipped them.
     ``mode_utilization``: share of the layer's multiplications per mode of a reconfigurable multiplier (M0 first;
     empty for a single-mode multiplier).
+    ``approximable``: False for a layer that multiplies but cannot be approximated (SeparableConv parts, Conv1D/3D,
+    transposed, 1-D depthwise, grouped convolutions): priced as exact 8-bit MACs on the exact halves, here and in
+    the all-exact reference.
     """
 
     name: str
@@ -75,6 +78,7 @@ class LayerEstimate:
     matched: bool
     fits_on_chip: bool
     mode_utilization: tuple = ()
+    approximable: bool = True
 
     def as_dict(self) -> dict:
         return {c: getattr(self, c) for c in COLUMNS}
@@ -96,7 +100,8 @@ class HardwareReport:
     """Per-layer estimates plus totals.
 
     Attributes:
-        layers: one `LayerEstimate` per Conv2D / DepthwiseConv2D / Dense layer.
+        layers: one `LayerEstimate` per Conv2D / DepthwiseConv2D / Dense layer, and per GEMM of a layer that cannot
+            be approximated (``approximable=False``; a SeparableConv ``sep``: ``sep/depthwise``, ``sep/pointwise``).
         energy_j, latency_s: sums over layers (layers run one after another); ``energy_j`` is the **system**
             energy (MACs + on-chip SRAM, + DRAM when the accelerator includes it).
         memory_bytes: footprint = all weight bytes + the largest per-layer activation footprint.
@@ -107,6 +112,9 @@ class HardwareReport:
         energy_note: how the multiplier energy per operation was obtained (printed in the header).
         include_dram: whether ``energy_j`` contains the DRAM part.
         structured_skipping: whether skipped channels also removed their consumers' inputs.
+        not_approximated: ``"name (what)"`` of the layers that cannot be approximated, priced as exact 8-bit MACs.
+        unpriced: ``"name (Class)"`` of the layers that multiply but have no GEMM shape, left out of every figure
+            (``estimate(..., unpriced="exclude")``; empty otherwise).
     """
 
     layers: List[LayerEstimate]
@@ -123,6 +131,8 @@ class HardwareReport:
     energy_note: str = ""
     include_dram: bool = False
     structured_skipping: bool = True
+    not_approximated: Tuple[str, ...] = ()
+    unpriced: Tuple[str, ...] = ()
 
     @property
     def cycles(self) -> int:
@@ -184,14 +194,18 @@ class HardwareReport:
                                      "per layer only (the next layers keep their inputs)")
                      + ("; DRAM included in system energy" if self.include_dram else
                         "; DRAM shown, not included in system energy"))
+        if self.unpriced:
+            lines.append(f"NOT priced (multiply, but no GEMM shape; left out of every figure below, the all-exact "
+                         f"reference too): {', '.join(self.unpriced)}")
         return lines
 
     def __str__(self) -> str:
         nj = lambda v: f"{v * 1e9:.4g}"  # noqa: E731
         head = ("layer", "multiplier", "MACs", "active", "cycles", "util", "lat[us]", "mult[nJ]", "acc[nJ]",
                 "W[nJ]", "in[nJ]", "psum[nJ]", "out[nJ]", "DRAM[nJ]", "E[nJ]")
-        rows = [(r.name, r.multiplier + ("" if r.matched else "*"), f"{r.macs:,}", f"{r.active_macs:,}",
-                 f"{r.cycles:,}", _pct(r.utilization), f"{r.latency_s * 1e6:.4g}", nj(r.energy_multiplier_j),
+        mark = lambda r: ("" if r.matched else "*") + ("" if r.approximable else "^")  # noqa: E731
+        rows = [(r.name, r.multiplier + mark(r), f"{r.macs:,}", f"{r.active_macs:,}", f"{r.cycles:,}",
+                 _pct(r.utilization), f"{r.latency_s * 1e6:.4g}", nj(r.energy_multiplier_j),
                  nj(r.energy_accumulator_j), nj(r.energy_sram_weights_j), nj(r.energy_sram_ifmap_j),
                  nj(r.energy_sram_psum_j), nj(r.energy_sram_ofmap_j), nj(r.energy_dram_j), nj(r.energy_j))
                 for r in self.layers]
@@ -209,6 +223,9 @@ class HardwareReport:
                      f"energy {nj(self.energy_j)} nJ ({self.relative_energy:.3f} x all-exact)")
         if not all(r.matched for r in self.layers):
             lines.append("* no pod carries this multiplier: placed on all approximate pods (chip specialised)")
+        if not all(r.approximable for r in self.layers):
+            lines.append("^ not approximable: priced as exact 8-bit MACs on the exact halves, here and in the "
+                         "all-exact reference (no plan changes them): " + ", ".join(self.not_approximated))
         return "\n".join(lines)
 
 
