@@ -27,12 +27,13 @@ node name, or by a layer name that is one component of exactly one candidate nod
 from __future__ import annotations
 
 import warnings
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 
+from tfaxdnn.graphs.advice import scheme_fix
 from tfaxdnn.graphs.errors import GraphTransformError, RefusalError, describe
 from tfaxdnn.graphs.graph_index import GraphIndex, Rewrite, assemble, const_node, op_node, split_input
 from tfaxdnn.graphs.lut_form import (ACC, FLOAT_OPS, INFO, QUANTIZED_OPS, TFAX_OPS, approx_node, info_node, lut_nodes,
@@ -41,6 +42,7 @@ from tfaxdnn.quant.fake_quant import fake_quant_codes, nudged_grid
 from tfaxdnn.quant.weight_mapping import apply_mapping, mapping_table
 
 FAKE_QUANT_OPS = ("FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel")
+QUANTIZE_SUFFIX = "/quantized/conv"  # the TF1 op `quantize(scheme=uint8)` makes for node <name>
 GRID_PRESERVING = ("MaxPool", "Reshape", "Relu", "Relu6", "Identity", "Squeeze", "ExpandDims", "Pad", "Flatten")
 
 
@@ -70,6 +72,39 @@ def candidates(index: GraphIndex) -> List[str]:
     return out
 
 
+def node_codes(index: GraphIndex, name: str) -> Tuple[str, bool]:
+    """``(codes, made_by_quantize)`` of a rewritable node: the codes its table must take (``"uint8"``, ``"int8"``, or
+    ``"either"`` for a FakeQuant node) and whether ``quantize`` made it (so the float graph can be quantised in the
+    other scheme instead)."""
+    node = index.nodes[name]
+    if node.op in QUANTIZED_OPS:
+        return "uint8", name.endswith(QUANTIZE_SUFFIX)
+    acc = lut_form_node(index, node)
+    if acc is not None:
+        made_by_quantize = "FakeQuant" not in read_info(index, name).get("scheme", "")
+        return ("int8" if acc.attr["T"].type == tf.int8.as_datatype_enum else "uint8"), made_by_quantize
+    return "either", False
+
+
+def graph_codes(index: GraphIndex) -> Dict[str, bool]:
+    """``{codes: made_by_quantize}`` over the rewritable nodes (`node_codes`; True only if every such node was)."""
+    out: Dict[str, bool] = {}
+    for name in candidates(index):
+        codes, made = node_codes(index, name)
+        out[codes] = out.get(codes, True) and made
+    return out
+
+
+def _scheme_refusal(index: GraphIndex, node, m, form: str, source) -> RefusalError:
+    """A node whose codes need the other signedness than multiplier ``m``: what is wrong, and the fix in ``form``."""
+    codes, made = node_codes(index, node.name)
+    made_by = f", made by quantize(scheme={codes})" if made else ""
+    what = ("TF1 quint8 operands" if node.op in QUANTIZED_OPS else "the LUT form") + made_by
+    table = "signed (mul8s_*, int8 tables)" if m.signed else "unsigned (mul8u_*, uint8 tables)"
+    return RefusalError(f"{describe(node)} has {codes} codes ({what}), but the plan gives it the {table} multiplier "
+                        f"'{m.name}'. " + scheme_fix(codes, m.name, form, made, source))
+
+
 def match_plan(plan, index: GraphIndex) -> Dict[str, object]:
     """``{node_name: LayerPlan}`` with concrete multipliers; plan keys are node names or layer names."""
     names = candidates(index)
@@ -96,8 +131,12 @@ def _strip_call_suffix(part: str) -> str:
     return head if head and tail.isdigit() else part
 
 
-def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef:
-    """The rewritten GraphDef (``graph_def`` is not modified); warns and returns a copy when nothing matches."""
+def approximate_graph(graph_def: graph_pb2.GraphDef, plan, form: str = "python", source=None
+                      ) -> graph_pb2.GraphDef:
+    """The rewritten GraphDef (``graph_def`` is not modified); warns and returns a copy when nothing matches.
+
+    ``form``: how the plan was given (`tfaxdnn.graphs.advice.FORMS`: ``"python"``, ``"plan"`` (a plan file,
+    ``source``) or ``"arguments"``); refusals give their fix in that form."""
     index = GraphIndex(graph_def)
     targets = match_plan(plan, index)
     names = set(candidates(index))
@@ -130,6 +169,9 @@ def approximate_graph(graph_def: graph_pb2.GraphDef, plan) -> graph_pb2.GraphDef
             """The layer's uniform mapping table for activation zero point ``z_a`` (cached by `mapping_table`)."""
             return mapping_table(m, activation_zero_point=z_a) if mapped else None
 
+        codes, _ = node_codes(index, name)
+        if codes != "either" and m.signed != (codes == "int8"):
+            raise _scheme_refusal(index, node, m, form, source)
         if node.op in QUANTIZED_OPS:  # run-time activation ranges: mapped for z_a = 0 (inputs after ReLU)
             rewrites[name] = _rewrite_quantized(index, node, m, weight_map(0), lp.weight_mapping)
         elif lut_form_node(index, node) is not None:
@@ -200,9 +242,6 @@ def _rewrite_quantized(index: GraphIndex, node, m, weight_map=None, mapping="non
     out_key = "out_type" if node.op == "QuantizedConv2D" else "Toutput"
     if node.attr[out_key].type != tf.qint32.as_datatype_enum:
         raise RefusalError(f"{describe(node)}: output must be qint32.")
-    if m.signed:
-        raise RefusalError(f"{describe(node)}: quint8 operands need an unsigned (mul8u_*) multiplier; the plan gives "
-                           f"'{m.name}'. Use quantization dtype 'uint8' in the plan.")
     p = f"{node.name}/tfax"
     nodes = [op_node(f"{p}/a", "Bitcast", [ins[0]], T=tf.quint8, type=tf.uint8)]
     w_ref = ins[1]
@@ -289,11 +328,7 @@ def _rewrite_lut_form(index: GraphIndex, node, m, weight_map, mapping) -> Dict[s
     """Kind (c): the table and the constant weight codes are swapped in place (codes mapped for the node's ``za``)."""
     acc = lut_form_node(index, node)
     ins = [r for r in acc.input if not r.startswith("^")]
-    signed = acc.attr["T"].type == tf.int8.as_datatype_enum
-    if m.signed != signed:
-        raise RefusalError(f"{describe(node)}: its codes are {'int8' if signed else 'uint8'} (quantised with scheme "
-                           f"{'int8' if signed else 'uint8'}); the plan gives {'a signed' if m.signed else 'an unsigned'}"
-                           f" multiplier '{m.name}'. Use {'mul8s_*' if signed else 'mul8u_*'} tables for it.")
+    signed = acc.attr["T"].type == tf.int8.as_datatype_enum  # the table's signedness is checked by the caller
     w_node, t_node, za_node = (index.nodes[split_input(r)[0]] for r in ins[1:4])
     codes = tf.make_ndarray(w_node.attr["value"].tensor)
     za = int(tf.make_ndarray(za_node.attr["value"].tensor))

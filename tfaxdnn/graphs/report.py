@@ -15,6 +15,7 @@ from tensorflow.core.framework import graph_pb2
 
 from tfaxdnn.core.kinds import KINDS
 from tfaxdnn.graphs.approximate import FAKE_QUANT_OPS
+from tfaxdnn.graphs.approximate import QUANTIZE_SUFFIX as _TF1_SUFFIX
 from tfaxdnn.graphs.errors import RefusalError
 from tfaxdnn.graphs.graph_index import GraphIndex
 from tfaxdnn.graphs.lut_form import ACC
@@ -24,7 +25,6 @@ from tfaxdnn.graphs.lut_form import TFAX_OPS, read_info
 from tfaxdnn.graphs.quantize import left_reason
 from tfaxdnn.multipliers import EXACT_SIGNED, EXACT_UNSIGNED
 
-_TF1_SUFFIX = "/quantized/conv"
 _LABEL = {"conv2d": "conv2d", "depthwise": "depthwise", "dense": "matmul"}   # the report's column values
 _KIND = {op: _LABEL[kind.hw_kind] for kind in KINDS for op in (*kind.graph_ops, kind.approx_op)}
 

@@ -26,26 +26,107 @@ def _allowed(name: str, args: dict, allowed) -> None:
 
 
 def _approximate(graph_def, args, ctx):
-    import tfaxdnn
+    """``approximate(plan=FILE)`` or ``approximate(multiplier=NAME[, weight_mapping=, skip_fraction=, dtype=])``: the
+    inline form is the plan file ``{"default_multiplier": NAME, "default_weight_mapping": ..., "quantization":
+    {"dtype": <the multiplier's>}}``."""
     from tfaxdnn.graphs.approximate import approximate_graph
 
-    _allowed("approximate", args, ("plan", "multiplier", "dtype"))
+    _allowed("approximate", args, ("plan", "multiplier", "dtype", "weight_mapping", "skip_fraction"))
     if "plan" in args:
-        try:
-            plan = tfaxdnn.Plan.from_json(args["plan"])
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise GraphTransformError(f"approximate: cannot use plan {args['plan']!r}: {exc}") from None
-    elif "multiplier" in args:
-        name = args["multiplier"]
-        try:  # a table file (.bin/.npy) takes its signedness from dtype= (default uint8: TF1 quint8 graphs)
-            signed = (args.get("dtype", "uint8") == "int8" if name.endswith((".bin", ".npy"))
-                      else tfaxdnn.multipliers.get(name).signed)
-            plan = tfaxdnn.Plan(default_multiplier=name, quantization={"dtype": "int8" if signed else "uint8"})
-        except (OSError, ValueError, KeyError) as exc:
-            raise GraphTransformError(f"approximate: {exc}") from None
-    else:
+        extra = sorted(set(args) - {"plan"})
+        if extra:
+            raise GraphTransformError(f"approximate: {extra} go with multiplier=NAME; with plan=FILE write them in "
+                                      "the plan file.")
+        plan = _plan_file(args["plan"], graph_def)
+        return approximate_graph(graph_def, plan, form="plan", source=args["plan"])
+    if "multiplier" not in args:
         raise GraphTransformError("approximate: needs plan=PLAN.json or multiplier=NAME.")
-    return approximate_graph(graph_def, plan)
+    return approximate_graph(graph_def, _inline_plan(args), form="arguments")
+
+
+def _inline_plan(args):
+    """The `Plan` of ``approximate(multiplier=NAME, ...)``."""
+    import tfaxdnn
+    from tfaxdnn.graphs.errors import RefusalError
+    from tfaxdnn.plan.plan import WEIGHT_MAPPINGS
+
+    name = args["multiplier"]
+    mapping = args.get("weight_mapping", "none")
+    if mapping not in WEIGHT_MAPPINGS:
+        raise GraphTransformError(f"approximate: weight_mapping must be one of {list(WEIGHT_MAPPINGS)}. Received: "
+                                  f"weight_mapping={mapping}.")
+    try:
+        skip = float(args.get("skip_fraction", 0))
+    except ValueError:
+        raise GraphTransformError(f"approximate: skip_fraction must be a number. Received: "
+                                  f"skip_fraction={args['skip_fraction']}.") from None
+    if skip != 0:
+        raise RefusalError(f"approximate: skip_fraction={args['skip_fraction']} is not supported on frozen graphs "
+                           "(neuron importance lives in the Keras path); use 0.")
+    dtype = args.get("dtype")
+    if dtype not in (None, "int8", "uint8"):
+        raise GraphTransformError(f"approximate: dtype must be int8 or uint8. Received: dtype={dtype}.")
+    try:  # a table file (.bin/.npy) takes its signedness from dtype= (default uint8: TF1 quint8 graphs)
+        if name.endswith((".bin", ".npy")):
+            signed = (dtype or "uint8") == "int8"
+        else:
+            signed = tfaxdnn.multipliers.get(name).signed
+            if dtype is not None and signed != (dtype == "int8"):
+                kind = "signed (mul8s_*)" if signed else "unsigned (mul8u_*)"
+                raise GraphTransformError(f"approximate: multiplier={name} is {kind} but dtype={dtype}; dtype= is "
+                                          "for table files (.bin/.npy) only: drop it, or name a "
+                                          f"{'mul8u_*' if signed else 'mul8s_*'} multiplier.")
+        return tfaxdnn.Plan(default_multiplier=name, default_weight_mapping=mapping,
+                            quantization={"dtype": "int8" if signed else "uint8"})
+    except (OSError, ValueError, KeyError) as exc:
+        if isinstance(exc, GraphTransformError):
+            raise
+        raise GraphTransformError(f"approximate: {exc}") from None
+
+
+def _plan_multipliers(data) -> dict:
+    """``{name: signed}`` of the registered multipliers a plan file names (table files and unknown names skipped)."""
+    import tfaxdnn
+
+    named = [data.get("default_multiplier")]
+    for entry in (data.get("layers") or {}).values():
+        named.append(entry.get("multiplier") if isinstance(entry, dict) else entry)
+    out = {}
+    for n in named:
+        if isinstance(n, str) and not n.endswith((".bin", ".npy")):
+            try:
+                out[n] = tfaxdnn.multipliers.get(n).signed
+            except (KeyError, ValueError):
+                pass
+    return out
+
+
+def _plan_file(path: str, graph_def):
+    """The `Plan` of a plan file; a file whose multipliers contradict its quantization dtype is refused in plan-JSON
+    terms, with the fix that fits this graph's codes."""
+    import json
+
+    import tfaxdnn
+    from tfaxdnn.graphs.advice import plan_scheme_mismatch
+    from tfaxdnn.graphs.approximate import graph_codes
+    from tfaxdnn.graphs.graph_index import GraphIndex
+
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise GraphTransformError(f"approximate: cannot use plan {path!r}: {exc}") from None
+    if isinstance(data, dict):
+        quant = data.get("quantization") or {}
+        dtype = quant.get("dtype", "int8") if isinstance(quant, dict) else "int8"
+        given = _plan_multipliers(data)
+        if dtype in ("int8", "uint8") and any(s != (dtype == "int8") for s in given.values()):
+            raise GraphTransformError(plan_scheme_mismatch(path, given, dtype, isinstance(quant, dict) and "dtype" in quant,
+                                                           graph_codes(GraphIndex(graph_def))))
+    try:
+        return tfaxdnn.Plan.from_dict(data)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise GraphTransformError(f"approximate: cannot use plan {path!r}: {exc}") from None
 
 
 def load_calibration(path: str, key: str = None, samples: int = 256) -> np.ndarray:
