@@ -317,6 +317,22 @@ def test_sigkill_then_resume_equals_uninterrupted_run(setup):
 
 
 @pytest.mark.slow
+def test_resume_with_another_model_says_other_settings(setup, tmp_path):
+    """Issue 27, item 8c: the checkpoint's settings are compared before the importance cache is read."""
+    import shutil
+
+    model, data, root, _ = setup
+    out = tmp_path / "resumed"
+    shutil.copytree(root / "serial", out)
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Flatten()(keras.layers.Conv2D(4, 5, strides=2, activation="relu", name="other_conv")(inputs))
+    other = keras.Model(inputs, keras.layers.Dense(10, name="other_fc")(x), name="other")
+    with pytest.raises(CheckpointError, match="belongs to a search with other settings"):
+        run_xainas(other, data, out, NASConfig(**TINY), resume=True, **RUN)
+
+
+@pytest.mark.slow
 def test_dask_two_workers_gives_the_serial_front(setup):
     model, data, root, serial = setup
     # one generation fewer than the serial run (worker start-up dominates): NSGA-II with the same seed proposes

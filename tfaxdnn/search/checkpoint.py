@@ -14,7 +14,9 @@ import os
 import pickle
 from typing import Any, Optional
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint"]
+import numpy as np
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "array_digest"]
 
 FORMAT = "tfaxdnn-nas-checkpoint/1"
 
@@ -34,7 +36,18 @@ class _Unpickler(pickle.Unpickler):
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, damaged or belongs to a run with other settings."""
+    """A checkpoint (or a cache kept next to it) is missing, damaged or belongs to a run with other settings."""
+
+
+def array_digest(*arrays) -> str:
+    """SHA-256 of the dtypes, shapes and bytes of ``arrays`` (a model's weights, a split's images): what a settings
+    fingerprint records of them."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.dtype, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def save_checkpoint(path: str, state: Any, fingerprint: str) -> None:

@@ -62,6 +62,7 @@ class BudgetedObjective:
     def __init__(self, problem: MappingProblem, query: Query, method: str, budget: int,
                  progress: Optional[Callable[[MappingPoint], None]]):
         self.problem, self.query, self.method, self.budget = problem, query, method, check_budget(budget)
+        problem.check_query(query)
         self.progress = progress
         self.points: List[MappingPoint] = []
         self.memo: Dict[tuple, MappingPoint] = {}

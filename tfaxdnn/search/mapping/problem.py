@@ -16,7 +16,9 @@ import numpy as np
 
 from tfaxdnn import multipliers as _mult
 from tfaxdnn.plan import Plan
+from tfaxdnn.search.evaluator import SIGNAL_BATCH
 from tfaxdnn.search.mapping.queries import Query, drop_signal
+from tfaxdnn.search.selection import check_resolution, check_signal_batches
 
 __all__ = ["MappingProblem", "MappingPoint", "MappingResult"]
 
@@ -89,6 +91,22 @@ class MappingProblem:
         if len(self.exact.batch_accuracies) == 0:
             raise ValueError(f"The evaluator holds {self.exact.n} images: the per-batch signal needs at least one "
                              "full batch of 100.")
+        self._checked: set = set()
+
+    def check_query(self, query) -> None:
+        """Warns (`tfaxdnn.search.selection.ValidationSizeWarning`, once per problem and kind) when the evaluator's
+        split is too small for ``query`` (a `Query` or `AllOf`): a mean-drop threshold ``thr_avg`` the signal's
+        images cannot resolve against the exact 8-bit accuracy (`check_resolution`), or per-batch terms (``thr``/``x``,
+        ``thr_total``) on fewer than `tfaxdnn.search.selection.MIN_SIGNAL_BATCHES` batches (`check_signal_batches`).
+        Nothing the search does changes."""
+        batches, per_batch = len(self.exact.batch_accuracies), SIGNAL_BATCH
+        for q in getattr(query, "queries", (query,)):
+            if q.thr_avg is not None and ("avg", q.thr_avg) not in self._checked:
+                self._checked.add(("avg", q.thr_avg))
+                check_resolution(batches * per_batch, q.thr_avg / 100.0, self.exact.accuracy, "map")
+            if (q.thr is not None or q.thr_total is not None) and "batches" not in self._checked:
+                self._checked.add("batches")
+                check_signal_batches(batches, per_batch, "map")
 
     @property
     def n_approx_modes(self) -> int:

@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from tfaxdnn.core import kinds
-from tfaxdnn.search.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tfaxdnn.search.checkpoint import CheckpointError, array_digest, load_checkpoint, save_checkpoint
 from tfaxdnn.search.evaluator import Evaluator
 from tfaxdnn.search.nas.archive import Archive
 from tfaxdnn.search.nas.config import NASConfig
@@ -31,18 +31,9 @@ from tfaxdnn.search.nas.report import save_explanations, write_evaluations_csv, 
 from tfaxdnn.search.nas.result import NASResult
 from tfaxdnn.search.nas.seeding import initial_population, no_seeding, xaigen_runs
 from tfaxdnn.search.nas.worker import prepare_task, release_task
-from tfaxdnn.search.selection import seeded_subset, split_data
+from tfaxdnn.search.selection import check_resolution, seeded_subset, split_data
 
 __all__ = ["NASSearch", "run_xainas"]
-
-
-def _digest(*arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(str((a.dtype, a.shape)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 class NASSearch:
@@ -68,8 +59,6 @@ class NASSearch:
         if resume and not os.path.exists(self.ckpt):
             raise CheckpointError(f"No checkpoint to resume from in {self.out_dir} ({self.CHECKPOINT} missing); run "
                                   "without --resume to start a new search.")
-        if resume:
-            load_checkpoint(self.ckpt)        # integrity first, before any expensive set-up
         layers = kinds.approximable_names(model)
         if not layers:
             raise ValueError(f"Model {model.name!r} has no approximable layer (Conv2D, DepthwiseConv2D or Dense): "
@@ -81,24 +70,31 @@ class NASSearch:
             keep = seeded_subset(evaluation_samples, config.seed + 2, np.arange(len(x_val)))
             x_val, y_val = x_val[keep], y_val[keep]
         self.test_data = (x_test, y_test)
-        # conductance: the XAI-Gen seeds and the skipping order (the ALWANN-style baseline needs neither)
-        self.importance = (cached_importance(model, np.asarray(x_train), y_train, layers, config,
-                                             os.path.join(self.out_dir, "importance.npz"), verbose)
-                           if config.mode == "xainas" else None)
-        self.ev = Evaluator(model, eval_data=(x_val, y_val), calibration_data=np.asarray(x_train),
-                            importance=self.importance.neurons if self.importance else None,
-                            calibration_samples=config.calibration_samples, seed=config.seed)
-        self.baseline = {"validation": float(self.ev.baseline().accuracy)}
-        self.floor = self.baseline["validation"] - config.max_accuracy_drop
-        self.ref = (1.0 - self.floor, 1.0)
-        self.space = GenomeSpace.build(self.ev.layers, self.ev.output_layer, config.multipliers, config.max_skip,
+        # the settings fingerprint needs no conductance: a resumed search is checked against its checkpoint (integrity
+        # and settings) before any cache of the output folder is read or anything expensive runs
+        ev = Evaluator(model, eval_data=(x_val, y_val), calibration_data=np.asarray(x_train),
+                       calibration_samples=config.calibration_samples, seed=config.seed)
+        self.space = GenomeSpace.build(ev.layers, ev.output_layer, config.multipliers, config.max_skip,
                                        config.skip_step, config.genes, allow_skip=config.mode == "xainas",
                                        weight_mapping=config.weight_mapping)
         self.fingerprint = hashlib.sha256(json.dumps(
             {"config": config.to_dict(), "space": self.space.to_dict(), "validation_fraction": validation_fraction,
-             "evaluation_samples": evaluation_samples, "model": _digest(*model.get_weights()),
-             "data": _digest(x_val, y_val, x_test, y_test, self.ev.x_cal)},
+             "evaluation_samples": evaluation_samples, "model": array_digest(*model.get_weights()),
+             "data": array_digest(x_val, y_val, x_test, y_test, ev.x_cal)},
             sort_keys=True, default=str).encode()).hexdigest()
+        self._resumed = load_checkpoint(self.ckpt, self.fingerprint) if resume else None
+        # conductance: the XAI-Gen seeds and the skipping order (the ALWANN-style baseline needs neither)
+        self.importance = (cached_importance(model, np.asarray(x_train), y_train, layers, config,
+                                             os.path.join(self.out_dir, "importance.npz"), verbose)
+                           if config.mode == "xainas" else None)
+        self.ev = ev if self.importance is None else Evaluator(
+            model, eval_data=(x_val, y_val), calibration_data=np.asarray(x_train),
+            importance=self.importance.neurons, calibration_samples=config.calibration_samples, seed=config.seed)
+        self.baseline = {"validation": float(self.ev.baseline().accuracy)}
+        check_resolution(len(x_val), config.max_accuracy_drop, self.baseline["validation"],
+                         "XAI-NAS" if config.mode == "xainas" else "ALWANN-style search")
+        self.floor = self.baseline["validation"] - config.max_accuracy_drop
+        self.ref = (1.0 - self.floor, 1.0)
         self.task = prepare_task(f"{self.fingerprint}:{self.out_dir}", self.ev, model, self.space, x_val, y_val,
                                  self.out_dir, config.attack if "robustness" in config.objectives else None,
                                  config.energy_accounting, in_process=not hasattr(runner, "client"))
@@ -140,7 +136,8 @@ class NASSearch:
         cfg = self.config
         start = time.perf_counter()
         if self.resume:
-            state = load_checkpoint(self.ckpt, self.fingerprint)
+            state = self._resumed if self._resumed is not None else load_checkpoint(self.ckpt, self.fingerprint)
+            self._resumed = None
             if self.verbose:
                 print(f"Resuming {self.out_dir} after generation {state['generation'] - 1} "
                       f"({len(state['records'])} evaluations).")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from typing import Set, Tuple
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from tfaxdnn.search.nas.config import NASConfig
 from tfaxdnn.search.nas.genome import GenomeSpace, xaigen_seed_genomes
 from tfaxdnn.search.nas.operators import biased_random
+from tfaxdnn.search.selection import ValidationSizeWarning
 
 __all__ = ["no_seeding", "xaigen_runs", "initial_population"]
 
@@ -43,8 +45,10 @@ def xaigen_runs(model, ev, space: GenomeSpace, importance, config: NASConfig) ->
                           test_data=(x_val, y_val))
     genomes, runs = [], []
     for t_p in config.xaigen_t_p:
-        res = run_xaigen(model, (x_val, y_val), ev.x_cal, dataclasses.replace(base, t_p=t_p), importance=importance,
-                         verbose=False, search=search)
+        with warnings.catch_warnings():  # the search has said already whether its validation split resolves the budget
+            warnings.simplefilter("ignore", ValidationSizeWarning)
+            res = run_xaigen(model, (x_val, y_val), ev.x_cal, dataclasses.replace(base, t_p=t_p),
+                             importance=importance, verbose=False, search=search)
         g = space.from_plan(res.plan)
         genomes.append(g)
         runs.append({"t_p": t_p, "genome": space.key(g), "accuracy_validation": res.validation_accuracy,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
+from tfaxdnn.search.selection import check_resolution
 from tfaxdnn.search.xaigen.algorithm import plan_search
 from tfaxdnn.search.xaigen.config import XAIGenConfig
 from tfaxdnn.search.xaigen.evaluation import XAIGenSearch
@@ -44,6 +45,7 @@ def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig
                                  test_data)
     baseline = run.ev.baseline()
     q_c = baseline.accuracy - config.max_accuracy_drop
+    check_resolution(len(run.ev.y), config.max_accuracy_drop, baseline.accuracy, "XAI-Gen")
     imp, settings, m_val, log, algorithm1 = plan_search(run, config, config.max_accuracy_drop)
     plan = run.plan(settings)
     m_test = run.test(plan)
