@@ -123,6 +123,7 @@ class XAIGenResult:
             json.dump(self.to_dict(), f, indent=2, default=json_default)
         self.plan.to_json(os.path.join(out_dir, "plan.json"))
         what = "conductance, abs_sum" if self.config.selection == "conductance" else "validation accuracy drop"
+        ylabel = None if self.config.selection == "conductance" else "relative validation accuracy drop"
         save_layer_importance_plot(self.importance.as_layer_importance(), os.path.join(out_dir, "importance.png"),
-                                   title=f"XAI-Gen layer importance ({what})")
+                                   title=f"XAI-Gen layer importance ({what})", ylabel=ylabel)
         self.model.save(os.path.join(out_dir, "axdnn.keras"))
