@@ -26,7 +26,7 @@ def run(args) -> int:
     import tfaxdnn
 
     model = common.load_model(args.model)
-    x_cal, _ = common.load_data(args, model)
+    (x_cal, _), _ = common.load_dataset(args.data, model, args.scale, need=("x_train",))   # calibration only
     plan = common.load_plan(args.plan)
     with common.reported(ValueError, KeyError, TypeError):
         ax = tfaxdnn.approximate(model, plan, calibration_data=x_cal[:args.calibration_samples])

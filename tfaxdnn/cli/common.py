@@ -4,24 +4,46 @@ that needs them adds the same way (so one flag means one thing everywhere); read
 A verb module (``tfaxdnn/cli/<verb>.py``) has ``add_parser(subparsers)``, which adds its sub-command and sets
 ``func=run`` on it, and ``run(args)``, which returns the exit code. Problems the user can fix are raised as
 `CommandError` (``raise fail(...)``, or inside ``with reported(...)``): ``error: <message>``, exit code 2 through
-`tfaxdnn.cli.main`.
+`tfaxdnn.cli.main`; errors of the settings a verb builds from its flags name the flags (``with flag_errors(args,
+Config)``, `CONFIG_FLAGS`). A long verb stopped with Ctrl-C returns `interrupted`'s exit code 130 after one line
+saying what is left (`command_line`: the command to rerun).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
-from typing import Optional, Tuple
+import re
+import shlex
+import sys
+import zipfile
+from typing import Optional, Sequence, Tuple
 
-__all__ = ["CommandError", "fail", "reported", "load_model", "load_plan", "load_dataset", "load_data",
-           "load_validation", "accelerator", "report_line", "model_arg", "data_args", "split_args", "hardware_args",
-           "search_args", "seed_arg", "quiet_arg", "choices_of", "DATA_HELP", "ACCELERATORS"]
+__all__ = ["CommandError", "fail", "reported", "flag_errors", "flag_names", "interrupted", "command_line",
+           "load_model", "load_plan", "load_dataset", "load_data", "load_validation", "warn_input_range",
+           "accelerator", "report_line", "model_arg", "data_args", "split_args", "hardware_args", "search_args",
+           "seed_arg", "quiet_arg", "choices_of", "DATA_HELP", "ACCELERATORS", "KEYS", "CONFIG_FLAGS",
+           "ATTACK_FLAGS", "INTERRUPTED"]
 
 #: the default help of ``--data``
 DATA_HELP = "npz with x_train, y_train, x_test, y_test (x_train: calibration; x_test/y_test: evaluation)"
 #: ``--accelerator`` choices
 ACCELERATORS = ("paper", "tpu")
+#: the arrays of a data file, and what the verbs use them for (a verb reads, and requires, only those it uses)
+KEYS = {"x_train": "calibration images", "y_train": "training labels", "x_test": "evaluation images",
+        "y_test": "evaluation labels"}
+#: the setting (`tfaxdnn.search.NASConfig`, `XAIGenConfig` field) -> the flag that sets it, where the two differ
+#: beyond ``_`` -> ``-``: errors raised while building the settings name the flag (`flag_errors`)
+CONFIG_FLAGS = {"pop_size": "--pop", "n_offsprings": "--offsprings", "n_seeds": "--seeds",
+                "skip_aware": "--plain-operators"}
+#: the same for the robustness attack's settings (`AttackConfig`), whose field names are common words: applied to
+#: its own errors only
+ATTACK_FLAGS = {"method": "--attack", "epsilon": "--epsilon", "steps": "--attack-steps",
+                "samples": "--attack-samples"}
+#: exit code of a verb stopped by Ctrl-C (128 + SIGINT, as shells report it)
+INTERRUPTED = 130
 
 
 # -- errors ---------------------------------------------------------------------------------------------------------
@@ -49,6 +71,47 @@ def reported(*types):
         raise fail(exc) from None
 
 
+def flag_names(message: str, args, settings, flags: Optional[dict] = None) -> str:
+    """``message`` with the fields of the dataclass ``settings`` (with or without backticks) written as the flags of
+    ``args`` that set them: ``flags`` (default `CONFIG_FLAGS`) names those that are not ``--<field, - for _>``; a
+    field no flag of ``args`` sets keeps its name."""
+    table = {}
+    for field in dataclasses.fields(settings):
+        flag = (CONFIG_FLAGS if flags is None else flags).get(field.name, "--" + field.name.replace("_", "-"))
+        if hasattr(args, flag[2:].replace("-", "_")):
+            table[field.name] = flag
+    if not table:
+        return message
+    names = "|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))
+    return re.sub(rf"`?(?<![\w-])({names})(?![\w-])`?", lambda m: table[m.group(1)], message)
+
+
+@contextlib.contextmanager
+def flag_errors(args, settings, flags: Optional[dict] = None):
+    """Like `reported` (ValueError, KeyError, TypeError), for the block that builds the dataclass ``settings`` from
+    ``args``: the message names the flags instead of the fields (`flag_names`)."""
+    try:
+        yield
+    except (ValueError, KeyError, TypeError) as exc:
+        raise fail(flag_names(str(exc), args, settings, flags)) from None
+
+
+def command_line(args, *extra: str) -> Optional[str]:
+    """The ``tfaxdnn`` command that ran, shell-quoted, with the flags ``extra`` it lacks appended; None when it is not
+    known (the verb's ``run`` called without `tfaxdnn.cli.main`)."""
+    argv = getattr(args, "cli_argv", None)
+    if argv is None:
+        return None
+    return shlex.join(["tfaxdnn", *argv, *(e for e in extra if e not in argv)])
+
+
+def interrupted(message: str, newline: bool = False) -> int:
+    """Prints ``interrupted: <message>`` (one line; after a line break when ``newline``, e.g. below a progress bar)
+    to stderr; returns `INTERRUPTED`."""
+    print(f"{chr(10) if newline else ''}interrupted: {message}", file=sys.stderr)
+    return INTERRUPTED
+
+
 # -- loading --------------------------------------------------------------------------------------------------------
 def load_model(path: str):
     """The Keras 3 model saved at ``path`` (approximate layers registered), uncompiled."""
@@ -56,12 +119,25 @@ def load_model(path: str):
 
     import tfaxdnn.layers  # noqa: F401  (registers the approximate layers for loading)
 
+    if os.path.isdir(path):
+        raise fail(f"model path '{path}' is a folder: pass the Keras 3 model file (.keras, written by "
+                   "model.save('m.keras'))")
     if not os.path.isfile(path):
         raise fail(f"model file not found: {path}")
+    if path.endswith(".keras"):  # Keras itself reports a damaged archive as "File not found"
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise fail(f"model file '{path}' exists but cannot be read: it is not a complete .keras (zip) archive "
+                       f"({exc}; truncated or damaged?): save or copy the model again") from None
+        if "config.json" not in names:
+            raise fail(f"model file '{path}' exists but cannot be read: the zip archive holds no Keras model "
+                       f"(no config.json among {sorted(names)[:5]}): pass a file written by model.save('m.keras')")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001  (any load failure becomes a readable CLI error)
-        raise fail(f"cannot load Keras model '{path}': {exc}") from None
+        raise fail(f"cannot load Keras model '{path}' (the file exists but Keras cannot read it): {exc}") from None
 
 
 def load_plan(path: Optional[str]):
@@ -76,23 +152,63 @@ def load_plan(path: Optional[str]):
         raise fail(f"cannot use plan '{path}': {exc}") from None
 
 
-def load_dataset(path: str, model, scale: Optional[float] = None, *, train: bool = True, what: str = "") -> tuple:
+def _read_arrays(path: str, need: Sequence[str], what: str) -> dict:
+    """The arrays ``need`` (of `KEYS`) of the npz file ``path``; the others are neither read nor required."""
+    import numpy as np
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Dataset file not found: {path}")
+    try:
+        f = np.load(path)
+    except Exception as exc:  # noqa: BLE001  (corrupt zip, pickle, truncated file)
+        raise ValueError(f"'{path}' is not a readable npz dataset: {exc}") from None
+    if not hasattr(f, "files"):
+        raise ValueError(f"'{path}' is a single .npy array, not an npz dataset with keys {list(KEYS)}.")
+    with f:
+        missing = [k for k in need if k not in f.files]
+        if missing:
+            uses = ", ".join(f"{k} ({KEYS[k]})" for k in missing)
+            raise ValueError(f"{what}dataset '{path}' lacks {uses}, which this command reads; it holds "
+                             f"{sorted(f.files)}.")
+        return {k: f[k] if k.startswith("x") else f[k].reshape(-1) for k in need}
+
+
+def _prepared(x, model, scale: Optional[float], name: str):
+    """``x`` prepared for ``model``'s input (`tfaxdnn.data.prepare_images`); an explicit ``--scale`` that divides
+    data already in [-1, 1] (a float image set, binary images) down to at most 1/255 is refused."""
+    import numpy as np
+
+    from tfaxdnn.data.loaders import prepare_images
+
+    out = prepare_images(x, model.input_shape, name, scale)
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    if scale is not None and scale > 1 and 0 < peak <= 1.0001 / 255:
+        lo, hi = float(np.min(x)), float(np.max(x))
+        raise ValueError(f"--scale {scale:g} divides {name}, whose values already lie in [{lo:.4g}, {hi:.4g}], down "
+                         f"to [{lo / scale:.3g}, {hi / scale:.3g}], a sliver of any trained input range: leave out "
+                         "--scale (integer pixels are then divided by 255, float data used as it is) or pass "
+                         "--scale 1.")
+    return out
+
+
+def load_dataset(path: str, model, scale: Optional[float] = None, *, need: Sequence[str] = tuple(KEYS),
+                 what: str = "") -> tuple:
     """``((x_train, y_train), (x_test, y_test))`` of the npz data file ``path``, images prepared for ``model``'s input
-    (divided by ``scale``: default 255 for integer pixels, 1 for float data); ``x_train`` is None when not ``train``.
-    ``what`` prefixes the split names in messages."""
-    from tfaxdnn.data.loaders import load_npz, prepare_images
-
+    (divided by ``scale``: default 255 for integer pixels, 1 for float data and integers in [0, 1]). Only the arrays
+    ``need`` are read (and required); the others are None. ``what`` prefixes the split names in messages."""
     with reported(ValueError, FileNotFoundError, KeyError):
-        (x_train, y_train), (x_test, y_test) = load_npz(path)
-        if train:
-            x_train = prepare_images(x_train, model.input_shape, f"{what}x_train", scale)
-        x_test = prepare_images(x_test, model.input_shape, f"{what}x_test", scale)
-    return (x_train if train else None, y_train), (x_test, y_test)
+        arrays = _read_arrays(path, need, what.capitalize())
+        for k in ("x_train", "x_test"):
+            if k in arrays:
+                arrays[k] = _prepared(arrays[k], model, scale, f"{what}{k}")
+    return tuple((arrays.get(f"x_{s}"), arrays.get(f"y_{s}")) for s in ("train", "test"))
 
 
-def load_data(args, model) -> tuple:
-    """``(x_cal, (x_test, y_test))`` of ``--data`` (``--scale``) prepared for ``model``'s input."""
-    (x_cal, _), test = load_dataset(args.data, model, args.scale)
+def load_data(args, model, calibration: bool = True) -> tuple:
+    """``(x_cal, (x_test, y_test))`` of ``--data`` (``--scale``) prepared for ``model``'s input (``x_cal`` None
+    unless ``calibration``)."""
+    (x_cal, _), test = load_dataset(args.data, model, args.scale,
+                                    need=("x_train",) * calibration + ("x_test", "y_test"))
     return x_cal, test
 
 
@@ -100,8 +216,20 @@ def load_validation(args, model) -> Optional[Tuple]:
     """``(x, y)``: the x_test/y_test of ``--val-data`` (``--scale``) prepared for ``model``, or None without it."""
     if not getattr(args, "val_data", None):
         return None
-    _, val = load_dataset(args.val_data, model, args.scale, train=False, what="validation ")
+    _, val = load_dataset(args.val_data, model, args.scale, need=("x_test", "y_test"), what="validation ")
     return val
+
+
+def warn_input_range(model, x, args, what: str = "x_test") -> None:
+    """Prints ``warning: ...`` to stderr when ``x`` (from ``--data``) misses the input range the approximate
+    ``model`` was calibrated on (`tfaxdnn.core.evaluation.input_range_problem`), naming ``--scale``."""
+    from tfaxdnn.core.evaluation import input_range_problem
+
+    problem = input_range_problem(model, x)
+    if problem:
+        scaling = (f"--scale {args.scale:g} divided them" if args.scale is not None else
+                   "without --scale, integer pixels were divided by 255 and float data used as it is")
+        print(f"warning: {what} of {args.data}: {problem} ({scaling}); check --scale.", file=sys.stderr)
 
 
 def accelerator(name: str):
@@ -128,7 +256,8 @@ def data_args(p, *, help: str = DATA_HELP, calibration: bool = True) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", required=True, help=help)
     g.add_argument("--scale", type=float, default=None,
-                   help="divide pixels by this (default: 255 for integer pixels, 1 for float data)")
+                   help="divide pixels by this (default: 255 for integer pixels, 1 for float data and for integers "
+                        "already in [0, 1])")
     if calibration:
         g.add_argument("--calibration-samples", type=int, default=500, help="calibration images used (default 500)")
 

@@ -28,11 +28,12 @@ def run(args) -> int:
     from tfaxdnn import hardware
 
     model = common.load_model(args.model)
-    x_cal, (x, y) = common.load_data(args, model)
     plan = common.load_plan(args.plan)
+    x_cal, (x, y) = common.load_data(args, model, calibration=plan is not None)   # x_train calibrates a plan
     with common.reported(ValueError, KeyError, TypeError):
         target = tfaxdnn.approximate(model, plan, calibration_data=x_cal[:args.calibration_samples]) if plan else model
-        ev = tfaxdnn.evaluate(target, x, y)
+        common.warn_input_range(target, x, args)
+        ev = tfaxdnn.evaluate(target, x, y, check_inputs=False)
         report = hardware.estimate(target, accelerator=common.accelerator(args.accelerator),
                                    batch_size=args.batch_size)
     print(f"accuracy {ev.accuracy:.4f} on {ev.n} test images; {common.report_line(report)}")

@@ -46,7 +46,8 @@ def run(args) -> int:
     if args.images < 1:
         raise common.fail(f"--images must be at least 1, got {args.images}")
     model, approx = common.load_model(args.model), common.load_model(args.approx)
-    _, (x, y_test) = common.load_dataset(args.data, model, args.scale, train=False)
+    _, (x, y_test) = common.load_dataset(args.data, model, args.scale, need=("x_test", "y_test"))
+    common.warn_input_range(approx, x, args)
     with common.reported(ValueError, FileNotFoundError, KeyError):
         os.makedirs(args.out, exist_ok=True)
         result = explanation_figure(model, approx, x, y_test, os.path.join(args.out, "explain.png"),

@@ -119,8 +119,12 @@ def run(args) -> int:
                        calibration_samples=args.calibration_samples, seed=args.seed)
         problem = MappingProblem(ev, args.modes)
     os.makedirs(args.out, exist_ok=True)
-    rows, results = rep.compare(problem, queries, budget=args.budget, seed=args.seed, baselines=baselines,
-                                protocol=args.protocol, progress=_progress_factory(args.quiet, args.budget))
+    try:
+        rows, results = rep.compare(problem, queries, budget=args.budget, seed=args.seed, baselines=baselines,
+                                    protocol=args.protocol, progress=_progress_factory(args.quiet, args.budget))
+    except KeyboardInterrupt:
+        return common.interrupted(f"the mapping search keeps no checkpoint, and {args.out} holds no results yet: "
+                                  "rerun the command to start again", newline=not args.quiet)
     # Re-verification: reload each reported mapping from its JSON and monitor a fresh evaluation on held-out data.
     fresh = Evaluator(model, (x_hold, y_hold), x_cal, accelerator=accelerator, batch_size=args.batch_size,
                       calibration_samples=args.calibration_samples, seed=args.seed, split="test")

@@ -4,6 +4,7 @@ from the command line."""
 from __future__ import annotations
 
 import argparse
+import os
 
 from tfaxdnn.cli import common
 
@@ -64,11 +65,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, default=None,
                    help="local Dask worker processes (0: in-process; default: 0 on <= 2 cores, else half the cores)")
     g.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port)")
-    g.add_argument("--resume", action="store_true", help="continue the search checkpointed in --out")
+    g.add_argument("--resume", action="store_true", help="continue the search checkpointed in --out (after Ctrl-C "
+                                                         "the command prints the exact command line)")
     common.seed_arg(p)
     common.quiet_arg(p)
     p.set_defaults(func=run)
     return p
+
+
+def _resume_hint(args) -> str:
+    """What is left after Ctrl-C: the checkpoints in --out and the command that resumes them, or that there are
+    none yet."""
+    from tfaxdnn.search.nas import MODES, NASSearch
+
+    folders = [os.path.join(args.out, m) for m in MODES] if args.baseline == "alwann" else [args.out]
+    saved = [p for p in (os.path.join(f, NASSearch.CHECKPOINT) for f in folders) if os.path.isfile(p)]
+    if not saved:
+        return (f"no checkpoint in {args.out} yet (the first is written after the first generation): rerun the "
+                "command, without --resume, to start again")
+    command = common.command_line(args, "--resume") or "the same command with --resume"
+    return (f"the search is checkpointed after each finished generation in {' and '.join(saved)}; resume it with: "
+            f"{command}")
 
 
 def run(args) -> int:
@@ -76,7 +93,10 @@ def run(args) -> int:
     from tfaxdnn.search.nas import NASConfig, compare_with_alwann, run_xainas
     from tfaxdnn.search.nas.robustness import AttackConfig
 
-    with common.reported(ValueError, KeyError):
+    with common.flag_errors(args, AttackConfig, common.ATTACK_FLAGS):
+        attack = AttackConfig(args.attack, args.epsilon, args.attack_steps, samples=args.attack_samples,
+                              seed=args.seed)
+    with common.flag_errors(args, NASConfig):
         config = NASConfig(objectives=[o.strip() for o in args.objectives.split(",") if o.strip()], mode=args.mode,
                            pop_size=args.pop, n_offsprings=args.offsprings or args.pop,
                            generations=args.generations, mutation_prob=args.mutation_prob, n_seeds=args.seeds,
@@ -87,21 +107,24 @@ def run(args) -> int:
                            energy_accounting=args.energy_accounting, max_evaluations=args.max_evaluations,
                            xaigen_t_p=[float(t) for t in args.xaigen_t_p.split(",") if t.strip()],
                            skip_aware=not args.plain_operators, xaigen_refine_passes=args.xaigen_refine_passes,
-                           attack=AttackConfig(args.attack, args.epsilon, args.attack_steps,
-                                               samples=args.attack_samples, seed=args.seed))
+                           attack=attack)
     model = common.load_model(args.model)
-    data = common.load_dataset(args.data, model, args.scale)
+    data = common.load_dataset(args.data, model, args.scale)      # all four arrays: conductance needs y_train
     from tfaxdnn.search.runners import default_workers
 
     workers = default_workers() if args.workers is None else args.workers
     kw = dict(workers=workers, scheduler=args.scheduler, resume=args.resume,
               validation_fraction=args.validation_fraction, evaluation_samples=args.evaluation_samples,
               verbose=not args.quiet, explain_images=args.explain_images)
-    with common.reported(ValueError, KeyError, FileNotFoundError, FileExistsError, CheckpointError, ConnectionError):
-        if args.baseline == "alwann":
-            results = compare_with_alwann(model, data, args.out, config, **kw)
-        else:
-            results = {config.mode: run_xainas(model, data, args.out, config, **kw)}
+    try:
+        with common.reported(ValueError, KeyError, FileNotFoundError, FileExistsError, CheckpointError,
+                             ConnectionError):
+            if args.baseline == "alwann":
+                results = compare_with_alwann(model, data, args.out, config, **kw)
+            else:
+                results = {config.mode: run_xainas(model, data, args.out, config, **kw)}
+    except KeyboardInterrupt:
+        return common.interrupted(_resume_hint(args), newline=not args.quiet)
     if not args.quiet:
         for mode, r in results.items():
             print(f"{mode}: {len(r.records)} evaluations ({r.candidates} candidates), front of {len(r.front)}, "

@@ -3,9 +3,9 @@
     tfaxdnn transform-graph --in_graph=model.pb --out_graph=ax.pb --inputs=image --outputs=Identity \\
         --transforms='quantize(calibration=calib.npz) approximate(plan=plan.json) strip_unused_nodes'
 
-Transforms: ``approximate(plan=FILE | multiplier=NAME)`` (alias ``approximate_conv``), ``quantize(calibration=FILE,
-[scheme=uint8|int8, activation=symmetric|asymmetric, key=ARRAY, samples=N, input=NAME])``, ``report([out=FILE.json])``,
-``strip_unused_nodes``. Text graphs for ``.pbtxt``/``.txt`` names.
+Transforms: ``approximate(plan=FILE | multiplier=NAME[, weight_mapping=uniform])`` (alias ``approximate_conv``),
+``quantize(calibration=FILE, [scheme=uint8|int8, activation=symmetric|asymmetric, key=ARRAY, samples=N, input=NAME])``,
+``report([out=FILE.json])``, ``strip_unused_nodes``. Text graphs for ``.pbtxt``/``.txt`` names.
 Run the result after loading the op library: ``import tfaxdnn.ops.loader; tfaxdnn.ops.loader.load()``.
 """
 

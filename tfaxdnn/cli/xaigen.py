@@ -50,12 +50,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     from tfaxdnn.search import XAIGenConfig, run_and_save
 
-    model = common.load_model(args.model)
-    (x_cal, y_train), (x_eval, y_eval) = common.load_dataset(args.data, model, args.scale)
-    test_data, val = None, common.load_validation(args, model)
-    if val is not None:  # explicit validation images: all of the data's test split reports the result
-        test_data, (x_eval, y_eval) = (x_eval, y_eval), val
-    with common.reported(ValueError, FileNotFoundError, KeyError):
+    with common.flag_errors(args, XAIGenConfig):   # the settings first: a bad flag fails before any loading
         config = XAIGenConfig(multipliers=args.multipliers.split(","), t_c=args.t_c, delta=args.delta, t_p=args.t_p,
                               max_accuracy_drop=args.max_accuracy_drop, energy_budget=args.energy_budget,
                               weight_mapping=args.weight_mapping, on_violation=args.on_violation,
@@ -66,10 +61,25 @@ def run(args) -> int:
                               selection=args.selection, energy_accounting=args.energy_accounting,
                               finetune_epochs=args.finetune_epochs, search_accuracy_drop=args.search_accuracy_drop,
                               refine=args.refine)
-        sweep = [float(v) for v in args.sweep.split(",")] if args.sweep else ()
+    with common.reported(ValueError):
+        try:
+            sweep = [float(v) for v in args.sweep.split(",")] if args.sweep else ()
+        except ValueError:
+            raise ValueError(f"--sweep takes comma-separated numbers. Received: {args.sweep!r}") from None
+    model = common.load_model(args.model)
+    # y_train only for fine-tuning (x_train calibrates; conductance reads the validation images)
+    need = ("x_train",) + ("y_train",) * bool(args.finetune_epochs) + ("x_test", "y_test")
+    (x_cal, y_train), (x_eval, y_eval) = common.load_dataset(args.data, model, args.scale, need=need)
+    test_data, val = None, common.load_validation(args, model)
+    if val is not None:  # explicit validation images: all of the data's test split reports the result
+        test_data, (x_eval, y_eval) = (x_eval, y_eval), val
     # all prepared x_train; the Evaluator subsets it for calibration
     train_data = (x_cal, y_train) if args.finetune_epochs else None
-    result = run_and_save(model, (x_eval, y_eval), x_cal, args.out, config, t_p_values=sweep,
-                          verbose=not args.quiet, test_data=test_data, train_data=train_data,
-                          explain_images=args.explain_images)
+    try:
+        result = run_and_save(model, (x_eval, y_eval), x_cal, args.out, config, t_p_values=sweep,
+                              verbose=not args.quiet, test_data=test_data, train_data=train_data,
+                              explain_images=args.explain_images)
+    except KeyboardInterrupt:
+        return common.interrupted(f"XAI-Gen keeps no checkpoint, and {args.out} may hold some of its files: rerun "
+                                  "the command to start again", newline=not args.quiet)
     return 0 if result.meets_energy else 3

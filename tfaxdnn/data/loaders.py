@@ -85,11 +85,11 @@ def preprocess_cifar10(x: np.ndarray) -> np.ndarray:
 
 def prepare_images(x: np.ndarray, input_shape, what: str = "input", scale: Optional[float] = None) -> np.ndarray:
     """Images for a model input of ``input_shape`` (batch first, None for unknown dims): divided by ``scale``
-    (default: 255 for integer pixels, 1 for float data), as float32; a missing trailing channel axis of size 1 is
-    added, and the shape is checked."""
+    (default: 255 for integer pixels, 1 for float data and for integers already in [0, 1], such as binary images),
+    as float32; a missing trailing channel axis of size 1 is added, and the shape is checked."""
     x = np.asarray(x)
     if scale is None:
-        scale = 255.0 if np.issubdtype(x.dtype, np.integer) else 1.0
+        scale = 255.0 if np.issubdtype(x.dtype, np.integer) and x.size and x.max() > 1 else 1.0
     if not float(scale) > 0:
         raise ValueError(f"`scale` must be a positive number. Received: scale={scale!r}")
     x = x.astype("float32") / np.float32(scale)
