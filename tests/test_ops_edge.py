@@ -1,6 +1,12 @@
 """Edge cases of the LUT op and its Python API (issue 17): empty sums, windowless filters, scratch limits,
 values that a cast would wrap, and the bounded eager table cache."""
 
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -169,3 +175,119 @@ def test_prepared_tables_follow_table_content():
                                       ref.conv2d(x, f, t, 1, "SAME"))
         np.testing.assert_array_equal(nn.approx_depthwise_conv2d(xd, fd, table, 1, "SAME", 1, 2, -3).numpy(),
                                       ref.depthwise_conv2d(xd, fd, t, 1, "SAME", 1, 2, -3))
+
+
+# --- tables near the int32 limits: the int16 copy's bias and the int64 sums never wrap (issue 27 item 6) ------
+
+@pytest.mark.parametrize("n,o", [(1, 32), (1, 5), (300, 40), (20, 130)])  # row permutes, gather, tap tables
+def test_tables_at_the_int32_limits_give_exact_sums_or_refuse(n, o):
+    """Every entry 2**31 - 1 (or -2**31): an int16 copy needs a bias beyond int32 (lo + 32768). Sums that fit are
+    exact; those that do not are refused with their true range (not widened to include 0)."""
+    a, b = np.full((n, 1), 5, np.int8), np.ones((1, o), np.int8)
+    top, bottom = tf.constant(np.full((256, 256), 2 ** 31 - 1, np.int32)), tf.constant(np.full((256, 256), -2 ** 31,
+                                                                                                   np.int32))
+    np.testing.assert_array_equal(nn.approx_matmul(a, b, top, 0, 0).numpy(), np.full((n, o), 2 ** 31 - 1))
+    np.testing.assert_array_equal(nn.approx_matmul(a, b, bottom, 0, 0).numpy(), np.full((n, o), -2 ** 31))
+    # - zw * sum(a) = +5 (2147483652) and -5 (-2147483653): out of int32
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"range \[2147483652, 2147483652\]\) in positions 0\.\..*does not fit int32"):
+        nn.approx_matmul(a, b, top, 0, -1).numpy()
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"range \[-2147483653, -2147483653\]\) in positions 0\.\..*does not fit int32"):
+        nn.approx_matmul(a, b, bottom, 0, 1).numpy()
+
+
+def test_overflow_message_gives_the_true_range():
+    table = np.full((256, 256), 2 ** 30, np.int32)
+    table[128 + 5, 128 + 1] = 2 ** 30 + 1000
+    a, b = np.full((1, 4), 5, np.int8), np.array([[1, 2, 3]] * 4, np.int8)  # sums 4 * 2**30 (+ 4000 in column 0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"range \[4294967296, 4294971296\]\) in positions 0\.\.0"):
+        nn.approx_matmul(a, b, tf.constant(table)).numpy()
+
+
+# --- depthwise code planes: bounded by the scratch limit, sizes overflow-checked (issue 27 item 7) -----------
+
+def test_depthwise_scratch_limit_shrinks_units_or_falls_back_exactly(monkeypatch):
+    """Under a small limit the fast path takes fewer channel blocks and rows per unit, or (a single row of one block
+    over the limit) the LUT GEMM groups take over: results unchanged."""
+    rng = np.random.default_rng(6)
+    table = M.get(SIGNED).table
+    cases = [((2, 12, 12, 70), (3, 3, 70, 1), 2, 3),   # 5 blocks of 16 channels, units shrunk to fit
+             ((1, 2, 3000, 1), (1, 3, 1, 2), 1, 7),    # one wide row: 3000 pixels x 16 lanes per block
+             ((1, 1, 1, 3), (3, 3, 3, 1), 1, 40)]      # a dilated window: 81 x 81 padded pixels
+    for xs, fs, s, d in cases:
+        x, f = _codes(rng, xs), _codes(rng, fs)
+        expected = ref.depthwise_conv2d(x, f, table, s, "SAME", d, 3, -2)
+        monkeypatch.delenv("TFAXDNN_SCRATCH_LIMIT_BYTES", raising=False)
+        np.testing.assert_array_equal(nn.approx_depthwise_conv2d(x, f, SIGNED, s, "SAME", d, 3, -2).numpy(), expected)
+        for limit in (20000, 3000):
+            monkeypatch.setenv("TFAXDNN_SCRATCH_LIMIT_BYTES", str(limit))
+            np.testing.assert_array_equal(nn.approx_depthwise_conv2d(x, f, SIGNED, s, "SAME", d, 3, -2).numpy(),
+                                          expected, err_msg=str((xs, fs, limit)))
+
+
+def test_depthwise_position_over_the_scratch_limit_is_refused(monkeypatch):
+    monkeypatch.setenv("TFAXDNN_SCRATCH_LIMIT_BYTES", "100")
+    x, f = np.ones((1, 4, 4, 2), np.int8), np.ones((3, 3, 2, 1), np.int8)
+    with pytest.raises(tf.errors.ResourceExhaustedError,
+                       match=r"TfaxApproxDepthwiseConv2D: one output position needs \d+ bytes of scratch.*limit of 100 "
+                             r"bytes.*TFAXDNN_SCRATCH_LIMIT_BYTES"):
+        nn.approx_depthwise_conv2d(x, f, SIGNED, 1, "SAME").numpy()
+
+
+_HUGE_DILATION_SCRIPT = r"""
+import json, os
+import numpy as np
+import tensorflow as tf
+from tfaxdnn.ops import nn
+
+x = np.full((1, 1, 1, 1), 100, np.int8)
+f = np.arange(60, 69, dtype=np.int8).reshape(3, 3, 1, 1)
+report = {}
+
+
+def run(d):
+    try:
+        return nn.approx_depthwise_conv2d(x, f, "mul8s_1L2N", 1, "SAME", d).numpy().ravel().tolist()
+    except tf.errors.OpError as e:
+        return f"{type(e).__name__}: {e.message}"
+
+
+def kib(key):
+    with open("/proc/self/status") as status:
+        return next(int(ln.split()[1]) for ln in status if ln.startswith(key + ":"))
+
+
+report["1"] = run(1)
+os.environ["TFAXDNN_SCRATCH_LIMIT_BYTES"] = str(4 << 20)
+try:
+    with open("/proc/self/clear_refs", "w") as clear:  # the peak resident size restarts from the current one
+        clear.write("5")
+    before = kib("VmRSS")
+except OSError:
+    before = None
+report["1000"] = run(1000)  # 2001 x 2001 padded pixels x 16 lanes: 64 MB of codes for one output, unless bounded
+report["peak_growth_mib"] = None if before is None else (kib("VmHWM") - before) / 1024
+del os.environ["TFAXDNN_SCRATCH_LIMIT_BYTES"]
+for d in (400_000_000, 2 ** 31 - 1):  # code-plane sizes beyond int64
+    report[str(d)] = run(d)
+print("REPORT", json.dumps(report), flush=True)
+"""
+
+
+def test_depthwise_huge_dilation_is_bounded_and_never_crashes():
+    """A 1x1 result of a huge dilation: the code planes (padded rows x padded width x 16 lanes) are bounded by the
+    scratch limit and their size is overflow-checked (at dilation 4e8 it exceeded int64 and the process died)."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root), TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TFAXDNN_SCRATCH_LIMIT_BYTES", None)
+    proc = subprocess.run([sys.executable, "-c", _HUGE_DILATION_SCRIPT], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-3000:])
+    report = json.loads(proc.stdout.split("REPORT", 1)[1])
+    expected = report["1"]  # only the centre tap lies inside the 1x1 input, at any dilation
+    assert isinstance(expected, list) and len(expected) == 1, report
+    for d in (1000, 400_000_000, 2 ** 31 - 1):
+        assert report[str(d)] == expected, report
+    if report["peak_growth_mib"] is not None:  # the 64 MB of code planes were not allocated
+        assert report["peak_growth_mib"] < 24, report

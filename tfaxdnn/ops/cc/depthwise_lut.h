@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "lut_gemm.h"
@@ -192,11 +193,38 @@ int64_t DwSegments(const DwShape& s, int64_t r0, int64_t r1, Fn fn) {
   return rows;
 }
 
+// a * b and a + b for non-negative operands, saturating at the int64 maximum (sizes that cannot be allocated).
+inline int64_t DwSatMul(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? std::numeric_limits<int64_t>::max() : r;
+}
+inline int64_t DwSatAdd(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? std::numeric_limits<int64_t>::max() : r;
+}
+
+// The scratch bytes of a unit of `rows` consecutive output rows of N * OH (rows >= 1, OW >= 1) and `blocks` channel
+// blocks (DwCopyCodes: per block a plane of padded rows x PaddedWidth() x L codes; the lanes' channel map), at most,
+// overflow-checked (saturating at the int64 maximum). The rows form k <= `images` segments of one image each, which
+// read (rows - k) * stride_h + k * eff_h padded rows in all (DwSegments): linear in k, so the most at k = 1 or
+// k = images. Huge dilations make this large for a single output (the padded window is copied whole), as does a
+// wide row with few channels (every pixel takes L lanes).
+inline int64_t DwUnitScratchBytes(const DwShape& s, int64_t rows, int64_t blocks) {
+  const int64_t eff_h = DwSatAdd(DwSatMul(s.KH - 1, s.dil_h), 1), eff_w = DwSatAdd(DwSatMul(s.KW - 1, s.dil_w), 1);
+  const int64_t width = DwSatAdd(DwSatMul(s.OW - 1, s.stride_w), eff_w);  // PaddedWidth()
+  const int64_t images = std::max<int64_t>(1, std::min({rows, s.N, (rows + 2 * s.OH - 2) / s.OH}));
+  const int64_t padded = std::max(DwSatAdd(DwSatMul(rows - 1, s.stride_h), eff_h),
+                                  DwSatAdd(DwSatMul(rows - images, s.stride_h), DwSatMul(images, eff_h)));
+  const int64_t plane = DwSatMul(DwSatMul(padded, width), kDwLanes);
+  return DwSatMul(DwSatAdd(plane, kDwLanes * int64_t(sizeof(int64_t))), blocks);
+}
+
 // The codes that output rows [r0, r1) of channel blocks [b0, b1) read, one plane per block: plane[row][px][l] (rows
 // as DwSegments, px < PaddedWidth()), lane l of block b reading input channel min((b * L + l) / M, C - 1), `pad` (the
 // zero point's code) outside the input. The input is read once for all the blocks, pixel by pixel: copying it block
 // by block re-read every pixel's cache lines once per block, from L3 when a unit's input exceeds L2 (a quarter of
-// the time at stride 2). Returns the plane size.
+// the time at stride 2). Returns the plane size. The caller bounds the unit (DwUnitScratchBytes): the sizes below
+// then fit int64.
 inline int64_t DwCopyCodes(const DwShape& s, const uint8_t* x, int64_t r0, int64_t r1, int64_t b0, int64_t b1,
                            uint8_t pad, std::vector<uint8_t>* buf) {
   constexpr int L = kDwLanes;

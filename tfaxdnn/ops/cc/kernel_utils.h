@@ -10,6 +10,7 @@
 #include <limits>
 #include <mutex>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,20 @@ inline int64_t ScratchLimit() {
   return n > 0 ? n : kDefaultScratchLimit;
 }
 
+// How the refusals name the limit and the way to raise it.
+inline std::string ScratchLimitText(int64_t limit) {
+  return absl::StrCat("the limit of ", limit,
+                      " bytes per thread (raise it with the environment variable TFAXDNN_SCRATCH_LIMIT_BYTES)");
+}
+
+// The status of an exception other than std::bad_alloc caught in a kernel: std::length_error (a buffer size beyond
+// what a vector can hold) is an allocation that cannot succeed; anything else is an internal error.
+inline absl::Status ExceptionStatus(const std::string& op, const std::exception& e) {
+  if (dynamic_cast<const std::length_error*>(&e))
+    return absl::ResourceExhaustedError(absl::StrCat(op, ": a scratch buffer is too large to allocate (", e.what(), ")"));
+  return absl::InternalError(absl::StrCat(op, ": ", e.what()));
+}
+
 // How a problem is computed, decided once per call; the workers only read it.
 struct LutPlan {
   enum class Strategy {
@@ -125,7 +140,7 @@ struct LutPlan {
   std::shared_ptr<const PreparedTable> prepared;  // owns the table copies below
   const uint16_t* table16 = nullptr;  // kTap: lut - lo column-major ([w][a]); kTapTransposed: row-major ([a][w])
   std::vector<uint8_t> wt;          // kTapTransposed: weight indices [G][O][K]
-  int32_t bias16 = 0;               // kRows16: lut16 = lut - bias16
+  int64_t bias16 = 0;               // kRows16: lut16 = lut - bias16 (beyond int32 for tables near its top)
   const int16_t* lut16 = nullptr;   // kRows16: the table as int16
   int64_t pb = 1, out_width = 0;    // a work unit: pb positions x out_width outputs
 };
@@ -315,7 +330,8 @@ absl::Status RunUnits(OpKernelContext* ctx, const std::string& op, const LutProb
         const int64_t gp = u / out_blocks, b = u % out_blocks, g = gp / pos_blocks;
         const int64_t p0 = (gp % pos_blocks) * plan.pb, n = std::min(plan.pb, pr.P - p0);
         const int64_t o0 = b * plan.out_width, ow = std::min(plan.out_width, pr.O - o0);
-        int64_t lo = 0, hi = 0;
+        // the unit's range (int64 sums only: int32 ones are proven to fit); empty until a result is seen
+        int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
         RunUnit<Acc>(pr, plan, gather, g, p0, n, o0, ow, any_zw, gp == gathered, &ub, out, &lo, &hi);
         gathered = gp;
         if (lo < std::numeric_limits<int32_t>::min() || hi > std::numeric_limits<int32_t>::max())
@@ -326,6 +342,8 @@ absl::Status RunUnits(OpKernelContext* ctx, const std::string& op, const LutProb
     } catch (const std::bad_alloc&) {  // never let an exception escape into the thread pool (it aborts)
       const int64_t bytes = plan.pb * ScratchPerPosition(pr, plan.out_width);
       fail(absl::ResourceExhaustedError(absl::StrCat(op, ": out of memory for ", bytes, " bytes of scratch")));
+    } catch (const std::exception& e) {  // e.g. std::length_error from a buffer size beyond what can be allocated
+      fail(ExceptionStatus(op, e));
     }
     if (ub.Bytes() > kKeepBytes) ub = UnitBuffers<Acc>();
   };
@@ -350,8 +368,7 @@ inline absl::Status RunLutProblem(OpKernelContext* ctx, const std::string& op, c
   if (per_position > limit)
     return absl::ResourceExhaustedError(absl::StrCat(
         op, ": one output position needs ", per_position, " bytes of scratch (", pr.K, " products per output, ",
-        plan.out_width, " outputs per block), more than the limit of ", limit,
-        " bytes per thread (environment variable TFAXDNN_SCRATCH_LIMIT_BYTES)"));
+        plan.out_width, " outputs per block), more than ", ScratchLimitText(limit)));
   if (plan.int32_sums) return RunUnits<int32_t>(ctx, op, pr, plan, gather, out);
   return RunUnits<int64_t>(ctx, op, pr, plan, gather, out);
 }
@@ -393,14 +410,16 @@ void PackWeights(int64_t K, int64_t O, const T* w, std::vector<uint8_t>* widx, s
   }
 }
 
-// Runs a kernel's body, turning a failed host allocation (std::bad_alloc) into ResourceExhausted instead of an
-// uncaught exception that aborts the process.
+// Runs a kernel's body, turning a failed host allocation (std::bad_alloc) into ResourceExhausted, and any other
+// std::exception into an error status (ExceptionStatus), instead of an uncaught exception that aborts the process.
 template <typename Body>
 void GuardAllocations(OpKernelContext* ctx, const char* op, Body body) {
   try {
     body();
   } catch (const std::bad_alloc&) {
     ctx->CtxFailure(__FILE__, __LINE__, absl::ResourceExhaustedError(absl::StrCat(op, ": out of host memory")));
+  } catch (const std::exception& e) {  // std::length_error and the like: an error, never an uncaught exception
+    ctx->CtxFailure(__FILE__, __LINE__, ExceptionStatus(op, e));
   }
 }
 

@@ -44,7 +44,8 @@ struct TableRange {
   }
   int64_t MaxAbs() const { return std::max(-int64_t(lo), int64_t(hi)); }
   bool FitsInt16() const { return int64_t(hi) - lo <= 65535; }
-  int32_t Int16Bias() const { return lo + 32768; }  // entry - bias lies in int16 when FitsInt16()
+  // entry - bias lies in int16 when FitsInt16(); int64: lo + 32768 leaves int32 for lo >= 2^31 - 32768
+  int64_t Int16Bias() const { return int64_t(lo) + 32768; }
 };
 
 // Per-thread scratch reused across work units.
@@ -126,7 +127,7 @@ __attribute__((always_inline)) inline void LoadRow16(const int16_t* row, __m512i
 
 template <typename Acc>
 void LutGemmRows16(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, int64_t O, const int16_t* lut16,
-                   int32_t bias, Acc* acc, LutScratch* s) {
+                   int64_t bias, Acc* acc, LutScratch* s) {
 #if defined(__AVX512BW__)
   s->block32.resize(O);
   int32_t* ap = s->block32.data();
@@ -150,7 +151,7 @@ void LutGemmRows16(const uint8_t* xt, int64_t P, int64_t K, const uint8_t* w, in
       const int16_t* tail = lut16 + int64_t(xp[k]) * kTableSize;
       for (; o < O; ++o) ap[o] += tail[wk[o]];
     }
-    const int64_t offset = K * int64_t(bias);
+    const int64_t offset = K * bias;
     for (int64_t o = 0; o < O; ++o) acc[p * O + o] = static_cast<Acc>(ap[o] + offset);
   }
 #else

@@ -43,8 +43,8 @@ class PreparedTable {
   const int16_t* Biased16() const {
     std::call_once(biased16_once_, [this] {
       biased16_.resize(lut_.size());
-      const int32_t bias = range_.Int16Bias();
-      for (size_t i = 0; i < lut_.size(); ++i) biased16_[i] = static_cast<int16_t>(lut_[i] - bias);
+      const int64_t bias = range_.Int16Bias();
+      for (size_t i = 0; i < lut_.size(); ++i) biased16_[i] = static_cast<int16_t>(int64_t(lut_[i]) - bias);
     });
     return biased16_.data();
   }
