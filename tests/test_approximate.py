@@ -1,5 +1,8 @@
 """`tfaxdnn.approximate`: structure, calibration, bit-consistency with the op, skipping, saving, errors."""
 
+import dataclasses
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -7,7 +10,7 @@ import tensorflow as tf
 
 import tfaxdnn
 from tfaxdnn import multipliers, nn
-from tfaxdnn.core.skipping import kept_mask
+from tfaxdnn.core.skipping import SkipTieWarning, kept_mask
 from tfaxdnn.layers import ApproxConv2D, ApproxDense, ApproxDepthwiseConv2D
 from tfaxdnn.models import lenet5
 
@@ -159,6 +162,38 @@ def test_kept_mask_rules():
         kept_mask("conv7", 4, 0.5, None)
     with pytest.raises(ValueError, match=r"conv7.*shape \(4,\)"):
         kept_mask("conv7", 4, 0.5, np.ones(5))
+
+
+def test_a_skip_cut_inside_tied_scores_warns_that_position_decides():
+    with pytest.warns(SkipTieWarning, match=r"(?s)4 neurons of equal importance 1 .*by position.*0/1 kept-output"):
+        np.testing.assert_array_equal(kept_mask("fc", 5, 0.4, [0, 1, 1, 1, 1.0]), [False, False, True, True, True])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkipTieWarning)
+        kept_mask("fc", 4, 0.5, [0, 0, 1, 1.0])       # the cut falls between the tied groups
+        kept_mask("fc", 4, 0.25, [3, 1, 2, 4.0])
+        kept_mask("fc", 4, 1.0, np.ones(4))           # every neuron skipped: nothing to choose
+        kept_mask("fc", 4, 0.25, [0, 0, 0.3, 0.7])    # zero importance (dead neurons): any of them will do
+    with pytest.warns(SkipTieWarning, match=r"^(?!.*0/1).*2 neurons of equal importance 0.5"):
+        kept_mask("fc", 4, 0.5, [0.1, 0.5, 0.5, 0.7])
+    with pytest.warns(SkipTieWarning, match="0/1 kept-output mask"):   # a mask asked to skip fewer
+        kept_mask("fc", 4, 0.25, [0, 1, 0, 1.0])
+
+
+def test_a_carried_plan_asked_to_skip_more_warns(data):
+    model = small_cnn()
+    ax = tfaxdnn.approximate(model, {"layers": {"conv": {"skip_fraction": 0.25}}}, calibration_data=data,
+                             importance={"conv": np.array([0.5, 0.1, 0.9, 0.3])})
+    carried = tfaxdnn.plan_of(ax)
+    assert carried.importance["conv"] == (1.0, 0.0, 1.0, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkipTieWarning)
+        again = tfaxdnn.approximate(model, carried, calibration_data=data)   # the same neurons: no choice made
+    np.testing.assert_array_equal(again.get_layer("conv").kept_outputs, [True, False, True, True])
+    more = dataclasses.replace(carried, layers={**carried.layers,
+                                                "conv": dataclasses.replace(carried.layers["conv"], skip_fraction=0.5)})
+    with pytest.warns(SkipTieWarning, match="Layer 'conv'.*3 neurons of equal importance 1"):
+        ax2 = tfaxdnn.approximate(model, more, calibration_data=data)
+    np.testing.assert_array_equal(ax2.get_layer("conv").kept_outputs, [False, False, True, True])
 
 
 def test_save_and_load_keras_file_gives_identical_outputs(tmp_path, data):

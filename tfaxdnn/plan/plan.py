@@ -27,7 +27,7 @@ from tfaxdnn.multipliers.mode_selection import check_fractions
 __all__ = ["Plan", "LayerPlan", "QuantizationConfig", "WEIGHT_MAPPINGS", "as_plan"]
 
 WEIGHT_MAPPINGS = ("none", "uniform", "data")
-ACTIVATION_MODES = ("symmetric", "asymmetric")
+ACTIVATION_MODES = ("symmetric", "asymmetric", "auto")
 
 
 def _multiplier_name(value, where: str, signed: Optional[bool] = None) -> str:
@@ -57,8 +57,10 @@ class QuantizationConfig:
     Args:
         dtype: str, ``"int8"`` (signed ``mul8s_*`` tables: symmetric per-channel weights) or ``"uint8"`` (unsigned
             ``mul8u_*`` tables: asymmetric weights and activations).
-        activation: str, ``"symmetric"`` (int8 only, zero point 0) or ``"asymmetric"``; default: symmetric for
-            int8, asymmetric for uint8.
+        activation: str, ``"symmetric"`` (int8 only, zero point 0), ``"asymmetric"`` or ``"auto"`` (per layer:
+            asymmetric where the calibrated input is one-sided, minimum >= 0, and the layer's multiplier multiplies
+            activation code -128 exactly; symmetric elsewhere; `tfaxdnn.quant.activation_scheme`); default: symmetric
+            for int8, asymmetric for uint8 (uint8 codes are asymmetric under every setting).
         per_channel: bool, per-output-channel weight scales (else one scale per layer).
         calibration: str, activation-range method: ``"minmax"``, ``"moving_average"`` or ``"percentile"``.
         fold_batch_norm: bool, fold a BatchNormalization that directly follows an approximated convolution into it.

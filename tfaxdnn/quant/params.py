@@ -111,8 +111,42 @@ def weight_params(kernel: np.ndarray, signed: bool, per_channel: bool = True, ax
     return asymmetric_params(k.min(axis=red), k.max(axis=red), "uint8", ax)
 
 
-def activation_params(x_min: float, x_max: float, signed: bool, symmetric: bool = True) -> QuantParams:
-    """Per-tensor activation parameters for a calibrated range ``[x_min, x_max]``."""
+#: Activation schemes of a signed plan. ``"auto"`` chooses per layer: asymmetric where the calibrated input is
+#: one-sided (minimum >= 0: after ReLU/ReLU6, [0, 1] images; a symmetric grid codes it with half of its codes),
+#: unless the layer's multiplier gets a product of code -128 wrong (the asymmetric grid codes a 0 input, the most
+#: frequent one after a ReLU, as -128; every bundled table is exact for code 0, several, e.g. mul8s_1L2*, are not for
+#: -128); symmetric elsewhere (docs/approximate.md gives the measurements behind the rule).
+ACTIVATION_SCHEMES = ("symmetric", "asymmetric", "auto")
+
+
+def one_sided(x_min) -> bool:
+    """Whether a calibrated range starting at ``x_min`` is one-sided (no negative values)."""
+    return float(x_min) >= 0.0
+
+
+def zero_code_exact(table) -> bool:
+    """Whether a signed ``[256, 256]`` table (rows: activation codes -128..127) multiplies activation code -128 exactly
+    by every weight code."""
+    codes = np.arange(-128, 128, dtype=np.int64)
+    return bool(np.array_equal(np.asarray(table, np.int64)[0], -128 * codes))
+
+
+def activation_scheme(scheme: str, x_min, tables=()) -> str:
+    """``"symmetric"`` or ``"asymmetric"``: ``scheme`` with ``"auto"`` resolved by the calibrated minimum ``x_min``
+    and the signed multiplier ``tables`` the layer may use (all of a reconfigurable multiplier's modes)."""
+    if scheme not in ACTIVATION_SCHEMES:
+        raise ValueError(f"Activation scheme must be one of {list(ACTIVATION_SCHEMES)}. Received: {scheme!r}")
+    if scheme == "auto":
+        exact_zero = all(zero_code_exact(t) for t in tables)
+        return "asymmetric" if one_sided(x_min) and exact_zero else "symmetric"
+    return scheme
+
+
+def activation_params(x_min: float, x_max: float, signed: bool, symmetric=True, tables=()) -> QuantParams:
+    """Per-tensor activation parameters for a calibrated range ``[x_min, x_max]``; ``symmetric`` is a bool or one of
+    `ACTIVATION_SCHEMES` (``"auto"`` reads the layer's multiplier ``tables``); unsigned codes are always asymmetric."""
+    if isinstance(symmetric, str):
+        symmetric = activation_scheme(symmetric, x_min, tables if signed else ()) == "symmetric"
     if signed and symmetric:
         return symmetric_params(max(abs(float(x_min)), abs(float(x_max))), "int8", None, narrow_range=False)
     return asymmetric_params(float(x_min), float(x_max), "int8" if signed else "uint8")

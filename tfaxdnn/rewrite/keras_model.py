@@ -203,7 +203,8 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
                          "`calibration_data=x_calib` (a few hundred representative inputs).")
     ranges = _layer_ranges(model, layers, calibration_data, q.calibration, batch_size)
     data = calibration_data.data if isinstance(calibration_data, Calibration) else calibration_data
-    in_params = {n: activation_params(lo, hi, q.signed, q.activation == "symmetric") for n, (lo, hi) in ranges.items()}
+    in_params = {n: activation_params(lo, hi, q.signed, q.activation, _tables(plan.multiplier(resolved[n].multiplier)))
+                 for n, (lo, hi) in ranges.items()}
     data_mapped = {n: layers[n] for n, lp in resolved.items() if lp.weight_mapping == "data"}
     hist = _input_histograms(model, data_mapped, in_params, data, batch_size)
     folded_bns = {bn.name for bn in folds.values()}
@@ -242,6 +243,11 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
             new.get_layer(layer.name).set_weights(layer.get_weights())
     new.name = name or f"{model.name}_approx"
     return new
+
+
+def _tables(multiplier) -> list:
+    """The tables a layer on ``multiplier`` may multiply with (every mode of a reconfigurable one)."""
+    return [m.table for m in getattr(multiplier, "modes", ())] or [multiplier.table]
 
 
 def _warn_float_layers(model, resolved) -> None:

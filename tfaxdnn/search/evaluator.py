@@ -6,6 +6,10 @@ once (per calibration method) and every candidate reuses the ranges; accuracy is
 split (``split`` names it: searches select on ``"validation"`` and report on ``"test"``, `Evaluator.with_data`);
 energy comes from `tfaxdnn.hardware` on the same resolved plan (same multipliers, same skipped neurons).
 
+`Evaluator.baseline` also measures the all-exact 8-bit plan on the split and warns (`ExactQuantizationWarning`, once
+per evaluator) when it loses more than `EXACT_LOSS_WARNING` accuracy against the float model, naming the layers with
+one-sided inputs and what ``quantization={"activation": "auto"}`` scores there (docs/approximate.md).
+
 Example:
     >>> ev = Evaluator(model, (x_val, y_val), x_train[:500])            # doctest: +SKIP
     >>> m = ev(Plan(default_multiplier="mul8s_1L2N"))                    # doctest: +SKIP
@@ -19,6 +23,7 @@ import dataclasses
 import hashlib
 import os
 import pickle
+import warnings
 from typing import Dict, List, Mapping, Optional
 
 import numpy as np
@@ -29,10 +34,17 @@ from tfaxdnn.core.evaluation import as_labels
 from tfaxdnn.plan import Plan, as_plan
 from tfaxdnn.search.selection import seeded_subset, split_data
 
-__all__ = ["Evaluator", "EvaluatorSpec", "Metrics", "split_data", "seeded_subset"]
+__all__ = ["Evaluator", "EvaluatorSpec", "Metrics", "split_data", "seeded_subset", "ExactQuantizationWarning",
+           "EXACT_LOSS_WARNING"]
 
 #: Images per batch of the per-batch accuracy series (the STL queries' signal).
 SIGNAL_BATCH = 100
+#: Accuracy the all-exact 8-bit plan may lose against the float model before `Evaluator.baseline` warns.
+EXACT_LOSS_WARNING = 0.005
+
+
+class ExactQuantizationWarning(UserWarning):
+    """The exact 8-bit model (quantisation alone, no approximation) loses accuracy against the float model."""
 
 
 @dataclasses.dataclass
@@ -86,6 +98,11 @@ class EvaluatorSpec:
         return Evaluator.from_spec(self)
 
 
+def _key(plan: Plan) -> str:
+    """The memo key of a (completed) plan."""
+    return hashlib.sha256(plan.to_json(indent=None).encode()).hexdigest()
+
+
 class Evaluator:
     """Scores plans on a float Keras 3 model; see the module docstring.
 
@@ -129,6 +146,7 @@ class Evaluator:
         self._calibrations: Dict[str, object] = {}
         self._mode_code_cache: Dict[tuple, np.ndarray] = {}  # (layer, quantization) -> weight codes (`_mode_codes`)
         self._cache: Dict[str, Metrics] = {}
+        self._aside: Dict[str, Metrics] = {}  # measured for the evaluator's own check, not yet asked for
         self._hits = self._misses = 0
         self._baseline: Optional[Metrics] = None
 
@@ -159,14 +177,25 @@ class Evaluator:
     def __call__(self, plan) -> Metrics:
         """`Metrics` of ``plan`` on this evaluator's split, memoised by the plan's JSON."""
         plan = self.complete(plan)
-        key = hashlib.sha256(plan.to_json(indent=None).encode()).hexdigest()
+        key = _key(plan)
         if key in self._cache:
             self._hits += 1
             return self._cache[key]
         self._misses += 1
-        metrics = self._score(self.build(plan), plan)
+        metrics = self._aside.pop(key, None) or self._score(self.build(plan), plan)
         self._cache[key] = metrics
         return metrics
+
+    def _measure_aside(self, plan) -> Metrics:
+        """`Metrics` of ``plan`` for the evaluator's own check, leaving the memo's counts as the caller's requests made
+        them (a later request of the same plan counts as a miss and reuses this measurement)."""
+        plan = self.complete(plan)
+        key = _key(plan)
+        if key in self._cache:
+            return self._cache[key]
+        if key not in self._aside:
+            self._aside[key] = self._score(self.build(plan), plan)
+        return self._aside[key]
 
     def cache_info(self) -> dict:
         return {"hits": self._hits, "misses": self._misses, "size": len(self._cache)}
@@ -220,7 +249,37 @@ class Evaluator:
         """`Metrics` of the float model on this split (energy: the all-exact plan's)."""
         if self._baseline is None:
             self._baseline = self._score(self.model, self.exact_plan())
+            self._check_exact_loss()
         return self._baseline
+
+    def _check_exact_loss(self) -> None:
+        """Warns when the all-exact 8-bit plan loses more than `EXACT_LOSS_WARNING` against float on this split."""
+        from tfaxdnn.quant import one_sided
+
+        exact = self._measure_aside(self.exact_plan())
+        loss = self._baseline.accuracy - exact.accuracy
+        if loss <= EXACT_LOSS_WARNING + 1e-9:   # (one image of 200 is 0.005 up to rounding)
+            return
+        q = self.exact_plan().quantization
+        ranges = self.calibration(q.calibration).ranges
+        sided = [n for n in self.layers if one_sided(ranges[n][0])]
+        head = (f"Evaluator: the exact 8-bit model (quantisation alone) scores {exact.accuracy:.4f} on the "
+                f"{self.split} split ({exact.n} images), {100 * loss:.1f} points below the float model "
+                f"({self._baseline.accuracy:.4f}), with {q.activation} int8 activations.")
+        if not sided:
+            warnings.warn(f"{head} No layer input is one-sided, so unused activation codes are not the cause; try "
+                          "calibration='percentile' or fine-tuning (tfaxdnn.rewrite.finetune).",
+                          ExactQuantizationWarning, stacklevel=3)
+            return
+        fixed = self._measure_aside(Plan(default_multiplier=_mult.EXACT_SIGNED, quantization={"activation": "auto"}))
+        shown = sided[:6] + (["..."] if len(sided) > 6 else [])
+        warnings.warn(f"{head} {len(sided)} of {len(self.layers)} layers have one-sided inputs (calibrated minimum "
+                      f">= 0) that use only half of the symmetric codes: {shown}. With "
+                      f"quantization={{'activation': 'auto'}} (asymmetric grids for those inputs) the exact 8-bit "
+                      f"model scores {fixed.accuracy:.4f} here. 'auto' keeps the symmetric grid on layers whose "
+                      "multiplier gets products of code -128 wrong (e.g. mul8s_1L2*: an asymmetric grid codes a 0 "
+                      "input as -128); compare your plans both ways on validation data (docs/approximate.md).",
+                      ExactQuantizationWarning, stacklevel=3)
 
     # -- other splits and processes ---------------------------------------------------------------------------
     def with_data(self, eval_data, split: str = "test") -> "Evaluator":
@@ -229,7 +288,7 @@ class Evaluator:
         other.__dict__.update(self.__dict__)
         x, y = eval_data
         other.x, other.y, other.split = np.asarray(x), as_labels(y), str(split)
-        other._cache, other._hits, other._misses, other._baseline = {}, 0, 0, None
+        other._cache, other._aside, other._hits, other._misses, other._baseline = {}, {}, 0, 0, None
         return other
 
     def to_spec(self, directory) -> EvaluatorSpec:
