@@ -267,8 +267,9 @@ def _warn_float_layers(model, resolved) -> None:
             reason = kinds.unsupported_reason(layer) or f"{type(layer).__name__} is not an approximable kind"
             left.append(f"{layer.name} ({reason})")
     if left:
-        warnings.warn(f"approximate: these layers multiply in float and are NOT approximated: {left}. Their energy "
-                      "and error are not modelled.", stacklevel=3)
+        warnings.warn(f"approximate: these layers multiply in float and are NOT approximated: {left}. Their "
+                      "arithmetic stays float (no approximation error); tfaxdnn.hardware.estimate prices those it can "
+                      "shape as exact 8-bit MACs and names the rest (docs/hardware.md).", stacklevel=3)
 
 
 def _warn_silenced_outputs(model, masks) -> None:
