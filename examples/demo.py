@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# warnings as one readable line (a demo reader needs the message, not the library's source line)
+warnings.formatwarning = lambda message, category, *_args, **_kw: f"warning ({category.__name__}): {message}\n"
 
 import keras  # noqa: E402
 
