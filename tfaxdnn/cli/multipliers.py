@@ -8,8 +8,9 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("multipliers", help="list the bundled multipliers (MAE, power, hash)",
-                              description="The bundled EvoApprox8b multipliers: MAE, WCE, power, area and table hash.")
+    p = subparsers.add_parser("multipliers", help="list the bundled multipliers (MAE, power, error rank, hash)",
+                              description="The bundled EvoApprox8b multipliers: MAE, WCE, power, area, the rank of the "
+                                          "error table T - a*w (exact, over the rationals) and table hash.")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--signed", action="store_true", help="signed (mul8s_*) circuits only")
     g.add_argument("--unsigned", action="store_true", help="unsigned (mul8u_*) circuits only")
@@ -25,11 +26,12 @@ def run(args) -> int:
     rows = [multipliers.get(n) for n in multipliers.names(signed)]
     key = {"mae": lambda m: (m.mae_percent, m.name), "name": lambda m: m.name,
            "power": lambda m: (m.power_mw if m.power_mw is not None else float("inf"), m.name)}[args.sort]
-    print(f"{'name':<22s}{'signed':>7s}{'MAE %':>10s}{'WCE %':>10s}{'power mW':>10s}{'area um2':>10s}  hash")
+    print(f"{'name':<22s}{'signed':>7s}{'MAE %':>10s}{'WCE %':>10s}{'power mW':>10s}{'area um2':>10s}{'rank':>6s}"
+          "  hash")
     for m in sorted(rows, key=key):
         power = f"{m.power_mw:10.4f}" if m.power_mw is not None else f"{'?':>10s}"
         area = f"{m.area_um2:10.1f}" if m.area_um2 is not None else f"{'?':>10s}"
         print(f"{m.name:<22s}{'yes' if m.signed else 'no':>7s}{m.mae_percent:10.4f}{m.wce_percent:10.3f}{power}{area}"
-              f"  {m.hash}")
+              f"{m.decomposition().rank:6d}  {m.hash}")
     print(f"{len(rows)} circuits (EvoApprox8b, PDK45 power/area at the published characterisation)")
     return 0

@@ -16,6 +16,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from tfaxdnn.multipliers import decomposition as _decomposition
+
 TABLE_SHAPE = (256, 256)
 BIN_ENTRIES = 256 * 256
 
@@ -128,6 +130,13 @@ class Multiplier:
     def error_table(self) -> np.ndarray:
         """``table - exact`` as int64 ``[256, 256]``."""
         return self.table.astype(np.int64) - exact_table(self.signed)
+
+    def decomposition(self) -> "_decomposition.ErrorDecomposition":
+        """Exact low-rank factorisation ``table = a*w + u @ v / d`` of :meth:`error_table` (integer ``u [256, r]``,
+        ``v [r, 256]``, ``d``; ``r`` the error's rank), cached per table hash. ``a``, ``w`` are the operand values
+        in table order (the codes the LUT op multiplies; zero-point corrections stay separate and exact): see
+        :mod:`tfaxdnn.multipliers.decomposition`."""
+        return _decomposition.cached(self.hash, self.signed, self.error_table)
 
     def __call__(self, a, w) -> np.ndarray:
         """Evaluate the multiplier on integer operands (broadcasting)."""
