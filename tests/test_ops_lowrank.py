@@ -5,7 +5,7 @@ import pytest
 
 from tfaxdnn import multipliers as M
 from tfaxdnn.ops import nn, reference
-from tfaxdnn.ops.lowrank import lowrank_matmul
+from tfaxdnn.ops.lowrank import lowrank_conv2d, lowrank_depthwise_conv2d, lowrank_matmul
 
 CASES = [("mul8s_1L2N", 0), ("mul8s_1KVA", 1), ("mul8s_1KR3", 2), ("mul8s_1KV6", 3), ("mul8u_KEM", 4),
          ("mul8u_NGR", 5), ("mul8u_185Q", 6), ("mul8u_1JJQ", 7)]
@@ -58,3 +58,79 @@ def test_sums_outside_int32_are_refused_like_the_lut_op():
     half = k // 2                                 # 1,146,880,000 fits: both give it
     np.testing.assert_array_equal(lowrank_matmul(a[:, :half], b[:half], "mul8s_1KV6"),
                                   nn.approx_matmul(a[:, :half], b[:half], "mul8s_1KV6").numpy())
+
+
+# -- convolutions: lowrank_conv2d / lowrank_depthwise_conv2d against the LUT ops ----------------------------------
+
+CONV_CASES = [("mul8s_1L2N", 10), ("mul8s_1KVA", 11), ("mul8s_1KR3", 12), ("mul8s_1KV6", 13), ("mul8u_KEM", 14),
+              ("mul8u_NGR", 15)]
+#: (strides, dilations, padding): strides 1 and 2, dilation 2, both paddings, mixed per-axis values
+GEOMETRIES = [(1, 1, "SAME"), (2, 1, "SAME"), (1, 2, "VALID"), (2, 1, "VALID"), (1, 2, "SAME"),
+              ((2, 1), (1, 2), "SAME")]
+
+
+@pytest.mark.parametrize("name,seed", CONV_CASES)
+def test_lowrank_convolutions_bit_identical_to_lut_ops(name, seed):
+    m = M.get(name)
+    rng = np.random.default_rng(seed)
+    dtype, lo, hi = (np.int8, -128, 128) if m.signed else (np.uint8, 0, 256)
+    for i, (s, d, padding) in enumerate(GEOMETRIES):
+        n, h, w, c = int(rng.integers(1, 3)), int(rng.choice([5, 7, 9])), int(rng.choice([5, 7, 11])), \
+            int(rng.integers(1, 6))
+        kh, kw, o, mult = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 5)), \
+            int(rng.integers(1, 3))
+        x = rng.integers(lo, hi, (n, h, w, c)).astype(dtype)
+        f = rng.integers(lo, hi, (kh, kw, c, o)).astype(dtype)
+        fd = rng.integers(lo, hi, (kh, kw, c, mult)).astype(dtype)
+        za = int(rng.integers(lo, hi))  # non-zero input zero points: SAME padding holds T[z_a, w] products
+        per_channel = i % 2 == 1
+        zw = rng.integers(lo, hi, o) if per_channel else int(rng.integers(lo, hi))
+        zwd = rng.integers(lo, hi, c * mult) if per_channel else int(rng.integers(lo, hi))
+        args = (s, padding, d)
+        got = np.asarray(lowrank_conv2d(x, f, m, *args, input_zero_point=za, filter_zero_point=zw))
+        want = nn.approx_conv2d(x, f, m, *args, input_zero_point=za, filter_zero_point=zw).numpy()
+        assert got.dtype == np.int32 and np.array_equal(got, want), (name, x.shape, f.shape, args, za)
+        got = np.asarray(lowrank_depthwise_conv2d(x, fd, m, *args, input_zero_point=za, filter_zero_point=zwd))
+        want = nn.approx_depthwise_conv2d(x, fd, m, *args, input_zero_point=za, filter_zero_point=zwd).numpy()
+        assert got.dtype == np.int32 and np.array_equal(got, want), (name, x.shape, fd.shape, args, za)
+
+
+def test_lowrank_conv2d_matches_the_reference_with_padding_of_the_zero_point():
+    # A zero-padded float convolution would differ here: the padded taps must contribute T[z_a, w].
+    m = M.get("mul8s_1L2N")
+    rng = np.random.default_rng(16)
+    x = rng.integers(-128, 128, (1, 3, 4, 2)).astype(np.int8)
+    f = rng.integers(-128, 128, (3, 3, 2, 3)).astype(np.int8)
+    got = np.asarray(lowrank_conv2d(x, f, m, 1, "SAME", 1, 57, [3, -4, 5]))
+    np.testing.assert_array_equal(got, reference.conv2d(x, f, m.table, 1, "SAME", 1, 57, np.array([3, -4, 5])))
+
+
+def test_lowrank_conv2d_chunks_input_channels():
+    # 185Q's term bound (~2**44) allows 72 channels of a 3x3 kernel per exact chunk: 80 channels take two.
+    m = M.get("mul8u_185Q")
+    assert (2 ** 53 - 1) // (9 * m.decomposition().term_bound) < 80
+    rng = np.random.default_rng(17)
+    x = rng.choice(np.array([0, 255], np.uint8), (1, 3, 4, 80))
+    f = rng.choice(np.array([0, 255], np.uint8), (3, 3, 80, 2))
+    got = np.asarray(lowrank_conv2d(x, f, m, 1, "SAME", 1, 255, [0, 250]))
+    want = nn.approx_conv2d(x, f, m, 1, "SAME", 1, 255, [0, 250]).numpy()
+    np.testing.assert_array_equal(got, want)
+    fd = f[..., :1]
+    got = np.asarray(lowrank_depthwise_conv2d(x, fd, m, 2, "SAME", 1, 3, 200))
+    np.testing.assert_array_equal(got, nn.approx_depthwise_conv2d(x, fd, m, 2, "SAME", 1, 3, 200).numpy())
+
+
+def test_lowrank_convolutions_refuse_what_cannot_be_exact():
+    x, f = np.zeros((1, 4, 4, 2), np.uint8), np.zeros((3, 3, 2, 1), np.uint8)
+    for op in (lowrank_conv2d, lowrank_depthwise_conv2d):
+        with pytest.raises(ValueError, match="2\\*\\*53"):
+            op(x, f, "mul8u_GJM")                  # term bound >= 2**53: not even one tap is exact
+        big = np.zeros((26, 26, 2, 1), np.uint8)   # 676 taps of one channel * 185Q's term bound >= 2**53
+        with pytest.raises(ValueError, match="2\\*\\*53"):
+            op(np.zeros((1, 26, 26, 2), np.uint8), big, "mul8u_185Q")
+        with pytest.raises(TypeError, match="both be int8 or both uint8"):
+            op(x, f.astype(np.int8), "mul8s_1L2N")
+    k = 140_000                                    # K * (-128 * -128) > 2**31 - 1: refused like the LUT op
+    x, f = np.full((1, 1, 1, k), -128, np.int8), np.full((1, 1, k, 1), -128, np.int8)
+    with pytest.raises(ValueError, match="do not fit int32"):
+        lowrank_conv2d(x, f, "mul8s_1KV6")

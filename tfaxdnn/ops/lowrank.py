@@ -11,16 +11,21 @@ needs ``K * 2**16 < 2**53``, and the low-rank part is split into K-chunks of at 
 No algorithm that rounds is involved (plain float64 GEMM; no TF32, no Winograd/FFT). The zero-point corrections
 ``- z_b * sum(a) - z_a * sum(b) + K * z_a * z_b`` are added in int64, and the result is cast to int32 like the
 LUT op's accumulators.
+
+The convolutions (:func:`lowrank_conv2d`, :func:`lowrank_depthwise_conv2d`) follow the same argument; see
+:func:`lowrank_conv2d`.
 """
 
 from __future__ import annotations
+
+import functools
 
 import keras
 import numpy as np
 
 from tfaxdnn.multipliers import resolve
 
-__all__ = ["lowrank_matmul"]
+__all__ = ["lowrank_conv2d", "lowrank_depthwise_conv2d", "lowrank_matmul"]
 
 _EXACT = 2 ** 53
 
@@ -91,3 +96,141 @@ def _check_int32(out, name: str) -> None:
     if values.size and (values.min() < -2 ** 31 or values.max() > 2 ** 31 - 1):
         raise ValueError(f"'{name}': accumulated sums range [{values.min()}, {values.max()}] do not fit int32 "
                          "(the LUT op refuses them too).")
+
+
+def _pair(value, name: str):
+    value = (int(value), int(value)) if np.isscalar(value) else tuple(int(v) for v in value)
+    if len(value) != 2 or min(value) < 1:
+        raise ValueError(f"`{name}` must be a positive int or a pair of positive ints. Received: {name}={value}")
+    return value
+
+
+def _pads(size: int, k: int, stride: int, dilation: int, padding: str):
+    """(before, after) padding of one spatial axis, as TF (and the LUT op) compute it."""
+    eff = (k - 1) * dilation + 1
+    if padding == "VALID":
+        return 0, 0
+    total = max((-(-size // stride) - 1) * stride + eff - size, 0)
+    return total // 2, total - total // 2
+
+
+def _valid_conv(x, w, strides, dilations, depthwise: bool):
+    """A VALID float64 (depthwise) convolution; strides and dilations both above 1 run as a stride-1 convolution
+    subsampled (the same windows: output ``i`` of stride ``s`` is output ``i*s`` of stride 1)."""
+    fn = keras.ops.depthwise_conv if depthwise else keras.ops.conv
+    both = max(strides) > 1 and max(dilations) > 1
+    out = fn(x, w, strides=(1, 1) if both else strides, padding="valid", data_format="channels_last",
+             dilation_rate=dilations)
+    return out[:, ::strides[0], ::strides[1], :] if both else out
+
+
+def _lowrank_conv(x_codes, w_codes, multiplier, strides, padding, dilations, input_zero_point, filter_zero_point,
+                  depthwise: bool):
+    x, w = keras.ops.convert_to_tensor(x_codes), keras.ops.convert_to_tensor(w_codes)
+    dx, dw = keras.backend.standardize_dtype(x.dtype), keras.backend.standardize_dtype(w.dtype)
+    if dx not in ("int8", "uint8") or dx != dw:
+        raise TypeError(f"`inputs` and `filters` must both be int8 or both uint8 codes. Received: {dx}, {dw}")
+    if len(x.shape) != 4 or len(w.shape) != 4 or x.shape[3] != w.shape[2] or None in x.shape[1:]:
+        raise ValueError(f"Expected NHWC inputs (known H, W, C) and [h, w, C, O] filters. Received: {x.shape}, "
+                         f"{w.shape}")
+    signed = dx == "int8"
+    m = resolve(multiplier, signed=signed)
+    if m.signed != signed:
+        raise ValueError(f"Multiplier '{m.name}' does not match the operands' signedness.")
+    dec = m.decomposition()
+    strides, dilations = _pair(strides, "strides"), _pair(dilations, "dilations")
+    padding = str(padding).upper()
+    if padding not in ("SAME", "VALID"):
+        raise ValueError(f"`padding` must be 'SAME' or 'VALID'. Received: padding={padding!r}")
+    _, h, wd, c = (int(v) if v is not None else None for v in x.shape)
+    kh, kw, _, o = (int(v) for v in w.shape)
+    o_count = c * o if depthwise else o
+    (pt, pb), (pl, pr) = _pads(h, kh, strides[0], dilations[0], padding), _pads(wd, kw, strides[1], dilations[1],
+                                                                                padding)
+    taps = kh * kw * (1 if depthwise else c)  # K: the products summed into one output
+    if taps * 2 ** 16 >= _EXACT:
+        raise ValueError(f"K={taps} taps is too large for an exact float64 product part (K * 2**16 >= 2**53).")
+    if dec.rank and kh * kw * dec.term_bound >= _EXACT:
+        raise ValueError(f"'{m.name}': {kh}x{kw} taps of one channel times the decomposition term bound "
+                         f"{dec.term_bound} reach 2**53: no exact float64 form, use the LUT op.")
+    if dec.rank and taps * dec.term_bound >= 2 ** 63:
+        raise ValueError(f"'{m.name}': K * term bound exceeds int64.")
+    za = int(input_zero_point)
+    off = 128 if signed else 0
+    # codes as table indices, padded with the input zero point's code (the LUT op's padding): then VALID convs
+    ix = keras.ops.pad(keras.ops.cast(x, "int32") + off, [[0, 0], [pt, pb], [pl, pr], [0, 0]],
+                       constant_values=za + off)
+    iw = keras.ops.cast(w, "int32") + off
+    conv = functools.partial(_valid_conv, strides=strides, dilations=dilations, depthwise=depthwise)
+    xf = keras.ops.cast(ix - off, "float64")
+    out = keras.ops.cast(conv(xf, keras.ops.cast(w, "float64")), "int64")  # |partial sums| <= K * 2**16 < 2**53
+    if dec.rank:
+        r = dec.rank
+        u_tab = keras.ops.convert_to_tensor(dec.u.astype(np.float64))  # [256, r]
+        v_tab = keras.ops.convert_to_tensor(dec.v.T.astype(np.float64))  # [256, r]
+        hp, wp = h + pt + pb, wd + pl + pr
+        # channels c*r + j hold u_j[x_c] and v_j[w_c]: one convolution sums all r terms (per-tap bound term_bound)
+        chunk = c if depthwise else max(1, (_EXACT - 1) // (kh * kw * dec.term_bound))
+        num = None
+        for c0 in range(0, c, chunk):
+            cn = min(chunk, c - c0)
+            xu = keras.ops.reshape(keras.ops.take(u_tab, ix[..., c0:c0 + cn], axis=0), (-1, hp, wp, cn * r))
+            wv = keras.ops.take(v_tab, iw[:, :, c0:c0 + cn], axis=0)  # [kh, kw, cn, O, r]
+            wv = keras.ops.reshape(keras.ops.transpose(wv, (0, 1, 2, 4, 3)), (kh, kw, cn * r, o))
+            part = keras.ops.cast(conv(xu, wv), "int64")  # |partial sums| <= kh * kw * cn * term_bound < 2**53
+            if depthwise:  # output channel (c*r + j)*M + m: sum the r terms of each (c, m) in int64
+                oh, ow = int(part.shape[1]), int(part.shape[2])
+                part = keras.ops.reshape(keras.ops.sum(keras.ops.reshape(part, (-1, oh, ow, c, r, o)), axis=4),
+                                         (-1, oh, ow, o_count))
+            num = part if num is None else num + part
+        out = out + keras.ops.floor_divide(num, dec.d)  # exact: num = d * (sum of errors)
+    zw_np = np.asarray(filter_zero_point, dtype=np.int64)
+    if zw_np.ndim > 1 or (zw_np.ndim == 1 and zw_np.shape[0] not in (1, o_count)):
+        raise ValueError(f"`filter_zero_point` must be a scalar or have {o_count} elements. Received: {zw_np.shape}")
+    zw = keras.ops.convert_to_tensor(zw_np)
+    ones = keras.ops.ones((kh, kw, c, 1), "float64")
+    sa = keras.ops.cast(conv(xf, ones), "int64")  # sum of the window's codes, padding included (exact, < 2**53)
+    if depthwise:
+        sa = keras.ops.repeat(sa, o, axis=-1)  # channel c*M + m
+        sw = keras.ops.reshape(keras.ops.sum(keras.ops.cast(w, "int64"), axis=(0, 1)), (o_count,))
+    else:
+        sw = keras.ops.sum(keras.ops.cast(w, "int64"), axis=(0, 1, 2))
+    out = out - zw * sa - za * sw + taps * za * zw
+    _check_int32(out, m.name)
+    return keras.ops.cast(out, "int32")
+
+
+def lowrank_conv2d(x_codes, w_codes, multiplier, strides=1, padding="VALID", dilations=1, input_zero_point=0,
+                   filter_zero_point=0):
+    """NHWC ``x_codes`` convolved with HWIO ``w_codes`` through ``multiplier``; int32 ``[N, OH, OW, O]``, equal to
+    ``tfaxdnn.ops.nn.approx_conv2d`` (scalar ``input_zero_point``; ``filter_zero_point`` scalar or ``[O]``).
+
+    Built from ``keras.ops`` only: ``conv(x, w) + sum_j conv(u_j[x], v_j[w]) / d`` in float64, on the code tensor
+    padded explicitly with the input zero point's code (so padded taps contribute ``T[z_a, w]`` like the LUT op,
+    which a zero-padded convolution would not), then VALID convolutions; the zero-point corrections in int64.
+
+    Exactness: a float64 convolution of integer tensors is exact when the sum of the absolute values of every
+    output's terms stays below 2**53 (then every partial sum, in any order, is an integer below 2**53). One
+    output has ``K = kh*kw*in_c`` taps: the product part needs ``K * 2**16 < 2**53``; the ``r`` low-rank terms
+    run as one convolution over ``in_c * r`` re-coded channels (per-tap bound ``term_bound``), chunked over input
+    channels so that ``kh*kw*chunk*term_bound < 2**53``, each chunk's integer result summed in int64. Where even
+    one channel cannot be exact (``kh*kw*term_bound >= 2**53``) a ValueError naming 2**53 is raised. TF's CPU
+    float64 convolution is a plain accumulation (Eigen's im2col/GEMM contraction; no Winograd/FFT, no TF32), and
+    FMA of exact integers is exact too. Sums outside int32 are refused when run eagerly, as the LUT op does.
+    """
+    return _lowrank_conv(x_codes, w_codes, multiplier, strides, padding, dilations, input_zero_point,
+                         filter_zero_point, depthwise=False)
+
+
+def lowrank_depthwise_conv2d(x_codes, w_codes, multiplier, strides=1, padding="VALID", dilations=1,
+                             input_zero_point=0, filter_zero_point=0):
+    """Depthwise form of :func:`lowrank_conv2d`: ``w_codes [h, w, in_c, mult]``, output channel ``c*mult + m``,
+    equal to ``tfaxdnn.ops.nn.approx_depthwise_conv2d`` (``filter_zero_point`` scalar or ``[in_c*mult]``).
+
+    Same exactness argument with ``K = kh*kw`` taps per output: the re-coded channels ``c*r + j`` are convolved
+    depthwise (each output a ``kh*kw``-term sum bounded by ``kh*kw*term_bound < 2**53``, else ValueError), and
+    the ``r`` terms of each output channel summed in int64 (``keras.ops.depthwise_conv``: TF's CPU float64
+    depthwise kernel, a plain accumulation).
+    """
+    return _lowrank_conv(x_codes, w_codes, multiplier, strides, padding, dilations, input_zero_point,
+                         filter_zero_point, depthwise=True)
