@@ -152,27 +152,6 @@ def load_plan(path: Optional[str]):
         raise fail(f"cannot use plan '{path}': {exc}") from None
 
 
-def _read_arrays(path: str, need: Sequence[str], what: str) -> dict:
-    """The arrays ``need`` (of `KEYS`) of the npz file ``path``; the others are neither read nor required."""
-    import numpy as np
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Dataset file not found: {path}")
-    try:
-        f = np.load(path)
-    except Exception as exc:  # noqa: BLE001  (corrupt zip, pickle, truncated file)
-        raise ValueError(f"'{path}' is not a readable npz dataset: {exc}") from None
-    if not hasattr(f, "files"):
-        raise ValueError(f"'{path}' is a single .npy array, not an npz dataset with keys {list(KEYS)}.")
-    with f:
-        missing = [k for k in need if k not in f.files]
-        if missing:
-            uses = ", ".join(f"{k} ({KEYS[k]})" for k in missing)
-            raise ValueError(f"{what}dataset '{path}' lacks {uses}, which this command reads; it holds "
-                             f"{sorted(f.files)}.")
-        return {k: f[k] if k.startswith("x") else f[k].reshape(-1) for k in need}
-
-
 def _prepared(x, model, scale: Optional[float], name: str):
     """``x`` prepared for ``model``'s input (`tfaxdnn.data.prepare_images`); an explicit ``--scale`` that divides
     data already in [-1, 1] (a float image set, binary images) down to at most 1/255 is refused."""
@@ -196,12 +175,12 @@ def load_dataset(path: str, model, scale: Optional[float] = None, *, need: Seque
     """``((x_train, y_train), (x_test, y_test))`` of the npz data file ``path``, images prepared for ``model``'s input
     (divided by ``scale``: default 255 for integer pixels, 1 for float data and integers in [0, 1]). Only the arrays
     ``need`` are read (and required); the others are None. ``what`` prefixes the split names in messages."""
+    from tfaxdnn.data.loaders import load_npz
+
     with reported(ValueError, FileNotFoundError, KeyError):
-        arrays = _read_arrays(path, need, what.capitalize())
-        for k in ("x_train", "x_test"):
-            if k in arrays:
-                arrays[k] = _prepared(arrays[k], model, scale, f"{what}{k}")
-    return tuple((arrays.get(f"x_{s}"), arrays.get(f"y_{s}")) for s in ("train", "test"))
+        (x_train, y_train), (x_test, y_test) = load_npz(path, need, KEYS, f"{what}dataset".capitalize())
+        return ((None if x_train is None else _prepared(x_train, model, scale, f"{what}x_train"), y_train),
+                (None if x_test is None else _prepared(x_test, model, scale, f"{what}x_test"), y_test))
 
 
 def load_data(args, model, calibration: bool = True) -> tuple:

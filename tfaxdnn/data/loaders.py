@@ -16,8 +16,11 @@ BUNDLED_CIFAR10 = os.path.join(os.path.dirname(__file__), "cifar10_subset.npz")
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def load_npz(path) -> tuple:
-    """Return ``(x_train, y_train), (x_test, y_test)`` from an npz file; labels flattened to 1-D."""
+def load_npz(path, keys=KEYS, uses: Optional[dict] = None, what: str = "Dataset") -> tuple:
+    """Return ``(x_train, y_train), (x_test, y_test)`` from an npz file; labels flattened to 1-D.
+
+    Only ``keys`` are read and required (the others are None); ``uses`` (``{key: what it is for}``) and ``what``
+    (the file's role) word the error for a missing one."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Dataset file not found: {path}")
@@ -25,12 +28,15 @@ def load_npz(path) -> tuple:
         f = np.load(path)
     except Exception as exc:  # corrupt zip, pickle, truncated file
         raise ValueError(f"'{path}' is not a readable npz dataset: {exc}") from exc
+    if not hasattr(f, "files"):
+        raise ValueError(f"'{path}' is a single .npy array, not an npz dataset with keys {list(KEYS)}.")
     with f:
-        missing = [k for k in KEYS if k not in f.files]
+        missing = [k for k in keys if k not in f.files]
         if missing:
-            raise ValueError(f"Dataset '{path}' lacks keys {missing}; expected {list(KEYS)}, got {f.files}.")
-        xtr, ytr, xte, yte = (f[k] for k in KEYS)
-    return (xtr, ytr.reshape(-1)), (xte, yte.reshape(-1))
+            named = ", ".join(f"{k} ({uses[k]})" if uses and k in uses else k for k in missing)
+            raise ValueError(f"{what} '{path}' lacks {named}; expected {list(keys)}, it holds {sorted(f.files)}.")
+        arrays = {k: f[k] if k.startswith("x") else f[k].reshape(-1) for k in keys}
+    return tuple((arrays.get(f"x_{s}"), arrays.get(f"y_{s}")) for s in ("train", "test"))
 
 
 def find_dataset(name: str, path: Optional[str] = None) -> Optional[str]:
