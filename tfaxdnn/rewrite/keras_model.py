@@ -203,7 +203,7 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
                          "`calibration_data=x_calib` (a few hundred representative inputs).")
     ranges = _layer_ranges(model, layers, calibration_data, q.calibration, batch_size)
     data = calibration_data.data if isinstance(calibration_data, Calibration) else calibration_data
-    in_params = {n: activation_params(lo, hi, q.signed, q.activation, _tables(plan.multiplier(resolved[n].multiplier)))
+    in_params = {n: activation_params(lo, hi, q.signed, q.activation, _tables(plan, resolved[n], q.activation))
                  for n, (lo, hi) in ranges.items()}
     data_mapped = {n: layers[n] for n, lp in resolved.items() if lp.weight_mapping == "data"}
     hist = _input_histograms(model, data_mapped, in_params, data, batch_size)
@@ -245,8 +245,12 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
     return new
 
 
-def _tables(multiplier) -> list:
-    """The tables a layer on ``multiplier`` may multiply with (every mode of a reconfigurable one)."""
+def _tables(plan, lp, activation: str) -> list:
+    """The tables a layer of ``plan`` may multiply with (every mode of a reconfigurable multiplier): what the
+    ``"auto"`` activation scheme reads; no lookup for the other schemes."""
+    if activation != "auto":
+        return []
+    multiplier = plan.multiplier(lp.multiplier)
     return [m.table for m in getattr(multiplier, "modes", ())] or [multiplier.table]
 
 

@@ -7,8 +7,9 @@ split (``split`` names it: searches select on ``"validation"`` and report on ``"
 energy comes from `tfaxdnn.hardware` on the same resolved plan (same multipliers, same skipped neurons).
 
 `Evaluator.baseline` also measures the all-exact 8-bit plan on the split and warns (`ExactQuantizationWarning`, once
-per evaluator) when it loses more than `EXACT_LOSS_WARNING` accuracy against the float model, naming the layers with
-one-sided inputs and what ``quantization={"activation": "auto"}`` scores there (docs/approximate.md).
+per evaluator; those derived by `with_data` leave it to the one they come from) when it loses more than
+`EXACT_LOSS_WARNING` accuracy against the float model, naming the layers with one-sided inputs and what
+``quantization={"activation": "auto"}`` scores there (docs/approximate.md).
 
 Example:
     >>> ev = Evaluator(model, (x_val, y_val), x_train[:500])            # doctest: +SKIP
@@ -149,6 +150,9 @@ class Evaluator:
         self._aside: Dict[str, Metrics] = {}  # measured for the evaluator's own check, not yet asked for
         self._hits = self._misses = 0
         self._baseline: Optional[Metrics] = None
+        # once per evaluator, not per candidate: the input-range check of its data (first scored model) and the
+        # exact-loss check (`baseline`; evaluators derived by `with_data` leave it to this one)
+        self._inputs_checked, self._check_exact = False, True
 
     # -- plans ------------------------------------------------------------------------------------------------
     def complete(self, plan) -> Plan:
@@ -204,7 +208,9 @@ class Evaluator:
         from tfaxdnn import hardware
         from tfaxdnn.core.evaluation import evaluate
 
-        ev = evaluate(keras_model, self.x, self.y, batch_size=SIGNAL_BATCH)
+        check = not self._inputs_checked and keras_model is not self.model   # the float model has no range to miss
+        ev = evaluate(keras_model, self.x, self.y, batch_size=SIGNAL_BATCH, check_inputs=check)
+        self._inputs_checked = self._inputs_checked or check
         report = hardware.estimate(None, plan, self.accelerator, batch_size=self.batch_size, shapes=self._shapes,
                                    weight_codes=self._mode_codes(plan, keras_model))
         rows = [dataclasses.asdict(r) for r in report.layers]
@@ -249,7 +255,8 @@ class Evaluator:
         """`Metrics` of the float model on this split (energy: the all-exact plan's)."""
         if self._baseline is None:
             self._baseline = self._score(self.model, self.exact_plan())
-            self._check_exact_loss()
+            if self._check_exact:
+                self._check_exact_loss()
         return self._baseline
 
     def _check_exact_loss(self) -> None:
@@ -289,6 +296,7 @@ class Evaluator:
         x, y = eval_data
         other.x, other.y, other.split = np.asarray(x), as_labels(y), str(split)
         other._cache, other._aside, other._hits, other._misses, other._baseline = {}, {}, 0, 0, None
+        other._inputs_checked, other._check_exact = False, False
         return other
 
     def to_spec(self, directory) -> EvaluatorSpec:

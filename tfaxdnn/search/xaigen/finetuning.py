@@ -43,7 +43,7 @@ def finetune_stage(run: XAIGenSearch, config: XAIGenConfig, result: XAIGenResult
         plan = run.plan(settings)
         ax = finetune(run.ev.build(plan), x_tr, y_tr, config.finetune_epochs, config.seed,
                       config.finetune_batch_size, config.finetune_learning_rate, verbose=0)
-        val_acc = evaluate(ax, run.ev.x, run.ev.y).accuracy
+        val_acc = evaluate(ax, run.ev.x, run.ev.y, check_inputs=False).accuracy   # checked by run.ev
         m = run.ev(plan)
         row = {"search_accuracy_drop": d, "validation_accuracy_before": m.accuracy,
                "validation_accuracy": val_acc, "accepted": val_acc >= q_c or d == drop,
@@ -56,7 +56,7 @@ def finetune_stage(run: XAIGenSearch, config: XAIGenConfig, result: XAIGenResult
             break
     m_test = run.test(plan)
     result.model, result.plan, result.importance = ax, plan, imp
-    result.accuracy = evaluate(ax, run.test.x, run.test.y).accuracy
+    result.accuracy = evaluate(ax, run.test.x, run.test.y, check_inputs=False).accuracy
     result.validation_accuracy = val_acc
     result.energy_j, result.latency_s, result.memory_bytes = m_test.energy_j, m_test.latency_s, m_test.memory_bytes
     result.relative_energy, result.reductions = m_test.relative_energy, dict(m_test.reductions)
