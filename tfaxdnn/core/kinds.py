@@ -15,23 +15,25 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 
 __all__ = ["LayerKind", "KINDS", "kind_of", "kind_named", "supports", "unsupported_reason", "unwrap",
-           "approximable_layers", "approximable_names", "n_outputs", "kind_of_graph_op", "NOT_APPROXIMATED"]
+           "approximable_layers", "approximable_names", "n_outputs", "kind_of_graph_op", "NOT_APPROXIMATED",
+           "gemm_conv", "gemm_depthwise", "gemm_dense", "conv_geometry"]
 
 
-def _gemm_dense(layer, in_shape, out_shape) -> Tuple[int, int, int, int]:
+def gemm_dense(layer, in_shape, out_shape) -> Tuple[int, int, int, int]:
     return int(in_shape[-1]), int(layer.units), 1, int(np.prod(in_shape[:-1], dtype=np.int64))
 
 
-def _spatial(layer, in_shape, out_shape):
+def conv_geometry(layer, in_shape, out_shape) -> Tuple[int, int, int]:
+    """``(in_channels, output positions, kernel taps)`` of a convolution of any rank (channels_first aware)."""
     channels_first = getattr(layer, "data_format", "channels_last") == "channels_first"
     cin = int(in_shape[0] if channels_first else in_shape[-1])
-    f = int(np.prod(out_shape[1:] if channels_first else out_shape[:-1]))
-    kh, kw = (int(v) for v in layer.kernel_size)
-    return cin, f, kh * kw
+    f = int(np.prod(out_shape[1:] if channels_first else out_shape[:-1], dtype=np.int64))
+    return cin, f, int(np.prod([int(v) for v in layer.kernel_size], dtype=np.int64))
 
 
-def _gemm_conv(layer, in_shape, out_shape) -> Tuple[int, int, int, int]:
-    cin, f, taps = _spatial(layer, in_shape, out_shape)
+def gemm_conv(layer, in_shape, out_shape) -> Tuple[int, int, int, int]:
+    """``(k, o, groups, f)`` of a (grouped) convolution of any rank: im2col rows ``f`` = output positions."""
+    cin, f, taps = conv_geometry(layer, in_shape, out_shape)
     groups, filters = int(getattr(layer, "groups", 1) or 1), int(layer.filters)
     if cin % groups or filters % groups:
         raise ValueError(f"Layer '{layer.name}': groups={groups} must divide input channels ({cin}) and filters "
@@ -39,8 +41,9 @@ def _gemm_conv(layer, in_shape, out_shape) -> Tuple[int, int, int, int]:
     return taps * cin // groups, filters // groups, groups, f
 
 
-def _gemm_depthwise(layer, in_shape, out_shape) -> Tuple[int, int, int, int]:
-    cin, f, taps = _spatial(layer, in_shape, out_shape)
+def gemm_depthwise(layer, in_shape, out_shape) -> Tuple[int, int, int, int]:
+    """``(k, o, groups, f)`` of a depthwise convolution of any rank: one GEMM per input channel."""
+    cin, f, taps = conv_geometry(layer, in_shape, out_shape)
     return taps, int(layer.depth_multiplier), cin, f
 
 
@@ -77,11 +80,11 @@ class LayerKind:
 #: Approximable kinds, most specific first (a subclass test takes the first match).
 KINDS: Tuple[LayerKind, ...] = (
     LayerKind("DepthwiseConv2D", "depthwise", "depthwise_kernel",
-              ("DepthwiseConv2dNative",), "TfaxApproxDepthwiseConv2D", _gemm_depthwise),
+              ("DepthwiseConv2dNative",), "TfaxApproxDepthwiseConv2D", gemm_depthwise),
     LayerKind("Conv2D", "conv2d", "kernel", ("Conv2D", "QuantizedConv2D"),
-              "TfaxApproxConv2D", _gemm_conv),
+              "TfaxApproxConv2D", gemm_conv),
     LayerKind("Dense", "dense", "kernel", ("MatMul", "QuantizedMatMul"),
-              "TfaxApproxMatMul", _gemm_dense),
+              "TfaxApproxMatMul", gemm_dense),
 )
 
 #: Layers with multiplications that stay float (a user is warned when a model holds them).

@@ -28,35 +28,19 @@ def _prod(values) -> int:
     return int(np.prod([int(v) for v in values], dtype=np.int64))
 
 
-def _geometry(layer, in_shape, out_shape):
-    """``(in_channels, input positions, output positions, kernel taps)``; channels_first aware."""
-    first = getattr(layer, "data_format", "channels_last") == "channels_first"
-    cin = int(in_shape[0] if first else in_shape[-1])
-    f_in = _prod(in_shape[1:] if first else in_shape[:-1])
-    f_out = _prod(out_shape[1:] if first else out_shape[:-1])
-    return cin, f_in, f_out, _prod(layer.kernel_size)
-
-
 def _conv(layer, in_shape, out_shape) -> List[Part]:
-    """Conv1D / Conv3D (and grouped): im2col rows ``f`` = output positions, ``k = taps * cin / groups``."""
-    cin, _, f, taps = _geometry(layer, in_shape, out_shape)
-    groups, filters = int(getattr(layer, "groups", 1) or 1), int(layer.filters)
-    if cin % groups or filters % groups:
-        raise ValueError(f"Layer '{layer.name}': groups={groups} must divide input channels ({cin}) and filters "
-                         f"({filters}).")
-    return [("", "conv", taps * cin // groups, filters // groups, groups, f, _prod(in_shape), _prod(out_shape))]
+    """Conv1D / Conv3D (and grouped): the kinds table's convolution GEMM (`tfaxdnn.core.kinds.gemm_conv`)."""
+    return [("", "conv", *kinds.gemm_conv(layer, in_shape, out_shape), _prod(in_shape), _prod(out_shape))]
 
 
 def _depthwise(layer, in_shape, out_shape) -> List[Part]:
-    """DepthwiseConv1D: one GEMM per input channel, ``k = taps``, ``o = depth_multiplier``."""
-    cin, _, f, taps = _geometry(layer, in_shape, out_shape)
-    return [("", "depthwise", taps, int(layer.depth_multiplier), cin, f, _prod(in_shape), _prod(out_shape))]
+    """DepthwiseConv1D: one GEMM per input channel (`tfaxdnn.core.kinds.gemm_depthwise`)."""
+    return [("", "depthwise", *kinds.gemm_depthwise(layer, in_shape, out_shape), _prod(in_shape), _prod(out_shape))]
 
 
 def _separable(layer, in_shape, out_shape) -> List[Part]:
     """SeparableConv1D/2D = depthwise (strided, per channel) then a 1x1 pointwise GEMM on its output."""
-    cin, _, f, taps = _geometry(layer, in_shape, out_shape)
-    dm = int(layer.depth_multiplier)
+    taps, dm, cin, f = kinds.gemm_depthwise(layer, in_shape, out_shape)
     mid = f * cin * dm
     return [("/depthwise", "depthwise", taps, dm, cin, f, _prod(in_shape), mid),
             ("/pointwise", "pointwise", cin * dm, int(layer.filters), 1, f, mid, _prod(out_shape))]
@@ -65,7 +49,7 @@ def _separable(layer, in_shape, out_shape) -> List[Part]:
 def _transpose(layer, in_shape, out_shape) -> List[Part]:
     """ConvNDTranspose as the scatter GEMM (col2im): every input position times the ``cin x (taps * filters)``
     kernel; no multiplication by inserted zeros. The overlap-add of the products is not a MAC."""
-    cin, f_in, _, taps = _geometry(layer, in_shape, out_shape)
+    cin, f_in, taps = kinds.conv_geometry(layer, in_shape, in_shape)    # positions of the input
     return [("", "conv_transpose", cin, taps * int(layer.filters), 1, f_in, _prod(in_shape), _prod(out_shape))]
 
 
