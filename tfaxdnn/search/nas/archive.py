@@ -12,7 +12,7 @@ from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
 
-from tfaxdnn.search.nas.fronts import objective_values
+from tfaxdnn.search.nas.fronts import meets_floor, objective_values
 from tfaxdnn.search.nas.genome import GenomeSpace
 
 __all__ = ["Archive"]
@@ -50,7 +50,7 @@ class Archive:
         source = "offspring" if generation else ("xaigen_seed" if key in self.seed_keys else "random")
         rec = {"id": len(self.records), "generation": generation, "source": source, "genome": key,
                "plan": json.dumps(self.space.to_plan(self.space.from_key(key)).to_dict()["layers"]), **metrics}
-        rec["feasible"] = rec["accuracy"] >= self.floor - 1e-12
+        rec["feasible"] = meets_floor(rec["accuracy"], self.floor)
         self.index[key] = len(self.records)
         self.records.append(rec)
         return rec

@@ -14,7 +14,7 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from tfaxdnn.search.nas.config import OBJECTIVES
 
-__all__ = ["objective_values", "feasible", "pareto_front", "hypervolume"]
+__all__ = ["objective_values", "meets_floor", "feasible", "pareto_front", "hypervolume"]
 
 
 def objective_values(record: dict, objectives: Sequence[str]) -> List[float]:
@@ -23,9 +23,14 @@ def objective_values(record: dict, objectives: Sequence[str]) -> List[float]:
     return [float(vals.get(OBJECTIVES[o], record.get(OBJECTIVES[o]))) for o in objectives]
 
 
+def meets_floor(accuracy: float, floor: float) -> bool:
+    """Whether a validation accuracy meets the accuracy floor (the constraint)."""
+    return accuracy >= floor - 1e-12
+
+
 def feasible(records: Sequence[dict], floor: float) -> List[dict]:
     """The records meeting the accuracy floor (validation)."""
-    return [r for r in records if r["accuracy"] >= floor - 1e-12]
+    return [r for r in records if meets_floor(r["accuracy"], floor)]
 
 
 def pareto_front(records: Sequence[dict], objectives: Sequence[str], floor: float) -> List[dict]:

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Dict, List, Optional
 
 from tfaxdnn.search.nas.config import NASConfig
+from tfaxdnn.search.nas.fronts import meets_floor
 
 __all__ = ["NASResult", "comparison_summary"]
 
@@ -34,7 +35,7 @@ class NASResult:
     def best_energy(self, max_drop: float, split: str = "validation") -> Optional[dict]:
         """The front member of lowest relative energy with ≤ ``max_drop`` accuracy loss on ``split``."""
         floor = self.baseline_accuracy[split] - max_drop
-        ok = [f for f in self.front if f["accuracy"][split] >= floor - 1e-12]
+        ok = [f for f in self.front if meets_floor(f["accuracy"][split], floor)]
         return min(ok, key=lambda f: f["relative_energy"]) if ok else None
 
 
