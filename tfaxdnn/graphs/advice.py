@@ -34,7 +34,8 @@ def _requantize(codes: str, form: str, requantizable: bool) -> str:
     if not requantizable:
         return ""
     other = "int8" if codes == "uint8" else "uint8"
-    call = f'quantize_graph(..., scheme="{other}")' if form == "python" else f"quantize(calibration=..., scheme={other})"
+    call = (f'quantize_graph(..., scheme="{other}")' if form == "python" else
+            f"quantize(calibration=..., scheme={other})")
     kind = "signed" if other == "int8" else "unsigned"
     return f"; or keep the {kind} multipliers and quantize the float graph with {call} instead"
 
@@ -88,7 +89,8 @@ def plan_scheme_mismatch(source: str, given: dict, dtype: str, dtype_given: bool
                                                                                         graph[codes], source)
         fix = ('write "quantization": {"dtype": "int8"} (or drop the key)' if codes == "int8"
                else 'write "quantization": {"dtype": "uint8"}')
-        return f"{head}. This graph's rewritable nodes have {what}, which fit these multipliers. Fix: in {source}, {fix}."
+        return (f"{head}. This graph's rewritable nodes have {what}, which fit these multipliers. Fix: in {source}, "
+                f"{fix}.")
     if signed and not unsigned:
         fix = 'write "quantization": {"dtype": "int8"} (or drop the key) for these mul8s_* multipliers'
     elif unsigned and not signed:

@@ -35,7 +35,7 @@ from tensorflow.core.framework import graph_pb2
 
 from tfaxdnn.graphs.advice import scheme_fix
 from tfaxdnn.graphs.errors import GraphTransformError, RefusalError, describe
-from tfaxdnn.graphs.graph_index import GraphIndex, Rewrite, assemble, const_node, op_node, split_input
+from tfaxdnn.graphs.graph_index import GraphIndex, Rewrite, assemble, const_node, op_node, split_input, unchanged
 from tfaxdnn.graphs.lut_form import (ACC, FLOAT_OPS, INFO, QUANTIZED_OPS, TFAX_OPS, approx_node, info_node, lut_nodes,
                                      read_info)
 from tfaxdnn.quant.fake_quant import fake_quant_codes, nudged_grid
@@ -146,11 +146,8 @@ def approximate_graph(graph_def: graph_pb2.GraphDef, plan, form: str = "python",
         warnings.warn(f"approximate: these depthwise convolutions have no FakeQuant filter and stay float: {left}.",
                       stacklevel=2)
     if not targets:
-        warnings.warn("approximate: the plan selects no node (no quantised conv/matmul in the graph, or an empty "
-                      "plan); the graph is unchanged.", stacklevel=2)
-        out = graph_pb2.GraphDef()
-        out.CopyFrom(graph_def)
-        return out
+        return unchanged(graph_def, "approximate: the plan selects no node (no quantised conv/matmul in the graph, or "
+                                    "an empty plan); the graph is unchanged.")
     rewrites = {}
     for name, lp in targets.items():
         node = index.nodes[name]

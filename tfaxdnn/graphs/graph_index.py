@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -12,6 +13,15 @@ from tensorflow.core.framework import attr_value_pb2, graph_pb2, node_def_pb2
 from tfaxdnn.graphs.errors import RefusalError, describe
 
 PASS_THROUGH = ("Identity", "ReadVariableOp", "StopGradient", "Snapshot")
+
+
+def unchanged(graph_def: graph_pb2.GraphDef, message: str) -> graph_pb2.GraphDef:
+    """A transform that found nothing to rewrite: warns ``message`` (at the transform's caller) and returns a copy of
+    ``graph_def`` (the input is never returned or modified)."""
+    warnings.warn(message, stacklevel=3)
+    out = graph_pb2.GraphDef()
+    out.CopyFrom(graph_def)
+    return out
 
 
 def split_input(ref: str) -> Tuple[str, int, bool]:

@@ -32,7 +32,7 @@ from tensorflow.core.framework import graph_pb2
 from tfaxdnn import multipliers
 from tfaxdnn.graphs.errors import GraphTransformError, RefusalError, describe
 from tfaxdnn.graphs.folding import Fold, fold
-from tfaxdnn.graphs.graph_index import GraphIndex, Rewrite, assemble, attr_ints, const_node, op_node
+from tfaxdnn.graphs.graph_index import GraphIndex, Rewrite, assemble, attr_ints, const_node, op_node, unchanged
 from tfaxdnn.graphs.lut_form import FLOAT_OPS as QUANTIZABLE
 from tfaxdnn.graphs.lut_form import lut_nodes
 from tfaxdnn.quant import activation_params
@@ -106,11 +106,8 @@ def quantize_graph(graph_def: graph_pb2.GraphDef, input_name: str, data: np.ndar
     if left:
         warnings.warn(f"quantize: these nodes stay float: {left}.", stacklevel=2)
     if not targets:
-        warnings.warn("quantize: no float Conv2D/DepthwiseConv2dNative/MatMul with a constant filter; the graph is "
-                      "unchanged.", stacklevel=2)
-        out = graph_pb2.GraphDef()
-        out.CopyFrom(graph_def)
-        return out
+        return unchanged(graph_def, "quantize: no float Conv2D/DepthwiseConv2dNative/MatMul with a constant filter; "
+                                    "the graph is unchanged.")
     ranges = tensor_ranges(graph_def, input_name, data, [_ref(n.input[0]) for n in targets])
     rewrites = {}
     for node in targets:

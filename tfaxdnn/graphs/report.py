@@ -19,7 +19,6 @@ from tfaxdnn.graphs.approximate import QUANTIZE_SUFFIX as _TF1_SUFFIX
 from tfaxdnn.graphs.errors import RefusalError
 from tfaxdnn.graphs.graph_index import GraphIndex
 from tfaxdnn.graphs.lut_form import ACC
-from tfaxdnn.graphs.lut_form import FLOAT_OPS as FLOAT
 from tfaxdnn.graphs.lut_form import QUANTIZED_OPS as TF1
 from tfaxdnn.graphs.lut_form import TFAX_OPS, read_info
 from tfaxdnn.graphs.quantize import left_reason

@@ -121,7 +121,8 @@ def _plan_file(path: str, graph_def):
         dtype = quant.get("dtype", "int8") if isinstance(quant, dict) else "int8"
         given = _plan_multipliers(data)
         if dtype in ("int8", "uint8") and any(s != (dtype == "int8") for s in given.values()):
-            raise GraphTransformError(plan_scheme_mismatch(path, given, dtype, isinstance(quant, dict) and "dtype" in quant,
+            dtype_given = isinstance(quant, dict) and "dtype" in quant
+            raise GraphTransformError(plan_scheme_mismatch(path, given, dtype, dtype_given,
                                                            graph_codes(GraphIndex(graph_def))))
     try:
         return tfaxdnn.Plan.from_dict(data)
