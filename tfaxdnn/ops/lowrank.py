@@ -24,20 +24,40 @@ import keras
 import numpy as np
 
 from tfaxdnn.multipliers import resolve
+from tfaxdnn.ops.arguments import padding_mode, pair
 
 __all__ = ["lowrank_conv2d", "lowrank_depthwise_conv2d", "lowrank_matmul"]
 
 _EXACT = 2 ** 53
 
 
-def _check_codes(a, b):
+def _codes(a, b, names: str):
+    """Both operands as tensors of one code type; ``(a, b, signed)``."""
     a, b = keras.ops.convert_to_tensor(a), keras.ops.convert_to_tensor(b)
     da, db = keras.backend.standardize_dtype(a.dtype), keras.backend.standardize_dtype(b.dtype)
     if da not in ("int8", "uint8") or da != db:
-        raise TypeError(f"`a` and `b` must both be int8 or both uint8 codes. Received: {da}, {db}")
-    if len(a.shape) != 2 or len(b.shape) != 2 or a.shape[1] != b.shape[0]:
-        raise ValueError(f"Expected a [N, K] and b [K, O]. Received: {a.shape}, {b.shape}")
+        raise TypeError(f"{names} must both be int8 or both uint8 codes. Received: {da}, {db}")
     return a, b, da == "int8"
+
+
+def _decomposition(multiplier, signed: bool, taps: int, taps_per_chunk: int):
+    """``(multiplier, decomposition, u table [256, r], v table [256, r])`` (float64), after the bounds that make the
+    float64 form exact: ``taps * 2**16 < 2**53`` (the product part), ``taps_per_chunk * term_bound < 2**53`` (the
+    smallest chunk of the low-rank part) and ``taps * term_bound < 2**63`` (their int64 sum)."""
+    m = resolve(multiplier, signed=signed)
+    if m.signed != signed:
+        raise ValueError(f"Multiplier '{m.name}' does not match the operands' signedness.")
+    dec = m.decomposition()
+    if taps * 2 ** 16 >= _EXACT:
+        raise ValueError(f"K={taps} taps is too large for an exact float64 product part (K * 2**16 >= 2**53).")
+    if dec.rank and taps_per_chunk * dec.term_bound >= _EXACT:
+        raise ValueError(f"'{m.name}': {taps_per_chunk} tap(s) times the decomposition term bound {dec.term_bound} "
+                         "reach 2**53: no exact float64 form, use the LUT op.")
+    if dec.rank and taps * dec.term_bound >= 2 ** 63:
+        raise ValueError(f"'{m.name}': K * term bound exceeds int64.")
+    u_tab = keras.ops.convert_to_tensor(dec.u.astype(np.float64))    # [256, r]
+    v_tab = keras.ops.convert_to_tensor(dec.v.T.astype(np.float64))  # [256, r]
+    return m, dec, u_tab, v_tab
 
 
 def lowrank_matmul(a_codes, b_codes, multiplier, a_zero_point=0, b_zero_point=0):
@@ -48,25 +68,16 @@ def lowrank_matmul(a_codes, b_codes, multiplier, a_zero_point=0, b_zero_point=0)
     (``term_bound >= 2**53``; e.g. some high-rank unsigned tables): use the LUT op for those; and, when run
     eagerly, when a sum does not fit int32 (as the LUT op does).
     """
-    a, b, signed = _check_codes(a_codes, b_codes)
-    m = resolve(multiplier, signed=signed)
-    if m.signed != signed:
-        raise ValueError(f"Multiplier '{m.name}' does not match the operands' signedness.")
-    dec = m.decomposition()
+    a, b, signed = _codes(a_codes, b_codes, "`a` and `b`")
+    if len(a.shape) != 2 or len(b.shape) != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"Expected a [N, K] and b [K, O]. Received: {a.shape}, {b.shape}")
     K = int(a.shape[1])
-    if K * 2 ** 16 >= _EXACT:
-        raise ValueError(f"K={K} is too large for an exact float64 product part.")
-    if dec.rank and dec.term_bound >= _EXACT:
-        raise ValueError(f"'{m.name}': decomposition term bound {dec.term_bound} >= 2**53, no exact float64 form.")
-    if dec.rank and K * dec.term_bound >= 2 ** 63:
-        raise ValueError(f"'{m.name}': K * term bound exceeds int64.")
+    m, dec, u_tab, v_tab = _decomposition(multiplier, signed, K, 1)
     af, bf = keras.ops.cast(a, "float64"), keras.ops.cast(b, "float64")
     out = keras.ops.cast(keras.ops.matmul(af, bf), "int64")  # exact: every partial sum < K * 2**16 < 2**53
     if dec.rank:
         off = 128 if signed else 0
         r = dec.rank
-        u_tab = keras.ops.convert_to_tensor(dec.u.astype(np.float64))  # [256, r]
-        v_tab = keras.ops.convert_to_tensor(dec.v.T.astype(np.float64))  # [256, r]
         ia, ib = keras.ops.cast(a, "int32") + off, keras.ops.cast(b, "int32") + off
         chunk = max(1, (_EXACT - 1) // (dec.term_bound or 1))
         num = None
@@ -98,13 +109,6 @@ def _check_int32(out, name: str) -> None:
                          "(the LUT op refuses them too).")
 
 
-def _pair(value, name: str):
-    value = (int(value), int(value)) if np.isscalar(value) else tuple(int(v) for v in value)
-    if len(value) != 2 or min(value) < 1:
-        raise ValueError(f"`{name}` must be a positive int or a pair of positive ints. Received: {name}={value}")
-    return value
-
-
 def _pads(size: int, k: int, stride: int, dilation: int, padding: str):
     """(before, after) padding of one spatial axis, as TF (and the LUT op) compute it."""
     eff = (k - 1) * dilation + 1
@@ -126,35 +130,19 @@ def _valid_conv(x, w, strides, dilations, depthwise: bool):
 
 def _lowrank_conv(x_codes, w_codes, multiplier, strides, padding, dilations, input_zero_point, filter_zero_point,
                   depthwise: bool):
-    x, w = keras.ops.convert_to_tensor(x_codes), keras.ops.convert_to_tensor(w_codes)
-    dx, dw = keras.backend.standardize_dtype(x.dtype), keras.backend.standardize_dtype(w.dtype)
-    if dx not in ("int8", "uint8") or dx != dw:
-        raise TypeError(f"`inputs` and `filters` must both be int8 or both uint8 codes. Received: {dx}, {dw}")
+    x, w, signed = _codes(x_codes, w_codes, "`inputs` and `filters`")
     if len(x.shape) != 4 or len(w.shape) != 4 or x.shape[3] != w.shape[2] or None in x.shape[1:]:
         raise ValueError(f"Expected NHWC inputs (known H, W, C) and [h, w, C, O] filters. Received: {x.shape}, "
                          f"{w.shape}")
-    signed = dx == "int8"
-    m = resolve(multiplier, signed=signed)
-    if m.signed != signed:
-        raise ValueError(f"Multiplier '{m.name}' does not match the operands' signedness.")
-    dec = m.decomposition()
-    strides, dilations = _pair(strides, "strides"), _pair(dilations, "dilations")
-    padding = str(padding).upper()
-    if padding not in ("SAME", "VALID"):
-        raise ValueError(f"`padding` must be 'SAME' or 'VALID'. Received: padding={padding!r}")
+    strides, dilations = pair(strides, "strides"), pair(dilations, "dilations")
+    padding = padding_mode(padding)
     _, h, wd, c = (int(v) if v is not None else None for v in x.shape)
     kh, kw, _, o = (int(v) for v in w.shape)
     o_count = c * o if depthwise else o
     (pt, pb), (pl, pr) = _pads(h, kh, strides[0], dilations[0], padding), _pads(wd, kw, strides[1], dilations[1],
                                                                                 padding)
     taps = kh * kw * (1 if depthwise else c)  # K: the products summed into one output
-    if taps * 2 ** 16 >= _EXACT:
-        raise ValueError(f"K={taps} taps is too large for an exact float64 product part (K * 2**16 >= 2**53).")
-    if dec.rank and kh * kw * dec.term_bound >= _EXACT:
-        raise ValueError(f"'{m.name}': {kh}x{kw} taps of one channel times the decomposition term bound "
-                         f"{dec.term_bound} reach 2**53: no exact float64 form, use the LUT op.")
-    if dec.rank and taps * dec.term_bound >= 2 ** 63:
-        raise ValueError(f"'{m.name}': K * term bound exceeds int64.")
+    m, dec, u_tab, v_tab = _decomposition(multiplier, signed, taps, kh * kw)   # chunks of one channel at least
     za = int(input_zero_point)
     off = 128 if signed else 0
     # codes as table indices, padded with the input zero point's code (the LUT op's padding): then VALID convs
@@ -166,8 +154,6 @@ def _lowrank_conv(x_codes, w_codes, multiplier, strides, padding, dilations, inp
     out = keras.ops.cast(conv(xf, keras.ops.cast(w, "float64")), "int64")  # |partial sums| <= K * 2**16 < 2**53
     if dec.rank:
         r = dec.rank
-        u_tab = keras.ops.convert_to_tensor(dec.u.astype(np.float64))  # [256, r]
-        v_tab = keras.ops.convert_to_tensor(dec.v.T.astype(np.float64))  # [256, r]
         hp, wp = h + pt + pb, wd + pl + pr
         # channels c*r + j hold u_j[x_c] and v_j[w_c]: one convolution sums all r terms (per-tap bound term_bound)
         chunk = c if depthwise else max(1, (_EXACT - 1) // (kh * kw * dec.term_bound))

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfaxdnn.multipliers import Multiplier, resolve
+from tfaxdnn.ops.arguments import padding_mode, pair
 from tfaxdnn.ops.loader import load
 
 __all__ = ["approx_conv2d", "approx_depthwise_conv2d", "approx_matmul", "quantize", "table_tensor"]
@@ -142,19 +143,7 @@ def table_tensor(multiplier: Multiplier) -> tf.Tensor:
 
 
 def _pair(value, name: str):
-    if isinstance(value, (int, np.integer)):
-        value = (int(value), int(value))
-    value = tuple(int(v) for v in value)
-    if len(value) != 2 or min(value) < 1:
-        raise ValueError(f"`{name}` must be a positive int or a pair of positive ints. Received: {name}={value}")
-    return [1, value[0], value[1], 1]
-
-
-def _padding(padding: str) -> str:
-    p = str(padding).upper()
-    if p not in ("SAME", "VALID"):
-        raise ValueError(f"`padding` must be 'SAME' or 'VALID'. Received: padding={padding!r}")
-    return p
+    return [1, *pair(value, name), 1]
 
 
 def _zero_point(z, name: str, dtype: tf.DType) -> tf.Tensor:
@@ -174,7 +163,7 @@ def _convolution(op: str, inputs, filters, multiplier, strides, padding, dilatio
     return getattr(load(), op)(
         x, w, table, _zero_point(input_zero_point, "input_zero_point", x.dtype),
         _zero_point(filter_zero_point, "filter_zero_point", x.dtype), strides=_pair(strides, "strides"),
-        padding=_padding(padding), dilations=_pair(dilations, "dilations"), multiplier=label, name=name)
+        padding=padding_mode(padding), dilations=_pair(dilations, "dilations"), multiplier=label, name=name)
 
 
 def approx_conv2d(inputs, filters, multiplier, strides=1, padding="VALID", dilations=1, input_zero_point=0,
