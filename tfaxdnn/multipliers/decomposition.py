@@ -8,10 +8,11 @@ so an approximate matmul/convolution is ``r + 1`` ordinary ones on element-wise 
 (``U[:, k]`` looked up by the activation code, ``V[k, :]`` by the weight code).
 
 Construction (all exact, no floating point): the rank and a non-singular pivot block ``M = E[I, J]`` are found by
-Gaussian elimination modulo a prime; the rows ``E[I, :]`` are then reduced by fraction-free (Bareiss) Gauss-Jordan
-elimination over the integers, which gives ``det(M) * M^-1 E[I, :]`` with integer entries. With ``U = E[:, J]``,
-``E = U . M^-1 . E[I, :]``; each term's fraction is reduced by its gcd and the terms are put over a common
-denominator ``d``. :meth:`ErrorDecomposition.reconstruct` rebuilds the table in integer arithmetic, and the
+Gaussian elimination modulo a prime; ``M^-1 E[I, :]`` is then solved modulo a growing set of primes, combined by the
+CRT and read back as fractions by rational reconstruction, and the candidate is checked exactly in integers
+(fraction-free Bareiss Gauss-Jordan over the integers is the fallback; no bundled table needs it). With
+``U = E[:, J]``, ``E = U . M^-1 . E[I, :]``; each term's fraction is reduced by its gcd and the terms are put over a
+common denominator ``d``. :meth:`ErrorDecomposition.reconstruct` rebuilds the table in integer arithmetic, and the
 construction checks it, which also proves the rank (``M`` is non-singular, so rank >= r; the identity, rank <= r).
 
 Zero points: the LUT op multiplies *codes*, ``T[qa, qw]`` (indexed like ``Multiplier.table``): the exact
@@ -34,6 +35,7 @@ __all__ = ["ErrorDecomposition", "decompose"]
 
 _PRIME = 2147483629  # < 2**31, so products of residues fit int64
 _INT64_SAFE = 2 ** 62
+_TRANSPOSE_RANK = 8  # up to this rank the transpose's factorisation is tried too (smaller term bound kept)
 _CACHE: Dict[Tuple[str, bool], "ErrorDecomposition"] = {}
 
 
@@ -255,9 +257,10 @@ def _modular_terms(E: np.ndarray, I, J):
     return None
 
 
-def _factor(E: np.ndarray):
-    """``(u, v, d)`` with ``E = u @ v / d``: ``u = E[:, J]``, ``v`` integer rows, ``d`` a common denominator."""
-    I, J = _pivots_mod_p(E)
+def _factor(E: np.ndarray, pivots=None):
+    """``(u, v, d)`` with ``E = u @ v / d``: ``u = E[:, J]``, ``v`` integer rows, ``d`` a common denominator;
+    ``pivots``: ``E``'s `_pivots_mod_p`, when already found."""
+    I, J = pivots or _pivots_mod_p(E)
     r = len(I)
     if r == 0:
         return np.zeros((256, 0), np.int64), [], 1
@@ -294,9 +297,10 @@ def decompose(error: np.ndarray, signed: bool) -> ErrorDecomposition:
     ``term_bound`` kept. The result is checked by exact reconstruction.
     """
     E = np.asarray(error, dtype=np.int64)
+    pivots = _pivots_mod_p(E)                  # the rank decides whether the transpose is tried too
     best = None
-    for transpose in ((False, True) if _pivots_count_small(E) else (False,)):
-        u, v, d = _factor(E.T if transpose else E)
+    for transpose in ((False, True) if len(pivots[0]) <= _TRANSPOSE_RANK else (False,)):
+        u, v, d = _factor(E.T) if transpose else _factor(E, pivots)
         if transpose:  # E^T = u v / d  ->  E = v^T u^T / d
             u, v = np.array(v, dtype=object).T, np.asarray(u).T
             u_rows, v_rows = [[int(x) for x in row] for row in u], [[int(x) for x in row] for row in v]
@@ -314,10 +318,6 @@ def decompose(error: np.ndarray, signed: bool) -> ErrorDecomposition:
     if not np.array_equal(best.error(), E):
         raise ArithmeticError("exact reconstruction of the error table failed")
     return best
-
-
-def _pivots_count_small(E: np.ndarray, limit: int = 8) -> bool:
-    return len(_pivots_mod_p(E)[0]) <= limit
 
 
 def cached(table_hash: str, signed: bool, error_fn) -> ErrorDecomposition:
