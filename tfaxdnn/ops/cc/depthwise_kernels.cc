@@ -98,18 +98,12 @@ class ApproxDepthwiseConv2DOp : public ConvOpKernel<T> {
     const int64_t rows_per = units.rows_per, per_group = units.per_group, groups = units.groups;
     if (units.chunks * groups == 0) return absl::OkStatus();
     auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
-    std::atomic<bool> failed(false);
-    std::mutex mu;
-    absl::Status status;
-    auto fail = [&](absl::Status st) {
-      if (failed.exchange(true)) return;
-      std::lock_guard<std::mutex> lock(mu);
-      status = std::move(st);
-    };
+    FirstError error;
+    auto fail = [&](absl::Status st) { error.Set(std::move(st)); };
     auto work = [&](int64_t begin, int64_t end) {
       thread_local DwScratch scratch;
       try {
-        for (int64_t u = begin; u < end && !failed.load(std::memory_order_relaxed); ++u) {
+        for (int64_t u = begin; u < end && !error.failed(); ++u) {
           // u = (row chunk, group of channel blocks)
           const int64_t b0 = (u % groups) * per_group, r0 = (u / groups) * rows_per;
           DwRows<T>(s, x, &weights, &scratch, b0, std::min(blocks, b0 + per_group), r0, std::min(rows, r0 + rows_per),
@@ -125,7 +119,7 @@ class ApproxDepthwiseConv2DOp : public ConvOpKernel<T> {
     };
     const int64_t cost = rows_per * s.OW * per_group * kDwLanes * s.Taps() * 4;
     pool->ParallelFor(units.chunks * groups, cost, work);
-    return status;
+    return error.status();
   }
 
   static constexpr const char* kOp = "TfaxApproxDepthwiseConv2D";

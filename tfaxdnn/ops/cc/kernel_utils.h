@@ -117,6 +117,27 @@ inline std::string ScratchLimitText(int64_t limit) {
                       " bytes per thread (raise it with the environment variable TFAXDNN_SCRATCH_LIMIT_BYTES)");
 }
 
+// The first error of a parallel kernel's workers (the others are dropped): workers stop early once one is set, and
+// the kernel returns `status()` after the pool's ParallelFor.
+class FirstError {
+ public:
+  void Set(absl::Status st) {
+    if (failed_.exchange(true)) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    status_ = std::move(st);
+  }
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  absl::Status status() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status_;
+  }
+
+ private:
+  std::atomic<bool> failed_{false};
+  std::mutex mu_;
+  absl::Status status_;
+};
+
 // The status of an exception other than std::bad_alloc caught in a kernel: std::length_error (a buffer size beyond
 // what a vector can hold) is an allocation that cannot succeed; anything else is an internal error.
 inline absl::Status ExceptionStatus(const std::string& op, const std::exception& e) {
@@ -313,19 +334,13 @@ absl::Status RunUnits(OpKernelContext* ctx, const std::string& op, const LutProb
   for (int64_t i = 0; i < pr.groups * pr.O; ++i) any_zw |= pr.zw[i] != 0;
   const int64_t pos_blocks = (pr.P + plan.pb - 1) / plan.pb;
   const int64_t out_blocks = (pr.O + plan.out_width - 1) / plan.out_width;
-  std::atomic<bool> failed(false);
-  std::mutex mu;
-  absl::Status status;
-  auto fail = [&](absl::Status s) {
-    if (failed.exchange(true)) return;
-    std::lock_guard<std::mutex> lock(mu);
-    status = std::move(s);
-  };
+  FirstError error;
+  auto fail = [&](absl::Status s) { error.Set(std::move(s)); };
   auto work = [&](int64_t begin, int64_t end) {
     thread_local UnitBuffers<Acc> ub;
     int64_t gathered = -1;  // the (group, position block) whose codes ub holds in this call
     try {
-      for (int64_t u = begin; u < end && !failed.load(std::memory_order_relaxed); ++u) {
+      for (int64_t u = begin; u < end && !error.failed(); ++u) {
         // u = (g, position block, output block), output block fastest
         const int64_t gp = u / out_blocks, b = u % out_blocks, g = gp / pos_blocks;
         const int64_t p0 = (gp % pos_blocks) * plan.pb, n = std::min(plan.pb, pr.P - p0);
@@ -350,7 +365,7 @@ absl::Status RunUnits(OpKernelContext* ctx, const std::string& op, const LutProb
   auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
   const int64_t cost = std::max<int64_t>(1, plan.pb * pr.K * plan.out_width);
   pool->ParallelFor(pr.groups * out_blocks * pos_blocks, cost, work);
-  return status;
+  return error.status();
 }
 
 // Runs the problem on TF's intra-op pool: units = groups x position blocks x output blocks.
