@@ -4,9 +4,7 @@ codes and the plan's multipliers and give the fix in the form the user wrote."""
 
 import json
 
-import numpy as np
 import pytest
-import tensorflow as tf
 
 import tfaxdnn
 from tfaxdnn.graphs import GraphTransformError, RefusalError
@@ -17,17 +15,10 @@ from tfaxdnn.graphs.transforms import Context, apply
 
 
 @pytest.fixture(scope="module")
-def graphs():
+def graphs(float_graph):
     """A float conv -> matmul graph, quantised in the uint8 scheme (TF1 ops) and in the int8 scheme (LUT form)."""
-    rng = np.random.default_rng(3)
-    w = rng.normal(size=(3, 3, 2, 4)).astype("float32")
-    g = tf.Graph()
-    with g.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, [None, 6, 6, 2], name="image")
-        y = tf.nn.relu(tf.nn.conv2d(x, tf.constant(w), 1, "SAME", name="conv1/Conv2D"))
-        tf.matmul(tf.reshape(y, [-1, 144]), tf.constant(rng.normal(size=(144, 3)).astype("float32")), name="output")
+    gd, rng = float_graph()
     calib = rng.uniform(size=(16, 6, 6, 2)).astype("float32")
-    gd = g.as_graph_def()
     return {"uint8": quantize_graph(gd, "image", calib), "int8": quantize_graph(gd, "image", calib, scheme="int8")}
 
 

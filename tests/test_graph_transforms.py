@@ -128,16 +128,8 @@ def test_fake_quant_codes_follow_tf_nudging(rng):
     assert codes.min() >= 1 and codes.max() <= 255
 
 
-def test_quantize_then_approximate(tf1_graph, tmp_path):
-    rng = np.random.default_rng(3)
-    w = rng.normal(size=(3, 3, 2, 4)).astype("float32")
-    g = tf.Graph()
-    with g.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, [None, 6, 6, 2], name="image")
-        y = tf.nn.relu(tf.nn.conv2d(x, tf.constant(w), 1, "SAME", name="conv1/Conv2D"))
-        tf.matmul(tf.reshape(y, [-1, 144]), tf.constant(rng.normal(size=(144, 3)).astype("float32")),
-                  name="output")
-    gd = g.as_graph_def()
+def test_quantize_then_approximate(tf1_graph, tmp_path, float_graph):
+    gd, rng = float_graph()
     calib = rng.uniform(size=(16, 6, 6, 2)).astype("float32")
     quantized = quantize_graph(gd, "image", calib)
     assert sorted(n.op for n in quantized.node if n.op.startswith("Quantized")) == ["QuantizedConv2D",
