@@ -59,6 +59,7 @@ setup(
     package_data={
         "tfaxdnn.multipliers": ["data/*.npz", "data/*.csv", "data/README.md"],
         "tfaxdnn.data": ["*.npz", "README.md"],
+        "tfaxdnn.models": ["weights/*.keras", "weights/*.json"],
         "tfaxdnn.ops": ["cc/*.cc", "cc/*.h"],
     },
     ext_modules=[Extension("tfaxdnn.ops._tfaxdnn_ops", sources=[])],

@@ -57,6 +57,19 @@ def resnet8(**kw) -> keras.Model:
     return resnet((16, 32, 64), 1, name="resnet8", **kw)
 
 
+def resnet20(**kw) -> keras.Model:
+    """ResNet-20 of He et al. (CIFAR family 6n+2, n = 3 blocks per stage; ALWANN's ResNet-8...62), with 1x1
+    projection shortcuts where the shape changes."""
+    return resnet((16, 32, 64), 3, name="resnet20", **kw)
+
+
+def resnet_cifar(depth: int, **kw) -> keras.Model:
+    """The CIFAR ResNet family of depth 6n+2 (8, 14, 20, 26, 32, 38, 44, 50, 56, 62 as in ALWANN)."""
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"CIFAR ResNet depth must be 6n+2 with n >= 1 (8, 14, 20, ...). Received: {depth!r}")
+    return resnet((16, 32, 64), (depth - 2) // 6, name=f"resnet{depth}", **kw)
+
+
 def resnet18(**kw) -> keras.Model:
     return resnet((64, 128, 256, 512), 2, name="resnet18", **kw)
 

@@ -1,0 +1,49 @@
+"""Trained reference models that ship with the package, each with a model card.
+
+``pretrained("resnet20_cifar10")`` loads a float Keras model trained by ``examples/train_reference.py`` on the
+train part of a seeded split of the training set (`tfaxdnn.data.reference_split`); the validation part is what
+searches select on, and the test set was only ever reported. ``model_card(name)`` gives the recipe, the seeds, the
+split and its hash, and the float and exact-8-bit accuracies on the validation, test and bundled-subset images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List
+
+WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+#: models the training script produces but the package does not ship (too large), and how to make them
+NOT_SHIPPED = {"resnet18_cifar10": "python examples/train_reference.py train --arch resnet18 --out DIR"}
+
+
+def available() -> List[str]:
+    """Names of the shipped reference models (``<architecture>_<dataset>``)."""
+    if not os.path.isdir(WEIGHTS):
+        return []
+    return sorted(f[:-len(".keras")] for f in os.listdir(WEIGHTS) if f.endswith(".keras"))
+
+
+def _path(name: str, ext: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"A pretrained model is named by a string. Received: {name!r}")
+    path = os.path.join(WEIGHTS, name + ext)
+    if os.path.isfile(path):
+        return path
+    if name in NOT_SHIPPED:
+        raise FileNotFoundError(f"'{name}' does not ship with tfaxdnn (too large); train it with "
+                                f"`{NOT_SHIPPED[name]}` and load DIR's .keras file.")
+    raise ValueError(f"Unknown pretrained model {name!r}; available: {available()}.")
+
+
+def model_card(name: str) -> Dict:
+    """The model card of a shipped reference model (a dict, as written by ``train_reference.py card``)."""
+    _path(name, ".keras")
+    with open(_path(name, ".json")) as f:
+        return json.load(f)
+
+
+def pretrained(name: str):
+    """The shipped float Keras model ``name`` (e.g. ``"resnet20_cifar10"``, ``"lenet5_mnist"``), uncompiled."""
+    import keras
+    return keras.models.load_model(_path(name, ".keras"), compile=False)
