@@ -1,4 +1,4 @@
-"""Train the reference models of `tfaxdnn.models.pretrained` (Keras only: runs on any Keras 3 backend).
+"""Train the reference models of `tfaxdnn.models.pretrained()` (Keras only: runs on any Keras 3 backend).
 
     # pack the training images compactly (JPEG) for a machine the full npz cannot reach, e.g. a lent GPU:
     python examples/train_reference.py pack --dataset cifar10 --out .data/cifar10_train_q95.npz
@@ -207,7 +207,7 @@ def _device() -> str:
 # ---------------------------------------------------------------------------------------------------- model card
 def card(args) -> None:
     """Accuracies of a trained model (float and exact 8-bit) on the validation and test images, and on the bundled
-    subset (what `tfaxdnn.models.pretrained`'s test checks), merged with its training record into a model card."""
+    subset (what `tfaxdnn.models.pretrained()`'s test checks), merged with its training record into a model card."""
     import keras
 
     import tfaxdnn

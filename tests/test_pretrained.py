@@ -1,10 +1,10 @@
-"""The shipped reference models (`tfaxdnn.models.pretrained`): their weights reproduce their model cards."""
+"""The shipped reference models (`tfaxdnn.models.pretrained()`): their weights reproduce their model cards."""
 
 import numpy as np
 import pytest
 
 from tfaxdnn.models import available, model_card, pretrained
-from tfaxdnn.models.pretrained import NOT_SHIPPED
+from tfaxdnn.models.reference import NOT_SHIPPED
 
 EXPECTED = {"lenet5_mnist", "resnet8_cifar10", "resnet20_cifar10", "mobilenet_v2_cifar_cifar10"}
 

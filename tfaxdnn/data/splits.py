@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 
-#: validation images held out of each training set by the reference models (`tfaxdnn.models.pretrained`)
+#: validation images held out of each training set by the reference models (`tfaxdnn.models.pretrained()`)
 REFERENCE_VALIDATION = {"mnist": 5000, "cifar10": 5000}
 
 
