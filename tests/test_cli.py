@@ -178,7 +178,7 @@ def test_transform_graph_is_a_verb_and_a_command(tmp_path, capsys):
 
 def test_map_with_a_separate_validation_file(files):
     rng = np.random.default_rng(1)
-    for name, n_test in (("map.npz", 120), ("val.npz", 100)):      # the per-batch signal needs batches of 100
+    for name, n_test in (("map.npz", 240), ("val.npz", 100)):      # the per-batch signal needs batches of 100
         np.savez(files / name, x_train=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8), y_train=np.zeros(40, int),
                  x_test=rng.integers(0, 256, (n_test, 8, 8), dtype=np.uint8), y_test=rng.integers(0, 3, n_test))
     out = files / "map_val"
@@ -187,5 +187,6 @@ def test_map_with_a_separate_validation_file(files):
                      "--baselines", "none", "--calibration-samples", "32", "--quiet"])
     assert code in (0, 3)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["search_images"] == 100 and summary["verify_images"] == 120    # all of --data's x_test verifies
+    # all of --data's x_test is held out: half re-checks the answers, half verifies them
+    assert summary["search_images"] == 100 and summary["confirmation_images"] == summary["verify_images"] == 120
     assert summary["val_data"] == str(files / "val.npz")

@@ -137,8 +137,8 @@ def test_ctrl_c_in_xaigen_and_map_exits_130_with_one_line(unit, tmp_path, monkey
         raise KeyboardInterrupt
     monkeypatch.setattr(report, "compare", compare)
     rng = np.random.default_rng(2)                                  # the per-batch signal needs batches of 100
-    np.savez(tmp_path / "map.npz", x_train=rng.random((40, 6, 6)), x_test=rng.random((200, 6, 6)),
-             y_test=rng.integers(0, 2, 200))
+    np.savez(tmp_path / "map.npz", x_train=rng.random((40, 6, 6)), x_test=rng.random((400, 6, 6)),
+             y_test=rng.integers(0, 2, 400))
     assert cli.main(["map", "--model", str(unit / "m.keras"), "--data", str(tmp_path / "map.npz"), "--out",
                      str(tmp_path / "p"), "--quiet", "--validation-fraction", "0.5"]) == 130
     err = capsys.readouterr().err.strip()

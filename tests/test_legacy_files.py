@@ -40,6 +40,7 @@ def test_nas_checkpoint_written_before_resumes_to_the_same_front(tmp_path):
                          evaluation_samples=100, verbose=False, explain_images=0)
     with open(os.path.join(LEGACY, "nas_uninterrupted.json")) as f:
         expected = json.load(f)
+    assert resumed.selection["rule"] == "legacy accuracy floor" and resumed.config.confidence is None
     assert resumed.hypervolume == pytest.approx(expected["hypervolume"], abs=0)
     assert [str(r["genome"]) for r in resumed.front] == expected["front"]
     assert [[str(r["genome"]), r["accuracy"], r["relative_energy"]] for r in resumed.records] == \

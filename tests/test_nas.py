@@ -23,9 +23,9 @@ from tfaxdnn.search.nas.operators import SkipAwareMutation, biased_random, skip_
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MULTS = ("mul8s_1KV6", "mul8s_1KVP", "mul8s_1L2N")
 TINY = dict(pop_size=4, n_offsprings=2, generations=2, n_seeds=2, multipliers=MULTS, importance_samples=40, n_steps=4,
-            calibration_samples=100, max_skip=0.2, seed=3)
+            calibration_samples=100, max_skip=0.2, seed=3, max_accuracy_drop=0.1)
 RUN = dict(validation_fraction=0.5, evaluation_samples=100, verbose=False, explain_images=0)
-VOLATILE = ("wall_time_s", "worker_pid")
+VOLATILE = ("wall_time_s", "worker_pid", "inference_s", "saved_s")
 
 
 def _tiny_model():
@@ -236,7 +236,17 @@ def test_serial_search_outputs(setup):
     assert {rec["source"] for rec in r.records if rec["generation"] == 0} <= {"xaigen_seed", "random"}
     assert any(rec["source"] == "xaigen_seed" for rec in r.records)
     assert r.front and all(f["accuracy"]["validation"] >= r.accuracy_floor for f in r.front)
-    assert all(set(f["accuracy"]) == {"validation", "test"} for f in r.front)
+    assert all(set(f["accuracy"]) == {"validation", "confirmation", "test"} for f in r.front)
+    # feasible: the upper bound of the paired validation drop meets the budget; each member re-checked and reported
+    assert all(f["drop"]["validation"]["upper"] <= TINY["max_accuracy_drop"] + 1e-12 for f in r.front)
+    assert all(f["drop"]["confirmation"]["n"] == 38 and f["drop"]["test"]["n"] == 150 for f in r.front)
+    assert all(f["confirmed"] == (f["drop"]["confirmation"]["drop"] <= TINY["max_accuracy_drop"]) for f in r.front)
+    answer = r.answer["accuracy_drop"]
+    assert answer["confirmation_check"]["n"] == 38 and answer["realised_drop"] == answer["test"]["drop"]
+    assert r.answer["source"] == "exact plan" or answer["confirmation_check"]["passed"]
+    infeasible = [rec for rec in r.records if not rec["feasible"]]
+    assert all(rec["rejected"] or rec["drop_upper"] > TINY["max_accuracy_drop"] for rec in infeasible)
+    assert all(rec["images_scored"] < rec["images"] and rec["drop"] is None for rec in r.records if rec["rejected"])
     saved = json.loads((out / "pareto.json").read_text())
     assert saved["seed"] == 3 and saved["multipliers"]["mul8s_1L2N"]["hash"]
     assert saved["splits"]["selection"] == "validation" and set(saved["baseline_accuracy"]) == {"validation", "test"}

@@ -16,8 +16,8 @@ from tfaxdnn.search.xaigen import Importance
 @pytest.fixture(scope="module")
 def trained():
     (xtr, ytr), (xte, yte), _ = load_mnist(full=False)
-    xtr, xte = preprocess_mnist(xtr[:1500]), preprocess_mnist(xte[:300])
-    ytr, yte = ytr[:1500], yte[:300]
+    xtr, xte = preprocess_mnist(xtr[:1500]), preprocess_mnist(xte[:1000])
+    ytr, yte = ytr[:1500], yte[:1000]
     keras.utils.set_random_seed(0)
     inputs = keras.Input((28, 28, 1))
     x = keras.layers.Conv2D(6, 5, strides=2, activation="relu", name="conv1")(inputs)
@@ -86,9 +86,17 @@ def test_run_xaigen_meets_quality_and_saves_energy(trained, tmp_path):
     weights = [w.copy() for w in model.get_weights()]
     cfg = XAIGenConfig(importance_samples=40, n_steps=8, calibration_samples=200)
     result = run_xaigen(model, (xte, yte), xtr, cfg, verbose=False)
-    # selection on the validation half, the reported accuracy on the other half (never selected on)
+    # selection on the validation half (less its confirmation slice), the reported accuracy on the other half
     assert result.validation_accuracy >= result.baseline_validation_accuracy - cfg.max_accuracy_drop
-    assert result.n_validation == result.n_test == 150
+    assert (result.n_validation, result.n_confirmation, result.n_test) == (375, 125, 500)
+    drop = result.accuracy_drop      # estimated (validation, with its bound), confirmation and realised (test) drops
+    assert drop["estimated_upper"] <= cfg.max_accuracy_drop + 1e-12 and drop["confidence"] == 0.95
+    assert drop["estimated_upper"] > drop["estimated_drop"]
+    assert drop["estimated_drop"] == pytest.approx(result.baseline_validation_accuracy - result.validation_accuracy)
+    assert drop["realised_drop"] == pytest.approx(result.baseline_accuracy - result.accuracy)
+    assert drop["confirmation"]["n"] == 125 and drop["confirmation_check"]["n"] == 125
+    assert result.confirmed is drop["confirmation_check"]["passed"]
+    assert all(row["drop_upper"] <= cfg.max_accuracy_drop + 1e-12 for row in result.log[1:] if row["accepted"])
     assert result.relative_energy < 1.0 and result.energy_reduction > 1.0
     assert result.log[0]["layer"] == "exact" and len(result.log) >= 1 + len(result.importance.layers) - 1
     assert all(row["validation_accuracy"] >= result.baseline_validation_accuracy - cfg.max_accuracy_drop
@@ -103,6 +111,7 @@ def test_run_xaigen_meets_quality_and_saves_energy(trained, tmp_path):
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["accuracy"] == result.accuracy and saved["plan"] == result.plan.to_dict()
     assert saved["validation_accuracy"] == result.validation_accuracy and "test" in saved["accuracy_split"]
+    assert saved["accuracy_drop"]["realised_drop"] == drop["realised_drop"]
     assert saved["multipliers"]["mul8s_1L2N"] == tfaxdnn.multipliers.get("mul8s_1L2N").hash
     plan = tfaxdnn.Plan.from_json(str(tmp_path / "plan.json"))
     assert plan == result.plan
@@ -204,9 +213,11 @@ def test_run_xaigen_with_finetuning_reports_both_results(trained, tmp_path):
     result = run_xaigen(model, (xte, yte), xtr, cfg, verbose=False, train_data=(xtr, ytr))
     nr, tuned = result.no_retraining, result.finetune_log
     assert tuned and tuned[-1]["accepted"] and tuned[0]["search_accuracy_drop"] == 0.1
-    # the kept plan's fine-tuned validation accuracy meets Q_c (or it is the no-retraining plan, fine-tuned)
-    q_c = result.baseline_validation_accuracy - cfg.max_accuracy_drop
-    assert result.validation_accuracy >= q_c or tuned[-1]["search_accuracy_drop"] == cfg.max_accuracy_drop
+    # the kept plan's fine-tuned model meets Q_c (its paired drop bound) and passed the confirmation re-check, or it
+    # is the no-retraining plan, fine-tuned
+    assert (tuned[-1]["meets_budget"] and tuned[-1]["confirmed"]) or \
+        tuned[-1]["search_accuracy_drop"] == cfg.max_accuracy_drop
+    assert tuned[-1]["drop_upper"] == result.accuracy_drop["estimated_upper"] and result.accuracy_drop["finetuned"]
     assert result.validation_accuracy >= tuned[-1]["validation_accuracy_before"]  # fine-tuning did not hurt
     _, (x_test, y_test) = split_data(xte, yte, cfg.validation_fraction, cfg.seed)
     assert tfaxdnn.evaluate(result.model, x_test, y_test).accuracy == pytest.approx(result.accuracy)
@@ -242,7 +253,7 @@ def test_sensitivity_selection_runs_and_caches(trained):
 def test_energy_accounting_is_what_the_search_minimises(trained, accounting):
     model, (xtr, _), (xte, yte) = trained
     cfg = XAIGenConfig(importance_samples=40, n_steps=8, calibration_samples=200, energy_accounting=accounting,
-                       refine="best", refine_passes=1, t_p=0.8)
+                       refine="best", refine_passes=1, t_p=0.8, confirmation_fraction=0.0)   # no re-check: no fallback
     result = run_xaigen(model, (xte, yte), xtr, cfg, verbose=False)
     saved = result.to_dict()
     assert saved["energy_accounting"] == accounting

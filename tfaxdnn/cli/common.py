@@ -24,8 +24,8 @@ from typing import Optional, Sequence, Tuple
 __all__ = ["CommandError", "fail", "reported", "flag_errors", "flag_names", "interrupted", "command_line",
            "load_model", "load_plan", "load_dataset", "load_data", "load_validation", "warn_input_range",
            "accelerator", "report_line", "model_arg", "data_args", "split_args", "hardware_args", "search_args",
-           "seed_arg", "quiet_arg", "choices_of", "DATA_HELP", "ACCELERATORS", "KEYS", "CONFIG_FLAGS",
-           "ATTACK_FLAGS", "INTERRUPTED"]
+           "seed_arg", "quiet_arg", "selection_args", "confidence_value", "choices_of", "DATA_HELP", "ACCELERATORS",
+           "KEYS", "CONFIG_FLAGS", "ATTACK_FLAGS", "INTERRUPTED"]
 
 #: the default help of ``--data``
 DATA_HELP = "npz with x_train, y_train, x_test, y_test (x_train: calibration; x_test/y_test: evaluation)"
@@ -37,7 +37,7 @@ KEYS = {"x_train": "calibration images", "y_train": "training labels", "x_test":
 #: the setting (`tfaxdnn.search.NASConfig`, `XAIGenConfig` field) -> the flag that sets it, where the two differ
 #: beyond ``_`` -> ``-``: errors raised while building the settings name the flag (`flag_errors`)
 CONFIG_FLAGS = {"pop_size": "--pop", "n_offsprings": "--offsprings", "n_seeds": "--seeds",
-                "skip_aware": "--plain-operators"}
+                "skip_aware": "--plain-operators", "sequential": "--no-sequential"}
 #: the same for the robustness attack's settings (`AttackConfig`), whose field names are common words: applied to
 #: its own errors only
 ATTACK_FLAGS = {"method": "--attack", "epsilon": "--epsilon", "steps": "--attack-steps",
@@ -272,7 +272,8 @@ def search_args(p, *, explain_help: str) -> None:
     g.add_argument("--multipliers", default=",".join(PAPER_MULTIPLIERS),
                    help="comma-separated multipliers (default: the paper's seven signed ones)")
     g.add_argument("--max-accuracy-drop", type=float, default=0.02,
-                   help="accuracy constraint Q_c below the float baseline (default 0.02)")
+                   help="accuracy constraint Q_c below the float baseline (default 0.02): the upper --confidence "
+                        "bound of a candidate's paired drop on the validation images must not exceed it")
     g.add_argument("--weight-mapping", choices=("none", "uniform", "data"), default="uniform",
                    help="offline weight mapping of approximated layers (default uniform, ALWANN)")
     g.add_argument("--energy-accounting", choices=("system", "compute", "multiplier"), default="system",
@@ -280,6 +281,33 @@ def search_args(p, *, explain_help: str) -> None:
                         "reported)")
     g.add_argument("--importance-samples", type=int, default=200, help="images for conductance (default 200)")
     g.add_argument("--explain-images", type=int, default=4, help=explain_help)
+
+
+def confidence_value(text: str):
+    """``--confidence``: a number in [0.5, 1), or ``none`` (the point estimate)."""
+    if str(text).strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid confidence: {text!r} (a number in [0.5, 1), or 'none')") from None
+    if not 0.5 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"invalid confidence: {text!r} (a number in [0.5, 1), or 'none')")
+    return value
+
+
+def selection_args(p, *, confirmation_help: str, sequential: bool = True, fraction: float = 0.25) -> None:
+    """How a search enforces its accuracy budget: ``--confidence`` of the paired drop bound,
+    ``--confirmation-fraction`` and (``sequential``) ``--no-sequential``."""
+    g = p.add_argument_group("sound selection")
+    g.add_argument("--confidence", type=confidence_value, default=0.95,
+                   help="one-sided confidence of the upper bound of a candidate's paired accuracy drop that the "
+                        "budget constrains (default 0.95; 'none': the point estimate)")
+    g.add_argument("--confirmation-fraction", type=float, default=fraction, help=confirmation_help)
+    if sequential:
+        g.add_argument("--no-sequential", dest="sequential", action="store_false",
+                       help="score every candidate on every validation image (default: stop as soon as one provably "
+                            "breaks the budget)")
 
 
 def seed_arg(p, help: str = "sampling and split seed (default 0)") -> None:

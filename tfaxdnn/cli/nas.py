@@ -20,7 +20,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "nas", help="XAI-NAS: NSGA-II over per-layer approximate multipliers and neuron skipping",
         description="Searches per-layer multipliers and skip fractions with NSGA-II (XAI-Gen-seeded), selecting on "
-                    "a validation split of x_test and re-evaluating the Pareto front on the rest. Writes "
+                    "a validation split of x_test (feasible: the upper --confidence bound of the paired drop against "
+                    "the float model meets --max-accuracy-drop), re-checking the front on a confirmation slice of it "
+                    "(the answer: the lowest-energy member that holds) and re-evaluating it on the rest. Writes "
                     "evaluations.csv, pareto.json, generations.png, hypervolume.png and a per-generation checkpoint "
                     "to --out (with --baseline alwann: xainas/ and alwann/ sub-folders plus comparison.json).")
     common.model_arg(p)
@@ -28,8 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     common.data_args(p, help="npz with x_train, y_train (calibration, conductance) and x_test, y_test (split into "
                              "validation and held-out test)")
     common.split_args(p, fraction=0.5, val_data=False, samples_help="cap on validation images per candidate")
-    common.search_args(p, explain_help="test images in explanations.png (float vs the lowest-energy feasible plan; "
-                                       "0: none)")
+    common.search_args(p, explain_help="test images in explanations.png (float vs the answer; 0: none)")
+    common.selection_args(p, confirmation_help="share of the validation images held out of the search to re-check "
+                                               "the front (default 0.25; 0: no re-check)")
     g = p.add_argument_group("XAI-NAS")
     g.add_argument("--generations", type=int, default=10, help="generations after the initial one (default 10)")
     g.add_argument("--pop", type=int, default=50, help="population size (default 50)")
@@ -107,7 +110,8 @@ def run(args) -> int:
                            energy_accounting=args.energy_accounting, max_evaluations=args.max_evaluations,
                            xaigen_t_p=[float(t) for t in args.xaigen_t_p.split(",") if t.strip()],
                            skip_aware=not args.plain_operators, xaigen_refine_passes=args.xaigen_refine_passes,
-                           attack=attack)
+                           attack=attack, confidence=args.confidence, sequential=args.sequential,
+                           confirmation_fraction=args.confirmation_fraction)
     model = common.load_model(args.model)
     data = common.load_dataset(args.data, model, args.scale)      # all four arrays: conductance needs y_train
     from tfaxdnn.search.runners import default_workers
@@ -131,6 +135,19 @@ def run(args) -> int:
                   f"hypervolume {r.hypervolume[-1] if r.hypervolume else 0:.4f}, {r.wall_time_s:.1f} s; float "
                   f"baseline accuracy validation {r.baseline_accuracy['validation']:.4f} / test "
                   f"{r.baseline_accuracy['test']:.4f}")
+            if r.answer is not None:
+                a = r.answer["accuracy_drop"]
+                bound = f" (bound {100 * a['estimated_upper']:.2f})" if a.get("estimated_upper") is not None else ""
+                est = "-" if a.get("estimated_drop") is None else f"{100 * a['estimated_drop']:.2f}"
+                print(f"  answer ({r.answer['source']}): {config.energy_accounting} energy "
+                      f"{r.answer['energy_reduction'][config.energy_accounting]:.2f}x lower; drop vs float validation "
+                      f"{est}{bound}, test {100 * a['realised_drop']:.2f} points (budget "
+                      f"{100 * config.max_accuracy_drop:g}); {a['confirmation_check']['note']}")
+                rej = r.selection.get("sequential_rejection", {})
+                if rej.get("rejected"):
+                    print(f"  sequential rejection: {rej['rejected']} of {rej['candidates']} candidates stopped early, "
+                          f"{100 * rej['images_saved_fraction']:.0f} % of their images not scored "
+                          f"(~{rej['saved_s']:.1f} s of inference saved)")
             for drop in (0.01, 0.02):
                 best = r.best_energy(drop, "validation")
                 if best:

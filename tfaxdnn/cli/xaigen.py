@@ -14,15 +14,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("xaigen", help="XAI-Gen: conductance-guided approximate multipliers and neuron skipping",
                               description="Runs XAI-Gen on a trained Keras model and writes result.json, plan.json, "
                                           "importance.png, tradeoff.png, sweep.csv and axdnn.keras to --out. The "
-                                          "search selects on a validation part of the evaluation data and reports "
-                                          "accuracy on the rest. Exit code 3 when the result misses the energy "
-                                          "budget.")
+                                          "search selects on a validation part of the evaluation data (a candidate "
+                                          "meets --max-accuracy-drop when the upper --confidence bound of its paired "
+                                          "drop against the float model does), re-checks its answer on a "
+                                          "confirmation slice of it (falling back to the next candidate that holds) "
+                                          "and reports accuracy on the rest. Exit code 3 when the result misses the "
+                                          "energy budget.")
     common.model_arg(p)
     p.add_argument("--out", required=True, help="output directory")
     common.data_args(p)
     common.split_args(p, fraction=0.5)
     common.search_args(p, explain_help="test images in explanations.png (float vs approximate attribution maps; "
                                        "0: none)")
+    common.selection_args(p, confirmation_help="share of the validation images held out of the search to re-check "
+                                               "its answer (default 0.25; 0: no re-check)")
     g = p.add_argument_group("XAI-Gen")
     g.add_argument("--t-c", type=float, default=1.0, help="initial conductance threshold (default 1.0)")
     g.add_argument("--delta", type=float, default=0.05, help="threshold step per layer (default 0.05)")
@@ -60,7 +65,8 @@ def run(args) -> int:
                               validation_fraction=args.validation_fraction, seed=args.seed,
                               selection=args.selection, energy_accounting=args.energy_accounting,
                               finetune_epochs=args.finetune_epochs, search_accuracy_drop=args.search_accuracy_drop,
-                              refine=args.refine)
+                              refine=args.refine, confidence=args.confidence, sequential=args.sequential,
+                              confirmation_fraction=args.confirmation_fraction)
     with common.reported(ValueError):
         try:
             sweep = [float(v) for v in args.sweep.split(",")] if args.sweep else ()

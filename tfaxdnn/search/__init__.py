@@ -1,6 +1,9 @@
 """Searches over approximation plans. Shared parts: `SearchConfig` (settings every search has), the public
 `Evaluator` (plan -> `Metrics`; every search scores plans through it), `selection` (the validation part a search
-selects on, the test part it reports on), `runners` (``runner(f, X)``: serial or on Dask workers) and `checkpoint`.
+selects on, its confirmation slice, the test part it reports on), `statistics` (the paired drop against the
+reference on the same images, its upper confidence bound, sequential rejection; `scoring` applies it),
+`confirmation` (the re-check of an answer on the confirmation slice and the record of estimated and realised drops),
+`runners` (``runner(f, X)``: serial or on Dask workers) and `checkpoint`.
 One subpackage per search: `xaigen` (XAI-Gen), `nas` (XAI-NAS, NSGA-II on pymoo and Dask) and `mapping`
 (reconfigurable multipliers under STL queries). Names are imported on first use, so ``import tfaxdnn.search``
 stays light."""
@@ -12,6 +15,8 @@ _LAZY = {
     "Evaluator": "tfaxdnn.search.evaluator", "EvaluatorSpec": "tfaxdnn.search.evaluator",
     "Metrics": "tfaxdnn.search.evaluator",
     "split_data": "tfaxdnn.search.selection", "seeded_subset": "tfaxdnn.search.selection",
+    "confirmation_split": "tfaxdnn.search.selection",
+    **{name: "tfaxdnn.search.statistics" for name in ("PairedDrop", "paired_drop", "drop_upper_bound")},
     **{name: "tfaxdnn.search.xaigen" for name in (
         "Importance", "XAIGenConfig", "XAIGenResult", "compute_importance", "energy_cap", "run_and_save",
         "run_xaigen", "save_sweep", "select_multiplier", "skip_fraction", "sweep")},

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "array_digest"]
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "saved_fingerprint", "array_digest"]
 
 FORMAT = "tfaxdnn-nas-checkpoint/1"
 
@@ -62,6 +62,17 @@ def save_checkpoint(path: str, state: Any, fingerprint: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def saved_fingerprint(path: str) -> Optional[str]:
+    """The settings fingerprint in the header of the checkpoint at ``path`` (None when it has no readable header;
+    `load_checkpoint` then says what is wrong)."""
+    try:
+        with open(path, "rb") as f:
+            header = json.loads(f.readline())
+        return header.get("fingerprint") if header.get("format") == FORMAT else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def load_checkpoint(path: str, fingerprint: Optional[str] = None) -> Any:

@@ -1,6 +1,13 @@
 """`Evaluator`: plan -> metrics (accuracy, energy, latency, memory, per-layer report), memoised, rebuildable in a
 worker process from a picklable `EvaluatorSpec`.
 
+Every plan's per-image correctness is kept (`Metrics.correct`) with its paired drop against the evaluator's
+``reference`` on the same images (``"float"``: the float model, what XAI-Gen and XAI-NAS constrain; ``"exact"``: the
+all-exact 8-bit plan, what the mapping search's queries compare with) and the drop's upper bound at ``confidence``
+(`tfaxdnn.search.statistics`). With a drop limit (``max_drop``, per evaluator or per call) a candidate is scored slice
+by slice and rejected as soon as it provably breaks ``upper bound <= max_drop`` (sequential rejection; `rejection_info`
+says how many images and seconds it saved).
+
 Every search (XAI-Gen, XAI-NAS, fine-grain mapping) scores candidate plans through it. The float model is calibrated
 once (per calibration method) and every candidate reuses the ranges; accuracy is measured on the evaluator's own
 split (``split`` names it: searches select on ``"validation"`` and report on ``"test"``, `Evaluator.with_data`);
@@ -25,7 +32,7 @@ import hashlib
 import os
 import pickle
 import warnings
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, Mapping, Optional
 
 import numpy as np
 
@@ -33,58 +40,25 @@ from tfaxdnn import multipliers as _mult
 from tfaxdnn.core import kinds
 from tfaxdnn.core.evaluation import as_labels
 from tfaxdnn.plan import Plan, as_plan
+from tfaxdnn.search.metrics import Metrics
+from tfaxdnn.search.scoring import SLICE, score_images
 from tfaxdnn.search.selection import seeded_subset, split_data
+from tfaxdnn.search.statistics import DEFAULT_CONFIDENCE, PairedDrop, check_confidence, paired_drop
 
-__all__ = ["Evaluator", "EvaluatorSpec", "Metrics", "split_data", "seeded_subset", "ExactQuantizationWarning",
-           "EXACT_LOSS_WARNING"]
+__all__ = ["Evaluator", "EvaluatorSpec", "Metrics", "REFERENCES", "split_data", "seeded_subset",
+           "ExactQuantizationWarning", "EXACT_LOSS_WARNING"]
 
-#: Images per batch of the per-batch accuracy series (the STL queries' signal).
-SIGNAL_BATCH = 100
+#: Images per batch of the per-batch accuracy series (the STL queries' signal); also a slice of sequential scoring.
+SIGNAL_BATCH = SLICE
+#: References a candidate's paired drop is measured against.
+REFERENCES = ("float", "exact")
+_UNSET = object()
 #: Accuracy the all-exact 8-bit plan may lose against the float model before `Evaluator.baseline` warns.
 EXACT_LOSS_WARNING = 0.005
 
 
 class ExactQuantizationWarning(UserWarning):
     """The exact 8-bit model (quantisation alone, no approximation) loses accuracy against the float model."""
-
-
-@dataclasses.dataclass
-class Metrics:
-    """What one plan scores on one split.
-
-    Attributes:
-        accuracy: top-1 accuracy on the evaluator's split (``split`` says which).
-        energy_j, relative_energy: hardware energy per batch and its ratio to the all-exact 8-bit plan (system
-            accounting of `tfaxdnn.hardware.estimate`).
-        latency_s, memory_bytes: from the same report.
-        per_layer: one dict per approximable layer (the hardware report's rows).
-        batch_accuracies: accuracy of consecutive batches of `SIGNAL_BATCH` images.
-        split: name of the evaluation split; n: images evaluated.
-        reductions: ``{accounting: x lower than all-exact}`` for ``"system"``, ``"compute"`` and ``"multiplier"``
-            (`HardwareReport.reduction`).
-    """
-
-    accuracy: float
-    energy_j: float
-    relative_energy: float
-    latency_s: float
-    memory_bytes: int
-    per_layer: List[dict]
-    batch_accuracies: np.ndarray
-    split: str
-    n: int
-    reductions: Dict[str, float] = dataclasses.field(default_factory=dict)
-
-    @property
-    def energy_reduction(self) -> float:
-        """All-exact energy / this plan's energy (x lower)."""
-        return 1.0 / self.relative_energy if self.relative_energy else float("inf")
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["batch_accuracies"] = [float(v) for v in self.batch_accuracies]
-        d["energy_reduction"] = self.energy_reduction
-        return d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +78,10 @@ def _key(plan: Plan) -> str:
     return hashlib.sha256(plan.to_json(indent=None).encode()).hexdigest()
 
 
+def _no_rejections() -> dict:
+    return {"candidates": 0, "rejected": 0, "images": 0, "images_scored": 0, "inference_s": 0.0, "saved_s": 0.0}
+
+
 class Evaluator:
     """Scores plans on a float Keras 3 model; see the module docstring.
 
@@ -117,11 +95,15 @@ class Evaluator:
         calibration_samples: calibration images used (seeded subset; None: all).
         seed: sampling seed.
         split: name of the evaluation split, recorded with every `Metrics`.
+        confidence: of the paired drop's upper bound (None: the bound is the point estimate).
+        reference: ``"float"`` or ``"exact"``: what `Metrics.drop` compares a plan with.
+        max_drop: default drop limit of sequential rejection (None: every plan is scored on every image).
     """
 
     def __init__(self, model, eval_data, calibration_data, accelerator=None, importance: Optional[Mapping] = None,
                  batch_size: int = 1, calibration_samples: Optional[int] = 500, seed: int = 0,
-                 split: str = "validation"):
+                 split: str = "validation", confidence: Optional[float] = DEFAULT_CONFIDENCE,
+                 reference: str = "float", max_drop: Optional[float] = None):
         from tfaxdnn import hardware
 
         self.model = model
@@ -150,6 +132,13 @@ class Evaluator:
         self._aside: Dict[str, Metrics] = {}  # measured for the evaluator's own check, not yet asked for
         self._hits = self._misses = 0
         self._baseline: Optional[Metrics] = None
+        if reference not in REFERENCES:
+            raise ValueError(f"`reference` must be one of {list(REFERENCES)}. Received: {reference!r}")
+        self.confidence, self.reference = check_confidence(confidence), reference
+        self.max_drop = None if max_drop is None else float(max_drop)
+        self._reference_correct: Optional[np.ndarray] = None
+        self._limits: Dict[str, Optional[float]] = {}   # plan key -> the limit a cached rejected plan was scored under
+        self._rejection = _no_rejections()
         # once per evaluator, not per candidate: the input-range check of its data (first scored model) and the
         # exact-loss check (`baseline`; evaluators derived by `with_data` leave it to this one)
         self._inputs_checked, self._check_exact = False, True
@@ -178,24 +167,50 @@ class Evaluator:
         return approximate(self.model, plan, calibration_data=self.calibration(plan.quantization.calibration))
 
     # -- scoring ----------------------------------------------------------------------------------------------
-    def __call__(self, plan) -> Metrics:
-        """`Metrics` of ``plan`` on this evaluator's split, memoised by the plan's JSON."""
+    def __call__(self, plan, max_drop=_UNSET) -> Metrics:
+        """`Metrics` of ``plan`` on this evaluator's split, memoised by the plan's JSON.
+
+        ``max_drop`` (default: the evaluator's): the drop limit of sequential rejection; None scores every image. A
+        plan rejected under a limit is scored again when asked under a looser limit or none."""
         plan = self.complete(plan)
         key = _key(plan)
-        if key in self._cache:
+        limit = self.max_drop if max_drop is _UNSET else (None if max_drop is None else float(max_drop))
+        cached = self._cache.get(key)
+        if cached is not None and (not cached.rejected or (limit is not None and limit <= self._limits[key])):
             self._hits += 1
-            return self._cache[key]
+            return cached
         self._misses += 1
-        metrics = self._aside.pop(key, None) or self._score(self.build(plan), plan)
-        self._cache[key] = metrics
+        metrics = self._aside.pop(key, None) or self._score(self.build(plan), plan, limit)
+        self._cache[key], self._limits[key] = metrics, limit
         return metrics
+
+    def reference_correct(self) -> np.ndarray:
+        """Per-image correctness of the reference (`reference`) on this split (scored once)."""
+        if self._reference_correct is None:
+            if self.reference == "float":
+                self.baseline()
+            else:
+                self._measure_aside(self.exact_plan())
+        return self._reference_correct
+
+    def paired(self, correct) -> PairedDrop:
+        """The paired drop of per-image correctness ``correct`` (all of this split's images) against the reference,
+        at the evaluator's confidence."""
+        return paired_drop(self.reference_correct(), correct, self.confidence, self.reference)
+
+    def rejection_info(self) -> dict:
+        """What sequential rejection saved on this evaluator: candidates scored and rejected, images scored out of
+        those the candidates had, inference seconds spent and (estimated) saved."""
+        info = dict(self._rejection)
+        info["images_saved_fraction"] = 1.0 - info["images_scored"] / info["images"] if info["images"] else 0.0
+        return info
 
     def _measure_aside(self, plan) -> Metrics:
         """`Metrics` of ``plan`` for the evaluator's own check, leaving the memo's counts as the caller's requests made
         them (a later request of the same plan counts as a miss and reuses this measurement)."""
         plan = self.complete(plan)
         key = _key(plan)
-        if key in self._cache:
+        if key in self._cache and not self._cache[key].rejected:
             return self._cache[key]
         if key not in self._aside:
             self._aside[key] = self._score(self.build(plan), plan)
@@ -204,19 +219,40 @@ class Evaluator:
     def cache_info(self) -> dict:
         return {"hits": self._hits, "misses": self._misses, "size": len(self._cache)}
 
-    def _score(self, keras_model, plan: Optional[Plan]) -> Metrics:
+    def _score(self, keras_model, plan: Optional[Plan], max_drop: Optional[float] = None) -> Metrics:
         from tfaxdnn import hardware
-        from tfaxdnn.core.evaluation import evaluate
 
         check = not self._inputs_checked and keras_model is not self.model   # the float model has no range to miss
-        ev = evaluate(keras_model, self.x, self.y, batch_size=SIGNAL_BATCH, check_inputs=check)
+        is_reference = self._reference_correct is None and (
+            keras_model is self.model if self.reference == "float"
+            else plan is not None and _key(plan) == _key(self.complete(self.exact_plan())))
+        ref = None if max_drop is None or is_reference else self.reference_correct()
+        scored = score_images(keras_model, self.x, self.y, ref, max_drop, self.confidence, check_inputs=check)
         self._inputs_checked = self._inputs_checked or check
+        if is_reference:
+            self._reference_correct = scored.correct
+        if keras_model is not self.model:
+            r = self._rejection
+            r["candidates"] += 1
+            r["rejected"] += int(scored.rejected)
+            r["images"] += scored.n
+            r["images_scored"] += scored.n_scored
+            r["inference_s"] += scored.inference_s
+            r["saved_s"] += scored.saved_s
         report = hardware.estimate(None, plan, self.accelerator, batch_size=self.batch_size, shapes=self._shapes,
                                    weight_codes=self._mode_codes(plan, keras_model))
         rows = [dataclasses.asdict(r) for r in report.layers]
         reductions = {a: report.reduction(a) for a in hardware.ACCOUNTINGS}
-        return Metrics(ev.accuracy, report.energy_j, report.relative_energy, report.latency_s, report.memory_bytes,
-                       rows, ev.batch_accuracies, self.split, ev.n, reductions)
+        drop = None if scored.rejected else self.paired(scored.correct)
+        return Metrics(scored.accuracy, report.energy_j, report.relative_energy, report.latency_s,
+                       report.memory_bytes, rows, scored.batch_accuracies(SIGNAL_BATCH), self.split, scored.n,
+                       reductions, scored.correct, drop, scored.rejected, scored.n_scored, scored.best_case_upper,
+                       scored.inference_s, scored.saved_s)
+
+    def score_model(self, keras_model, plan) -> Metrics:
+        """`Metrics` of a model built elsewhere from ``plan`` (e.g. fine-tuned: energy is the plan's), every image
+        scored; not memoised."""
+        return self._score(keras_model, self.complete(plan))
 
     def energy(self, plan):
         """The hardware report of ``plan`` alone (no inference)."""
@@ -248,8 +284,8 @@ class Evaluator:
         return Plan(default_multiplier=_mult.EXACT_SIGNED)
 
     def exact(self) -> Metrics:
-        """`Metrics` of the all-exact 8-bit plan."""
-        return self(self.exact_plan())
+        """`Metrics` of the all-exact 8-bit plan (every image scored)."""
+        return self(self.exact_plan(), max_drop=None)
 
     def baseline(self) -> Metrics:
         """`Metrics` of the float model on this split (energy: the all-exact plan's)."""
@@ -289,14 +325,22 @@ class Evaluator:
                       ExactQuantizationWarning, stacklevel=3)
 
     # -- other splits and processes ---------------------------------------------------------------------------
-    def with_data(self, eval_data, split: str = "test") -> "Evaluator":
-        """The same model, calibration, importance and accelerator scored on other data (own cache)."""
+    def with_data(self, eval_data, split: str = "test", max_drop: Optional[float] = None,
+                  reference: Optional[str] = None) -> "Evaluator":
+        """The same model, calibration, importance, accelerator, reference and confidence scored on other data (own
+        cache); ``max_drop``: its sequential-rejection limit (default None: a held-out split is scored in full);
+        ``reference``: another reference (`REFERENCES`)."""
+        if reference is not None and reference not in REFERENCES:
+            raise ValueError(f"`reference` must be one of {list(REFERENCES)}. Received: {reference!r}")
         other = object.__new__(Evaluator)
         other.__dict__.update(self.__dict__)
         x, y = eval_data
         other.x, other.y, other.split = np.asarray(x), as_labels(y), str(split)
         other._cache, other._aside, other._hits, other._misses, other._baseline = {}, {}, 0, 0, None
         other._inputs_checked, other._check_exact = False, False
+        other._limits, other._reference_correct, other._rejection = {}, None, _no_rejections()
+        other.max_drop = None if max_drop is None else float(max_drop)
+        other.reference = reference or self.reference
         return other
 
     def to_spec(self, directory) -> EvaluatorSpec:
@@ -311,7 +355,8 @@ class Evaluator:
         with open(os.path.join(directory, "multipliers.pkl"), "wb") as f:  # user circuits, any Multiplier kind
             pickle.dump(_mult.registered(), f)
         settings = {"batch_size": self.batch_size, "seed": self.seed, "split": self.split,
-                    "calibration_samples": None}  # x_cal is stored already subset
+                    "calibration_samples": None,  # x_cal is stored already subset
+                    "confidence": self.confidence, "reference": self.reference, "max_drop": self.max_drop}
         return EvaluatorSpec(directory, settings, self.accelerator)
 
     @classmethod

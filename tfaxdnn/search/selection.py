@@ -23,7 +23,7 @@ import numpy as np
 
 __all__ = ["split_data", "seeded_subset", "ValidationSizeWarning", "RESOLUTION_SIGMAS", "MIN_SIGNAL_BATCHES",
            "accuracy_difference_se", "accuracy_resolution", "images_to_resolve", "check_resolution",
-           "check_signal_batches"]
+           "check_signal_batches", "confirmation_split"]
 
 #: Standard errors of an accuracy difference that make a split's resolution (2: about a 95 % interval).
 RESOLUTION_SIGMAS = 2.0
@@ -113,6 +113,22 @@ def split_data(x, y, validation_fraction: float, seed: int):
     order = np.random.default_rng(seed).permutation(len(x))
     val, test = np.sort(order[:n_val]), np.sort(order[n_val:])
     return (x[val], y[val]), (x[test], y[test])
+
+
+def confirmation_split(x, y, fraction: float, seed: int):
+    """``((x_select, y_select), (x_confirm, y_confirm))``: the validation images a search selects on and its
+    confirmation slice (``fraction`` of them, seeded; `tfaxdnn.search.confirmation`). ``fraction`` 0: all images
+    select, the slice is empty. The slice keeps at least one image, the selection part too."""
+    x, y = np.asarray(x), np.asarray(y)
+    if not fraction:
+        return (x, y), (x[:0], y[:0])
+    if len(x) < 2:
+        raise ValueError(f"Cannot hold out a confirmation slice of {len(x)} validation image(s): pass more validation "
+                         "images or confirmation_fraction=0.")
+    n_conf = min(max(1, int(round(len(x) * float(fraction)))), len(x) - 1)
+    order = np.random.default_rng([int(seed), 7]).permutation(len(x))
+    select, confirm = np.sort(order[n_conf:]), np.sort(order[:n_conf])
+    return (x[select], y[select]), (x[confirm], y[confirm])
 
 
 def seeded_subset(n: Optional[int], seed: int, *arrays):

@@ -32,7 +32,7 @@ def plot_signal(points: Sequence[MappingPoint], query: Query, path, titles: Opti
         util = "/".join(f"{100 * u:.0f}" for u in p.utilization)
         head = titles[i] if titles else f"evaluation #{p.index + 1} ({p.method})"
         ax.set_title(f"{head}: M0/M1/M2 = {util} %, gain {100 * p.gain:.1f} %, robustness "
-                     f"{query.robustness(p.drop):+.2f}",
+                     f"{p.robustness_for(query):+.2f}",
                      fontsize=9)
         ax.set_ylabel("drop (pp)")
     axes[0, 0].legend(fontsize=7, loc="upper right")

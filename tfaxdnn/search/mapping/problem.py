@@ -1,8 +1,11 @@
 """What a mapping run works on and what it produces: the problem (evaluator, reconfigurable multiplier, weight codes,
 exact 8-bit reference signal), one evaluated mapping (`MappingPoint`) and a method's run (`MappingResult`).
 
-Every evaluated point keeps its fractions, gain, robustness, utilisation per mode and layer and its drop signal, so any
-other query can be checked on it afterwards (`MappingResult.best_for`).
+Every evaluated point keeps its fractions, gain, robustness, utilisation per mode and layer, its drop signal and the
+upper confidence bound of its mean drop, so any other query can be checked on it afterwards (`MappingResult.best_for`).
+
+The mean-drop term of a query is checked on that bound (``confidence``, default 0.95): the paired drop against the
+exact 8-bit model over the images of the signal's batches (`tfaxdnn.search.statistics`), in percentage points.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from tfaxdnn.plan import Plan
 from tfaxdnn.search.evaluator import SIGNAL_BATCH
 from tfaxdnn.search.mapping.queries import Query, drop_signal
 from tfaxdnn.search.selection import check_resolution, check_signal_batches
+from tfaxdnn.search.statistics import DEFAULT_CONFIDENCE, check_confidence, paired_drop
 
 __all__ = ["MappingProblem", "MappingPoint", "MappingResult"]
 
@@ -37,6 +41,7 @@ class MappingPoint:
         robustness: query robustness (>= 0 satisfied); accuracy: top-1 on the evaluator's split.
         utilization: fraction of all multiplications per mode; layer_utilization: ``{layer: [per mode]}``.
         drop: per-batch accuracy drop (percentage points) against the exact 8-bit model.
+        drop_upper: upper confidence bound of the mean drop (percentage points; None: the search used the mean).
     """
 
     index: int
@@ -49,6 +54,11 @@ class MappingPoint:
     utilization: List[float]
     layer_utilization: Dict[str, List[float]]
     drop: np.ndarray
+    drop_upper: Optional[float] = None
+
+    def robustness_for(self, query) -> float:
+        """Robustness of ``query`` on this point's signal (with its mean-drop bound, as the search monitored it)."""
+        return query.robustness(self.drop, self.drop_upper)
 
     @property
     def satisfied(self) -> bool:
@@ -70,12 +80,16 @@ class MappingProblem:
         multiplier: a `Reconfigurable` or its name (default preset ``"recon_evo"``).
         layers: layers to search (default: every approximable layer); the others stay in M0, so every mapping is
             an 8-bit model like the exact reference.
+        confidence: of the mean drop's upper bound that the queries' mean-drop term is checked on (None: the mean).
     """
 
-    def __init__(self, evaluator, multiplier="recon_evo", layers: Optional[Sequence[str]] = None):
+    def __init__(self, evaluator, multiplier="recon_evo", layers: Optional[Sequence[str]] = None,
+                 confidence: Optional[float] = DEFAULT_CONFIDENCE):
         from tfaxdnn import hardware
         from tfaxdnn.layers import weight_codes
 
+        if evaluator.reference != "exact":   # the drops are against the exact 8-bit model (no float baseline needed)
+            evaluator = evaluator.with_data((evaluator.x, evaluator.y), evaluator.split, reference="exact")
         self.ev = evaluator
         self.multiplier = _mult.lookup(multiplier)
         if not isinstance(self.multiplier, _mult.Reconfigurable):
@@ -85,6 +99,7 @@ class MappingProblem:
         unknown = [n for n in self.layers if n not in evaluator.layers]
         if unknown:
             raise ValueError(f"Layers {unknown} are not approximable layers of the model: {evaluator.layers}")
+        self.confidence = check_confidence(confidence)
         self.shapes = hardware.model_shapes(evaluator.model)
         self.codes = weight_codes(evaluator.build(self.plan({})))
         self.exact = evaluator.exact()
@@ -129,17 +144,25 @@ class MappingProblem:
         """Per-batch accuracy drop of ``metrics`` against the exact 8-bit model (percentage points)."""
         return drop_signal(metrics.batch_accuracies, self.exact.batch_accuracies)
 
+    def drop_upper(self, metrics) -> Optional[float]:
+        """Upper ``confidence`` bound of the mean drop of ``metrics`` (percentage points, the paired drop against the
+        exact 8-bit model over the images of the full batches); None without a confidence."""
+        if self.confidence is None:
+            return None
+        n = len(self.exact.batch_accuracies) * SIGNAL_BATCH
+        return 100.0 * paired_drop(self.exact.correct[:n], metrics.correct[:n], self.confidence, "exact").upper
+
     def evaluate(self, fractions: Dict[str, tuple], query: Query, method: str, index: int) -> MappingPoint:
         """One inference of the mapping ``fractions`` (uncounted, uncached: see `objective.BudgetedObjective`)."""
         plan = self.plan(fractions)
         metrics = self.ev(plan)
         report = self.energy(plan)
-        drop = self.drop(metrics)
+        drop, upper = self.drop(metrics), self.drop_upper(metrics)
         return MappingPoint(index, method, {n: lp.mode_fractions for n, lp in plan.layers.items()},
-                            report.gain, report.gain_multiplier, query.robustness(drop), metrics.accuracy,
+                            report.gain, report.gain_multiplier, query.robustness(drop, upper), metrics.accuracy,
                             [float(u) for u in report.utilization()],
                             {r.name: [float(u) for u in r.utilization] for r in report.layers if r.name in plan.layers},
-                            drop)
+                            drop, upper)
 
 
 @dataclasses.dataclass
@@ -159,9 +182,14 @@ class MappingResult:
         return self.best_for(self.query)
 
     def best_for(self, query: Query) -> Optional[MappingPoint]:
-        """The highest-gain point satisfying ``query`` (re-monitored on each point's stored signal)."""
-        ok = [p for p in self.points if (p.robustness if query == self.query else query.robustness(p.drop)) >= 0]
-        return max(ok, key=lambda p: (p.gain, p.robustness, -p.index)) if ok else None
+        """The highest-gain point satisfying ``query`` (re-monitored on each point's stored signal and bound)."""
+        ranked = self.ranked_for(query)
+        return ranked[0] if ranked else None
+
+    def ranked_for(self, query) -> List[MappingPoint]:
+        """The points satisfying ``query``, best first (gain, then robustness, then evaluation order)."""
+        ok = [p for p in self.points if (p.robustness if query == self.query else p.robustness_for(query)) >= 0]
+        return sorted(ok, key=lambda p: (-p.gain, -p.robustness, p.index))
 
     def plan(self) -> Optional[Plan]:
         """The best mapping as a `Plan` (None when no point satisfied the query)."""

@@ -17,6 +17,11 @@ the monitor also receives ``ranked`` = the drop signal sorted ascending, and the
 threshold). ``avg_drop`` is the mean of the signal repeated at every t. X is taken over all batches (SPEC); the
 paper's prose sometimes counts only batches that drop, which this module does not do. The energy part of the paper's
 PSTL formulas (``always(Energy_gain <= theta) =>``) is the search objective (`tfaxdnn.search.mapping`), not a term.
+
+**The mean drop with a confidence bound.** Every monitor takes an optional ``mean_upper``: an upper confidence bound
+of the mean drop (percentage points; the paired bound of `tfaxdnn.search.statistics` over the signal's images, which
+the mapping search passes), monitored as ``avgdrop`` in place of the mean, so the ``average`` term holds only when the
+bound meets ``thr_avg`` (SPEC section 13). The per-batch terms are about the observed batches and keep their values.
 """
 
 from __future__ import annotations
@@ -113,18 +118,20 @@ class Query:
         return " and ".join(f"({t})" for t in self.terms_stl(n_batches).values())
 
     # -- monitoring -------------------------------------------------------------------------------------------------
-    def term_robustness(self, drop) -> Dict[str, float]:
-        """Robustness of each term separately (rtamt), for reports and Fig.-5-style plots."""
+    def term_robustness(self, drop, mean_upper: Optional[float] = None) -> Dict[str, float]:
+        """Robustness of each term separately (rtamt), for reports and Fig.-5-style plots (``mean_upper``: see the
+        module docstring)."""
         d = _check_signal(drop)
-        return {name: _monitor(text, d) for name, text in self.terms_stl(d.size).items()}
+        return {name: _monitor(text, d, mean_upper) for name, text in self.terms_stl(d.size).items()}
 
-    def robustness(self, drop) -> float:
-        """rtamt robustness of the whole query on the drop signal (>= 0: satisfied)."""
+    def robustness(self, drop, mean_upper: Optional[float] = None) -> float:
+        """rtamt robustness of the whole query on the drop signal (>= 0: satisfied); with ``mean_upper``, the mean
+        drop's upper bound stands for the mean (module docstring)."""
         d = _check_signal(drop)
-        return _monitor(self.stl(d.size), d)
+        return _monitor(self.stl(d.size), d, mean_upper)
 
-    def satisfied(self, drop) -> bool:
-        return self.robustness(drop) >= 0.0
+    def satisfied(self, drop, mean_upper: Optional[float] = None) -> bool:
+        return self.robustness(drop, mean_upper) >= 0.0
 
     def describe(self) -> str:
         parts = []
@@ -162,11 +169,11 @@ class AllOf:
         levels = {q.thr_avg for q in self.queries}
         return levels.pop() if len(levels) == 1 else None
 
-    def robustness(self, drop) -> float:
-        return min(q.robustness(drop) for q in self.queries)
+    def robustness(self, drop, mean_upper: Optional[float] = None) -> float:
+        return min(q.robustness(drop, mean_upper) for q in self.queries)
 
-    def satisfied(self, drop) -> bool:
-        return self.robustness(drop) >= 0.0
+    def satisfied(self, drop, mean_upper: Optional[float] = None) -> bool:
+        return self.robustness(drop, mean_upper) >= 0.0
 
     def describe(self) -> str:
         return " and ".join(f"({q.describe()})" for q in self.queries)
@@ -185,8 +192,9 @@ def _check_signal(drop) -> np.ndarray:
 _SPECS: Dict[str, object] = {}
 
 
-def _monitor(text: str, drop: np.ndarray) -> float:
-    """rtamt discrete-time offline robustness of ``text`` at t = 0 (parsed specifications are reused)."""
+def _monitor(text: str, drop: np.ndarray, mean_upper: Optional[float] = None) -> float:
+    """rtamt discrete-time offline robustness of ``text`` at t = 0 (parsed specifications are reused); ``avgdrop`` is
+    the signal's mean, or ``mean_upper`` when given."""
     import rtamt
 
     spec = _SPECS.get(text)
@@ -197,7 +205,8 @@ def _monitor(text: str, drop: np.ndarray) -> float:
         spec.spec = text
         spec.parse()
         _SPECS[text] = spec
-    ranked, mean = np.sort(drop), float(drop.mean())
+    ranked = np.sort(drop)
+    mean = float(drop.mean()) if mean_upper is None else float(mean_upper)
     if drop.size == 1:  # rtamt 0.4.10's offline monitor fails on one sample; a repeated sample changes no value
         drop, ranked = np.repeat(drop, 2), np.repeat(ranked, 2)
     n = drop.size

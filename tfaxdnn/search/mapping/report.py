@@ -38,6 +38,7 @@ class ComparisonRow:
     point: Optional[MappingPoint]
     robustness: Optional[float]
     evaluations: int
+    run: Optional[MappingResult] = None     # the run the point comes from (for the confirmation re-check)
 
     @property
     def satisfied(self) -> bool:
@@ -54,15 +55,18 @@ class ComparisonRow:
                "method": self.method, "satisfied": self.satisfied,
                "robustness": None if self.robustness is None else round(self.robustness, 4),
                "gain": round(self.gain, 6), "gain_multiplier": None if p is None else round(p.gain_multiplier, 6),
-               "accuracy": None if p is None else p.accuracy, "evaluations": self.evaluations}
+               "accuracy": None if p is None else p.accuracy,
+               "mean_drop": None if p is None else round(float(p.drop.mean()), 4),
+               "mean_drop_upper": None if p is None or p.drop_upper is None else round(p.drop_upper, 4),
+               "evaluations": self.evaluations}
         rec.update({f"util_M{i}": round(u, 4) for i, u in enumerate(util)})
         return rec
 
 
 def _row(query: Query, result: MappingResult, method: str, best: Optional[MappingPoint] = None) -> ComparisonRow:
     point = best if best is not None else result.best
-    rob = None if point is None else query.robustness(point.drop)
-    return ComparisonRow(query, method, point, rob, len(result.points))
+    rob = None if point is None else point.robustness_for(query)
+    return ComparisonRow(query, method, point, rob, len(result.points), result)
 
 
 def compare(problem: MappingProblem, queries: Sequence[Query], budget: int = 50, seed: int = 0,

@@ -12,7 +12,7 @@ from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
 
-from tfaxdnn.search.nas.fronts import meets_floor, objective_values
+from tfaxdnn.search.nas.fronts import constraint_value, objective_values, record_feasible
 from tfaxdnn.search.nas.genome import GenomeSpace
 
 __all__ = ["Archive"]
@@ -25,13 +25,16 @@ class Archive:
         records: the evaluations so far (``[]`` for a new search, the checkpoint's on resume).
         space: the genome space (genome keys, plans).
         objectives: `OBJECTIVES` names, in the problem's order.
-        floor: the accuracy constraint (validation).
+        floor: the float model's validation accuracy minus the budget.
         seed_keys: genomes of the initial population that are XAI-Gen seeds (their records' ``source``).
+        max_drop: the budget the upper bound of a candidate's paired drop must meet (`fronts.record_feasible`);
+            None: the accuracy floor (the rule of checkpoints written before the paired bound).
     """
 
     def __init__(self, records: List[dict], space: GenomeSpace, objectives: Sequence[str], floor: float,
-                 seed_keys: Iterable[str] = ()):
+                 seed_keys: Iterable[str] = (), max_drop: Optional[float] = None):
         self.records, self.space, self.objectives, self.floor = records, space, tuple(objectives), float(floor)
+        self.max_drop = max_drop
         self.seed_keys = set(seed_keys)
         self.index = {r["genome"]: i for i, r in enumerate(records)}
 
@@ -50,7 +53,7 @@ class Archive:
         source = "offspring" if generation else ("xaigen_seed" if key in self.seed_keys else "random")
         rec = {"id": len(self.records), "generation": generation, "source": source, "genome": key,
                "plan": json.dumps(self.space.to_plan(self.space.from_key(key)).to_dict()["layers"]), **metrics}
-        rec["feasible"] = meets_floor(rec["accuracy"], self.floor)
+        rec["feasible"] = record_feasible(rec, self.floor, self.max_drop)
         self.index[key] = len(self.records)
         self.records.append(rec)
         return rec
@@ -60,8 +63,8 @@ class Archive:
         return np.array([objective_values(self.records[self.index[k]], self.objectives) for k in keys])
 
     def constraint_values(self, keys: Sequence[str]) -> np.ndarray:
-        """``G`` (≤ 0: feasible): accuracy floor minus validation accuracy."""
-        return np.array([[self.floor - self.records[self.index[k]]["accuracy"]] for k in keys])
+        """``G`` (≤ 0: feasible): `fronts.constraint_value` of each record."""
+        return np.array([[constraint_value(self.records[self.index[k]], self.floor, self.max_drop)] for k in keys])
 
     def feasible_genomes(self) -> List[np.ndarray]:
         """Genomes of the feasible records (what `skip_bound_repair` learns from)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from typing import List, Sequence
+from typing import Optional, Sequence
 
 from tfaxdnn import multipliers as _mult
 from tfaxdnn.core.serialization import json_default
@@ -46,7 +46,9 @@ def write_pareto_json(result: NASResult, space: GenomeSpace, state: dict, valida
             "multipliers": {n: {"hash": _mult.get(n).hash, "mae_percent": _mult.get(n).mae_percent,
                                 "power_mw": _mult.get(n).power_mw} for n in space.multipliers},
             "splits": {"validation": int(validation_size), "test": int(test_size),
-                       "selection": "validation", "front_reported_on": ["validation", "test"]},
+                       "confirmation": int(result.selection.get("confirmation_images", 0)),
+                       "selection": "validation", "front_reported_on": ["validation", "confirmation", "test"]},
+            "selection": result.selection, "answer": result.answer,
             "baseline_accuracy": result.baseline_accuracy, "accuracy_floor_validation": result.accuracy_floor,
             "energy_accounting": cfg.energy_accounting, "seeding": seeding,
             "hypervolume": {"reference_point": list(result.reference_point),
@@ -59,19 +61,17 @@ def write_pareto_json(result: NASResult, space: GenomeSpace, state: dict, valida
         json.dump({**meta, "front": result.front}, f, indent=2, default=json_default)
 
 
-def save_explanations(front: List[dict], floor: float, build, model, x_test, y_test, out_dir: str, n_images: int,
+def save_explanations(answer: Optional[dict], build, model, x_test, y_test, out_dir: str, n_images: int,
                       seed: int) -> None:
-    """``explanations.png/.json``: float vs approximate attribution maps of the lowest-energy ``front`` plan that
-    meets the accuracy ``floor`` on validation (``n_images`` test images, seeded); nothing when none does or
-    ``n_images`` is 0. ``build(plan)`` gives the approximate model."""
-    feasible = [r for r in front if r["accuracy"]["validation"] >= floor]
-    if not n_images or not feasible:
+    """``explanations.png/.json``: float vs approximate attribution maps of the search's ``answer`` (the
+    lowest-energy front plan that passed the confirmation re-check; ``n_images`` test images, seeded); nothing when
+    the answer is the exact plan or ``n_images`` is 0. ``build(plan)`` gives the approximate model."""
+    if not n_images or answer is None or answer.get("genome") is None:
         return
     from tfaxdnn.plan import Plan
     from tfaxdnn.xai.explanations.plots import explanation_figure
 
-    best = min(feasible, key=lambda r: r["relative_energy"])
-    explanation_figure(model, build(Plan.from_dict(best["plan"])), x_test, y_test,
+    explanation_figure(model, build(Plan.from_dict(answer["plan"])), x_test, y_test,
                        os.path.join(out_dir, "explanations.png"), n_images=n_images, seed=seed,
-                       title=f"XAI-NAS: float vs lowest-energy feasible plan ({best['relative_energy']:.3f} x "
-                             "exact energy), test images")
+                       title=f"XAI-NAS: float vs its answer ({answer['relative_energy']:.3f} x exact energy), test "
+                             "images")

@@ -8,7 +8,19 @@ from typing import Dict, List, Optional
 from tfaxdnn.search.nas.config import NASConfig
 from tfaxdnn.search.nas.fronts import meets_floor
 
-__all__ = ["NASResult", "comparison_summary"]
+__all__ = ["NASResult", "comparison_summary", "rejection_summary"]
+
+
+def rejection_summary(records: List[dict]) -> dict:
+    """What sequential rejection saved over a search's evaluation records: candidates, rejected ones, images they
+    had and images scored, inference seconds spent and (estimated) saved."""
+    rows = [r for r in records if "images" in r]
+    out = {"candidates": len(rows), "rejected": sum(bool(r.get("rejected")) for r in rows),
+           "images": sum(int(r["images"]) for r in rows), "images_scored": sum(int(r["images_scored"]) for r in rows),
+           "inference_s": sum(float(r.get("inference_s", 0.0)) for r in rows),
+           "saved_s": sum(float(r.get("saved_s", 0.0)) for r in rows)}
+    out["images_saved_fraction"] = 1.0 - out["images_scored"] / out["images"] if out["images"] else 0.0
+    return out
 
 
 @dataclasses.dataclass
@@ -26,6 +38,10 @@ class NASResult:
     wall_time_s: float
     candidates: int                   # candidates proposed (incl. cache hits)
     seeding: dict = dataclasses.field(default_factory=dict)   # XAI-Gen seeding runs: evaluations, time_s, runs
+    # the lowest-energy front member that passed the confirmation re-check (else the exact plan), with its drops:
+    # validation estimate and bound, confirmation, realised test drop (`holdout.answer_of`)
+    answer: Optional[dict] = None
+    selection: dict = dataclasses.field(default_factory=dict)  # the rule, confidence, confirmation size, rejection
 
     @property
     def total_evaluations(self) -> int:
@@ -47,7 +63,13 @@ def comparison_summary(r: NASResult) -> dict:
            "seeding_evaluations": int(r.seeding.get("evaluations", 0)), "total_evaluations": r.total_evaluations,
            "candidates": r.candidates, "wall_time_s": r.wall_time_s,
            "seeding_time_s": float(r.seeding.get("time_s", 0.0)), "front_size": len(r.front),
-           "baseline_accuracy": r.baseline_accuracy}
+           "baseline_accuracy": r.baseline_accuracy, "selection": r.selection}
+    if r.answer is not None:
+        a = r.answer
+        out["answer"] = {"source": a["source"], "genome": a["genome"], "energy_reduction": a["energy_reduction"],
+                         **{k: a["accuracy_drop"].get(k) for k in ("estimated_drop", "estimated_upper",
+                                                                   "realised_drop", "kept_promise")},
+                         "confirmed": (a["accuracy_drop"].get("confirmation_check") or {}).get("passed")}
     for drop in (0.01, 0.02):
         for split in ("validation", "test"):
             best = r.best_energy(drop, split)

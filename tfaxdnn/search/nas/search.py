@@ -3,11 +3,20 @@
 Per generation: ask NSGA-II for candidates, repair them (skip-aware XAI-NAS) and cut them to the evaluation budget,
 let the problem evaluate them (`XAINASProblem`: archive lookup, then the runner), tell NSGA-II, record the
 hypervolume, checkpoint (`tfaxdnn.search.checkpoint`) and rewrite ``evaluations.csv``. At the end the front is
-re-evaluated on the held-out test split (`tfaxdnn.search.nas.holdout`) and reported (`tfaxdnn.search.nas.report`).
+re-checked on the confirmation slice (validation images the search never selected on), which picks the answer (the
+lowest-energy member that passes), and re-evaluated on the held-out test split (`tfaxdnn.search.nas.holdout`), then
+reported (`tfaxdnn.search.nas.report`).
+
+A candidate is feasible when the upper ``confidence`` bound of its paired validation drop against the float model is
+at most ``max_accuracy_drop``; it is rejected as soon as it provably is not (sequential rejection). A checkpoint
+written before the paired bound (its settings fingerprint has none of ``confidence``, ``sequential`` and
+``confirmation_fraction``) resumes with the rule it was started with: the accuracy floor on all validation images,
+no rejection, no confirmation slice (`NASSearch.legacy`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,23 +26,37 @@ from typing import Optional
 import numpy as np
 
 from tfaxdnn.core import kinds
-from tfaxdnn.search.checkpoint import CheckpointError, array_digest, load_checkpoint, save_checkpoint
+from tfaxdnn.search.checkpoint import CheckpointError, array_digest, load_checkpoint, save_checkpoint, saved_fingerprint
 from tfaxdnn.search.evaluator import Evaluator
 from tfaxdnn.search.nas.archive import Archive
 from tfaxdnn.search.nas.config import NASConfig
 from tfaxdnn.search.nas.fronts import hypervolume, pareto_front
 from tfaxdnn.search.nas.genome import GenomeSpace
-from tfaxdnn.search.nas.holdout import front_on_test
+from tfaxdnn.search.nas.holdout import answer_of, front_on_test
 from tfaxdnn.search.nas.importance import cached_importance
 from tfaxdnn.search.nas.operators import skip_bound_repair
 from tfaxdnn.search.nas.problem import XAINASProblem, make_algorithm
 from tfaxdnn.search.nas.report import save_explanations, write_evaluations_csv, write_pareto_json
-from tfaxdnn.search.nas.result import NASResult
+from tfaxdnn.search.nas.result import NASResult, rejection_summary
 from tfaxdnn.search.nas.seeding import initial_population, no_seeding, xaigen_runs
 from tfaxdnn.search.nas.worker import prepare_task, release_task
-from tfaxdnn.search.selection import check_resolution, seeded_subset, split_data
+from tfaxdnn.search.selection import check_resolution, confirmation_split, seeded_subset, split_data
 
-__all__ = ["NASSearch", "run_xainas"]
+__all__ = ["NASSearch", "run_xainas", "LEGACY_RULE"]
+
+#: Settings a checkpoint written before the paired bound lacks, and the values that reproduce its rule.
+LEGACY_RULE = {"confidence": None, "sequential": False, "confirmation_fraction": 0.0}
+
+
+def _fingerprint(config: NASConfig, space: GenomeSpace, validation_fraction, evaluation_samples, model, data,
+                 legacy: bool = False) -> str:
+    settings = config.to_dict()
+    for k in LEGACY_RULE if legacy else ():
+        settings.pop(k)
+    return hashlib.sha256(json.dumps(
+        {"config": settings, "space": space.to_dict(), "validation_fraction": validation_fraction,
+         "evaluation_samples": evaluation_samples, "model": array_digest(*model.get_weights()),
+         "data": array_digest(*data)}, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class NASSearch:
@@ -64,11 +87,16 @@ class NASSearch:
             raise ValueError(f"Model {model.name!r} has no approximable layer (Conv2D, DepthwiseConv2D or Dense): "
                              "nothing to search.")
         (x_train, y_train), (x_held, y_held) = data
-        (x_val, y_val), (x_test, y_test) = split_data(x_held, np.asarray(y_held).reshape(-1), validation_fraction,
-                                                     config.seed)
-        if evaluation_samples:
-            keep = seeded_subset(evaluation_samples, config.seed + 2, np.arange(len(x_val)))
-            x_val, y_val = x_val[keep], y_val[keep]
+        (x_pool, y_pool), (x_test, y_test) = split_data(x_held, np.asarray(y_held).reshape(-1), validation_fraction,
+                                                       config.seed)
+
+        def capped(x, y):   # evaluation_samples: a cap on the images each candidate is scored on
+            keep = seeded_subset(evaluation_samples, config.seed + 2, np.arange(len(x)))
+            return (x[keep], y[keep]) if evaluation_samples else (x, y)
+
+        # the confirmation slice comes out of the validation images before the cap: the cap limits selection only
+        (x_val, y_val), confirm = confirmation_split(x_pool, y_pool, config.confirmation_fraction, config.seed)
+        x_val, y_val = capped(x_val, y_val)
         self.test_data = (x_test, y_test)
         # the settings fingerprint needs no conductance: a resumed search is checked against its checkpoint (integrity
         # and settings) before any cache of the output folder is read or anything expensive runs
@@ -77,19 +105,29 @@ class NASSearch:
         self.space = GenomeSpace.build(ev.layers, ev.output_layer, config.multipliers, config.max_skip,
                                        config.skip_step, config.genes, allow_skip=config.mode == "xainas",
                                        weight_mapping=config.weight_mapping)
-        self.fingerprint = hashlib.sha256(json.dumps(
-            {"config": config.to_dict(), "space": self.space.to_dict(), "validation_fraction": validation_fraction,
-             "evaluation_samples": evaluation_samples, "model": array_digest(*model.get_weights()),
-             "data": array_digest(x_val, y_val, x_test, y_test, ev.x_cal)},
-            sort_keys=True, default=str).encode()).hexdigest()
+        args = (self.space, validation_fraction, evaluation_samples, model)
+        self.fingerprint = _fingerprint(config, *args, (x_val, y_val, *confirm, x_test, y_test, ev.x_cal))
+        legacy_val = capped(x_pool, y_pool)
+        legacy = _fingerprint(config, *args, (*legacy_val, x_test, y_test, ev.x_cal), legacy=True)
+        #: resumed from a checkpoint written before the paired bound: its rule (`LEGACY_RULE`) and its data
+        self.legacy = resume and saved_fingerprint(self.ckpt) == legacy != self.fingerprint
+        if self.legacy:
+            config = self.config = dataclasses.replace(config, **LEGACY_RULE)
+            (x_val, y_val), confirm, self.fingerprint = legacy_val, (x_val[:0], y_val[:0]), legacy
+            if verbose:
+                print(f"{self.ckpt} was written before the paired drop bound: the search resumes with the rule it "
+                      "started with (validation accuracy >= float - max_accuracy_drop, every candidate scored in "
+                      "full, no confirmation slice).")
         self._resumed = load_checkpoint(self.ckpt, self.fingerprint) if resume else None
         # conductance: the XAI-Gen seeds and the skipping order (the ALWANN-style baseline needs neither)
         self.importance = (cached_importance(model, np.asarray(x_train), y_train, layers, config,
                                              os.path.join(self.out_dir, "importance.npz"), verbose)
                            if config.mode == "xainas" else None)
-        self.ev = ev if self.importance is None else Evaluator(
-            model, eval_data=(x_val, y_val), calibration_data=np.asarray(x_train),
-            importance=self.importance.neurons, calibration_samples=config.calibration_samples, seed=config.seed)
+        self.ev = Evaluator(model, eval_data=(x_val, y_val), calibration_data=np.asarray(x_train),
+                            importance=None if self.importance is None else self.importance.neurons,
+                            calibration_samples=config.calibration_samples, seed=config.seed,
+                            confidence=config.confidence, max_drop=config.rejection_limit)
+        self.confirm = self.ev.with_data(confirm, split="confirmation") if len(confirm[0]) else None
         self.baseline = {"validation": float(self.ev.baseline().accuracy)}
         check_resolution(len(x_val), config.max_accuracy_drop, self.baseline["validation"],
                          "XAI-NAS" if config.mode == "xainas" else "ALWANN-style search")
@@ -144,7 +182,8 @@ class NASSearch:
         else:
             state = self._start()
         algorithm = state["algorithm"]
-        archive = Archive(state["records"], self.space, cfg.objectives, self.floor, state["seed_keys"])
+        archive = Archive(state["records"], self.space, cfg.objectives, self.floor, state["seed_keys"],
+                          None if self.legacy else cfg.max_accuracy_drop)
         problem = algorithm.problem.connect(archive, self.runner, self.task)
         bar = tqdm(total=cfg.generations + 1, initial=state["generation"], disable=not self.verbose,
                    desc=f"{'XAI-NAS' if cfg.mode == 'xainas' else 'ALWANN-style'} generations")
@@ -181,16 +220,23 @@ class NASSearch:
 
         cfg, records = self.config, state["records"]
         front, self.baseline["test"] = front_on_test(pareto_front(records, cfg.objectives, self.floor), self.space,
-                                                     self.ev, self.model, self.test_data, cfg)
+                                                     self.ev, self.model, self.test_data, cfg, self.confirm)
+        answer, confirmation = answer_of(front, self.ev, self.test_data, cfg, self.confirm)
+        if self.verbose and confirmation.fell_back:
+            print(f"XAI-NAS answer: {confirmation.describe()}")
+        selection = {"max_accuracy_drop": cfg.max_accuracy_drop, "confidence": cfg.confidence,
+                     "reference": "float", "rule": "legacy accuracy floor" if self.legacy else "paired drop bound",
+                     "confirmation_images": 0 if self.confirm is None else len(self.confirm.y),
+                     "sequential_rejection": rejection_summary(records)}
         result = NASResult(cfg, records, front, list(state["hv"]), self.ref, dict(self.baseline), self.floor,
                            self.out_dir, state["elapsed_s"], state["candidates"],
-                           dict(state.get("seeding", no_seeding())))
+                           dict(state.get("seeding", no_seeding())), answer, selection)
         write_pareto_json(result, self.space, state, self.validation_size, len(self.test_data[0]),
                           getattr(self.runner, "description", ""), self.fingerprint)
         save_generations_plot({cfg.mode: result}, os.path.join(self.out_dir, "generations.png"))
         save_hypervolume_plot({cfg.mode: result}, os.path.join(self.out_dir, "hypervolume.png"))
-        save_explanations(front, self.floor, self.ev.build, self.model, *self.test_data, self.out_dir,
-                          self.explain_images, cfg.seed)
+        save_explanations(answer, self.ev.build, self.model, *self.test_data, self.out_dir, self.explain_images,
+                          cfg.seed)
         return result
 
 

@@ -37,7 +37,9 @@ def xaigen_runs(model, ev, space: GenomeSpace, importance, config: NASConfig) ->
     base = XAIGenConfig(multipliers=space.multipliers, max_accuracy_drop=config.max_accuracy_drop,
                         weight_mapping=config.weight_mapping, refine_passes=config.xaigen_refine_passes,
                         calibration_samples=config.calibration_samples, seed=config.seed,
-                        energy_accounting=config.energy_accounting, skip_step=config.skip_step)
+                        energy_accounting=config.energy_accounting, skip_step=config.skip_step,
+                        confidence=config.confidence, sequential=config.sequential,
+                        confirmation_fraction=0.0)   # seeds, not answers: the search's confirmation comes later
     x_val, y_val = ev.x, ev.y
     # one XAI-Gen evaluator for all thresholds (shared cache); all of x_val is validation, nothing is reported
     # on the held-out test split (the "test" images XAI-Gen reports on are the validation images themselves)

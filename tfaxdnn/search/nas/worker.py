@@ -81,8 +81,13 @@ def evaluate_candidate(task: CandidateTask, key: str) -> dict:
     row = {"accuracy": float(m.accuracy), "energy_j": float(m.energy_j),
            "relative_energy": float(1.0 / m.reductions[task.accounting]),       # the search's accounting
            **{f"energy_reduction_{a}": float(v) for a, v in m.reductions.items()},
-           "latency_s": float(m.latency_s), "memory_bytes": int(m.memory_bytes)}
-    if task.attack is not None:
+           "latency_s": float(m.latency_s), "memory_bytes": int(m.memory_bytes),
+           # the paired drop against the float model (validation) and its bound; a rejected candidate's accuracy is
+           # the most it could have reached and its bound the least it could have had (sequential rejection)
+           "drop": None if m.drop is None else float(m.drop.drop), "drop_upper": float(m.drop_upper),
+           "rejected": bool(m.rejected), "images_scored": int(m.n_scored), "images": int(m.n),
+           "inference_s": float(m.inference_s), "saved_s": float(m.saved_s)}
+    if task.attack is not None and not m.rejected:   # a rejected candidate is infeasible: no attack
         from tfaxdnn.search.nas.robustness import robustness_metrics
 
         rob = ctx["rob"]

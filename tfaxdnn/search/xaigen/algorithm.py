@@ -21,7 +21,10 @@ Steps, as implemented (SPEC section 8):
    (through the public `tfaxdnn.search.Evaluator`, `tfaxdnn.search.xaigen.evaluation`). The evaluation data is
    split (``validation_fraction``, seeded) into the validation images the search selects on and the test images
    the result is reported on; an explicit ``test_data`` replaces the split.
-   If the accuracy falls below ``Q_c`` (baseline − ``max_accuracy_drop``): ``on_violation="stop"`` ends the search
+   A candidate meets ``Q_c`` when the upper ``confidence`` bound of its paired drop against the float model (same
+   validation images, `tfaxdnn.search.statistics`) is at most ``max_accuracy_drop``; it is scored slice by slice and
+   rejected as soon as it provably cannot (sequential rejection).
+   If it misses ``Q_c``: ``on_violation="stop"`` ends the search
    (the paper), ``"backoff"`` (default) retries the layer with half and a quarter of the skip fraction, then
    none, then ever less aggressive multipliers, and keeps the first setting that passes (the layer stays exact
    if none does).
@@ -30,7 +33,9 @@ Steps, as implemented (SPEC section 8):
    important first and tries one step more aggressive (next multiplier, else ``skip_step`` more skipping up to
    ``t_p``), keeping a step only if accuracy still meets ``Q_c`` and energy falls. ``result.algorithm1`` keeps the
    pre-refinement result.
-6. The result is the last configuration that met ``Q_c``; ``meets_energy`` says whether it also meets ``E_c``
+6. The result is the last configuration that met ``Q_c``, re-checked on the confirmation slice (validation images
+   the search never selected on; `tfaxdnn.search.confirmation`): if it fails there, the next candidate that met
+   ``Q_c``, by energy, that passes, else the exact plan; ``meets_energy`` says whether it also meets ``E_c``
    (energy relative to the all-exact model). (`run_xaigen`, `tfaxdnn.search.xaigen.run`.)
 
 7. Beyond the paper (off by default, so Algorithm 1 stays reproducible):
@@ -69,7 +74,7 @@ __all__ = ["plan_search"]
 
 
 def plan_search(run: XAIGenSearch, config: XAIGenConfig, drop: float):
-    """Algorithm 1 (+ back-off, + refinement) with ``Q_c`` = baseline − ``drop`` on the validation split.
+    """Algorithm 1 (+ back-off, + refinement) with ``Q_c``: paired drop bound <= ``drop`` on the validation split.
 
     Returns ``(importance, settings, validation Metrics, log, Algorithm 1 summary)``: the importance that ranked the
     layers (the measured drops with ``selection="sensitivity"``), the chosen ``{layer: (multiplier, skip)}``, its
@@ -78,7 +83,6 @@ def plan_search(run: XAIGenSearch, config: XAIGenConfig, drop: float):
     from tqdm.auto import tqdm
 
     verbose = run.verbose
-    q_c = run.ev.baseline().accuracy - drop
     mults = config.multipliers
     exact = mults[0] if _mult.get(mults[0]).is_exact else _mult.EXACT_SIGNED
     sens = run.sensitivity(mults) if config.selection == "sensitivity" else None
@@ -87,8 +91,8 @@ def plan_search(run: XAIGenSearch, config: XAIGenConfig, drop: float):
         run.importance.neurons)
     layers, output_layer = imp.layers, run.output_layer
     committed = {n: (exact, 0.0) for n in layers}
-    plan, m = run(committed)
-    log = [run.log_row(0, "exact", committed, m, m.accuracy >= q_c)]
+    plan, m = run(committed)                 # the start: every image scored
+    log = [run.log_row(0, "exact", committed, m, run.accepts(m, drop), drop)]
     best = (plan, m, dict(committed))
     z_hat = imp.normalized(config.normalization)
     threshold = config.t_c
@@ -109,9 +113,9 @@ def plan_search(run: XAIGenSearch, config: XAIGenConfig, drop: float):
             if j == 0 and sk == 0.0:
                 break
             trial = dict(best[2], **{name: (mults[j], sk)})
-            plan, m = run(trial)
-            ok = m.accuracy >= q_c
-            log.append(run.log_row(step, name, trial, m, ok))
+            plan, m = run(trial, drop=drop)
+            ok = run.accepts(m, drop)
+            log.append(run.log_row(step, name, trial, m, ok, drop))
             bar.set_postfix(layer=name, acc=f"{m.accuracy:.3f}", energy=f"{run.energy(m):.3f}")
             if ok:
                 best, accepted = (plan, m, trial), True
@@ -123,5 +127,5 @@ def plan_search(run: XAIGenSearch, config: XAIGenConfig, drop: float):
                   "relative_energy": best[1].relative_energy,
                   **energy_fields(best[1].reductions),
                   "settings": {n: {"multiplier": m, "skip_fraction": s} for n, (m, s) in best[2].items()}}
-    best = refine(run, config, imp, best, q_c, log)
+    best = refine(run, config, imp, best, drop, log)
     return imp, best[2], best[1], log, algorithm1

@@ -2,8 +2,8 @@
 
 Algorithm 1 never touches the layers at the top of the ranking, which may hold most of the MACs. Refinement makes
 single moves, each one step more aggressive on one layer (`moves`: the next multiplier, or ``skip_step`` more
-skipping up to ``t_p``), and keeps a move only if validation accuracy still meets ``Q_c`` and the search's energy
-falls.
+skipping up to ``t_p``), and keeps a move only if the candidate still meets ``Q_c`` (the upper bound of its paired
+validation drop is at most ``drop``) and the search's energy falls.
 
 Both refinements take and return the current best ``(plan, Metrics, settings)`` and append every candidate they
 score to ``log`` (`XAIGenSearch.log_row`).
@@ -27,7 +27,7 @@ def moves(config: XAIGenConfig, settings, name, output_layer):
     return [(mults[j], sk) for j, sk in out]
 
 
-def refine_first(run, config, imp, best, q_c, log):
+def refine_first(run, config, imp, best, drop, log):
     """``refine_passes`` passes, least important layer first; the first move that keeps ``Q_c`` and saves energy
     is taken."""
     from tqdm.auto import tqdm
@@ -39,9 +39,9 @@ def refine_first(run, config, imp, best, q_c, log):
             step += 1
             for move in moves(config, best[2], name, run.output_layer):
                 trial = dict(best[2], **{name: move})
-                plan, m = run(trial)
-                ok = m.accuracy >= q_c and run.energy(m) < run.energy(best[1])
-                log.append(run.log_row(step, f"refine {name}", trial, m, ok))
+                plan, m = run(trial, drop=drop)
+                ok = run.accepts(m, drop) and run.energy(m) < run.energy(best[1])
+                log.append(run.log_row(step, f"refine {name}", trial, m, ok, drop))
                 if ok:
                     best, changed = (plan, m, trial), True
                     break
@@ -50,7 +50,7 @@ def refine_first(run, config, imp, best, q_c, log):
     return best
 
 
-def refine_best(run, config, imp, best, q_c, log):
+def refine_best(run, config, imp, best, drop, log):
     """Up to ``refine_passes`` x layers steps; each tries every layer's moves and keeps the one saving the most
     energy (search accounting) per validation accuracy point lost, among those keeping ``Q_c``."""
     from tqdm.auto import tqdm
@@ -63,10 +63,10 @@ def refine_best(run, config, imp, best, q_c, log):
         for name in imp.ascending():
             for move in moves(config, best[2], name, run.output_layer):
                 trial = dict(best[2], **{name: move})
-                plan, m = run(trial)
+                plan, m = run(trial, drop=drop)
                 gain = run.energy(best[1]) - run.energy(m)
-                ok = m.accuracy >= q_c and gain > 0
-                log.append(run.log_row(step, f"refine {name}", trial, m, False))
+                ok = run.accepts(m, drop) and gain > 0
+                log.append(run.log_row(step, f"refine {name}", trial, m, False, drop))
                 if ok:
                     options.append((gain / max(best[1].accuracy - m.accuracy, floor), plan, m, trial, len(log) - 1))
         if not options:
@@ -77,6 +77,6 @@ def refine_best(run, config, imp, best, q_c, log):
     return best
 
 
-def refine(run, config: XAIGenConfig, imp, best, q_c, log):
-    """The refinement ``config.refine`` names (``"first"`` or ``"best"``)."""
-    return (refine_best if config.refine == "best" else refine_first)(run, config, imp, best, q_c, log)
+def refine(run, config: XAIGenConfig, imp, best, drop, log):
+    """The refinement ``config.refine`` names (``"first"`` or ``"best"``) under the budget ``drop``."""
+    return (refine_best if config.refine == "best" else refine_first)(run, config, imp, best, drop, log)

@@ -28,7 +28,12 @@ def per_layer_rows(importance: Importance, settings: Dict[str, tuple], normaliza
 @dataclasses.dataclass
 class XAIGenResult:
     """What `run_xaigen` found. With fine-tuning, ``model``/``accuracy``/energies are the fine-tuned run's and
-    ``no_retraining`` summarises the plan found without retraining."""
+    ``no_retraining`` summarises the plan found without retraining.
+
+    ``accuracy_drop`` (`tfaxdnn.search.confirmation.drop_record`) holds the paired drop against the float model on the
+    validation split (the estimate, with its upper bound), on the confirmation slice (and the re-check's outcome)
+    and on the test split (the realised drop), side by side, and what sequential rejection saved. ``n_validation``
+    counts the images selected on, ``n_confirmation`` those of the confirmation slice."""
 
     model: object
     plan: Plan
@@ -55,6 +60,16 @@ class XAIGenResult:
     no_retraining: Optional[dict] = None
     finetune_log: List[dict] = dataclasses.field(default_factory=list)
     sensitivity: Optional[Dict[str, Dict[str, float]]] = None
+    accuracy_drop: dict = dataclasses.field(default_factory=dict)
+    n_confirmation: int = 0
+
+    @property
+    def confirmed(self) -> Optional[bool]:
+        """Whether the returned plan passed the confirmation re-check (None: there was none)."""
+        check = self.accuracy_drop.get("confirmation_check")
+        if check is not None:
+            return check["passed"] if check["n"] else None
+        return self.accuracy_drop.get("confirmed") if self.accuracy_drop.get("confirmation") else None
 
     @property
     def energy_reduction(self) -> float:
@@ -74,6 +89,9 @@ class XAIGenResult:
              "validation_accuracy": self.validation_accuracy,
              "baseline_validation_accuracy": self.baseline_validation_accuracy,
              "validation_split": f"validation ({self.n_validation} images: the search selected on these)",
+             "confirmation_split": f"confirmation ({self.n_confirmation} validation images held out of the search: "
+                                   "the answer was re-checked there)",
+             "accuracy_drop": self.accuracy_drop,
              "baseline_energy_j": self.baseline_energy_j, "energy_j": self.energy_j,
              "energy_reduction": self.energy_reduction,
              **energy_fields(self.reductions),
@@ -105,6 +123,25 @@ class XAIGenResult:
         lines.append(f"test accuracy{tuned} {self.accuracy:.4f} on {self.n_test} images the search never saw (float "
                      f"{self.baseline_accuracy:.4f}, exact 8-bit {self.exact_accuracy:.4f}; validation "
                      f"{self.validation_accuracy:.4f} vs float {self.baseline_validation_accuracy:.4f})")
+        sel = self.accuracy_drop
+        if sel.get("validation"):
+            bound = (f" (upper bound {100 * sel['estimated_upper']:.2f} at {sel['confidence']:.0%})"
+                     if sel.get("confidence") else " (point estimate)")
+            conf, check = sel.get("confirmation"), sel.get("confirmation_check") or {}
+            note = check["note"] if check.get("n") else {
+                None: "not re-checked", True: "confirmed on the confirmation slice",
+                False: "failed the re-check on the confirmation slice"}[self.confirmed]
+            parts = [f"validation {100 * sel['estimated_drop']:.2f} points{bound}"]
+            if conf and conf.get("drop") is not None:
+                parts.append(f"confirmation {100 * conf['drop']:.2f}")
+            if sel.get("realised_drop") is not None:
+                parts.append(f"test {100 * sel['realised_drop']:.2f}")
+            lines.append(f"drop vs float: {', '.join(parts)} (budget {100 * sel['max_accuracy_drop']:g}); {note}")
+        rej = sel.get("sequential_rejection") or {}
+        if rej.get("rejected"):
+            lines.append(f"sequential rejection: {rej['rejected']} of {rej['candidates']} candidates stopped early, "
+                         f"{100 * rej['images_saved_fraction']:.0f} % of the validation images not scored "
+                         f"(~{rej['saved_s']:.1f} s of inference saved)")
         lines.append("energy " + ", ".join(f"{a} {self.reductions.get(a, math.nan):.2f}x" for a in ACCOUNTINGS)
                      + f" lower than all-exact (searched on {self.config.energy_accounting}); "
                      f"{'meets' if self.meets_energy else 'misses'} E_c={self.config.energy_budget}")
