@@ -1,4 +1,5 @@
-"""Issue 26 item 2: the low-rank matmul is bit-identical to the LUT op (and to the NumPy reference)."""
+"""Issue 26 item 2: the low-rank matmul and convolutions are bit-identical to the LUT op (and to the NumPy
+reference), in float32 chunks where the bounds allow and in float64 elsewhere."""
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from tfaxdnn import multipliers as M
 from tfaxdnn.ops import nn, reference
 from tfaxdnn.ops.lowrank import lowrank_conv2d, lowrank_depthwise_conv2d, lowrank_matmul
+from tfaxdnn.ops.lowrank_form import F32_EXACT, chunks, form_of, gemm_precision
 
 CASES = [("mul8s_1L2N", 0), ("mul8s_1KVA", 1), ("mul8s_1KR3", 2), ("mul8s_1KV6", 3), ("mul8u_KEM", 4),
          ("mul8u_NGR", 5), ("mul8u_185Q", 6), ("mul8u_1JJQ", 7)]
@@ -122,15 +124,72 @@ def test_lowrank_conv2d_chunks_input_channels():
 
 def test_lowrank_convolutions_refuse_what_cannot_be_exact():
     x, f = np.zeros((1, 4, 4, 2), np.uint8), np.zeros((3, 3, 2, 1), np.uint8)
+    with pytest.raises(ValueError, match="2\\*\\*53"):
+        lowrank_conv2d(x, f, "mul8u_GJM")             # term bound >= 2**53: not even one tap is exact
+    with pytest.raises(ValueError, match="exceed int64"):
+        lowrank_depthwise_conv2d(x, f, "mul8u_GJM")   # factors beyond int64
     for op in (lowrank_conv2d, lowrank_depthwise_conv2d):
-        with pytest.raises(ValueError, match="2\\*\\*53"):
-            op(x, f, "mul8u_GJM")                  # term bound >= 2**53: not even one tap is exact
-        big = np.zeros((26, 26, 2, 1), np.uint8)   # 676 taps of one channel * 185Q's term bound >= 2**53
-        with pytest.raises(ValueError, match="2\\*\\*53"):
-            op(np.zeros((1, 26, 26, 2), np.uint8), big, "mul8u_185Q")
         with pytest.raises(TypeError, match="both be int8 or both uint8"):
             op(x, f.astype(np.int8), "mul8s_1L2N")
     k = 140_000                                    # K * (-128 * -128) > 2**31 - 1: refused like the LUT op
     x, f = np.full((1, 1, 1, k), -128, np.int8), np.full((1, 1, k, 1), -128, np.int8)
     with pytest.raises(ValueError, match="do not fit int32"):
         lowrank_conv2d(x, f, "mul8s_1KV6")
+
+
+def test_large_kernels_of_a_large_term_bound_are_exact():
+    # 676 taps of one channel times 185Q's term bound (~2**44) reach 2**53: the GEMM takes chunks of fewer taps
+    # (float64), the depthwise form int64 multiply-adds; both equal the LUT ops.
+    m = M.get("mul8u_185Q")
+    rng = np.random.default_rng(18)
+    x = rng.choice(np.array([0, 255], np.uint8), (1, 26, 26, 2))
+    f = rng.choice(np.array([0, 255], np.uint8), (26, 26, 2, 1))
+    np.testing.assert_array_equal(np.asarray(lowrank_conv2d(x, f, m, 1, "VALID", 1, 250, 5)),
+                                  nn.approx_conv2d(x, f, m, 1, "VALID", 1, 250, 5).numpy())
+    np.testing.assert_array_equal(np.asarray(lowrank_depthwise_conv2d(x, f, m, 1, "VALID", 1, 250, [5, 9])),
+                                  nn.approx_depthwise_conv2d(x, f, m, 1, "VALID", 1, 250, [5, 9]).numpy())
+
+
+# -- exactness bounds: float32 chunks, float64 where needed ------------------------------------------------------
+
+def test_precision_choice_follows_the_bounds():
+    assert gemm_precision(form_of(M.get("mul8s_1L2J")), 576) == "float32"
+    assert gemm_precision(form_of(M.get("mul8s_1L2J")), 576, "float64") == "float64"
+    assert gemm_precision(form_of(M.get("mul8u_185Q")), 9) == "float64"      # term bound > 2**24
+    assert gemm_precision(form_of(M.get("mul8s_1KV6")), 40_000) == "float64"  # int32 accumulators could overflow
+    with pytest.raises(ValueError, match="no exact float32 form"):
+        gemm_precision(form_of(M.get("mul8u_185Q")), 9, "float32")
+    with pytest.raises(ValueError, match="precision"):
+        gemm_precision(form_of(M.get("mul8s_1L2J")), 9, "half")
+
+
+@pytest.mark.parametrize("name", ["mul8s_1L2N", "mul8s_1L2J", "mul8s_1KVA", "mul8s_1KV6", "mul8u_KEM"])
+def test_float32_chunks_are_exact_at_the_bound(name):
+    # Extreme codes and zero points drive every partial sum towards the chunk bound; K spans several float32
+    # chunks of the exact part (514 signed / 258 unsigned taps) and of the low-rank part (1L2N: 73 taps, d = 16).
+    m = M.get(name)
+    f = form_of(m)
+    lo, hi, dtype = (-128, 127, np.int8) if m.signed else (0, 255, np.uint8)
+    rng = np.random.default_rng(19)
+    k = 1100
+    a = rng.choice(np.array([lo, hi], dtype), (4, k))
+    b = rng.choice(np.array([lo, hi], dtype), (k, 3))
+    zb = np.array([hi, lo, hi])
+    assert gemm_precision(f, k) == "float32" and chunks(k, f.tap_bound, F32_EXACT)[0] >= 2
+    want = nn.approx_matmul(a, b, m, a_zero_point=lo, b_zero_point=zb).numpy()
+    for precision in ("float32", "float64"):
+        np.testing.assert_array_equal(np.asarray(lowrank_matmul(a, b, m, lo, zb, precision=precision)), want)
+    x = rng.choice(np.array([lo, hi], dtype), (1, 4, 5, 64))
+    w = rng.choice(np.array([lo, hi], dtype), (3, 3, 64, 2))      # 576 taps: two float32 chunks at least
+    want = nn.approx_conv2d(x, w, m, 1, "SAME", 1, hi, lo).numpy()
+    for precision in ("float32", "float64"):
+        got = lowrank_conv2d(x, w, m, 1, "SAME", 1, hi, lo, precision=precision)
+        np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_zero_points_are_checked():
+    a, b = np.zeros((2, 3), np.int8), np.zeros((3, 2), np.int8)
+    with pytest.raises(ValueError, match="codes in \\[-128, 127\\]"):
+        lowrank_matmul(a, b, "mul8s_1L2N", 200, 0)
+    with pytest.raises(ValueError, match="scalar or have 2 elements"):
+        lowrank_matmul(a, b, "mul8s_1L2N", 0, [1, 2, 3])

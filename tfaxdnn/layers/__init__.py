@@ -1,12 +1,16 @@
-"""Approximate Keras layers (registered for ``.keras`` saving under the package name ``tfaxdnn``)."""
+"""Approximate Keras layers (registered for ``.keras`` saving under the package name ``tfaxdnn``), on any Keras 3
+backend: their products go through the LUT op (TensorFlow) or exact low-rank GEMMs (`paths` chooses; `set_path`,
+`use_path`, `set_max_rank`). Importing this package imports no TensorFlow."""
 
 from tfaxdnn.layers.base import ApproxMixin
 from tfaxdnn.layers.conv import ApproxConv2D, ApproxDepthwiseConv2D
 from tfaxdnn.layers.dense import ApproxDense
 from tfaxdnn.layers.fake_quant import FakeQuant
+from tfaxdnn.layers.paths import choices, get_path, max_rank, set_max_rank, set_path, use_path
 
 __all__ = ["ApproxConv2D", "ApproxDepthwiseConv2D", "ApproxDense", "FakeQuant", "ApproxMixin", "custom_objects",
-           "weight_codes", "approximate_class", "APPROXIMATE_CLASSES"]
+           "weight_codes", "approximate_class", "APPROXIMATE_CLASSES", "set_path", "get_path", "use_path",
+           "set_max_rank", "max_rank", "choices"]
 
 
 #: the approximate layer of each kind of `tfaxdnn.core.kinds.KINDS`

@@ -8,8 +8,11 @@ the real-valued inputs and kernel (the quantisers count as identity), so ``model
 model.
 
 Only the product is replaced: the Keras base layer keeps its own call (bias, activation), and the mixin multiplies
-its result by the skip mask. Quantisation state lives in non-trainable weights (``ax_*``), so ``.keras`` files
-carry the table, scales, zero points, weight map and mask; the config carries only the multiplier's name and hash.
+its result by the skip mask. The accumulators come from the LUT op or the low-rank GEMMs (`tfaxdnn.layers.paths`
+chooses; `tfaxdnn.layers.product` computes), bit-identical either way, so the layers run on any Keras backend
+(TensorFlow is imported only on the TensorFlow backend). Quantisation state lives in non-trainable weights
+(``ax_*``), so ``.keras`` files carry the table, scales, zero points, weight map and mask; the config carries only
+the multiplier's name and hash.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from typing import Optional
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from tfaxdnn import multipliers as _mult
 from tfaxdnn.core import skipping
 from tfaxdnn.core.errors import UnknownNameError
-from tfaxdnn.ops import nn
+from tfaxdnn.layers import paths
+from tfaxdnn.layers.product import product
+from tfaxdnn.ops import backend, codes
+from tfaxdnn.ops.lowrank_form import LowRankForm, form_of
 from tfaxdnn.plan import WEIGHT_MAPPINGS
 
 
@@ -54,15 +59,22 @@ class ApproxMixin:
         mode_fractions: a reconfigurable multiplier's mode fractions (the table is then its composite for this
             layer's weights).
         multiplier_hash, signed: recorded by `get_config`; normally left unset.
+        compute_path: ``"auto"``, ``"lut"`` or ``"lowrank"``, or None (default: `tfaxdnn.layers.paths`' setting);
+            also settable as ``layer.compute_path``. An execution choice with identical results: not in the config.
 
     A subclass provides ``n_outputs`` (output channels/units), ``_lut_op(xq, kq, table, z_a, z_w)`` (the
-    `tfaxdnn.ops.nn` op on codes, int32 accumulators) and ``_exact_op(x, k)`` (the Keras layer's own float product,
-    whose gradient is passed straight through).
+    `tfaxdnn.ops.nn` op on codes, int32 accumulators; TensorFlow), ``_lowrank_plan(form, kernel_shape)`` and
+    ``_lowrank_acc(xq, kq, form, z_a, z_w, plan)`` (the `tfaxdnn.ops.lowrank` engine on int32 codes),
+    ``_geometry()`` (strides, padding, ...) and ``_exact_op(x, k)`` (the Keras layer's own float product, whose
+    gradient is passed straight through).
     """
 
     def __init__(self, *args, multiplier=None, multiplier_hash=None, signed=None, skip_fraction=0.0,
-                 weight_mapping="none", mode_fractions=None, **kwargs):
+                 weight_mapping="none", mode_fractions=None, compute_path=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.compute_path = paths.check_path(compute_path, "compute_path")
+        self._table_np = None
+        self._form_cache = None
         if getattr(self, "data_format", "channels_last") != "channels_last":
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): approximate layers need "
                              f"data_format='channels_last'. Received: data_format={self.data_format!r}")
@@ -105,7 +117,46 @@ class ApproxMixin:
         self.ax_output_mask = self.add_weight(name="ax_output_mask", shape=(n,), initializer="ones", **nt)
         if self._initial_multiplier is not None:
             self.ax_table.assign(self._initial_multiplier.table)
+        self._table_changed()
         self.ax_weight_map.assign(self._code_range())
+
+    def set_table(self, table) -> None:
+        """Loads a ``[256, 256]`` table into the layer (what its products go through from the next call or trace on;
+        ``multiplier_hash`` is left to the caller)."""
+        table = np.asarray(table)
+        if table.shape != (256, 256):
+            raise ValueError(f"Layer '{self.name}': the table must have shape (256, 256). Received: {table.shape}")
+        self.ax_table.assign(table.astype(np.int32))
+        self._table_changed()
+
+    def set_weights(self, weights):
+        super().set_weights(weights)
+        self._table_changed()
+
+    def _table_changed(self, value=None) -> None:
+        """Records the table weight's value (the low-rank form is derived from it at trace time)."""
+        stored = getattr(self.ax_table, "_value", None)  # JAX: a new array at every assignment
+        self._table_ref = stored
+        self._table_np = np.asarray(self.ax_table.numpy() if value is None else value, np.int32)
+        self._table_np.setflags(write=False)
+        self._form_cache = None
+
+    def lowrank_table(self) -> np.ndarray:
+        """The table (``int32 [256, 256]``) as the layer last loaded it (`set_table`, `set_weights`, loading;
+        on JAX also any other assignment)."""
+        if self._table_np is None:
+            raise ValueError(f"Layer '{self.name}' is not built yet.")
+        stored = getattr(self.ax_table, "_value", None)  # (None while Keras's JAX trainer holds the state)
+        if backend.name() == "jax" and stored is not None and stored is not self._table_ref:
+            self._table_changed(np.asarray(stored))  # assigned behind the layer (model.set_weights, assign)
+        return self._table_np
+
+    def lowrank_form(self) -> LowRankForm:
+        """The low-rank form of the layer's table (`tfaxdnn.ops.lowrank_form`), cached until the table changes."""
+        table = self.lowrank_table()
+        if self._form_cache is None:
+            self._form_cache = form_of(_mult.Multiplier(self.multiplier_name, self.signed, table))
+        return self._form_cache
 
     def _code_range(self) -> np.ndarray:
         return np.arange(-128, 128, dtype=np.int32) if self.signed else np.arange(256, dtype=np.int32)
@@ -147,7 +198,13 @@ class ApproxMixin:
 
     def weight_codes(self) -> np.ndarray:
         """The weight codes this layer multiplies with (kernel shape, int32, after its weight map)."""
-        return np.asarray(self._kernel_codes(tf.convert_to_tensor(self.kernel)).numpy(), dtype=np.int32)
+        if backend.name() == "tensorflow":
+            kernel = backend.tensorflow().convert_to_tensor(self.kernel)
+            return np.asarray(self._kernel_codes(kernel).numpy(), dtype=np.int32)
+        lo, hi = (-127, 127) if self.signed else (0, 255)
+        q = codes.quantize(self.kernel, self.ax_kernel_scale, self.ax_kernel_zero_point, self.signed, lo, hi,
+                           code_map=self.ax_weight_map)
+        return np.asarray(ops.convert_to_numpy(q), dtype=np.int32)
 
     # -- forward ----------------------------------------------------------------------------------------------
     def call(self, inputs):
@@ -156,7 +213,7 @@ class ApproxMixin:
 
     def _skip(self, outputs):
         """Skipped outputs (mask 0) become exactly 0, after bias and activation."""
-        return outputs * tf.convert_to_tensor(self.ax_output_mask)
+        return ops.multiply(outputs, ops.convert_to_tensor(self.ax_output_mask))
 
     def _bias_activation(self, outputs):
         """Keras's own epilogue (bias, then activation), for the bases whose call has no product hook."""
@@ -165,50 +222,22 @@ class ApproxMixin:
         return outputs if self.activation is None else self.activation(outputs)
 
     def _code_dtype(self):
-        return tf.int8 if self.signed else tf.uint8
+        return "int8" if self.signed else "uint8"
 
     def _kernel_codes(self, kernel, scale=None, zero_point=None):
-        """Weight codes (after the weight map), per output (``scale``/``zero_point``: the layer's, read)."""
+        """Weight codes (after the weight map), per output (``scale``/``zero_point``: the layer's, read), by the
+        compiled ``TfaxQuantize`` op (TensorFlow)."""
+        from tfaxdnn.ops import nn
+
         lo, hi = (-127, 127) if self.signed else (0, 255)
         scale = self.ax_kernel_scale if scale is None else scale
         zero_point = self.ax_kernel_zero_point if zero_point is None else zero_point
         return nn.quantize(kernel, scale, zero_point, self._code_dtype(), lo, hi, code_map=self.ax_weight_map)
 
     def _product(self, inputs, kernel):
-        """``s_a * s_w * acc`` through the table, with the straight-through gradient of the exact product."""
-        x, kernel = tf.convert_to_tensor(inputs), tf.convert_to_tensor(kernel)
-        s_a, z_a, s_w, z_w, table = (tf.convert_to_tensor(v) for v in (
-            self.ax_input_scale, self.ax_input_zero_point, self.ax_kernel_scale, self.ax_kernel_zero_point,
-            self.ax_table))
-        xq = nn.quantize(x, s_a, z_a, self._code_dtype())
-        kq = self._kernel_codes(kernel, s_w, z_w)
-        out_scale = s_a * s_w
-
-        def dequantized():
-            """The operands' real values (only the gradient needs them: inference never computes them)."""
-            x_dq = s_a * (tf.cast(xq, tf.float32) - tf.cast(z_a, tf.float32))
-            per_output = tf.reshape(tf.cast(kq, tf.float32), [-1, self.n_outputs])  # the last axes index outputs
-            k_dq = tf.reshape(s_w * (per_output - tf.cast(z_w, tf.float32)), kq.shape)
-            return x_dq, k_dq
-
-        @tf.custom_gradient
-        def product(x_in, k_in):
-            del x_in, k_in
-            acc = self._lut_op(xq, kq, table, z_a, z_w)
-            # multiply_no_nan is one op that Grappler's arithmetic rewrite cannot reorder: with `*`, graphs traced
-            # at a fixed batch size (predict at batch 1) rounded differently from other batch sizes (~1e-8)
-            y = tf.math.multiply_no_nan(tf.cast(acc, tf.float32), out_scale)
-
-            def grad(dy):
-                x_dq, k_dq = dequantized()
-                with tf.GradientTape() as tape:
-                    tape.watch([x_dq, k_dq])
-                    y_exact = self._exact_op(x_dq, k_dq)
-                return tape.gradient(y_exact, [x_dq, k_dq], output_gradients=dy)
-
-            return y, grad
-
-        return product(x, kernel)
+        """``s_a * s_w * acc`` through the table, with the straight-through gradient of the exact product
+        (`tfaxdnn.layers.product`)."""
+        return product(self, inputs, kernel)
 
     # -- saving -----------------------------------------------------------------------------------------------
     def save_own_variables(self, store):  # every variable by position (the base Layer scheme)
@@ -216,6 +245,7 @@ class ApproxMixin:
 
     def load_own_variables(self, store):
         keras.layers.Layer.load_own_variables(self, store)
+        self._table_changed()
         stored = _mult.table_hash(self.ax_table.numpy())
         if self.multiplier_hash and stored != self.multiplier_hash:
             raise ValueError(f"Layer '{self.name}': the loaded table (hash {stored}) does not match multiplier "

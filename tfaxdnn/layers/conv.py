@@ -1,12 +1,13 @@
-"""Approximate convolutions: `ApproxConv2D` and `ApproxDepthwiseConv2D` (NHWC, through `tfaxdnn.ops.nn`)."""
+"""Approximate convolutions: `ApproxConv2D` and `ApproxDepthwiseConv2D` (NHWC; the LUT op of `tfaxdnn.ops.nn` or
+the low-rank engine of `tfaxdnn.ops.lowrank`)."""
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
 from tfaxdnn.layers.base import ApproxMixin
-from tfaxdnn.ops import nn
+from tfaxdnn.ops import backend, lowrank
+from tfaxdnn.ops.lowrank_form import gemm_precision
 
 
 @keras.saving.register_keras_serializable(package="tfaxdnn")
@@ -25,13 +26,28 @@ class ApproxConv2D(ApproxMixin, keras.layers.Conv2D):
     def convolution_op(self, inputs, kernel):
         return self._product(inputs, kernel)
 
+    def _geometry(self) -> tuple:
+        return tuple(self.strides), self.padding.upper(), tuple(self.dilation_rate)
+
     def _lut_op(self, xq, kq, table, z_a, z_w):
+        from tfaxdnn.ops import nn
+
         return nn.approx_conv2d(xq, kq, table, self.strides, self.padding, self.dilation_rate, z_a, z_w,
                                 multiplier_name=self.multiplier_name)
 
+    def _lowrank_plan(self, form, kernel_shape):
+        return gemm_precision(form, int(kernel_shape[0] * kernel_shape[1] * kernel_shape[2]))
+
+    def _lowrank_acc(self, xq, kq, form, z_a, z_w, plan):
+        return lowrank.conv2d_acc(xq, kq, form, z_a, z_w, tuple(self.strides), self.padding.upper(),
+                                  tuple(self.dilation_rate), plan)
+
     def _exact_op(self, x, k):
-        # not Keras's convolution_op (tf.nn.convolution): its dilated kernel gradient differs in the last bits
-        return tf.nn.conv2d(x, k, self.strides, self.padding.upper(), dilations=self.dilation_rate)
+        if backend.name() == "tensorflow":
+            # not Keras's convolution_op (tf.nn.convolution): its dilated kernel gradient differs in the last bits
+            tf = backend.tensorflow()
+            return tf.nn.conv2d(x, k, self.strides, self.padding.upper(), dilations=self.dilation_rate)
+        return keras.ops.conv(x, k, self.strides, self.padding, self.data_format, self.dilation_rate)
 
 
 @keras.saving.register_keras_serializable(package="tfaxdnn")
@@ -52,9 +68,21 @@ class ApproxDepthwiseConv2D(ApproxMixin, keras.layers.DepthwiseConv2D):
     def convolution_op(self, inputs, kernel):
         return self._product(inputs, kernel)
 
+    def _geometry(self) -> tuple:
+        return tuple(self.strides), self.padding.upper(), tuple(self.dilation_rate)
+
     def _lut_op(self, xq, kq, table, z_a, z_w):
+        from tfaxdnn.ops import nn
+
         return nn.approx_depthwise_conv2d(xq, kq, table, self.strides, self.padding, self.dilation_rate, z_a, z_w,
                                           multiplier_name=self.multiplier_name)
+
+    def _lowrank_plan(self, form, kernel_shape):
+        return lowrank.depthwise_int_dtype(form, int(kernel_shape[0] * kernel_shape[1]))
+
+    def _lowrank_acc(self, xq, kq, form, z_a, z_w, plan):
+        return lowrank.depthwise_acc(xq, kq, form, z_a, z_w, tuple(self.strides), self.padding.upper(),
+                                     tuple(self.dilation_rate), plan)
 
     def _exact_op(self, x, k):
         return keras.ops.depthwise_conv(x, k, self.strides, self.padding, self.data_format, self.dilation_rate)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
+from tfaxdnn.ops import backend, codes
 from tfaxdnn.quant import QuantParams
 from tfaxdnn.quant.fake_quant import nudged_params
 
 
 @keras.saving.register_keras_serializable(package="tfaxdnn")
 class FakeQuant(keras.layers.Layer):
-    """``tf.quantization.fake_quant_with_min_max_vars`` with stored (non-trainable) ``min``/``max``.
+    """``tf.quantization.fake_quant_with_min_max_vars`` with stored (non-trainable) ``min``/``max`` (on other Keras
+    backends the same arithmetic in ``keras.ops``, `tfaxdnn.ops.codes.fake_quant`, bit-identical).
 
     Args:
         num_bits: int, 8.
@@ -29,6 +30,9 @@ class FakeQuant(keras.layers.Layer):
                                    trainable=False, autocast=False)
 
     def call(self, inputs):
+        if backend.name() != "tensorflow":
+            return codes.fake_quant(inputs, self.min, self.max, self.num_bits, self.narrow_range)
+        tf = backend.tensorflow()
         return tf.quantization.fake_quant_with_min_max_vars(
             inputs, tf.convert_to_tensor(self.min), tf.convert_to_tensor(self.max), num_bits=self.num_bits,
             narrow_range=self.narrow_range)

@@ -1,115 +1,88 @@
-"""Approximate matmul as ``r + 1`` ordinary matmuls, from a table's exact low-rank error (issue 26).
+"""Approximate matmul / convolutions as ordinary GEMMs, from a table's exact low-rank error (issue 26), built from
+``keras.ops`` (any Keras backend: TensorFlow, JAX, PyTorch; CPU or GPU) and bit-identical to the LUT op.
 
-With ``T[a, w] = a*w + sum_j u[a, j] v[j, w] / d`` (:meth:`Multiplier.decomposition`)::
+With ``T[a, w] = a*w + sum_j u_j[a] v_j[w] / d`` (:meth:`Multiplier.decomposition`) and the zero points folded into
+the exact part, one accumulator of K products is::
 
-    sum_k T[a_k, w_k] = sum_k a_k w_k + (sum_j sum_k u[a_k, j] v[j, w_k]) / d
+    acc = sum_k a_k (w_k - z_w)  +  (sum_k sum_j u_j[a_k] v_j[w_k]) / d  -  z_a sum_k (w_k - z_w)
 
-Exactness: both matmuls run in float64 on integer operands. A float64 sum of integers is exact, in any order,
-while the sum of the absolute values of its terms stays below 2**53; so the product part (``|a*w| <= 2**16``)
-needs ``K * 2**16 < 2**53``, and the low-rank part is split into K-chunks of at most
-``(2**53 - 1) // term_bound`` rows, each chunk's (exact, integer) result converted to int64 and summed there.
-No algorithm that rounds is involved (plain float64 GEMM; no TF32, no Winograd/FFT). The zero-point corrections
-``- z_b * sum(a) - z_a * sum(b) + K * z_a * z_b`` are added in int64, and the result is cast to int32 like the
-LUT op's accumulators.
+(the LUT op's ``sum T - z_w sum a - z_a sum w + K z_a z_w``), the activations padded with the code ``z_a`` as the
+LUT op pads. The first two sums are GEMMs over re-coded operands: each activation code becomes the row
+``[a, u_1[a], .., u_r[a]]`` and each weight code ``[w - z_w, v_1[w], .., v_r[w]]`` (one gather each), so one GEMM
+of ``K * (r + 1)`` columns computes both when ``d = 1`` (two GEMMs when ``d > 1``). Convolutions gather the padded
+input once and cut it into the ``kh * kw`` shifted windows (strided slices, im2col) for one GEMM: a convolution
+algorithm of the backend might round (Winograd, FFT), a GEMM of exactly bounded integers cannot. Depthwise
+convolutions, ``kh * kw`` products per output, are integer multiply-adds (no GEMM; XLA fuses them).
 
-The convolutions (:func:`lowrank_conv2d`, :func:`lowrank_depthwise_conv2d`) follow the same argument; see
-:func:`lowrank_conv2d`.
+Exactness (`tfaxdnn.ops.lowrank_form`): float32 GEMMs where each chunk of the reduction provably sums integers
+below 2**24 (at full precision: no TF32), float64 where it must (JAX: ``jax_enable_x64``), integers with
+wrap-around for everything after the GEMMs. Every function here runs under ``jax.jit`` / ``tf.function``: the
+tables are constants, the zero points may be tensors.
 """
 
 from __future__ import annotations
-
-import functools
 
 import keras
 import numpy as np
 
 from tfaxdnn.multipliers import resolve
+from tfaxdnn.ops import backend
 from tfaxdnn.ops.arguments import padding_mode, pair
+from tfaxdnn.ops.lowrank_form import (LowRankForm, chunks, exact_gemm, form_of, gemm_precision, int_dtype)
 
-__all__ = ["lowrank_conv2d", "lowrank_depthwise_conv2d", "lowrank_matmul"]
+__all__ = ["lowrank_conv2d", "lowrank_depthwise_conv2d", "lowrank_matmul", "matmul_acc", "conv2d_acc",
+           "depthwise_acc", "depthwise_int_dtype", "same_pads"]
 
-_EXACT = 2 ** 53
-
-
-def _codes(a, b, names: str):
-    """Both operands as tensors of one code type; ``(a, b, signed)``."""
-    a, b = keras.ops.convert_to_tensor(a), keras.ops.convert_to_tensor(b)
-    da, db = keras.backend.standardize_dtype(a.dtype), keras.backend.standardize_dtype(b.dtype)
-    if da not in ("int8", "uint8") or da != db:
-        raise TypeError(f"{names} must both be int8 or both uint8 codes. Received: {da}, {db}")
-    return a, b, da == "int8"
+ops = keras.ops
 
 
-def _decomposition(multiplier, signed: bool, taps: int, taps_per_chunk: int):
-    """``(multiplier, decomposition, u table [256, r], v table [256, r])`` (float64), after the bounds that make the
-    float64 form exact: ``taps * 2**16 < 2**53`` (the product part), ``taps_per_chunk * term_bound < 2**53`` (the
-    smallest chunk of the low-rank part) and ``taps * term_bound < 2**63`` (their int64 sum)."""
-    m = resolve(multiplier, signed=signed)
-    if m.signed != signed:
-        raise ValueError(f"Multiplier '{m.name}' does not match the operands' signedness.")
-    dec = m.decomposition()
-    if taps * 2 ** 16 >= _EXACT:
-        raise ValueError(f"K={taps} taps is too large for an exact float64 product part (K * 2**16 >= 2**53).")
-    if dec.rank and taps_per_chunk * dec.term_bound >= _EXACT:
-        raise ValueError(f"'{m.name}': {taps_per_chunk} tap(s) times the decomposition term bound {dec.term_bound} "
-                         "reach 2**53: no exact float64 form, use the LUT op.")
-    if dec.rank and taps * dec.term_bound >= 2 ** 63:
-        raise ValueError(f"'{m.name}': K * term bound exceeds int64.")
-    u_tab = keras.ops.convert_to_tensor(dec.u.astype(np.float64))    # [256, r]
-    v_tab = keras.ops.convert_to_tensor(dec.v.T.astype(np.float64))  # [256, r]
-    return m, dec, u_tab, v_tab
+# -- the engines (int32 codes in, integer accumulators out; used by the approximate layers) ---------------------
+
+def _weight_rows(table, w, off: int, zw, product: bool, fdtype: str):
+    """Re-coded weights ``[..., O, c]``: the table rows of codes ``w`` (int), column 0 replaced by ``w - z_w`` in a
+    product group (``zw`` broadcast over the output axis)."""
+    rows = ops.take(ops.convert_to_tensor(table), w + off, axis=0)
+    if not product:
+        return rows
+    exact = ops.cast(ops.expand_dims(w, -1), fdtype) - ops.cast(ops.reshape(zw, (-1, 1)), fdtype)
+    return ops.concatenate([exact, rows[..., 1:]], axis=-1)
 
 
-def lowrank_matmul(a_codes, b_codes, multiplier, a_zero_point=0, b_zero_point=0):
-    """``a [N, K]`` activation codes times ``b [K, O]`` weight codes through ``multiplier``; int32 ``[N, O]``,
-    equal to ``tfaxdnn.ops.nn.approx_matmul`` (scalar ``a_zero_point``; ``b_zero_point`` scalar or ``[O]``).
+def _acc_from_groups(form: LowRankForm, precision: str, features, weights, taps: int, zw):
+    """Sum of the GEMM groups of ``form`` (see the module docstring); ``features(table)`` gives the activation
+    matrix ``[M, taps * c]``, ``weights(table, product)`` the weight rows ``[taps, O, c]``."""
+    fdtype = precision
+    out = None
+    for a_tab, w_tab, bound, divisor, product in form.groups(fdtype):
+        cols = a_tab.shape[1]
+        rows = weights(w_tab, product)                                    # [taps, O, c]
+        b = ops.reshape(ops.transpose(rows, (0, 2, 1)), (taps * cols, -1))  # row t*c + j
+        part = exact_gemm(features(a_tab), b, taps, cols, bound, divisor, precision)
+        out = part if out is None else out + part
+    return out
 
-    Raises ValueError when the table's decomposition has entries too large for exact float64 products
-    (``term_bound >= 2**53``; e.g. some high-rank unsigned tables): use the LUT op for those; and, when run
-    eagerly, when a sum does not fit int32 (as the LUT op does).
-    """
-    a, b, signed = _codes(a_codes, b_codes, "`a` and `b`")
-    if len(a.shape) != 2 or len(b.shape) != 2 or a.shape[1] != b.shape[0]:
-        raise ValueError(f"Expected a [N, K] and b [K, O]. Received: {a.shape}, {b.shape}")
+
+def matmul_acc(a, b, form: LowRankForm, za, zw, precision: str):
+    """``a [N, K]`` times ``b [K, O]`` (int32 codes) through ``form``'s table: integer accumulators ``[N, O]``
+    (int32 for float32 GEMMs, int64 for float64); ``za`` scalar, ``zw`` scalar or ``[O]`` (ints or tensors)."""
     K = int(a.shape[1])
-    m, dec, u_tab, v_tab = _decomposition(multiplier, signed, K, 1)
-    af, bf = keras.ops.cast(a, "float64"), keras.ops.cast(b, "float64")
-    out = keras.ops.cast(keras.ops.matmul(af, bf), "int64")  # exact: every partial sum < K * 2**16 < 2**53
-    if dec.rank:
-        off = 128 if signed else 0
-        r = dec.rank
-        ia, ib = keras.ops.cast(a, "int32") + off, keras.ops.cast(b, "int32") + off
-        chunk = max(1, (_EXACT - 1) // (dec.term_bound or 1))
-        num = None
-        for k0 in range(0, K, chunk):
-            ka = keras.ops.take(u_tab, ia[:, k0:k0 + chunk], axis=0)  # [N, k, r]
-            kb = keras.ops.take(v_tab, ib[k0:k0 + chunk], axis=0)  # [k, O, r]
-            kn = int(ka.shape[1])
-            ka = keras.ops.reshape(keras.ops.transpose(ka, (0, 2, 1)), (-1, r * kn))
-            kb = keras.ops.reshape(keras.ops.transpose(kb, (2, 0, 1)), (r * kn, -1))
-            part = keras.ops.cast(keras.ops.matmul(ka, kb), "int64")  # |partial sums| <= kn * term_bound < 2**53
-            num = part if num is None else num + part
-        out = out + keras.ops.floor_divide(num, dec.d)  # exact: num = d * (sum of errors)
-    za = int(a_zero_point)
-    zb = keras.ops.cast(keras.ops.convert_to_tensor(np.asarray(b_zero_point, dtype=np.int64)), "int64")
-    sa = keras.ops.sum(keras.ops.cast(a, "int64"), axis=1, keepdims=True)
-    sb = keras.ops.sum(keras.ops.cast(b, "int64"), axis=0)
-    out = out - zb * sa - za * sb + K * za * zb
-    _check_int32(out, m.name)
-    return keras.ops.cast(out, "int32")
+    idt = int_dtype(precision)
+    ia = a + form.off
+    zw = ops.cast(zw, idt)
+
+    def features(table):
+        f = ops.take(ops.convert_to_tensor(table), ia, axis=0)  # [N, K, c]
+        return ops.reshape(f, (-1, K * table.shape[1]))
+
+    def weights(table, product):
+        return _weight_rows(table, b, form.off, zw, product, precision)  # [K, O, c]
+
+    acc = _acc_from_groups(form, precision, features, weights, K, zw)
+    sw = ops.sum(ops.cast(b, idt) - ops.reshape(zw, (1, -1)), axis=0)  # sum_k (w_k - z_w), [O]
+    return ops.cast(acc - ops.cast(za, idt) * sw, idt)
 
 
-def _check_int32(out, name: str) -> None:
-    """Refuses sums outside int32, as the LUT op does (run eagerly: a traced call has no values to check)."""
-    if not hasattr(out, "numpy") and not isinstance(out, np.ndarray):
-        return
-    values = keras.ops.convert_to_numpy(out)
-    if values.size and (values.min() < -2 ** 31 or values.max() > 2 ** 31 - 1):
-        raise ValueError(f"'{name}': accumulated sums range [{values.min()}, {values.max()}] do not fit int32 "
-                         "(the LUT op refuses them too).")
-
-
-def _pads(size: int, k: int, stride: int, dilation: int, padding: str):
+def same_pads(size: int, k: int, stride: int, dilation: int, padding: str):
     """(before, after) padding of one spatial axis, as TF (and the LUT op) compute it."""
     eff = (k - 1) * dilation + 1
     if padding == "VALID":
@@ -118,94 +91,187 @@ def _pads(size: int, k: int, stride: int, dilation: int, padding: str):
     return total // 2, total - total // 2
 
 
-def _valid_conv(x, w, strides, dilations, depthwise: bool):
-    """A VALID float64 (depthwise) convolution; strides and dilations both above 1 run as a stride-1 convolution
-    subsampled (the same windows: output ``i`` of stride ``s`` is output ``i*s`` of stride 1)."""
-    fn = keras.ops.depthwise_conv if depthwise else keras.ops.conv
-    both = max(strides) > 1 and max(dilations) > 1
-    out = fn(x, w, strides=(1, 1) if both else strides, padding="valid", data_format="channels_last",
-             dilation_rate=dilations)
-    return out[:, ::strides[0], ::strides[1], :] if both else out
+def _padded(x, za, kh: int, kw: int, strides, dilations, padding: str):
+    """The codes padded with ``za`` as the LUT op pads, and the output size ``(oh, ow)``."""
+    h, w = int(x.shape[1]), int(x.shape[2])
+    (pt, pb), (pl, pr) = (same_pads(h, kh, strides[0], dilations[0], padding),
+                          same_pads(w, kw, strides[1], dilations[1], padding))
+    oh = (h + pt + pb - (kh - 1) * dilations[0] - 1) // strides[0] + 1
+    ow = (w + pl + pr - (kw - 1) * dilations[1] - 1) // strides[1] + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"The {kh}x{kw} kernel (dilations {dilations}) does not fit the {h}x{w} input with "
+                         f"padding {padding}.")
+    if pt or pb or pl or pr:
+        za = ops.cast(za, x.dtype)
+        x = ops.pad(x - za, [[0, 0], [pt, pb], [pl, pr], [0, 0]]) + za
+    return x, oh, ow
 
 
-def _lowrank_conv(x_codes, w_codes, multiplier, strides, padding, dilations, input_zero_point, filter_zero_point,
-                  depthwise: bool):
+def _window(x, i: int, j: int, oh: int, ow: int, strides, dilations):
+    """The input positions that tap ``(i, j)`` of every output reads: ``x[:, i*dh + s*y, j*dw + s*x, ...]``."""
+    r0, c0 = i * dilations[0], j * dilations[1]
+    return x[:, r0:r0 + (oh - 1) * strides[0] + 1:strides[0], c0:c0 + (ow - 1) * strides[1] + 1:strides[1]]
+
+
+def conv2d_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, dilations, precision: str):
+    """NHWC codes ``x`` (int32, known H, W) convolved with HWIO codes ``w`` through ``form``'s table: integer
+    accumulators ``[N, OH, OW, O]`` (see `matmul_acc`)."""
+    kh, kw, c, o = (int(v) for v in w.shape)
+    idt = int_dtype(precision)
+    xp, oh, ow = _padded(x, za, kh, kw, strides, dilations, padding)
+    ix = xp + form.off
+    zw = ops.cast(zw, idt)
+    taps = kh * kw * c
+
+    def features(table):
+        cols = table.shape[1]
+        f = ops.take(ops.convert_to_tensor(table), ix, axis=0)  # [N, Hp, Wp, C, c]
+        f = ops.reshape(f, (-1, int(f.shape[1]), int(f.shape[2]), c * cols))
+        patches = [_window(f, i, j, oh, ow, strides, dilations) for i in range(kh) for j in range(kw)]
+        f = patches[0] if len(patches) == 1 else ops.concatenate(patches, axis=-1)  # column (t*C + ch)*c + j
+        return ops.reshape(f, (-1, taps * cols))
+
+    def weights(table, product):
+        return ops.reshape(_weight_rows(table, w, form.off, zw, product, precision), (taps, o, table.shape[1]))
+
+    acc = _acc_from_groups(form, precision, features, weights, taps, zw)
+    sw = ops.sum(ops.reshape(ops.cast(w, idt), (taps, o)) - ops.reshape(zw, (1, -1)), axis=0)
+    acc = acc - ops.cast(za, idt) * sw
+    return ops.cast(ops.reshape(acc, (-1, oh, ow, o)), idt)
+
+
+def depthwise_int_dtype(form: LowRankForm, taps: int) -> str:
+    """``"int32"`` or ``"int64"``: the integer type in which the depthwise engine is exact for ``taps`` products
+    per output (int32 needs the factors, one tap's low-rank terms and ``taps * acc_tap_bound`` below 2**31)."""
+    if (form.entry_bound < 2 ** 31 and form.term_bound < 2 ** 31 and taps * form.acc_tap_bound < 2 ** 31):
+        return "int32"
+    if form.entry_bound >= 2 ** 63 or form.term_bound >= 2 ** 63:
+        raise ValueError(f"{form.describe()}: its factors exceed int64: no exact low-rank form; use the LUT op.")
+    if not backend.wide_types():
+        raise ValueError(f"{form.describe()} needs int64 for a depthwise convolution of {taps} taps, and JAX has "
+                         "int64 only with jax.config.update('jax_enable_x64', True).")
+    return "int64"
+
+
+def depthwise_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, dilations, idt: str):
+    """Depthwise ``x [N, H, W, C]`` with ``w [kh, kw, C, M]`` (int32 codes): accumulators ``[N, OH, OW, C*M]``
+    (output channel ``c*M + m``) in integer multiply-adds of type ``idt`` (`depthwise_int_dtype`)."""
+    kh, kw, c, m = (int(v) for v in w.shape)
+    xp, oh, ow = _padded(ops.cast(x, idt), za, kh, kw, strides, dilations, padding)
+    wi = ops.cast(w, idt)
+    wp = wi - _per_channel(ops.cast(zw, idt), c, m)                # w - z_w, [kh, kw, C, M]
+    taps = [(i, j) for i in range(kh) for j in range(kw)]
+    acc = None
+    for i, j in taps:
+        term = ops.expand_dims(_window(xp, i, j, oh, ow, strides, dilations), -1) * wp[i, j]
+        acc = term if acc is None else acc + term
+    if form.rank:
+        u, v = (ops.convert_to_tensor(t) for t in form.int_tables(idt))
+        fu = ops.take(u, xp + form.off, axis=0)                  # [N, Hp, Wp, C, r]
+        fv = ops.take(v, wi + form.off, axis=0)                  # [kh, kw, C, M, r]
+        limit = 2 ** 31 - 1 if idt == "int32" else 2 ** 63 - 1
+        n, per = chunks(len(taps), form.term_bound, limit) if form.d > 1 else (1, len(taps))
+        for k in range(n):
+            num = None
+            for i, j in taps[k * per:(k + 1) * per]:
+                win = ops.expand_dims(_window(fu, i, j, oh, ow, strides, dilations), -2)  # [N, OH, OW, C, 1, r]
+                term = ops.sum(win * fv[i, j], axis=-1)
+                num = term if num is None else num + term
+            acc = acc + (num if form.d == 1 else ops.floor_divide(num, form.d))
+    acc = acc - ops.cast(za, idt) * ops.sum(ops.reshape(wp, (kh * kw, c, m)), axis=0)
+    return ops.cast(ops.reshape(acc, (-1, oh, ow, c * m)), idt)
+
+
+def _per_channel(z, c: int, m: int):
+    """A scalar or ``[C*M]`` zero point as a ``[C, M]``-broadcastable tensor."""
+    if len(z.shape) == 0:
+        return z
+    return ops.reshape(ops.broadcast_to(ops.reshape(z, (-1,)), (c * m,)), (c, m))
+
+
+# -- the functional API (int8/uint8 codes, checked arguments, int32 results like the LUT op) ---------------------
+
+def _codes(a, b, names: str):
+    """Both operands as tensors of one code type; ``(a, b, signed)``."""
+    a, b = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
+    da, db = keras.backend.standardize_dtype(a.dtype), keras.backend.standardize_dtype(b.dtype)
+    if da not in ("int8", "uint8") or da != db:
+        raise TypeError(f"{names} must both be int8 or both uint8 codes. Received: {da}, {db}")
+    return a, b, da == "int8"
+
+
+def _form(multiplier, signed: bool) -> LowRankForm:
+    m = resolve(multiplier, signed=signed)
+    if m.signed != signed:
+        raise ValueError(f"Multiplier '{m.name}' does not match the operands' signedness.")
+    return form_of(m)
+
+
+def _zero_points(za, zw, n: int, what: str, signed: bool):
+    """Checked zero points (known values must be codes; ``zw`` a scalar or ``n`` values)."""
+    lo, hi = (-128, 127) if signed else (0, 255)
+    for name, z in (("input zero point", za), (what, zw)):
+        value = backend.concrete(z) if not isinstance(z, (int, np.integer, list, tuple)) else np.asarray(z)
+        if value is not None and np.size(value) and (np.min(value) < lo or np.max(value) > hi):
+            raise ValueError(f"The {name} must hold {'int8' if signed else 'uint8'} codes in [{lo}, {hi}]. "
+                             f"Received: {np.asarray(value).tolist()}")
+    zw_shape = tuple(ops.shape(ops.convert_to_tensor(zw)))
+    if len(zw_shape) > 1 or (len(zw_shape) == 1 and zw_shape[0] not in (1, n)):
+        raise ValueError(f"`{what}` must be a scalar or have {n} elements. Received: shape {zw_shape}")
+    if len(zw_shape) == 1 and zw_shape[0] == 1:
+        zw = ops.reshape(ops.convert_to_tensor(zw), ())
+    return ops.cast(za, "int32"), ops.cast(zw, "int32")
+
+
+def _finish(out, name: str):
+    """int32 accumulators; sums outside int32 refused when run eagerly (as the LUT op refuses them)."""
+    value = backend.concrete(out)
+    if value is not None and value.size and (value.min() < -2 ** 31 or value.max() > 2 ** 31 - 1):
+        raise ValueError(f"'{name}': accumulated sums range [{value.min()}, {value.max()}] do not fit int32 "
+                         "(the LUT op refuses them too).")
+    return ops.cast(out, "int32")
+
+
+def lowrank_matmul(a_codes, b_codes, multiplier, a_zero_point=0, b_zero_point=0, precision: str = "auto"):
+    """``a [N, K]`` activation codes times ``b [K, O]`` weight codes through ``multiplier``; int32 ``[N, O]``,
+    equal to ``tfaxdnn.ops.nn.approx_matmul`` (scalar ``a_zero_point``; ``b_zero_point`` scalar or ``[O]``).
+
+    ``precision``: ``"auto"`` (float32 GEMMs where provably exact, else float64), ``"float32"`` or
+    ``"float64"``; a ValueError says why where the one asked for cannot be exact (e.g. a term bound >= 2**53).
+    """
+    a, b, signed = _codes(a_codes, b_codes, "`a` and `b`")
+    if len(a.shape) != 2 or len(b.shape) != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"Expected a [N, K] and b [K, O]. Received: {a.shape}, {b.shape}")
+    form = _form(multiplier, signed)
+    za, zw = _zero_points(a_zero_point, b_zero_point, int(b.shape[1]), "b_zero_point", signed)
+    prec = gemm_precision(form, int(a.shape[1]), precision)
+    acc = matmul_acc(ops.cast(a, "int32"), ops.cast(b, "int32"), form, za, zw, prec)
+    return _finish(acc, form.name)
+
+
+def _conv_args(x_codes, w_codes, strides, padding, dilations):
     x, w, signed = _codes(x_codes, w_codes, "`inputs` and `filters`")
-    if len(x.shape) != 4 or len(w.shape) != 4 or x.shape[3] != w.shape[2] or None in x.shape[1:]:
+    if len(x.shape) != 4 or len(w.shape) != 4 or x.shape[3] != w.shape[2] or None in tuple(x.shape[1:]):
         raise ValueError(f"Expected NHWC inputs (known H, W, C) and [h, w, C, O] filters. Received: {x.shape}, "
                          f"{w.shape}")
-    strides, dilations = pair(strides, "strides"), pair(dilations, "dilations")
-    padding = padding_mode(padding)
-    _, h, wd, c = (int(v) if v is not None else None for v in x.shape)
-    kh, kw, _, o = (int(v) for v in w.shape)
-    o_count = c * o if depthwise else o
-    (pt, pb), (pl, pr) = _pads(h, kh, strides[0], dilations[0], padding), _pads(wd, kw, strides[1], dilations[1],
-                                                                                padding)
-    taps = kh * kw * (1 if depthwise else c)  # K: the products summed into one output
-    m, dec, u_tab, v_tab = _decomposition(multiplier, signed, taps, kh * kw)   # chunks of one channel at least
-    za = int(input_zero_point)
-    off = 128 if signed else 0
-    # codes as table indices, padded with the input zero point's code (the LUT op's padding): then VALID convs
-    ix = keras.ops.pad(keras.ops.cast(x, "int32") + off, [[0, 0], [pt, pb], [pl, pr], [0, 0]],
-                       constant_values=za + off)
-    iw = keras.ops.cast(w, "int32") + off
-    conv = functools.partial(_valid_conv, strides=strides, dilations=dilations, depthwise=depthwise)
-    xf = keras.ops.cast(ix - off, "float64")
-    out = keras.ops.cast(conv(xf, keras.ops.cast(w, "float64")), "int64")  # |partial sums| <= K * 2**16 < 2**53
-    if dec.rank:
-        r = dec.rank
-        hp, wp = h + pt + pb, wd + pl + pr
-        # channels c*r + j hold u_j[x_c] and v_j[w_c]: one convolution sums all r terms (per-tap bound term_bound)
-        chunk = c if depthwise else max(1, (_EXACT - 1) // (kh * kw * dec.term_bound))
-        num = None
-        for c0 in range(0, c, chunk):
-            cn = min(chunk, c - c0)
-            xu = keras.ops.reshape(keras.ops.take(u_tab, ix[..., c0:c0 + cn], axis=0), (-1, hp, wp, cn * r))
-            wv = keras.ops.take(v_tab, iw[:, :, c0:c0 + cn], axis=0)  # [kh, kw, cn, O, r]
-            wv = keras.ops.reshape(keras.ops.transpose(wv, (0, 1, 2, 4, 3)), (kh, kw, cn * r, o))
-            part = keras.ops.cast(conv(xu, wv), "int64")  # |partial sums| <= kh * kw * cn * term_bound < 2**53
-            if depthwise:  # output channel (c*r + j)*M + m: sum the r terms of each (c, m) in int64
-                oh, ow = int(part.shape[1]), int(part.shape[2])
-                part = keras.ops.reshape(keras.ops.sum(keras.ops.reshape(part, (-1, oh, ow, c, r, o)), axis=4),
-                                         (-1, oh, ow, o_count))
-            num = part if num is None else num + part
-        out = out + keras.ops.floor_divide(num, dec.d)  # exact: num = d * (sum of errors)
-    zw_np = np.asarray(filter_zero_point, dtype=np.int64)
-    if zw_np.ndim > 1 or (zw_np.ndim == 1 and zw_np.shape[0] not in (1, o_count)):
-        raise ValueError(f"`filter_zero_point` must be a scalar or have {o_count} elements. Received: {zw_np.shape}")
-    zw = keras.ops.convert_to_tensor(zw_np)
-    ones = keras.ops.ones((kh, kw, c, 1), "float64")
-    sa = keras.ops.cast(conv(xf, ones), "int64")  # sum of the window's codes, padding included (exact, < 2**53)
-    if depthwise:
-        sa = keras.ops.repeat(sa, o, axis=-1)  # channel c*M + m
-        sw = keras.ops.reshape(keras.ops.sum(keras.ops.cast(w, "int64"), axis=(0, 1)), (o_count,))
-    else:
-        sw = keras.ops.sum(keras.ops.cast(w, "int64"), axis=(0, 1, 2))
-    out = out - zw * sa - za * sw + taps * za * zw
-    _check_int32(out, m.name)
-    return keras.ops.cast(out, "int32")
+    return x, w, signed, pair(strides, "strides"), padding_mode(padding), pair(dilations, "dilations")
 
 
 def lowrank_conv2d(x_codes, w_codes, multiplier, strides=1, padding="VALID", dilations=1, input_zero_point=0,
-                   filter_zero_point=0):
+                   filter_zero_point=0, precision: str = "auto"):
     """NHWC ``x_codes`` convolved with HWIO ``w_codes`` through ``multiplier``; int32 ``[N, OH, OW, O]``, equal to
     ``tfaxdnn.ops.nn.approx_conv2d`` (scalar ``input_zero_point``; ``filter_zero_point`` scalar or ``[O]``).
 
-    Built from ``keras.ops`` only: ``conv(x, w) + sum_j conv(u_j[x], v_j[w]) / d`` in float64, on the code tensor
-    padded explicitly with the input zero point's code (so padded taps contribute ``T[z_a, w]`` like the LUT op,
-    which a zero-padded convolution would not), then VALID convolutions; the zero-point corrections in int64.
-
-    Exactness: a float64 convolution of integer tensors is exact when the sum of the absolute values of every
-    output's terms stays below 2**53 (then every partial sum, in any order, is an integer below 2**53). One
-    output has ``K = kh*kw*in_c`` taps: the product part needs ``K * 2**16 < 2**53``; the ``r`` low-rank terms
-    run as one convolution over ``in_c * r`` re-coded channels (per-tap bound ``term_bound``), chunked over input
-    channels so that ``kh*kw*chunk*term_bound < 2**53``, each chunk's integer result summed in int64. Where even
-    one channel cannot be exact (``kh*kw*term_bound >= 2**53``) a ValueError naming 2**53 is raised. TF's CPU
-    float64 convolution is a plain accumulation (Eigen's im2col/GEMM contraction; no Winograd/FFT, no TF32), and
-    FMA of exact integers is exact too. Sums outside int32 are refused when run eagerly, as the LUT op does.
+    The input is padded with the input zero point's code (so padded taps contribute ``T[z_a, w]`` like the LUT
+    op's, which a zero-padded convolution would not), cut into windows and multiplied as one GEMM of
+    ``K = kh*kw*in_c`` taps (see the module docstring; ``precision`` as for `lowrank_matmul`).
     """
-    return _lowrank_conv(x_codes, w_codes, multiplier, strides, padding, dilations, input_zero_point,
-                         filter_zero_point, depthwise=False)
+    x, w, signed, strides, padding, dilations = _conv_args(x_codes, w_codes, strides, padding, dilations)
+    form = _form(multiplier, signed)
+    za, zw = _zero_points(input_zero_point, filter_zero_point, int(w.shape[3]), "filter_zero_point", signed)
+    prec = gemm_precision(form, int(np.prod(w.shape[:3])), precision)
+    acc = conv2d_acc(ops.cast(x, "int32"), ops.cast(w, "int32"), form, za, zw, strides, padding, dilations, prec)
+    return _finish(acc, form.name)
 
 
 def lowrank_depthwise_conv2d(x_codes, w_codes, multiplier, strides=1, padding="VALID", dilations=1,
@@ -213,10 +279,13 @@ def lowrank_depthwise_conv2d(x_codes, w_codes, multiplier, strides=1, padding="V
     """Depthwise form of :func:`lowrank_conv2d`: ``w_codes [h, w, in_c, mult]``, output channel ``c*mult + m``,
     equal to ``tfaxdnn.ops.nn.approx_depthwise_conv2d`` (``filter_zero_point`` scalar or ``[in_c*mult]``).
 
-    Same exactness argument with ``K = kh*kw`` taps per output: the re-coded channels ``c*r + j`` are convolved
-    depthwise (each output a ``kh*kw``-term sum bounded by ``kh*kw*term_bound < 2**53``, else ValueError), and
-    the ``r`` terms of each output channel summed in int64 (``keras.ops.depthwise_conv``: TF's CPU float64
-    depthwise kernel, a plain accumulation).
+    ``K = kh*kw`` products per output, as integer multiply-adds (int32 where provably exact, else int64: see
+    `depthwise_int_dtype`), the low-rank numerators divided by ``d`` per chunk of taps.
     """
-    return _lowrank_conv(x_codes, w_codes, multiplier, strides, padding, dilations, input_zero_point,
-                         filter_zero_point, depthwise=True)
+    x, w, signed, strides, padding, dilations = _conv_args(x_codes, w_codes, strides, padding, dilations)
+    form = _form(multiplier, signed)
+    kh, kw, c, m = (int(v) for v in w.shape)
+    za, zw = _zero_points(input_zero_point, filter_zero_point, c * m, "filter_zero_point", signed)
+    idt = depthwise_int_dtype(form, kh * kw)
+    acc = depthwise_acc(ops.cast(x, "int32"), ops.cast(w, "int32"), form, za, zw, strides, padding, dilations, idt)
+    return _finish(acc, form.name)

@@ -327,5 +327,5 @@ def _apply_modes(target, multiplier, fractions) -> None:
     fractions = fractions if fractions is not None else (0.0,) * (multiplier.n_modes - 1)
     selection = select_modes(target.weight_codes(), fractions, multiplier.signed)
     table = multiplier.composite(selection.mode_of_code)
-    target.ax_table.assign(table)
+    target.set_table(table)
     target.multiplier_hash = _mult.table_hash(table)

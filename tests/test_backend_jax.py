@@ -1,0 +1,218 @@
+"""Issue 26 item 3: the approximate layers on Keras's JAX backend, on a machine without TensorFlow.
+
+One subprocess (KERAS_BACKEND=jax, ``tensorflow``/``tf_keras``/``tensorflow_model_optimization`` unimportable)
+imports tfaxdnn.layers/multipliers/models, rebuilds approximate models with ``tfaxdnn.approximate`` from a float
+model and the activation ranges measured here under TensorFlow, loads a ``.keras`` approximate model saved here,
+and runs the low-rank ops; its logits must equal, bit for bit, those of the LUT op computed here.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfaxdnn
+from tfaxdnn.layers import use_path
+from tfaxdnn.rewrite.keras_model import calibrate
+
+pytest.importorskip("jax")
+
+SCRIPT = r'''
+import importlib.abc, json, os, sys
+
+
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "tf_keras", "tensorflow_model_optimization"):
+            raise ImportError(f"{name} is unimportable in this test")
+        return None
+
+
+sys.meta_path.insert(0, NoTensorFlow())
+import numpy as np
+import keras
+import jax
+import tfaxdnn
+import tfaxdnn.layers, tfaxdnn.models, tfaxdnn.multipliers
+from tfaxdnn.ops import codes, lowrank, reference
+from tfaxdnn.rewrite.keras_model import Calibration
+
+d = sys.argv[1]
+out = {"backend": np.array(keras.backend.backend()), "x64": np.array(jax.config.read("jax_enable_x64"))}
+spec = json.load(open(os.path.join(d, "spec.json")))
+data = np.load(os.path.join(d, "data.npy"))
+model = keras.models.load_model(os.path.join(d, "float.keras"))
+calibration = Calibration(model.name, {k: tuple(v) for k, v in spec["ranges"].items()}, "minmax", data)
+for name, plan in spec["plans"].items():
+    ax = tfaxdnn.approximate(model, plan, calibration_data=calibration)
+    out[name + "_predict"] = ax.predict(data, batch_size=6, verbose=0)  # jit, two batches of 6
+    if name == "signed":
+        out["signed_call"] = np.asarray(ax(data))                         # eager, one batch
+        out["signed_grad"] = np.asarray(jax.jit(jax.grad(lambda x: ax(x).sum()))(data[:3]))
+        table = ax.get_layer("fc2").ax_table                              # assigned behind the layer:
+        original = table.numpy()
+        table.assign(tfaxdnn.multipliers.get("mul8s_1L2J").table)
+        out["stale_predict"] = ax.predict(data, batch_size=6, verbose=0)  # the old trace refuses (NaN)
+        out["changed_call"] = np.asarray(ax(data))                        # eager calls read the new table
+        table.assign(original)
+        out["restored_call"] = np.asarray(ax(data))
+loaded = keras.models.load_model(os.path.join(d, "approx.keras"))
+out["loaded_call"] = np.asarray(loaded(data))
+out["loaded_codes"] = loaded.get_layer("dw").weight_codes()
+
+# the functional low-rank ops against the NumPy reference, at the float32 chunk bounds (extreme codes)
+rng = np.random.default_rng(5)
+for name in ("mul8s_1L2N", "mul8u_KEM"):
+    m = tfaxdnn.multipliers.get(name)
+    lo, hi, dt = (-128, 127, np.int8) if m.signed else (0, 255, np.uint8)
+    a, b = rng.choice(np.array([lo, hi], dt), (3, 1100)), rng.choice(np.array([lo, hi], dt), (1100, 2))
+    x, f = rng.choice(np.array([lo, hi], dt), (2, 5, 6, 64)), rng.choice(np.array([lo, hi], dt), (3, 3, 64, 2))
+    got = jax.jit(lambda: (lowrank.lowrank_matmul(a, b, m, lo, [hi, lo]),
+                           lowrank.lowrank_conv2d(x, f, m, 2, "SAME", 1, hi, lo),
+                           lowrank.lowrank_depthwise_conv2d(x, f[..., :1], m, 1, "SAME", 2, hi, lo)))()
+    want = (reference.matmul(a, b, m.table, lo, np.array([hi, lo])),
+            reference.conv2d(x, f, m.table, 2, "SAME", 1, hi, lo),
+            reference.depthwise_conv2d(x, f[..., :1], m.table, 1, "SAME", 2, hi, lo))
+    out["ops_" + name] = np.array([np.array_equal(np.asarray(g), w) for g, w in zip(got, want)])
+
+out["fake_quant"] = np.asarray(jax.jit(lambda v: codes.fake_quant(v, -1.3, 2.7))(data))
+
+errors = []
+try:  # a table that needs float64 GEMMs, without jax_enable_x64
+    lowrank.lowrank_matmul(np.zeros((1, 4), np.uint8), np.zeros((4, 1), np.uint8), "mul8u_185Q")
+except ValueError as e:
+    errors.append(str(e))
+layer = tfaxdnn.layers.ApproxDense(2, multiplier="mul8u_T83")  # error rank 17, above the default limit 16
+try:
+    layer(np.zeros((1, 3), np.float32))
+except ValueError as e:
+    errors.append(str(e))
+layer.compute_path = "lut"
+try:
+    layer(np.zeros((1, 3), np.float32))
+except ValueError as e:
+    errors.append(str(e))
+out["errors"] = np.array(errors)
+out["tf_modules"] = np.array(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras")))
+np.savez(os.path.join(d, "jax.npz"), **out)
+'''
+
+
+def _float_model():
+    """Every approximable kind, a folded BatchNorm, a residual add, max pooling, a rank-3 Dense input."""
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((10, 10, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv1")(inp)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.ReLU(name="relu1")(x)
+    y = keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=1, activation="relu", name="dw")(x)
+    x = keras.layers.Add(name="add")([x, y])
+    x = keras.layers.Conv2D(12, 3, strides=2, dilation_rate=1, activation="relu", name="conv2")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.Reshape((4, 12), name="rows")(x)
+    x = keras.layers.Dense(6, activation="relu", name="fc1")(x)
+    x = keras.layers.Flatten(name="flat")(x)
+    out = keras.layers.Dense(5, name="fc2")(x)
+    model = keras.Model(inp, out, name="mixed")
+    rng = np.random.default_rng(3)
+    bn = model.get_layer("bn1")
+    bn.set_weights([rng.uniform(0.5, 1.5, 8), rng.normal(0, 0.1, 8), rng.normal(0, 0.1, 8), rng.uniform(0.5, 2, 8)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def jax_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("jax_backend")
+    model = _float_model()
+    data = np.random.default_rng(4).normal(size=(12, 10, 10, 3)).astype("float32")
+    cal = calibrate(model, data)
+    plans = {
+        "signed": tfaxdnn.Plan({"conv1": "mul8s_1L2J", "dw": "mul8s_1L2N",
+                                "conv2": {"multiplier": "mul8s_1KVA", "weight_mapping": "uniform"},
+                                "fc1": {"multiplier": "mul8s_1KV6", "skip_fraction": 0.5}, "fc2": "mul8s_1KR3"},
+                               quantization={"activation": "asymmetric"},
+                               importance={"fc1": [0.3, 0.1, 0.9, 0.5, 0.2, 0.8]}),
+        "unsigned": tfaxdnn.Plan(default_multiplier="mul8u_KEM", quantization={"dtype": "uint8"}),
+    }
+    want = {}
+    with use_path("lut"):
+        for name, plan in plans.items():
+            ax = tfaxdnn.approximate(model, plan, calibration_data=cal)
+            want[name] = ax.predict(data, verbose=0)
+            if name == "signed":
+                ax.save(d / "approx.keras")
+                want["dw_codes"] = ax.get_layer("dw").weight_codes()
+                x = tf.constant(data[:3])
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    s = tf.reduce_sum(ax(x))
+                want["grad"] = tape.gradient(s, x).numpy()
+    want["fake_quant"] = tf.quantization.fake_quant_with_min_max_vars(data, -1.3, 2.7).numpy()
+    model.save(d / "float.keras")
+    np.save(d / "data.npy", data)
+    spec = {"ranges": {k: list(v) for k, v in cal.ranges.items()}, "plans": {n: p.to_json() for n, p in plans.items()}}
+    (d / "spec.json").write_text(json.dumps(spec))
+    (d / "script.py").write_text(SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_", "TFAXDNN_"))}
+    # (partitionable threefry, JAX's default, compiled each Keras initializer for seconds on CPU)
+    env.update(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", JAX_THREEFRY_PARTITIONABLE="0")
+    proc = subprocess.run([sys.executable, str(d / "script.py"), str(d)], env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-6000:]
+    return want, dict(np.load(d / "jax.npz"))
+
+
+def test_the_subprocess_ran_jax_without_tensorflow(jax_run):
+    _, got = jax_run
+    assert str(got["backend"]) == "jax" and not bool(got["x64"])
+    assert got["tf_modules"].size == 0, got["tf_modules"]
+
+
+@pytest.mark.parametrize("plan", ["signed", "unsigned"])
+def test_approximate_under_jax_gives_the_lut_op_logits(jax_run, plan):
+    want, got = jax_run
+    np.testing.assert_array_equal(got[plan + "_predict"], want[plan])   # jit (model.predict), batches of 6
+    if plan == "signed":
+        np.testing.assert_array_equal(got["signed_call"], want[plan])   # eager call, one batch
+    assert np.abs(want[plan]).max() > 0
+
+
+def test_a_table_assigned_behind_the_layer_under_jax(jax_run):
+    want, got = jax_run
+    assert np.isnan(got["stale_predict"]).all()
+    assert not np.isnan(got["changed_call"]).any() and not np.array_equal(got["changed_call"], want["signed"])
+    np.testing.assert_array_equal(got["restored_call"], want["signed"])
+
+
+def test_keras_file_saved_under_tensorflow_loads_under_jax(jax_run):
+    want, got = jax_run
+    np.testing.assert_array_equal(got["loaded_call"], want["signed"])
+    np.testing.assert_array_equal(got["loaded_codes"], want["dw_codes"])
+
+
+def test_straight_through_gradient_under_jax(jax_run):
+    # the gradient of the exact product of the dequantised operands, passed straight through, as on TensorFlow
+    # (float convolution gradients of two libraries: equal to rounding)
+    want, got = jax_run
+    assert np.abs(want["grad"]).max() > 0
+    np.testing.assert_allclose(got["signed_grad"], want["grad"], rtol=1e-4, atol=1e-5)
+
+
+def test_lowrank_ops_and_fake_quant_under_jax_match(jax_run):
+    want, got = jax_run
+    np.testing.assert_array_equal(got["fake_quant"], want["fake_quant"])
+    for name in ("mul8s_1L2N", "mul8u_KEM"):
+        assert got["ops_" + name].all(), (name, got["ops_" + name])
+
+
+def test_jax_errors_name_the_table_and_what_to_do(jax_run):
+    _, got = jax_run
+    needs64, rank, lut = (str(e) for e in got["errors"])
+    assert "mul8u_185Q" in needs64 and "jax_enable_x64" in needs64
+    assert "mul8u_T83" in rank and "error rank 17" in rank and "set_max_rank(17)" in rank
+    assert "needs the TensorFlow backend" in lut

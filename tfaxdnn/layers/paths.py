@@ -1,0 +1,150 @@
+"""Which path an approximate layer's products take: the compiled LUT op (TensorFlow only; CPU kernels) or the
+low-rank GEMMs of `tfaxdnn.ops.lowrank` (any Keras backend, CPU or GPU). Both give the same bits, so the choice is
+one of speed and availability, never of results, and it is not saved with a model.
+
+The setting, first that applies: the layer's ``compute_path`` attribute (``ApproxConv2D(...,
+compute_path="lowrank")`` or ``layer.compute_path = "lut"``; None follows the rest), `set_path` / `use_path`, the
+environment variable ``TFAXDNN_PATH``, else ``"auto"``:
+
+- ``"lut"``: the LUT op (TensorFlow backend only; a ValueError elsewhere).
+- ``"lowrank"``: the low-rank GEMMs; a ValueError naming the table and its error rank when the rank exceeds
+  `max_rank` or no exact form exists (JAX without ``jax_enable_x64`` for tables that need float64).
+- ``"auto"``: on TensorFlow with no GPU, the faster of the two, measured once per layer geometry and table form
+  (rank, denominator, bounds: tables of one form run equally fast) at the layer's first call: three timed calls
+  of each on random codes of the layer's shapes after one warm-up (about 0.1-0.5 s per new geometry; `choices`
+  lists the decisions and times). Where the low-rank form is unavailable, the LUT op. On TensorFlow with a GPU, the
+  low-rank path (the LUT op, placed on the CPU, where its rank exceeds the limit). On other backends, the low-rank
+  path, or the ValueError above.
+
+`max_rank` (default 16, environment variable ``TFAXDNN_MAX_RANK``, `set_max_rank`) bounds the rank the low-rank path
+accepts: a rank-r table costs ``r + 1`` GEMM passes (all 26 signed EvoApprox8b tables have rank <= 4; unsigned
+ones up to 228).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Callable, Dict, Optional, Tuple
+
+from tfaxdnn.ops import backend
+
+__all__ = ["PATHS", "set_path", "get_path", "use_path", "set_max_rank", "max_rank", "choices", "clear_choices",
+           "choose", "check_path"]
+
+PATHS = ("auto", "lut", "lowrank")
+_DEFAULT_MAX_RANK = 16
+_state = {"path": None, "max_rank": None}
+_CHOICES: Dict[tuple, Tuple[str, float, float]] = {}
+
+
+def check_path(path, what: str = "path"):
+    """``path`` if it is one of `PATHS` (or None), else a ValueError."""
+    if path is not None and path not in PATHS:
+        raise ValueError(f"`{what}` must be one of {list(PATHS)} (or None). Received: {what}={path!r}")
+    return path
+
+
+def get_path() -> str:
+    """The process-wide setting (`set_path`, else ``TFAXDNN_PATH``, else ``"auto"``)."""
+    if _state["path"] is not None:
+        return _state["path"]
+    return check_path(os.environ.get("TFAXDNN_PATH") or "auto", "TFAXDNN_PATH")
+
+
+def set_path(path: Optional[str]) -> None:
+    """Sets the process-wide path (``"auto"``, ``"lut"``, ``"lowrank"``; None: back to ``TFAXDNN_PATH``). Models
+    already traced (``model.predict``, ``jax.jit``) keep the path they were traced with."""
+    _state["path"] = check_path(path)
+
+
+@contextlib.contextmanager
+def use_path(path: str):
+    """``with use_path("lowrank"): ...``: `set_path` for the block."""
+    before = _state["path"]
+    set_path(path)
+    try:
+        yield
+    finally:
+        _state["path"] = before
+
+
+def max_rank() -> int:
+    """The largest error rank the low-rank path accepts (`set_max_rank`, else ``TFAXDNN_MAX_RANK``, else 16)."""
+    if _state["max_rank"] is not None:
+        return _state["max_rank"]
+    raw = os.environ.get("TFAXDNN_MAX_RANK") or str(_DEFAULT_MAX_RANK)
+    if not raw.isdigit():
+        raise ValueError(f"TFAXDNN_MAX_RANK must be a non-negative integer. Received: {raw!r}")
+    return int(raw)
+
+
+def set_max_rank(rank: Optional[int]) -> None:
+    """Sets `max_rank` (None: back to ``TFAXDNN_MAX_RANK`` or 16)."""
+    if rank is not None and (not isinstance(rank, int) or rank < 0):
+        raise ValueError(f"`rank` must be a non-negative int or None. Received: rank={rank!r}")
+    _state["max_rank"] = rank
+
+
+def choices() -> Dict[tuple, Tuple[str, float, float]]:
+    """The ``"auto"`` decisions made in this process: ``{key: (path, seconds LUT, seconds low-rank)}``."""
+    return dict(_CHOICES)
+
+
+def clear_choices() -> None:
+    _CHOICES.clear()
+
+
+def choose(layer, key: Callable[[], tuple], lowrank_problem: Callable[[], Optional[str]],
+           measure: Callable[[], Tuple[float, float]]) -> str:
+    """``"lut"`` or ``"lowrank"`` for one call of ``layer`` (see the module docstring).
+
+    Args:
+        key: the geometry and table form (the cache key of ``"auto"`` measurements), called after
+            ``lowrank_problem``.
+        lowrank_problem: why the low-rank path cannot run this layer here (None: it can).
+        measure: ``(seconds LUT, seconds low-rank)`` of one call each (TensorFlow on a CPU only).
+    """
+    requested = check_path(getattr(layer, "compute_path", None), "compute_path") or get_path()
+    b = backend.name()
+    if requested == "lut":
+        if b != "tensorflow":
+            raise ValueError(f"Layer '{layer.name}': the 'lut' path needs the TensorFlow backend (the LUT op is a "
+                             f"TensorFlow custom op); this is the {b} backend: use 'lowrank' or 'auto'.")
+        return "lut"
+    problem = lowrank_problem()
+    if requested == "lowrank" or b != "tensorflow":
+        if problem:
+            raise ValueError(f"Layer '{layer.name}' ({b} backend): {problem}")
+        return "lowrank"
+    if problem:
+        return "lut"
+    if backend.on_gpu():
+        return "lowrank"
+    k = key()
+    if k not in _CHOICES:
+        t_lut, t_lowrank = measure()
+        _CHOICES[k] = ("lowrank" if t_lowrank < t_lut else "lut", t_lut, t_lowrank)
+    return _CHOICES[k][0]
+
+
+def rank_problem(rank: int, table: str) -> Optional[str]:
+    """The message for a table whose rank exceeds `max_rank`, else None."""
+    limit = max_rank()
+    if rank <= limit:
+        return None
+    return (f"multiplier '{table}' has error rank {rank}, above the low-rank path's limit of {limit} (a rank-r table "
+            f"costs r + 1 GEMM passes). Raise the limit with tfaxdnn.layers.set_max_rank({rank}) or "
+            f"TFAXDNN_MAX_RANK={rank}, or run the model on the TensorFlow backend, whose LUT op takes any table.")
+
+
+def best_time(run: Callable[[], object], reps: int = 3) -> float:
+    """Seconds of the fastest of ``reps`` calls of ``run`` after one warm-up call (which may trace)."""
+    run()
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t0)
+    return best

@@ -1,0 +1,140 @@
+"""What the low-rank path needs from the running Keras backend: whether it is on a GPU, whether its float32 GEMMs
+are plain float32 (no TF32, which rounds the operands) and whether float64/int64 exist (JAX: only with
+``jax_enable_x64``), an exact-precision matmul, and the straight-through gradient of a product.
+
+TensorFlow is imported here only when it is the backend (`tensorflow()`), so this module, like the rest of the
+low-rank path, runs on a machine without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+import keras
+import numpy as np
+
+__all__ = ["name", "tensorflow", "on_gpu", "wide_types", "float32_gemm_exact", "matmul", "concrete",
+           "straight_through"]
+
+
+def name() -> str:
+    """The Keras backend: ``"tensorflow"``, ``"jax"``, ``"torch"`` or ``"numpy"``."""
+    return keras.backend.backend()
+
+
+def tensorflow():
+    """The ``tensorflow`` module, imported on first use (the TensorFlow backend and the LUT op only)."""
+    return importlib.import_module("tensorflow")
+
+
+def on_gpu() -> bool:
+    """Whether the backend computes on an accelerator (a GPU or TPU) by default (asked once per backend)."""
+    return _on_gpu(name())
+
+
+@functools.lru_cache(maxsize=None)
+def _on_gpu(b: str) -> bool:
+    if b == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if b == "tensorflow":
+        return bool(tensorflow().config.list_logical_devices("GPU"))
+    if b == "torch":
+        import torch
+
+        return bool(torch.cuda.is_available())
+    return False
+
+
+def wide_types() -> bool:
+    """Whether float64 and int64 tensors exist (JAX turns them into 32-bit types unless ``jax_enable_x64``)."""
+    if name() == "jax":
+        import jax
+
+        return bool(jax.config.read("jax_enable_x64"))
+    return True
+
+
+def float32_gemm_exact():
+    """``(True, "")`` where `matmul` of float32 operands multiplies and adds in float32 (so sums of integers below
+    2**24 are exact), else ``(False, why)``: TensorFlow and PyTorch on a GPU may use TF32 (10-bit mantissa
+    operands); JAX is asked for ``Precision.HIGHEST`` by `matmul` itself."""
+    b = name()
+    if b == "tensorflow" and on_gpu() and tensorflow().config.experimental.tensor_float_32_execution_enabled():
+        return False, "TensorFlow's TF32 execution is enabled on the GPU (tf.config.experimental." \
+                      "enable_tensor_float_32_execution(False) turns it off)"
+    if b == "torch" and on_gpu():
+        import torch
+
+        if torch.backends.cuda.matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest":
+            return False, "PyTorch may use TF32 for float32 matmuls (torch.set_float32_matmul_precision('highest')" \
+                          " and torch.backends.cuda.matmul.allow_tf32 = False turn it off)"
+    return True, ""
+
+
+def matmul(a, b):
+    """``a @ b`` (batched over leading axes) at the backend's full precision: no TF32, no bfloat16 passes. JAX is
+    given the dot algorithm explicitly (``F32_F32_F32``: float32 operands, float32 accumulation, no imprecise
+    accumulation; a platform that cannot run it refuses rather than rounds), else ``Precision.HIGHEST``."""
+    if name() == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        presets = getattr(jax.lax, "DotAlgorithmPreset", None)
+        wide = keras.backend.standardize_dtype(a.dtype) == "float64"
+        preset = getattr(presets, "F64_F64_F64" if wide else "F32_F32_F32", None) if presets else None
+        return jnp.matmul(a, b, precision=preset or jax.lax.Precision.HIGHEST)
+    return keras.ops.matmul(a, b)
+
+
+def concrete(x):
+    """The NumPy value of an eager tensor (or array), None for a symbolic one (a graph or jit trace)."""
+    if isinstance(x, np.ndarray):
+        return x
+    b = name()
+    if b == "tensorflow":
+        tf = tensorflow()
+        return x.numpy() if tf.executing_eagerly() and hasattr(x, "numpy") else None
+    if b == "jax":
+        import jax
+
+        return None if isinstance(x, jax.core.Tracer) else np.asarray(x)
+    try:
+        return keras.ops.convert_to_numpy(x)
+    except Exception:  # noqa: BLE001 - a symbolic tensor of another backend
+        return None
+
+
+def straight_through(y, x, kernel, x_dq, k_dq, exact_fn):
+    """``y`` (the approximate product, computed without a gradient) whose gradient with respect to ``x`` and
+    ``kernel`` is that of ``exact_fn(x_dq, k_dq)``, the exact product of the dequantised operands (the quantisers
+    count as identity). JAX: a ``custom_vjp`` (inference computes ``y`` only); other backends except TensorFlow
+    (whose layers use ``tf.custom_gradient``): ``y + (e - stop_gradient(e))`` with ``e`` the exact product on
+    straight-through operands, which adds exactly 0 (finite values) but computes ``e`` in the forward pass too."""
+    if name() == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        @jax.custom_vjp
+        def through(y_in, x_in, k_in, xd, kd):
+            del x_in, k_in, xd, kd
+            return y_in
+
+        def fwd(y_in, x_in, k_in, xd, kd):
+            del x_in, k_in
+            return y_in, (xd, kd)
+
+        def bwd(res, dy):
+            xd, kd = res
+            _, vjp = jax.vjp(exact_fn, xd, kd)
+            gx, gk = vjp(dy)
+            return jnp.zeros_like(dy), gx, gk, jnp.zeros_like(xd), jnp.zeros_like(kd)
+
+        through.defvjp(fwd, bwd)
+        return through(y, x, kernel, x_dq, k_dq)
+    ops = keras.ops
+    sg = ops.stop_gradient
+    e = exact_fn(sg(x_dq) + (x - sg(x)), sg(k_dq) + (kernel - sg(kernel)))
+    return sg(y) + (e - sg(e))

@@ -1,0 +1,223 @@
+"""A table's low-rank form for the low-rank path (`tfaxdnn.ops.lowrank`): re-coding tables, exactness bounds, the
+choice of float32 or float64 GEMMs, and the chunked exact GEMM.
+
+The argument (issue 26): a float GEMM of integer operands is exact, in any summation order and with or without FMA,
+when the sum of the absolute values of the products of every output stays within the format's integer range
+(2**24 for float32, 2**53 for float64): then every partial sum is an integer that the format represents. So the
+reduction axis is cut into chunks whose bound stays within that range, each chunk's (exact, integral) result is
+converted to integers, divided by the decomposition's denominator where needed (exact: each chunk sums whole taps,
+each a multiple of it) and the chunks are added in integers. float32 is used where the per-tap bounds allow it
+and the backend's float32 GEMM is plain float32 (JAX is asked for ``Precision.HIGHEST``; TF32 on TensorFlow or
+PyTorch GPUs sends it to float64); otherwise float64, which JAX has only with ``jax_enable_x64``.
+
+Integers: int32 with wrap-around (XLA, TensorFlow and PyTorch wrap): the result equals the LUT op's wherever the LUT
+op's fits int32, which is certain when ``K * acc_tap_bound < 2**31``; beyond that (K above about 8,000 for unsigned
+or 32,000 for signed tables) int64, which refuses sums outside int32 when run eagerly, as the LUT op does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import keras
+import numpy as np
+
+from tfaxdnn.multipliers import Multiplier
+from tfaxdnn.ops import backend
+
+__all__ = ["LowRankForm", "form_of", "gemm_precision", "int_dtype", "exact_gemm", "chunks", "table_fingerprint",
+           "table_fingerprint_tensor", "F32_EXACT", "F64_EXACT"]
+
+F32_EXACT = 2 ** 24
+F64_EXACT = 2 ** 53
+_INT32 = 2 ** 31
+_INT64 = 2 ** 63
+PRECISIONS = ("auto", "float32", "float64")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LowRankForm:
+    """``T[a, w] = a*w + sum_j u[a, j] v[w, j] / d`` of one table, indexed by code + `off` (see
+    `tfaxdnn.multipliers.decomposition`).
+
+    Attributes:
+        name, signed, rank, d, term_bound: the table's name and the decomposition's.
+        u, v: integer arrays ``[256, rank]`` (activation, weight), int64 or object for huge entries.
+        entry_bound: ``max(|u|, |v|)``.
+        table_bound: ``max |T|``.
+        table: the table itself (``int32 [256, 256]``).
+    """
+
+    name: str
+    signed: bool
+    rank: int
+    d: int
+    term_bound: int
+    u: np.ndarray
+    v: np.ndarray
+    entry_bound: int
+    table_bound: int
+    table: np.ndarray
+
+    @property
+    def off(self) -> int:
+        """Table index of code 0 (128 for int8 codes)."""
+        return 128 if self.signed else 0
+
+    @property
+    def code_bound(self) -> int:
+        """``max |code|`` and ``max |zero point|``."""
+        return 128 if self.signed else 255
+
+    @property
+    def product_bound(self) -> int:
+        """Bound of one product ``a * (w - z_w)`` of the exact part."""
+        return self.code_bound * 255
+
+    @property
+    def acc_tap_bound(self) -> int:
+        """Bound of one tap's share of an accumulator, ``|T - z_w a - z_a w + z_a z_w|``."""
+        return self.table_bound + 3 * self.code_bound ** 2
+
+    @property
+    def tap_bound(self) -> int:
+        """The largest bound of one tap's products among the GEMM groups (`groups`)."""
+        if self.rank == 0:
+            return self.product_bound
+        return self.product_bound + self.term_bound if self.d == 1 else max(self.product_bound, self.term_bound)
+
+    def values(self) -> np.ndarray:
+        """The code value of each table index (``int64 [256]``)."""
+        return np.arange(-128, 128) if self.signed else np.arange(256)
+
+    @functools.lru_cache(maxsize=None)
+    def groups(self, dtype: str):
+        """The GEMM groups: ``[(activation table [256, c], weight table [256, c], tap bound, divisor, product)]``
+        (NumPy, ``dtype``): column 0 of a ``product`` group is the code value (the weight's minus its zero point
+        is taken later); the rank columns are ``u``/``v``. The exact part and a divided low-rank part (``d > 1``)
+        are separate groups; with ``d = 1`` they are one GEMM."""
+        vals = self.values()[:, None]
+        if self.rank == 0:
+            return ((vals.astype(dtype), vals.astype(dtype), self.product_bound, 1, True),)
+        u, v = self.u.astype(dtype), self.v.astype(dtype)
+        if self.d == 1:
+            return ((np.hstack([vals.astype(dtype), u]), np.hstack([vals.astype(dtype), v]),
+                     self.product_bound + self.term_bound, 1, True),)
+        return ((vals.astype(dtype), vals.astype(dtype), self.product_bound, 1, True),
+                (u, v, self.term_bound, self.d, False))
+
+    @functools.lru_cache(maxsize=None)
+    def int_tables(self, dtype: str):
+        """``(u, v)`` as NumPy integer arrays of ``dtype`` (the depthwise engine's multiply-adds)."""
+        return self.u.astype(dtype), self.v.astype(dtype)
+
+    def describe(self) -> str:
+        return f"'{self.name}' (error rank {self.rank}, denominator {self.d}, term bound {self.term_bound})"
+
+
+_FORMS = {}
+
+
+def form_of(multiplier: Multiplier) -> LowRankForm:
+    """The `LowRankForm` of a multiplier's table (cached by table hash and signedness)."""
+    key = (multiplier.hash, multiplier.signed)
+    if key not in _FORMS:
+        dec = multiplier.decomposition()
+        u = np.asarray(dec.u)
+        v = np.asarray(dec.v).T
+        entry = max([abs(int(x)) for x in u.ravel()] + [abs(int(x)) for x in v.ravel()] + [0])
+        _FORMS[key] = LowRankForm(multiplier.name, multiplier.signed, dec.rank, dec.d, dec.term_bound, u, v, entry,
+                                  int(np.abs(multiplier.table).max()), np.asarray(multiplier.table, np.int32))
+    return _FORMS[key]
+
+
+def gemm_precision(form: LowRankForm, taps: int, precision: str = "auto") -> str:
+    """``"float32"`` or ``"float64"``: the GEMM type that is exact for ``taps`` products per output here.
+
+    float32 needs each tap's bound within 2**24, ``taps * acc_tap_bound < 2**31`` (int32 accumulators cannot
+    overflow) and a plain-float32 GEMM; float64 needs each tap's bound below 2**53 and float64 on the backend.
+    Raises ValueError saying why when the one asked for (or either, for ``"auto"``) cannot be exact.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"`precision` must be one of {list(PRECISIONS)}. Received: precision={precision!r}")
+    tap = form.tap_bound
+    f32_ok, why = backend.float32_gemm_exact()
+    if tap > F32_EXACT:
+        why = f"one tap's terms reach {tap} > 2**24"
+    elif taps * form.acc_tap_bound >= _INT32:
+        why = f"K={taps} taps could overflow int32 accumulators (int64 detects it)"
+    if precision == "float32" or (precision == "auto" and not why):
+        if why:
+            raise ValueError(f"{form.describe()}: no exact float32 form here: {why}.")
+        return "float32"
+    if tap >= F64_EXACT:
+        raise ValueError(f"{form.describe()}: one tap's terms reach {tap} >= 2**53: no exact float64 form; use "
+                         "the LUT op (TensorFlow).")
+    if not backend.wide_types():
+        raise ValueError(f"{form.describe()} needs float64 GEMMs here ({why or 'asked for'}), and JAX has float64 only "
+                         "with jax.config.update('jax_enable_x64', True) (set it before building the model), or "
+                         "use a table with a smaller term bound.")
+    return "float64"
+
+
+def int_dtype(precision: str) -> str:
+    return "int32" if precision == "float32" else "int64"
+
+
+def exact_gemm(a, b, taps: int, cols: int, tap_bound: int, divisor: int, precision: str):
+    """``(a @ b) / divisor`` exactly, as int32 (float32) or int64 (float64) ``[M, O]``: ``a [M, taps*cols]`` and
+    ``b [taps*cols, O]`` hold integers, tap ``t`` being columns ``t*cols .. t*cols + cols - 1``, whose products
+    sum to at most ``tap_bound`` in absolute value, and each tap's sum a multiple of ``divisor``. The taps are cut
+    into equal chunks of at most ``limit // tap_bound`` (one batched GEMM), see the module docstring."""
+    ops = keras.ops
+    limit = F32_EXACT if precision == "float32" else F64_EXACT
+    if tap_bound > limit:
+        raise ValueError(f"A tap bound of {tap_bound} exceeds the exact {precision} range.")
+    n, per = chunks(taps, tap_bound, limit)
+    idt = int_dtype(precision)
+    if n == 1:
+        out = ops.cast(backend.matmul(a, b), idt)
+        return out if divisor == 1 else ops.floor_divide(out, divisor)
+    width, pad = per * cols, (n * per - taps) * cols
+    if pad:
+        a = ops.pad(a, [[0, 0], [0, pad]])
+        b = ops.pad(b, [[0, pad], [0, 0]])
+    a3 = ops.transpose(ops.reshape(a, (-1, n, width)), (1, 0, 2))  # [n, M, width]
+    b3 = ops.reshape(b, (n, width, -1))                            # [n, width, O]
+    out = ops.cast(backend.matmul(a3, b3), idt)                    # every chunk's sum is exact: an integer
+    if divisor != 1:
+        out = ops.floor_divide(out, divisor)                       # exact: a multiple of the divisor
+    return ops.cast(ops.sum(out, axis=0), idt)
+
+
+def chunks(taps: int, tap_bound: int, limit: int):
+    """``(number, size)`` of equal chunks of at most ``limit // tap_bound`` taps covering ``taps``."""
+    per = max(1, limit // max(tap_bound, 1))
+    n = -(-taps // per)
+    return n, -(-taps // n)
+
+
+
+def _mix(k, ops_mod, shift):
+    """A fixed pseudo-random int32 weight per table entry from its flat index ``k`` (int32 wrap-around)."""
+    r = k * np.int32(-1640531535)            # 0x9E3779B1
+    r = ops_mod.bitwise_xor(r, shift(r, 15))
+    r = r * np.int32(-2048144789)            # 0x85EBCA6B
+    return ops_mod.bitwise_xor(r, shift(r, 13))
+
+
+def table_fingerprint(table) -> np.int32:
+    """``sum_k T[k] * r[k]`` modulo 2**32 (int32) with pseudo-random weights ``r``: a cheap in-graph check that a
+    table weight is still the table a trace was made with (`table_fingerprint_tensor`)."""
+    k = np.arange(256 * 256, dtype=np.int32)
+    with np.errstate(over="ignore"):
+        r = _mix(k, np, np.right_shift)
+        return np.int32((np.asarray(table, np.int32).ravel() * r).sum(dtype=np.int32))
+
+
+def table_fingerprint_tensor(table):
+    """`table_fingerprint` of a ``[256, 256]`` int32 tensor, in ``keras.ops`` (int32 wrap-around)."""
+    ops = keras.ops
+    r = _mix(ops.arange(256 * 256, dtype="int32"), ops, ops.right_shift)
+    return ops.cast(ops.sum(ops.reshape(ops.cast(table, "int32"), (-1,)) * r), "int32")
