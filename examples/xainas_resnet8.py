@@ -4,13 +4,15 @@
                                       [--evaluation-samples 1000] [--workers N] --out DIR
 
 Data: ``--data``, else ``~/.keras/datasets/cifar10.npz`` or the shared copy, else the bundled 1,000/200-image
-subset (``--subset``). Outputs as in ``xainas_lenet5.py``.
+subset (``--subset``). ``--pretrained resnet8_cifar10``: the shipped reference model, selected on its card's
+validation images, reported on all of x_test (see ``xainas_lenet5.py``; ``--evaluation-samples 0`` keeps all 5,000
+validation images). Outputs as in ``xainas_lenet5.py``.
 """
 
 from __future__ import annotations
 
 from _common import trained_model
-from xainas_lenet5 import compare, parser
+from xainas_lenet5 import compare, parser, reference_data
 
 
 def main(argv=None):
@@ -21,6 +23,9 @@ def main(argv=None):
     p = parser(__doc__, "out/xainas_resnet8")
     p.set_defaults(genes="block", evaluation_samples=1000)
     args = p.parse_args(argv)
+    if args.pretrained:     # select on the card's 5,000 validation images of x_train, report on all of x_test
+        model, data, test, _ = reference_data(args.pretrained, args.data)
+        return compare(args, model, data, test)
     (xtr, ytr), (xte, yte), src = load_cifar10(args.data, seed=args.seed, full=not args.subset, verbose=True)
     xtr, xte = preprocess_cifar10(xtr), preprocess_cifar10(xte)
     epochs = args.epochs or (50 if len(xtr) > 10000 else 15)

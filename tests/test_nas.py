@@ -280,6 +280,38 @@ def test_refined_xaigen_seeds_and_equal_budget_against_alwann(setup, tmp_path):
     assert cut.total_evaluations == budget and len(cut.records) == 3         # generation 0 cut to fit
 
 
+@pytest.mark.slow
+def test_explicit_test_data_and_the_xaigen_answer_seeded_first(setup, tmp_path):
+    """With ``test_data`` all of the held-out pair is the validation pool (its confirmation slice included) and
+    ``test_data`` reports; with the seeding runs' XAI-Gen flags set to a stand-alone run's, that run's answer (same
+    selection images, same conductance) is the first genome of XAI-NAS's initial population."""
+    from tfaxdnn import evaluate
+    from tfaxdnn.search import XAIGenConfig, run_xaigen
+    from tfaxdnn.search.nas.importance import cached_importance
+    from tfaxdnn.search.nas.search import _fingerprint
+
+    model, ((xtr, ytr), (xte, yte)), _, _ = setup
+    val, test = (xte[:200], yte[:200]), (xte[200:], yte[200:])
+    flags = dict(selection="sensitivity", refine="best")
+    cfg = NASConfig(**dict(TINY, xaigen_t_p=(0.2,), xaigen_refine_passes=1, max_accuracy_drop=0.05,
+                           **{f"xaigen_{k}": v for k, v in flags.items()}))
+    r = run_xainas(model, ((xtr, ytr), val), tmp_path / "nas", cfg, test_data=test, verbose=False, explain_images=0)
+    saved = json.loads((tmp_path / "nas" / "pareto.json").read_text())
+    assert saved["splits"]["validation"] == 150 and saved["splits"]["confirmation"] == 50
+    assert saved["splits"]["test"] == 100 and saved["settings"]["xaigen_selection"] == "sensitivity"
+    assert r.baseline_accuracy["test"] == pytest.approx(evaluate(model, *test).accuracy)
+    space = GenomeSpace.build(["conv1", "conv2", "fc1", "fc2"], "fc2", MULTS, 0.2, 0.05)
+    imp = cached_importance(model, xtr, ytr, space.gene_names, cfg, str(tmp_path / "nas" / "importance.npz"), False)
+    alone = run_xaigen(model, val, xtr, XAIGenConfig(max_accuracy_drop=0.05, t_p=0.2, refine_passes=1, seed=3,
+                                                      multipliers=space.multipliers, calibration_samples=100,
+                                                      **flags), importance=imp, verbose=False, test_data=test)
+    key = space.key(space.from_plan(alone.plan))
+    assert r.seeding["runs"][0]["genome"] == key == r.records[0]["genome"] and r.records[0]["source"] == "xaigen_seed"
+    # settings added later are left out of the fingerprint at their defaults (checkpoints written before resume)
+    args = (space, 0.5, None, model, (xte,))
+    assert _fingerprint(NASConfig(**TINY), *args) != _fingerprint(NASConfig(**TINY, xaigen_refine="best"), *args)
+
+
 KILL_SCRIPT = """
 import sys, time, keras, numpy as np
 import tfaxdnn.layers

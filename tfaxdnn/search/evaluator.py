@@ -41,7 +41,7 @@ from tfaxdnn.core import kinds
 from tfaxdnn.core.evaluation import as_labels
 from tfaxdnn.plan import Plan, as_plan
 from tfaxdnn.search.metrics import Metrics
-from tfaxdnn.search.scoring import SLICE, score_images
+from tfaxdnn.search.scoring import MAX_SLICE, SLICE, score_images
 from tfaxdnn.search.selection import seeded_subset, split_data
 from tfaxdnn.search.statistics import DEFAULT_CONFIDENCE, PairedDrop, check_confidence, paired_drop
 
@@ -142,6 +142,8 @@ class Evaluator:
         # once per evaluator, not per candidate: the input-range check of its data (first scored model) and the
         # exact-loss check (`baseline`; evaluators derived by `with_data` leave it to this one)
         self._inputs_checked, self._check_exact = False, True
+        #: largest inference batch of the scoring slices (`tfaxdnn.search.scoring.slices`; `SLICE`: fixed slices)
+        self.max_slice = MAX_SLICE
 
     # -- plans ------------------------------------------------------------------------------------------------
     def complete(self, plan) -> Plan:
@@ -227,7 +229,8 @@ class Evaluator:
             keras_model is self.model if self.reference == "float"
             else plan is not None and _key(plan) == _key(self.complete(self.exact_plan())))
         ref = None if max_drop is None or is_reference else self.reference_correct()
-        scored = score_images(keras_model, self.x, self.y, ref, max_drop, self.confidence, check_inputs=check)
+        scored = score_images(keras_model, self.x, self.y, ref, max_drop, self.confidence, check_inputs=check,
+                              max_slice=self.max_slice)
         self._inputs_checked = self._inputs_checked or check
         if is_reference:
             self._reference_correct = scored.correct

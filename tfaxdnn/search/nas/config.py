@@ -9,12 +9,15 @@ from typing import Optional, Sequence
 from tfaxdnn.search.config import SearchConfig
 from tfaxdnn.search.nas.robustness import AttackConfig
 
-__all__ = ["NASConfig", "OBJECTIVES", "MODES"]
+__all__ = ["NASConfig", "OBJECTIVES", "MODES", "LATER_DEFAULTS"]
 
 #: objective name -> (record field, how it is minimised)
 OBJECTIVES = {"accuracy": "error", "energy": "relative_energy", "latency": "latency_s", "memory": "memory_bytes",
               "robustness": "robust_error"}
 MODES = ("xainas", "alwann")
+#: Settings added after checkpoints were first written, with their defaults: left out of a run's settings
+#: fingerprint while at the default, so that checkpoints written before them resume.
+LATER_DEFAULTS = {"xaigen_selection": "conductance", "xaigen_refine": "first"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +48,10 @@ class NASConfig(SearchConfig):
             ``xaigen_refine_passes`` refinement passes, this search's accuracy drop and accounting, on the
             validation split) give refined seeds, placed first in the initial population; their evaluations count
             against ``max_evaluations``.
+        xaigen_selection, xaigen_refine: XAIGenConfig ``selection`` and ``refine`` of those runs (defaults: XAI-Gen's
+            own, ``"conductance"`` and ``"first"``); set them to a stand-alone XAI-Gen run's flags (e.g.
+            ``"sensitivity"``, ``"best"``) to seed that run's answer (on the same images and conductance: the same
+            plan) into the initial population.
         max_evaluations: budget of unique evaluations (XAI-NAS: including the XAI-Gen seeding runs'); the search
             stops when it is spent (the last generation is cut to fit) or after ``generations``. None: generations
             only.
@@ -69,6 +76,8 @@ class NASConfig(SearchConfig):
     xaigen_t_p: Sequence[float] = ()
     xaigen_refine_passes: int = 2
     max_evaluations: Optional[int] = None
+    xaigen_selection: str = "conductance"
+    xaigen_refine: str = "first"
 
     def __post_init__(self):
         super().__post_init__()
@@ -110,6 +119,11 @@ class NASConfig(SearchConfig):
                 raise ValueError(f"`{name}` must be in [0, 1]. Received: {getattr(self, name)}")
         if self.genes not in ("layer", "block"):
             raise ValueError(f"`genes` must be 'layer' or 'block'. Received: {self.genes!r}")
+        if self.xaigen_selection not in ("conductance", "sensitivity"):
+            raise ValueError(f"`xaigen_selection` must be 'conductance' or 'sensitivity'. Received: "
+                             f"{self.xaigen_selection!r}")
+        if self.xaigen_refine not in ("first", "best"):
+            raise ValueError(f"`xaigen_refine` must be 'first' or 'best'. Received: {self.xaigen_refine!r}")
 
     @property
     def skip_aware_operators(self) -> bool:

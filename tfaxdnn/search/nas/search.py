@@ -29,7 +29,7 @@ from tfaxdnn.core import kinds
 from tfaxdnn.search.checkpoint import CheckpointError, array_digest, load_checkpoint, save_checkpoint, saved_fingerprint
 from tfaxdnn.search.evaluator import Evaluator
 from tfaxdnn.search.nas.archive import Archive
-from tfaxdnn.search.nas.config import NASConfig
+from tfaxdnn.search.nas.config import LATER_DEFAULTS, NASConfig
 from tfaxdnn.search.nas.fronts import hypervolume, pareto_front
 from tfaxdnn.search.nas.genome import GenomeSpace
 from tfaxdnn.search.nas.holdout import answer_of, front_on_test
@@ -53,6 +53,9 @@ def _fingerprint(config: NASConfig, space: GenomeSpace, validation_fraction, eva
     settings = config.to_dict()
     for k in LEGACY_RULE if legacy else ():
         settings.pop(k)
+    for k, default in LATER_DEFAULTS.items():   # checkpoints written before these settings existed still resume
+        if settings.get(k) == default:
+            settings.pop(k)
     return hashlib.sha256(json.dumps(
         {"config": settings, "space": space.to_dict(), "validation_fraction": validation_fraction,
          "evaluation_samples": evaluation_samples, "model": array_digest(*model.get_weights()),
@@ -70,7 +73,7 @@ class NASSearch:
 
     def __init__(self, model, data, out_dir, config: NASConfig, runner, resume: bool = False,
                  validation_fraction: float = 0.5, evaluation_samples: Optional[int] = None, verbose: bool = True,
-                 on_generation=None, explain_images: int = 0):
+                 on_generation=None, explain_images: int = 0, test_data=None):
         self.config, self.runner, self.verbose, self.model = config, runner, verbose, model
         self.on_generation, self.explain_images, self.resume = on_generation, int(explain_images), resume
         self.out_dir = os.path.abspath(out_dir)
@@ -87,8 +90,12 @@ class NASSearch:
             raise ValueError(f"Model {model.name!r} has no approximable layer (Conv2D, DepthwiseConv2D or Dense): "
                              "nothing to search.")
         (x_train, y_train), (x_held, y_held) = data
-        (x_pool, y_pool), (x_test, y_test) = split_data(x_held, np.asarray(y_held).reshape(-1), validation_fraction,
-                                                       config.seed)
+        if test_data is None:   # the held-out images are split into the validation pool and the test split
+            (x_pool, y_pool), (x_test, y_test) = split_data(x_held, np.asarray(y_held).reshape(-1),
+                                                           validation_fraction, config.seed)
+        else:                   # all of them are the validation pool; ``test_data`` reports
+            (x_pool, y_pool) = np.asarray(x_held), np.asarray(y_held).reshape(-1)
+            x_test, y_test = np.asarray(test_data[0]), np.asarray(test_data[1]).reshape(-1)
 
         def capped(x, y):   # evaluation_samples: a cap on the images each candidate is scored on
             keep = seeded_subset(evaluation_samples, config.seed + 2, np.arange(len(x)))
@@ -105,7 +112,7 @@ class NASSearch:
         self.space = GenomeSpace.build(ev.layers, ev.output_layer, config.multipliers, config.max_skip,
                                        config.skip_step, config.genes, allow_skip=config.mode == "xainas",
                                        weight_mapping=config.weight_mapping)
-        args = (self.space, validation_fraction, evaluation_samples, model)
+        args = (self.space, None if test_data is not None else validation_fraction, evaluation_samples, model)
         self.fingerprint = _fingerprint(config, *args, (x_val, y_val, *confirm, x_test, y_test, ev.x_cal))
         legacy_val = capped(x_pool, y_pool)
         legacy = _fingerprint(config, *args, (*legacy_val, x_test, y_test, ev.x_cal), legacy=True)
@@ -243,7 +250,7 @@ class NASSearch:
 def run_xainas(model, data, out_dir, config: Optional[NASConfig] = None, *, workers: int = 0,
                scheduler: Optional[str] = None, resume: bool = False, validation_fraction: float = 0.5,
                evaluation_samples: Optional[int] = None, runner=None, on_generation=None,
-               verbose: bool = True, explain_images: int = 4) -> NASResult:
+               verbose: bool = True, explain_images: int = 4, test_data=None) -> NASResult:
     """XAI-NAS (or, with ``config.mode="alwann"``, the ALWANN-style baseline) on a trained float Keras model.
 
     Args:
@@ -255,13 +262,16 @@ def run_xainas(model, data, out_dir, config: Optional[NASConfig] = None, *, work
         workers: 0: evaluate in this process; N >= 1: a Dask LocalCluster of N worker processes.
         scheduler: address of an existing Dask scheduler (overrides ``workers``).
         resume: continue the search checkpointed in ``out_dir``.
-        validation_fraction: share of the held-out images used for selection.
+        validation_fraction: share of the held-out images used for selection (ignored with ``test_data``).
         evaluation_samples: cap on the validation images (faster candidates; the test split is untouched).
         runner: an existing runner (`tfaxdnn.search.runners`: ``runner(f, X) -> list``; shared by
             `compare_with_alwann`); not closed here.
         on_generation: called as ``f(generation, summary)`` after each generation's checkpoint.
         explain_images: test images in ``explanations.png`` (tf-explain maps, float vs the lowest-energy feasible
             front plan; 0: none).
+        test_data: ``(x, y)`` held-out test images to report on (e.g. the whole test set of a model trained on a
+            reference split, `tfaxdnn.data.reference_split`); then all of ``data``'s second pair is the validation
+            pool (its confirmation slice included) and nothing is split off it.
     """
     from tfaxdnn.search.runners import make_runner
 
@@ -270,7 +280,7 @@ def run_xainas(model, data, out_dir, config: Optional[NASConfig] = None, *, work
     runner = runner or make_runner(workers, scheduler)
     try:
         search = NASSearch(model, data, out_dir, config, runner, resume, validation_fraction, evaluation_samples,
-                           verbose, on_generation, explain_images)
+                           verbose, on_generation, explain_images, test_data)
         try:
             return search.run()
         finally:

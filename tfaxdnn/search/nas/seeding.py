@@ -39,6 +39,7 @@ def xaigen_runs(model, ev, space: GenomeSpace, importance, config: NASConfig) ->
                         calibration_samples=config.calibration_samples, seed=config.seed,
                         energy_accounting=config.energy_accounting, skip_step=config.skip_step,
                         confidence=config.confidence, sequential=config.sequential,
+                        selection=config.xaigen_selection, refine=config.xaigen_refine,
                         confirmation_fraction=0.0)   # seeds, not answers: the search's confirmation comes later
     x_val, y_val = ev.x, ev.y
     # one XAI-Gen evaluator for all thresholds (shared cache); all of x_val is validation, nothing is reported
