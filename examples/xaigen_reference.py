@@ -361,7 +361,8 @@ def build_table(args, name, card, info, config, search, result, n_test, t0, t_se
              "test_accuracy": ft.accuracy, "test_drop": None, "compute_x": 1.0, "system_x": 1.0,
              "multiplier_x": 1.0}]
     ex = plan_row("exact 8-bit", search, search.ev.exact_plan(), budget)
-    ans = plan_row("XAI-Gen", search, result.plan, budget, model=result.model if args.finetune_epochs else None)
+    finetuned = bool(args.finetune_epochs) and result.accuracy_drop.get("finetuned", True)
+    ans = plan_row("XAI-Gen", search, result.plan, budget, model=result.model if finetuned else None)
     breakdown = per_layer_breakdown(result, ans["per_layer"], ex["per_layer"])
     for r in (ex, ans):
         r.pop("per_layer")
@@ -392,8 +393,9 @@ def build_table(args, name, card, info, config, search, result, n_test, t0, t_se
     return {"model": name, "model_card_accuracy": card and card.get("accuracy"), **info,
             "budget": budget, "confidence": args.confidence, "n_selection": result.n_validation,
             "n_confirmation": result.n_confirmation, "n_test": n_test, "energy_model": energy_model,
-            "answer_label": ("fine-tuned %d epoch(s)" % args.finetune_epochs) if args.finetune_epochs
-            else "no retraining",
+            "answer_label": ("fine-tuned %d epoch(s)" % args.finetune_epochs) if finetuned else
+            "no retraining" + (" (no fine-tuned plan held on validation: the no-retraining answer is kept)"
+                               if args.finetune_epochs else ""),
             "answer": answer, "rows": rows, "per_layer": breakdown, "flags": dict(vars(args)),
             "command": "python " + " ".join(sys.argv),
             "runtime_s": {"search": t_search, "table": t_base, "total": time.perf_counter() - t0},

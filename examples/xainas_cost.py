@@ -70,6 +70,9 @@ def main(argv=None):
     p.add_argument("--energy-accounting", default="compute")
     p.add_argument("--slices", default="100,800", help="largest slice of each scoring to compare (first: before)")
     p.add_argument("--profile", type=int, default=3, help="candidates profiled with cProfile (new slices)")
+    p.add_argument("--warmup", action="store_true",
+                   help="first score each multiplier on every layer once, untimed (layers that choose their compute "
+                        "path at their first call, tfaxdnn.layers.paths 'auto', then choose before the timing)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/results/nas_resnet8_cost")
     args = p.parse_args(argv)
@@ -104,6 +107,12 @@ def main(argv=None):
         ev.max_slice = s
         evs[s] = ev
     ev0.calibration()                                       # calibrated once, reused by every candidate
+    if args.warmup:
+        from tfaxdnn.plan import Plan
+
+        for name in search.space.multipliers[1:]:
+            for ev in evs.values():
+                ev.with_data((ev0.x[:800], ev0.y[:800]), split="warm-up")(Plan(default_multiplier=name), max_drop=None)
     rows = []
     for i, key in enumerate(keys):
         plan = search.space.to_plan(search.space.from_key(key))

@@ -143,7 +143,11 @@ def train_classifier(model: keras.Model, x, y, epochs: int, batch_size: int = 64
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1))
     model.compile(keras.optimizers.Adam(schedule), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(min(len(x), 10000), seed=seed).batch(batch_size)
+    # a seeded full permutation first (data sorted by class, like CIFAR-10's files, would otherwise give class-pure
+    # batches through a bounded shuffle buffer), then a buffer reshuffle every epoch
+    perm = np.random.default_rng(seed).permutation(len(x))
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(x)[perm], np.asarray(y)[perm]))
+    ds = ds.shuffle(min(len(x), 10000), seed=seed).batch(batch_size)
     if augment:
         aug = keras.Sequential([layers.RandomFlip("horizontal", seed=seed),
                                 layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed)])

@@ -24,7 +24,7 @@ def finetune(model, x, y, epochs: int, seed: int = 0, batch_size: int = 64, lear
         model: approximate Keras 3 model (e.g. `tfaxdnn.approximate` or `Evaluator.build`), logits or softmax out.
         x, y: training images and labels (integer or one-hot).
         epochs: passes over ``(x, y)``; the learning rate decays to 0 over all of them.
-        seed: seeds Keras, the shuffle and TensorFlow's ops.
+        seed: seeds Keras, the shuffle (a full permutation every epoch) and TensorFlow's ops.
         batch_size, learning_rate: Adam's batch size and initial learning rate.
         verbose: ``model.fit``'s verbosity.
     """
@@ -48,6 +48,7 @@ def finetune(model, x, y, epochs: int, seed: int = 0, batch_size: int = 64, lear
     steps = max(int(np.ceil(len(x) / batch_size)) * int(epochs), 1)
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps)),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=not softmax))
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(x), y)).shuffle(min(len(x), 10000), seed=seed)
-    model.fit(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE), epochs=int(epochs), verbose=verbose, shuffle=False)
+    # a full seeded reshuffle every epoch (not a bounded shuffle buffer: data sorted by class, as CIFAR-10's training
+    # images often are, would otherwise give class-pure batches, and a single epoch of them wrecks a good model)
+    model.fit(np.asarray(x), y, batch_size=batch_size, epochs=int(epochs), verbose=verbose, shuffle=True)
     return model

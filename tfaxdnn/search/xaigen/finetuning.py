@@ -6,8 +6,9 @@ fine-tune back above it). With ``search_accuracy_drop`` > ``max_accuracy_drop`` 
 first run with that looser drop, then halfway; each plan is fine-tuned (`tfaxdnn.rewrite.finetune`) and the first
 whose fine-tuned model meets ``Q_c`` on the *validation* split (the upper bound of its paired drop against the float
 model) and passes the re-check on the confirmation slice (`tfaxdnn.search.confirmation`) is kept; the no-retraining
-plan, fine-tuned, is the fallback (its re-check is recorded either way). The test split is never used for these
-choices.
+plan, fine-tuned, is the fallback, if it too meets ``Q_c`` and passes its re-check; otherwise the no-retraining answer
+stays the answer (``finetune_log`` ends with a ``"kept": "no_retraining"`` row, ``accuracy_drop["finetuned"]`` is
+False, ``no_retraining`` repeats it). The test split is never used for these choices.
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ def finetune_stage(run: XAIGenSearch, config: XAIGenConfig, result: XAIGenResult
                   f"{config.energy_accounting} {m.reductions[config.energy_accounting]:.2f}x")
         if row["accepted"]:
             break
+    if not (row["meets_budget"] and confirmed):
+        # the last resort (the no-retraining plan, fine-tuned) misses Q_c or its re-check: the no-retraining answer
+        # (which met Q_c and passed its re-check, or is the exact plan) stays the answer
+        row["accepted"] = False
+        result.finetune_log.append({"kept": "no_retraining", "note": "no fine-tuned plan met Q_c and passed its "
+                                    "re-check on the confirmation slice: the no-retraining answer is kept"})
+        result.accuracy_drop = dict(result.accuracy_drop, finetuned=False, finetune_rejected=True)
+        result.no_retraining = nr
+        if run.verbose:
+            print("fine-tuning: " + result.finetune_log[-1]["note"])
+        return
     m_test = run.test.score_model(ax, plan)
     result.model, result.plan, result.importance = ax, plan, imp
     result.accuracy = m_test.accuracy

@@ -119,7 +119,8 @@ class XAIGenResult:
         for row in self.per_layer:
             lines.append(f"{row['layer']:<24s}{row['importance']:>11.3f}  {row['multiplier']:<12s}"
                          f"{row['skip_fraction'] * 100:>5.0f}%")
-        tuned = f" after {self.config.finetune_epochs} fine-tuning epochs" if self.config.finetune_epochs else ""
+        tuned = f" after {self.config.finetune_epochs} fine-tuning epochs" if self.config.finetune_epochs and \
+            self.accuracy_drop.get("finetuned", True) else ""
         lines.append(f"test accuracy{tuned} {self.accuracy:.4f} on {self.n_test} images the search never saw (float "
                      f"{self.baseline_accuracy:.4f}, exact 8-bit {self.exact_accuracy:.4f}; validation "
                      f"{self.validation_accuracy:.4f} vs float {self.baseline_validation_accuracy:.4f})")
@@ -145,7 +146,9 @@ class XAIGenResult:
         lines.append("energy " + ", ".join(f"{a} {self.reductions.get(a, math.nan):.2f}x" for a in ACCOUNTINGS)
                      + f" lower than all-exact (searched on {self.config.energy_accounting}); "
                      f"{'meets' if self.meets_energy else 'misses'} E_c={self.config.energy_budget}")
-        if self.no_retraining is not None:
+        if self.finetune_log and self.finetune_log[-1].get("kept") == "no_retraining":
+            lines.append("fine-tuning: " + self.finetune_log[-1]["note"])
+        elif self.no_retraining is not None:
             nr = self.no_retraining
             lines.append(f"without retraining: test accuracy {nr['accuracy']:.4f}, energy "
                          + ", ".join(f"{a} {nr[f'energy_reduction_{a}']:.2f}x" for a in ACCOUNTINGS))
