@@ -122,7 +122,7 @@ def pretrained_latency(repeats: int, only: str = ""):
             for path in ("auto", "lut", "lowrank"):
                 fn = tf.function(lambda b, m=approx: m(b, training=False))
                 if path == "auto":
-                    paths.clear_choices()  # every geometry measured at batch 1 (the cache key has no batch size)
+                    paths.clear_choices()  # this model's decisions only (measured at batch 1, its batch bucket)
                 with paths.use_path(path):
                     outs[(name, path)] = fn(one).numpy()  # traced here: the path is fixed in the trace
                 if path == "auto":

@@ -167,7 +167,8 @@ def auto_choice(kind, xshape, wshape, stride, padding, table_name):
     tf.function(layer, autograph=False).get_concrete_function(tf.TensorSpec(xshape, tf.float32))
     new = {k: v for k, v in paths.choices().items() if k not in before}
     if not new:  # a geometry and table form decided earlier in this process (or no measurement: LUT only)
-        new = {k: v for k, v in paths.choices().items() if k[0] == type(layer).__name__ and k[1] == xshape[1:]}
+        new = {k: v for k, v in paths.choices().items() if k[0] == type(layer).__name__ and k[1] == paths.batch_bucket(xshape[0])
+               and k[2] == tuple(xshape[1:])}
     if not new:
         return None
     path, t_lut, t_low = next(iter(new.values()))

@@ -56,6 +56,24 @@ def test_auto_measures_once_per_geometry_and_form(data):
     assert paths.choices() == first
 
 
+def test_auto_measures_each_batch_bucket_apart(data):
+    assert [paths.batch_bucket(b) for b in (1, 2, 8, 9, 64, 65, 512, 10_000, None)] == \
+        [1, 8, 8, 64, 64, 512, 512, 512, 8]
+    paths.clear_choices()
+    ax = tfaxdnn.approximate(_model(), tfaxdnn.Plan(default_multiplier="mul8s_1L2J"), calibration_data=data)
+    with paths.use_path("auto"):
+        single = np.asarray(ax(data[:1]))
+        n_single = len(paths.choices())
+        ax(data[:1])                                    # the same bucket: no new timing
+        assert len(paths.choices()) == n_single
+        many = np.asarray(ax(np.concatenate([data] * 3)[:20]))
+    batches = sorted({k[1] for k in paths.choices()})
+    assert batches == [1, 64] and len(paths.choices()) == 2 * n_single   # batch 1 and batch 20 chose apart
+    with paths.use_path("lut"):
+        np.testing.assert_array_equal(single, np.asarray(ax(data[:1])))
+        np.testing.assert_array_equal(many, np.asarray(ax(np.concatenate([data] * 3)[:20])))
+
+
 def test_the_compute_path_of_a_layer_wins_and_is_not_saved():
     layer = tfaxdnn.layers.ApproxDense(2, multiplier="mul8s_1L2N", compute_path="lowrank")
     assert layer.compute_path == "lowrank" and "compute_path" not in layer.get_config()

@@ -9,10 +9,12 @@ environment variable ``TFAXDNN_PATH``, else ``"auto"``:
 - ``"lut"``: the LUT op (TensorFlow backend only; a ValueError elsewhere).
 - ``"lowrank"``: the low-rank GEMMs; a ValueError naming the table and its error rank when the rank exceeds
   `max_rank` or no exact form exists (JAX without ``jax_enable_x64`` for tables that need float64).
-- ``"auto"``: on TensorFlow with no GPU, the faster of the two, measured once per layer geometry and table form
-  (rank, denominator, bounds: tables of one form run equally fast) at the layer's first call: three timed calls
-  of each on random codes of the layer's shapes after one warm-up (about 0.1-0.5 s per new geometry; `choices`
-  lists the decisions and times). Where the low-rank form is unavailable, the LUT op. On TensorFlow with a GPU, the
+- ``"auto"``: on TensorFlow with no GPU, the faster of the two, measured once per layer geometry, batch bucket
+  (`batch_bucket`: 1, 2-8, 9-64, 65-512, more; a trace of unknown batch size counts as 2-8) and table form (rank,
+  denominator, bounds: tables of one form run equally fast) at the layer's first call: three timed calls of each
+  on random codes of the layer's shapes at the bucket's largest batch (at most 512) after one warm-up (about
+  0.1-0.5 s per new geometry; `choices` lists the decisions and times). Which path is faster depends on the batch:
+  the low-rank GEMMs gain more from large batches than the LUT op does. Where the low-rank form is unavailable, the LUT op. On TensorFlow with a GPU, the
   low-rank path (the LUT op, placed on the CPU, where its rank exceeds the limit). On other backends, the low-rank
   path, or the ValueError above.
 
@@ -31,7 +33,7 @@ from typing import Callable, Dict, Optional, Tuple
 from tfaxdnn.ops import backend
 
 __all__ = ["PATHS", "set_path", "get_path", "use_path", "set_max_rank", "max_rank", "choices", "clear_choices",
-           "choose", "check_path"]
+           "choose", "check_path", "batch_bucket", "BATCH_BUCKETS"]
 
 PATHS = ("auto", "lut", "lowrank")
 _DEFAULT_MAX_RANK = 16
@@ -85,6 +87,21 @@ def set_max_rank(rank: Optional[int]) -> None:
     if rank is not None and (not isinstance(rank, int) or rank < 0):
         raise ValueError(f"`rank` must be a non-negative int or None. Received: rank={rank!r}")
     _state["max_rank"] = rank
+
+
+#: upper ends of the batch buckets of ``"auto"`` (each measured at its upper end); larger batches: the last one
+BATCH_BUCKETS = (1, 8, 64, 512)
+
+
+def batch_bucket(batch: Optional[int]) -> int:
+    """The batch size ``"auto"`` measures a call of batch ``batch`` at: the upper end of its bucket in
+    `BATCH_BUCKETS` (None, a trace of unknown batch size: 8; above the last: the last)."""
+    if batch is None:
+        return BATCH_BUCKETS[1]
+    for top in BATCH_BUCKETS:
+        if int(batch) <= top:
+            return top
+    return BATCH_BUCKETS[-1]
 
 
 def choices() -> Dict[tuple, Tuple[str, float, float]]:

@@ -50,12 +50,15 @@ def product(layer, inputs, kernel):
             return str(e)
         return None
 
+    batch = paths.batch_bucket(x_shape[0] if x_shape else None)
+
     def key():
         f = plan["form"]
-        return (type(layer).__name__, x_shape[1:], k_shape, layer._geometry(), f.signed, f.rank, f.d > 1, f.tap_bound)
+        return (type(layer).__name__, batch, x_shape[1:], k_shape, layer._geometry(), f.signed, f.rank, f.d > 1,
+                f.tap_bound)
 
     def measure():
-        return _measure(layer, plan["form"], plan["plan"], x_shape, k_shape)
+        return _measure(layer, plan["form"], plan["plan"], (batch,) + x_shape[1:], k_shape)
 
     path = paths.choose(layer, key, problem, measure)
     if backend.name() == "tensorflow":
@@ -107,13 +110,13 @@ def _kernel_range(signed: bool):
 
 def _measure(layer, form, plan, x_shape, k_shape):
     """Seconds of one LUT-op call and one low-rank call (each a ``tf.function``) on random codes of the layer's
-    shapes (the static batch size, else 8), run eagerly even while a graph is traced."""
+    shapes (``x_shape[0]``: the batch bucket, `paths.batch_bucket`), run eagerly even while a graph is traced."""
     tf = backend.tensorflow()
     with tf.init_scope():
         rng = np.random.default_rng(0)
         lo, hi = (-128, 127) if form.signed else (0, 255)
         dtype = np.int8 if form.signed else np.uint8
-        shape = tuple(8 if i == 0 and d is None else (1 if d is None else int(d)) for i, d in enumerate(x_shape))
+        shape = tuple(1 if d is None else int(d) for d in x_shape)
         xq = tf.constant(rng.integers(lo, hi + 1, shape).astype(dtype))
         kq = tf.constant(rng.integers(lo, hi + 1, k_shape).astype(dtype))
         table = tf.constant(form.table)
