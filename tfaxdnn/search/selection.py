@@ -26,9 +26,10 @@ within ``b``. Why this candidate:
   half left as margin, is the least a split must allow;
 * with the reference candidate the rule reads about ``b / 2 + z sqrt(4 b / n) <= b``, so a split resolves ``b``
   from about ``16 z² / b`` images (`images_to_resolve`; 4,330 for 1 point at 95 %, z = 1.645; Tango's bound and the
-  rounding to whole images make it 4,555 images for 1 point, 2,275 for 2 points, 9,113 for half a point). Unlike a rule for two independent accuracies (``sqrt(2 p (1 - p) / n)``, the rule used
-  before the searches compared paired), it does not depend on the accuracy, only on how many images the models
-  disagree on, and it is stated at the search's own confidence.
+  rounding to whole images make it 4,555 images for 1 point, 2,275 for 2 points, 9,113 for half a point). Unlike
+  the rule for two independent accuracies used before the searches compared paired (2 standard errors,
+  ``sqrt(2 p (1 - p) / n)``), it does not depend on the accuracy, only on how many images the models disagree on,
+  and it is stated at the search's own confidence.
 
 With ``confidence=None`` a search selects on the point estimate of the drop (the rule of searches before the paired
 bound): the point estimate is all it uses, and a candidate that spends half the budget always meets it, so no split
@@ -116,8 +117,8 @@ def _resolves(n, budget: float, confidence: Optional[float]):
 def images_to_resolve(budget: float, confidence: Optional[float] = DEFAULT_CONFIDENCE) -> int:
     """The fewest images ``n`` from which on every split resolves ``budget``: ``paired_resolution(m, budget,
     confidence) <= budget`` for all ``m >= n``, and not for ``n - 1``. About ``RESOLUTION_DISCORDANCE z² / ((1 -
-    RESOLUTION_SPENT)² budget)`` = ``16 z² / budget`` (~4,400 images for 1 point at 95 %, z = 1.645; 4,445 with
-    counts that need no rounding).
+    RESOLUTION_SPENT)² budget)`` = ``16 z² / budget`` (4,330 for 1 point at 95 %, z = 1.645): 4,555 images for 1
+    point, 2,275 for 2 points, 9,113 for half a point (4,445 for 1 point with counts that need no rounding).
 
     The bound falls with ``n`` only up to the rounding to whole images: each image the reference candidate's net loss
     gains raises it by ``1 / n``, so just below the answer some sizes resolve the budget and others do not (1 point at
@@ -162,8 +163,9 @@ def check_resolution(n: int, budget: float, search: str = "The search", split: s
                f"within the budget): a candidate that spends half the budget (a drop of {100 * (n10 - n01) / n:.2f} "
                f"points) and disagrees with the reference on {int(n10 + n01)} of the {n} images "
                f"({RESOLUTION_DISCORDANCE:g} times the budget) would have an upper bound of {100 * bound:.2f} points, "
-               f"above the budget, so the search could not accept it; about {need} images would resolve it. What "
-               "the search accepts there has used little of its budget: use more validation images.")
+               f"above the budget, so the search could not accept it; about {need} images would resolve it. The "
+               "search there can only accept candidates that spend less than half its budget: use more validation "
+               "images.")
     warnings.warn(message, ValidationSizeWarning, stacklevel=2)
     return message
 

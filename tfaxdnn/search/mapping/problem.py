@@ -111,14 +111,15 @@ class MappingProblem:
     def check_query(self, query) -> None:
         """Warns (`tfaxdnn.search.selection.ValidationSizeWarning`, once per problem and kind) when the evaluator's
         split is too small for ``query`` (a `Query` or `AllOf`): a mean-drop threshold ``thr_avg`` the signal's
-        images cannot resolve against the exact 8-bit accuracy (`check_resolution`), or per-batch terms (``thr``/``x``,
+        images cannot resolve at the problem's ``confidence`` (`check_resolution`: the paired drop against the exact
+        8-bit model; nothing with ``confidence=None``), or per-batch terms (``thr``/``x``,
         ``thr_total``) on fewer than `tfaxdnn.search.selection.MIN_SIGNAL_BATCHES` batches (`check_signal_batches`).
         Nothing the search does changes."""
         batches, per_batch = len(self.exact.batch_accuracies), SIGNAL_BATCH
         for q in getattr(query, "queries", (query,)):
             if q.thr_avg is not None and ("avg", q.thr_avg) not in self._checked:
                 self._checked.add(("avg", q.thr_avg))
-                check_resolution(batches * per_batch, q.thr_avg / 100.0, self.exact.accuracy, "map")
+                check_resolution(batches * per_batch, q.thr_avg / 100.0, "map", confidence=self.confidence)
             if (q.thr is not None or q.thr_total is not None) and "batches" not in self._checked:
                 self._checked.add("batches")
                 check_signal_batches(batches, per_batch, "map")

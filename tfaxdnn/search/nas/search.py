@@ -136,8 +136,8 @@ class NASSearch:
                             confidence=config.confidence, max_drop=config.rejection_limit)
         self.confirm = self.ev.with_data(confirm, split="confirmation") if len(confirm[0]) else None
         self.baseline = {"validation": float(self.ev.baseline().accuracy)}
-        check_resolution(len(x_val), config.max_accuracy_drop, self.baseline["validation"],
-                         "XAI-NAS" if config.mode == "xainas" else "ALWANN-style search")
+        check_resolution(len(x_val), config.max_accuracy_drop,
+                         "XAI-NAS" if config.mode == "xainas" else "ALWANN-style search", confidence=config.confidence)
         self.floor = self.baseline["validation"] - config.max_accuracy_drop
         self.ref = (1.0 - self.floor, 1.0)
         self.task = prepare_task(f"{self.fingerprint}:{self.out_dir}", self.ev, model, self.space, x_val, y_val,

@@ -49,7 +49,7 @@ def run_xaigen(model, eval_data, calibration_data, config: Optional[XAIGenConfig
                                  test_data)
     baseline = run.ev.baseline()
     drop = config.max_accuracy_drop
-    check_resolution(len(run.ev.y), drop, baseline.accuracy, "XAI-Gen")
+    check_resolution(len(run.ev.y), drop, "XAI-Gen", confidence=config.confidence)
     imp, settings, _, log, algorithm1 = plan_search(run, config, drop)
     settings, confirmation = confirm_answer(run, settings, log, drop)
     plan, m_val = run(settings)
