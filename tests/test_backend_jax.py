@@ -18,6 +18,7 @@ import tensorflow as tf
 
 import tfaxdnn
 from tfaxdnn.layers import use_path
+from tfaxdnn.ops import nn
 from tfaxdnn.rewrite.keras_model import calibrate
 
 pytest.importorskip("jax")
@@ -81,6 +82,12 @@ for name in ("mul8s_1L2N", "mul8u_KEM"):
     out["ops_" + name] = np.array([np.array_equal(np.asarray(g), w) for g, w in zip(got, want)])
 
 out["fake_quant"] = np.asarray(jax.jit(lambda v: codes.fake_quant(v, -1.3, 2.7))(data))
+# codes at rounding boundaries: XLA turns a division by a broadcast scale into a multiplication by its reciprocal
+# and fuses multiply-adds, which flips about one code in 20,000 (and one fake-quantised value in 10) unless prevented
+qx, qs = np.load(os.path.join(d, "qdata.npy")), np.load(os.path.join(d, "qscale.npy"))
+out["codes_per_channel"] = np.asarray(jax.jit(lambda v, sc: codes.quantize(v, sc, np.zeros(64, np.int32), True))(qx, qs))
+out["codes_scalar"] = np.asarray(jax.jit(lambda v: codes.quantize(v, qs[3], 0, True))(qx))
+out["fake_quant_many"] = np.asarray(jax.jit(lambda v: codes.fake_quant(v, -0.61, 0.83))(qx))
 
 errors = []
 try:  # a table that needs float64 GEMMs, without jax_enable_x64
@@ -153,6 +160,14 @@ def jax_run(tmp_path_factory):
                     s = tf.reduce_sum(ax(x))
                 want["grad"] = tape.gradient(s, x).numpy()
     want["fake_quant"] = tf.quantization.fake_quant_with_min_max_vars(data, -1.3, 2.7).numpy()
+    rng = np.random.default_rng(6)
+    qx = rng.normal(0, 0.3, (20000, 64)).astype("float32")
+    qs = rng.uniform(0.001, 0.01, 64).astype("float32")
+    np.save(d / "qdata.npy", qx)
+    np.save(d / "qscale.npy", qs)
+    want["codes_per_channel"] = nn.quantize(tf.constant(qx), tf.constant(qs), tf.zeros(64, tf.int32), tf.int8).numpy()
+    want["codes_scalar"] = nn.quantize(tf.constant(qx), tf.constant(qs[3]), tf.constant(0), tf.int8).numpy()
+    want["fake_quant_many"] = tf.quantization.fake_quant_with_min_max_vars(qx, -0.61, 0.83).numpy()
     model.save(d / "float.keras")
     np.save(d / "data.npy", data)
     spec = {"ranges": {k: list(v) for k, v in cal.ranges.items()}, "plans": {n: p.to_json() for n, p in plans.items()}}
@@ -208,6 +223,12 @@ def test_lowrank_ops_and_fake_quant_under_jax_match(jax_run):
     np.testing.assert_array_equal(got["fake_quant"], want["fake_quant"])
     for name in ("mul8s_1L2N", "mul8u_KEM"):
         assert got["ops_" + name].all(), (name, got["ops_" + name])
+
+
+def test_codes_and_fake_quant_at_rounding_boundaries_under_jax(jax_run):
+    want, got = jax_run
+    for key in ("codes_per_channel", "codes_scalar", "fake_quant_many"):
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
 
 
 def test_jax_errors_name_the_table_and_what_to_do(jax_run):

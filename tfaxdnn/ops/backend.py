@@ -14,8 +14,8 @@ import importlib
 import keras
 import numpy as np
 
-__all__ = ["name", "tensorflow", "on_gpu", "wide_types", "float32_gemm_exact", "matmul", "concrete",
-           "straight_through"]
+__all__ = ["name", "tensorflow", "on_gpu", "wide_types", "float32_gemm_exact", "matmul", "divide", "unfused",
+           "concrete", "straight_through"]
 
 
 def name() -> str:
@@ -87,6 +87,33 @@ def matmul(a, b):
         preset = getattr(presets, "F64_F64_F64" if wide else "F32_F32_F32", None) if presets else None
         return jnp.matmul(a, b, precision=preset or jax.lax.Precision.HIGHEST)
     return keras.ops.matmul(a, b)
+
+
+def unfused(x):
+    """``x``, kept a value of its own: XLA (JAX) may not fuse the operation that made it with the one that uses it.
+
+    XLA's CPU and GPU compilers contract ``a * b + c`` into a fused multiply-add (one rounding instead of two: about
+    a quarter of float32 results differ in the last bit) and rewrite a division by a constant or a broadcast into a
+    multiplication by its reciprocal (about a quarter differ, and a quotient just above ``k + 0.5`` can round to
+    ``k``). TensorFlow's kernels do neither, so bit-identical code passes such values through here (an
+    ``optimization_barrier`` on JAX; elsewhere ``x`` itself)."""
+    if name() == "jax":
+        import jax
+        return jax.lax.optimization_barrier(x)
+    return x
+
+
+def divide(a, b):
+    """``a / b`` in float32, correctly rounded on every backend (IEEE division, as TensorFlow's kernel): on JAX the
+    divisor is broadcast to the result's shape behind `unfused`, so XLA cannot turn it into a reciprocal."""
+    ops = keras.ops
+    a, b = ops.convert_to_tensor(a, "float32"), ops.convert_to_tensor(b, "float32")
+    if name() != "jax":
+        return ops.divide(a, b)
+    import jax
+    import jax.numpy as jnp
+    shape = jnp.broadcast_shapes(a.shape, b.shape)
+    return jax.lax.div(jnp.broadcast_to(a, shape), unfused(jnp.broadcast_to(b, shape)))
 
 
 def concrete(x):

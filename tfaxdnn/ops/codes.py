@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from tfaxdnn.ops import backend
+
 __all__ = ["quantize", "fake_quant"]
 
 
@@ -32,7 +34,7 @@ def quantize(values, scale, zero_point, signed: bool, clip_min=None, clip_max=No
     if per_channel:  # flat index modulo n: the trailing dimensions
         v = ops.reshape(v, (-1, n))
         s, z = ops.reshape(s, (n,)), ops.reshape(z, (n,))
-    r = ops.add(ops.round(ops.divide(v, s)), z)
+    r = ops.add(ops.round(backend.divide(v, s)), z)  # IEEE division (XLA would multiply by a reciprocal)
     r = ops.where(ops.isnan(r), ops.broadcast_to(z, ops.shape(r)), r)
     q = ops.cast(ops.clip(r, float(lo), float(hi)), "int32")  # integral: exact
     if code_map is not None:
@@ -57,18 +59,19 @@ def fake_quant(inputs, x_min, x_max, num_bits: int = 8, narrow_range: bool = Fal
     f32 = "float32"
     qmin, qmax = np.float32(1.0 if narrow_range else 0.0), np.float32(255.0)
     lo, hi = ops.cast(x_min, f32), ops.cast(x_max, f32)
-    scale = ops.divide(ops.subtract(hi, lo), qmax - qmin)
-    inv = ops.divide(qmax - qmin, ops.subtract(hi, lo))
-    zp_from_min = ops.subtract(qmin, ops.divide(lo, scale))
+    # IEEE divisions and no fused multiply-adds (`backend.divide`, `backend.unfused`), as TensorFlow's kernel
+    scale = backend.divide(ops.subtract(hi, lo), qmax - qmin)
+    inv = backend.divide(qmax - qmin, ops.subtract(hi, lo))
+    zp_from_min = ops.subtract(qmin, backend.divide(lo, scale))
     whole = ops.floor(zp_from_min)  # std::round (half away from zero; the value is >= qmin >= 0 where it is used)
     rounded = ops.where(ops.subtract(zp_from_min, whole) >= 0.5, ops.add(whole, np.float32(1.0)), whole)
     zp = ops.where(zp_from_min < qmin, qmin, ops.where(zp_from_min > qmax, qmax, rounded))
-    nudged_min = ops.multiply(ops.subtract(qmin, zp), scale)
-    nudged_max = ops.multiply(ops.subtract(qmax, zp), scale)
-    quant_zero = ops.floor(ops.add(ops.multiply(ops.negative(nudged_min), inv), np.float32(0.5)))
+    nudged_min = backend.unfused(ops.multiply(ops.subtract(qmin, zp), scale))
+    nudged_max = backend.unfused(ops.multiply(ops.subtract(qmax, zp), scale))
+    quant_zero = ops.floor(ops.add(backend.unfused(ops.multiply(ops.negative(nudged_min), inv)), np.float32(0.5)))
     x = ops.cast(inputs, f32)
     shifted = ops.subtract(ops.maximum(ops.minimum(x, nudged_max), nudged_min), nudged_min)
-    q = ops.floor(ops.add(ops.subtract(ops.divide(shifted, scale), quant_zero), np.float32(0.5)))
+    q = ops.floor(ops.add(ops.subtract(backend.divide(shifted, scale), quant_zero), np.float32(0.5)))
     out = ops.multiply(q, scale)
     both_zero = ops.logical_and(ops.equal(lo, 0.0), ops.equal(hi, 0.0))
     return ops.where(both_zero, ops.zeros_like(out), out)
