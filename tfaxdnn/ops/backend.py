@@ -90,22 +90,29 @@ def matmul(a, b):
 
 
 def unfused(x):
-    """``x``, kept a value of its own: XLA (JAX) may not fuse the operation that made it with the one that uses it.
+    """``x``, rounded as a value of its own: XLA (JAX) may not contract the multiplication that made it with an
+    addition that uses it.
 
     XLA's CPU and GPU compilers contract ``a * b + c`` into a fused multiply-add (one rounding instead of two: about
     a quarter of float32 results differ in the last bit) and rewrite a division by a constant or a broadcast into a
     multiplication by its reciprocal (about a quarter differ, and a quotient just above ``k + 0.5`` can round to
-    ``k``). TensorFlow's kernels do neither, so bit-identical code passes such values through here (an
-    ``optimization_barrier`` on JAX; elsewhere ``x`` itself)."""
+    ``k``). TensorFlow's kernels do neither, so bit-identical code passes such values through here. On JAX a select
+    on NaN stands between the two (NaN stays NaN; LLVM cannot contract through a select, while an
+    ``optimization_barrier``, ``reduce_precision`` or a bitcast round trip did not stop the contraction on XLA:CPU);
+    elsewhere ``x`` itself."""
     if name() == "jax":
-        import jax
-        return jax.lax.optimization_barrier(x)
+        import jax.numpy as jnp
+        return jnp.where(jnp.isnan(x), jnp.asarray(np.nan, x.dtype), x)
     return x
 
 
 def divide(a, b):
-    """``a / b`` in float32, correctly rounded on every backend (IEEE division, as TensorFlow's kernel): on JAX the
-    divisor is broadcast to the result's shape behind `unfused`, so XLA cannot turn it into a reciprocal."""
+    """``a / b`` in float32, correctly rounded on every backend (IEEE division, as TensorFlow's kernel).
+
+    On JAX the divisor is broadcast to the result's shape behind an ``optimization_barrier``, so XLA cannot turn it
+    into a multiplication by a reciprocal (see `unfused`), and the quotient is then corrected to the correctly
+    rounded one (`_correctly_rounded`): XLA's GPU division is not correctly rounded (about 1 quotient in 6 differs
+    in the last bit on an H100), and a quotient just above ``k + 0.5`` must not become ``k + 0.5``."""
     ops = keras.ops
     a, b = ops.convert_to_tensor(a, "float32"), ops.convert_to_tensor(b, "float32")
     if name() != "jax":
@@ -113,7 +120,43 @@ def divide(a, b):
     import jax
     import jax.numpy as jnp
     shape = jnp.broadcast_shapes(a.shape, b.shape)
-    return jax.lax.div(jnp.broadcast_to(a, shape), unfused(jnp.broadcast_to(b, shape)))
+    a, b = jnp.broadcast_to(a, shape), jax.lax.optimization_barrier(jnp.broadcast_to(b, shape))
+    q = jax.lax.div(a, b)
+    # the correction (a change of at most one unit in the last place) carries no gradient: d(a / b) is the division's
+    sa, sb, sq = (jax.lax.stop_gradient(v) for v in (a, b, q))
+    return q + (_correctly_rounded(sa, sb, sq) - sq)
+
+
+def _split(x):
+    """Veltkamp's split of float32 ``x`` into ``hi + lo`` with 12 significant bits each (their products are exact)."""
+    c = x * np.float32(4097.0)
+    hi = c - (c - x)
+    return hi, x - hi
+
+
+def _residual(a, b, q):
+    """``a - q * b``, exact up to its own last rounding (Dekker's product: ``q * b = p + e`` exactly; ``a - p`` is
+    exact where ``p`` is within a factor 2 of ``a``, as for every candidate quotient)."""
+    p = q * b
+    qh, ql = _split(q)
+    bh, bl = _split(b)
+    e = ((qh * bh - p) + qh * bl + ql * bh) + ql * bl   # exact products: contraction cannot change them
+    return (a - p) - e
+
+
+def _correctly_rounded(a, b, q):
+    """The correctly rounded quotient among ``q`` and its two float32 neighbours (a division within one unit in the
+    last place): the one whose exact residual ``|a - q b|`` is smallest (a quotient of two floats is never exactly
+    halfway between two floats, so there is no tie). Zero, infinite, NaN and denormal-range operands keep ``q``."""
+    import jax.numpy as jnp
+    up, down = jnp.nextafter(q, jnp.float32(np.inf)), jnp.nextafter(q, jnp.float32(-np.inf))
+    r0, ru, rd = (jnp.abs(_residual(a, b, c)) for c in (q, up, down))
+    best = jnp.where(ru < r0, up, jnp.where(rd < r0, down, q))
+    tiny = np.float32(2.0 ** -100)
+    safe = jnp.isfinite(q) & (jnp.abs(q) > tiny) & (jnp.abs(q) < np.float32(2.0 ** 100)) & \
+        (jnp.abs(a) > tiny) & (jnp.abs(b) > tiny) & (jnp.abs(a) < np.float32(2.0 ** 100)) & \
+        (jnp.abs(b) < np.float32(2.0 ** 100))
+    return jnp.where(safe, best, q)
 
 
 def concrete(x):
