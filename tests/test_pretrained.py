@@ -6,7 +6,7 @@ import pytest
 from tfaxdnn.models import available, model_card, pretrained
 from tfaxdnn.models.reference import NOT_SHIPPED
 
-EXPECTED = {"lenet5_mnist", "resnet8_cifar10"}
+EXPECTED = {"lenet5_mnist", "resnet8_cifar10", "resnet20_cifar10", "mobilenet_v2_cifar_cifar10"}
 
 
 def test_the_reference_models_ship():

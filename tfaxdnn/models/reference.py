@@ -13,10 +13,10 @@ import os
 from typing import Dict, List
 
 WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
-#: models the training script produces but this version does not ship (ResNet-18: too large; ResNet-20 and
-#: MobileNet-V2: not trained yet, they need a GPU session), and how to make them
+#: models the training script produces but this version does not ship (ResNet-18: about 45 MB, and not trained yet),
+#: and how to make them
 NOT_SHIPPED = {f"{arch}_cifar10": f"python examples/train_reference.py train --arch {arch} --out DIR"
-               for arch in ("resnet18", "resnet20", "mobilenet_v2_cifar")}
+               for arch in ("resnet18",)}
 
 
 def available() -> List[str]:
