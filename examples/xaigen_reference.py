@@ -155,6 +155,18 @@ def load_model(args, info):
     return models.pretrained(args.model), card
 
 
+def weights_hash(model) -> str:
+    """sha256 of the model's weights (shapes and bytes, in order): a retrained model under the same name differs."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        w = np.ascontiguousarray(w)
+        h.update(str((w.shape, str(w.dtype))).encode())
+        h.update(w.tobytes())
+    return h.hexdigest()
+
+
 # -------------------------------------------------------------------------------------------------- figures
 def _drop(m):
     return None if m.drop is None else m.drop.drop
@@ -197,6 +209,7 @@ def reuse_sensitivity(search, config, info, folder, name) -> None:
     same["multipliers"] = (old["config"]["multipliers"], list(config.multipliers))
     same["split_hash"] = (old_table["split_hash"], info["split_hash"])
     same["model"] = (old_table["model"], name)
+    same["weights_sha256"] = (old_table.get("weights_sha256", "not recorded"), info["weights_sha256"])
     bad = {k: v for k, v in same.items() if v[0] != v[1]}
     if bad or "sensitivity" not in old:
         raise SystemExit(f"--sensitivity-from {folder}: not the same setting ({bad or 'no sensitivity table'})")
@@ -291,6 +304,7 @@ def main(argv=None):
     os.makedirs(out, exist_ok=True)
     (x_tr, y_tr), (x_val, y_val), (x_te, y_te), info = load_data(args)
     model, card = load_model(args, info)
+    info["weights_sha256"] = weights_hash(model)   # caches and reused tables are keyed by it, not by the name
     verbose = not args.quiet
     print(f"{name}: split {info['split_hash'][:12]} ({info['n_train']} train / {info['n_validation']} validation), "
           f"{info['n_test']} test images; calibration on {args.calibration_samples} training images")
@@ -322,8 +336,8 @@ def main(argv=None):
 
 
 def baseline_rows(args, name, info, config, search, budget):
-    """The trivial plans' rows (cached per model, split, calibration, mapping and multiplier: they do not depend on
-    XAI-Gen's flags)."""
+    """The trivial plans' rows (cached per model weights, split, calibration, mapping and multiplier: they do not
+    depend on XAI-Gen's flags)."""
     specs = []
     if args.baselines != "none":
         specs += [("mul8s_1L2J", "uniform"), ("mul8s_1L2J", "none")]
@@ -338,8 +352,8 @@ def baseline_rows(args, name, info, config, search, budget):
     for mu, wm in specs:
         label = f"every layer {mu}" + (" + uniform mapping" if wm == "uniform" else
                                        " + data mapping" if wm == "data" else " (no mapping)")
-        key = json.dumps([info["split_hash"], info["n_test"], args.calibration_samples, args.seed, mu, wm, budget,
-                          args.confidence])
+        key = json.dumps([info["weights_sha256"], info["split_hash"], info["n_test"], args.calibration_samples,
+                          args.seed, mu, wm, budget, args.confidence])
         if key not in cache:
             r = plan_row(label, search, every_layer(search, mu, wm), budget)
             r.pop("per_layer")
