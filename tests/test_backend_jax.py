@@ -247,7 +247,7 @@ def test_jax_errors_name_the_table_and_what_to_do(jax_run):
 
 
 def test_division_is_corrected_to_the_ieee_quotient():
-    """XLA's GPU division is not correctly rounded (an H100 got ~1 quotient in 6 one unit off, which flipped a weight
+    """XLA's GPU division is not correctly rounded (an H100 got ~3 quotients in 10 one unit off, which flipped a weight
     code of a ResNet-20): the quotient is corrected through an exact residual. Here quotients put one unit off on
     purpose come back as NumPy's IEEE quotients."""
     import jax.numpy as jnp

@@ -111,7 +111,7 @@ def divide(a, b):
 
     On JAX the divisor is broadcast to the result's shape behind an ``optimization_barrier``, so XLA cannot turn it
     into a multiplication by a reciprocal (see `unfused`), and the quotient is then corrected to the correctly
-    rounded one (`_correctly_rounded`): XLA's GPU division is not correctly rounded (about 1 quotient in 6 differs
+    rounded one (`_correctly_rounded`): XLA's GPU division is not correctly rounded (about 3 quotients in 10 differ
     in the last bit on an H100), and a quotient just above ``k + 0.5`` must not become ``k + 0.5``."""
     ops = keras.ops
     a, b = ops.convert_to_tensor(a, "float32"), ops.convert_to_tensor(b, "float32")
