@@ -85,7 +85,8 @@ out["fake_quant"] = np.asarray(jax.jit(lambda v: codes.fake_quant(v, -1.3, 2.7))
 # codes at rounding boundaries: XLA turns a division by a broadcast scale into a multiplication by its reciprocal
 # and fuses multiply-adds, which flips about one code in 20,000 (and one fake-quantised value in 10) unless prevented
 qx, qs = np.load(os.path.join(d, "qdata.npy")), np.load(os.path.join(d, "qscale.npy"))
-out["codes_per_channel"] = np.asarray(jax.jit(lambda v, sc: codes.quantize(v, sc, np.zeros(64, np.int32), True))(qx, qs))
+zeros64 = np.zeros(64, np.int32)
+out["codes_per_channel"] = np.asarray(jax.jit(lambda v, sc: codes.quantize(v, sc, zeros64, True))(qx, qs))
 out["codes_scalar"] = np.asarray(jax.jit(lambda v: codes.quantize(v, qs[3], 0, True))(qx))
 out["fake_quant_many"] = np.asarray(jax.jit(lambda v: codes.fake_quant(v, -0.61, 0.83))(qx))
 from tfaxdnn.ops import backend
@@ -260,7 +261,8 @@ def test_division_is_corrected_to_the_ieee_quotient():
     want = a / b
     q = jnp.asarray(want)
     up, down = rng.random(want.shape) < 0.3, rng.random(want.shape) < 0.3
-    off = jnp.where(up, jnp.nextafter(q, jnp.float32(np.inf)), jnp.where(down, jnp.nextafter(q, jnp.float32(-np.inf)), q))
+    above, below = jnp.nextafter(q, jnp.float32(np.inf)), jnp.nextafter(q, jnp.float32(-np.inf))
+    off = jnp.where(up, above, jnp.where(down, below, q))
     assert (np.asarray(off) != want).mean() > 0.4
     np.testing.assert_array_equal(np.asarray(backend._correctly_rounded(jnp.asarray(a), jnp.asarray(b), off)), want)
     edge = np.array([0, 1e-30, -5, np.inf, np.nan, 3e38, 7], np.float32)

@@ -13,10 +13,10 @@ environment variable ``TFAXDNN_PATH``, else ``"auto"``:
   (`batch_bucket`: 1, 2-8, 9-64, 65-512, more; a trace of unknown batch size counts as 2-8) and table form (rank,
   denominator, bounds: tables of one form run equally fast) at the layer's first call: three timed calls of each
   on random codes of the layer's shapes at the bucket's largest batch (at most 512) after one warm-up (about
-  0.1-0.5 s per new geometry; `choices` lists the decisions and times). Which path is faster depends on the batch:
-  the low-rank GEMMs gain more from large batches than the LUT op does. Where the low-rank form is unavailable, the LUT op. On TensorFlow with a GPU, the
-  low-rank path (the LUT op, placed on the CPU, where its rank exceeds the limit). On other backends, the low-rank
-  path, or the ValueError above.
+  0.1-0.5 s per new geometry; `choices` lists the decisions and times): which path is faster can depend on the
+  batch size. Where the low-rank form is unavailable, the LUT op. On TensorFlow with a GPU, the low-rank path (the
+  LUT op, placed on the CPU, where its rank exceeds the limit). On other backends, the low-rank path, or the
+  ValueError above.
 
 `max_rank` (default 16, environment variable ``TFAXDNN_MAX_RANK``, `set_max_rank`) bounds the rank the low-rank path
 accepts: a rank-r table costs ``r + 1`` GEMM passes (all 26 signed EvoApprox8b tables have rank <= 4; unsigned
