@@ -94,9 +94,10 @@ def check(args) -> None:
             kq = np.asarray(codes.quantize(k, s_w, z_w, layer.signed, lo + 1 if layer.signed else lo, hi))
             want_kq = np.clip(np.round(k.reshape(-1, s_w.size) / s_w) + z_w, lo + 1 if layer.signed else lo,
                               hi).reshape(k.shape)
-            print(f"{arch} {name} ({layer.multiplier_name}): {n} outputs differ (max {np.abs(y - ref[name]).max():.3g});"
-                  f" input codes differing {int((xq != want_xq).sum())}, kernel codes differing "
-                  f"{int((kq != want_kq).sum())}", flush=True)
+            worst = float(np.abs(y - ref[name]).max())
+            print(f"{arch} {name} ({layer.multiplier_name}): {n} outputs differ (max {worst:.3g}); input codes "
+                  f"differing {int((xq != want_xq).sum())}, kernel codes differing {int((kq != want_kq).sum())}",
+                  flush=True)
         print(f"{arch}: {differing} of {len(json.load(open(pairs_path)))} approximate layers differ", flush=True)
 
 
