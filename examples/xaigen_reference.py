@@ -155,18 +155,6 @@ def load_model(args, info):
     return models.pretrained(args.model), card
 
 
-def weights_hash(model) -> str:
-    """sha256 of the model's weights (shapes and bytes, in order): a retrained model under the same name differs."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for w in model.get_weights():
-        w = np.ascontiguousarray(w)
-        h.update(str((w.shape, str(w.dtype))).encode())
-        h.update(w.tobytes())
-    return h.hexdigest()
-
-
 # -------------------------------------------------------------------------------------------------- figures
 def _drop(m):
     return None if m.drop is None else m.drop.drop
@@ -296,6 +284,7 @@ def main(argv=None):
     if args.show:
         return show(args.show)
     from tfaxdnn.search import XAIGenConfig
+    from tfaxdnn.search.checkpoint import array_digest
     from tfaxdnn.search.xaigen import XAIGenSearch, run_xaigen
 
     t0 = time.perf_counter()
@@ -304,7 +293,8 @@ def main(argv=None):
     os.makedirs(out, exist_ok=True)
     (x_tr, y_tr), (x_val, y_val), (x_te, y_te), info = load_data(args)
     model, card = load_model(args, info)
-    info["weights_sha256"] = weights_hash(model)   # caches and reused tables are keyed by it, not by the name
+    # caches and reused tables are keyed by the weights, not by the name (a retrained model keeps its name)
+    info["weights_sha256"] = array_digest(*model.get_weights())
     verbose = not args.quiet
     print(f"{name}: split {info['split_hash'][:12]} ({info['n_train']} train / {info['n_validation']} validation), "
           f"{info['n_test']} test images; calibration on {args.calibration_samples} training images")

@@ -182,10 +182,11 @@ def _product_keras(layer, form, plan, inputs, kernel, s_a, z_a, s_w, z_w, wmap, 
     xq = codes.quantize(inputs, s_a, z_a, layer.signed)
     kq = codes.quantize(kernel, s_w, z_w, layer.signed, *_kernel_range(layer.signed), code_map=wmap)
     acc = ops.cast(layer._lowrank_acc(xq, kq, form, z_a, z_w, plan), "int32")
-    # kept apart from what follows (the bias add): XLA would fuse it into a multiply-add, TensorFlow rounds twice
-    y = backend.unfused(ops.multiply(ops.cast(acc, "float32"), ops.multiply(s_a, s_w)))
+    y = ops.multiply(ops.cast(acc, "float32"), ops.multiply(s_a, s_w))
     fresh = ops.equal(table_fingerprint_tensor(table), table_fingerprint(form.table))
-    y = ops.where(fresh, y, ops.full_like(y, np.nan))  # a stale trace gives NaN (see the module docstring)
+    # a stale trace gives NaN (see the module docstring); the select also keeps the product apart from the bias add
+    # that follows, which XLA would otherwise contract into a multiply-add (`backend.unfused`)
+    y = ops.where(fresh, y, ops.full_like(y, np.nan))
     x_dq = ops.multiply(s_a, ops.cast(xq, "float32") - ops.cast(z_a, "float32"))
     per_output = ops.reshape(ops.cast(kq, "float32"), (-1, layer.n_outputs))
     k_dq = ops.reshape(ops.multiply(s_w, per_output - ops.cast(z_w, "float32")), ops.shape(kq))

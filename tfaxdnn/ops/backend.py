@@ -134,12 +134,11 @@ def _split(x):
     return hi, x - hi
 
 
-def _residual(a, b, q):
+def _residual(a, b, bh, bl, q):
     """``a - q * b``, exact up to its own last rounding (Dekker's product: ``q * b = p + e`` exactly; ``a - p`` is
-    exact where ``p`` is within a factor 2 of ``a``, as for every candidate quotient)."""
+    exact where ``p`` is within a factor 2 of ``a``, as for every candidate quotient); ``bh, bl``: ``_split(b)``."""
     p = q * b
     qh, ql = _split(q)
-    bh, bl = _split(b)
     e = ((qh * bh - p) + qh * bl + ql * bh) + ql * bl   # exact products: contraction cannot change them
     return (a - p) - e
 
@@ -150,7 +149,8 @@ def _correctly_rounded(a, b, q):
     halfway between two floats, so there is no tie). Zero, infinite, NaN and denormal-range operands keep ``q``."""
     import jax.numpy as jnp
     up, down = jnp.nextafter(q, jnp.float32(np.inf)), jnp.nextafter(q, jnp.float32(-np.inf))
-    r0, ru, rd = (jnp.abs(_residual(a, b, c)) for c in (q, up, down))
+    bh, bl = _split(b)                                   # once for the three candidates
+    r0, ru, rd = (jnp.abs(_residual(a, b, bh, bl, c)) for c in (q, up, down))
     best = jnp.where(ru < r0, up, jnp.where(rd < r0, down, q))
     tiny = np.float32(2.0 ** -100)
     safe = jnp.isfinite(q) & (jnp.abs(q) > tiny) & (jnp.abs(q) < np.float32(2.0 ** 100)) & \

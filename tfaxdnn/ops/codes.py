@@ -67,7 +67,7 @@ def fake_quant(inputs, x_min, x_max, num_bits: int = 8, narrow_range: bool = Fal
     rounded = ops.where(ops.subtract(zp_from_min, whole) >= 0.5, ops.add(whole, np.float32(1.0)), whole)
     zp = ops.where(zp_from_min < qmin, qmin, ops.where(zp_from_min > qmax, qmax, rounded))
     nudged_min = backend.unfused(ops.multiply(ops.subtract(qmin, zp), scale))
-    nudged_max = backend.unfused(ops.multiply(ops.subtract(qmax, zp), scale))
+    nudged_max = ops.multiply(ops.subtract(qmax, zp), scale)   # only compared: no multiply-add to keep apart
     quant_zero = ops.floor(ops.add(backend.unfused(ops.multiply(ops.negative(nudged_min), inv)), np.float32(0.5)))
     x = ops.cast(inputs, f32)
     shifted = ops.subtract(ops.maximum(ops.minimum(x, nudged_max), nudged_min), nudged_min)
