@@ -22,7 +22,7 @@ import os
 from _common import parser, trained_model
 
 from tfaxdnn import cli, evaluate
-from tfaxdnn.data import find_dataset, load_mnist, preprocess_mnist
+from tfaxdnn.data import load_mnist, preprocess_mnist
 from tfaxdnn.models import lenet5
 
 
@@ -54,17 +54,13 @@ def run_pretrained(args) -> int:
     (calibration) and all test images (held out) as ``--data``, written as npz files to ``args.out/data/``."""
     import numpy as np
 
-    from tfaxdnn.data import load_npz, reference_split
-    from tfaxdnn.models import model_card
+    from tfaxdnn.models import card_split
 
-    card = model_card(args.pretrained)
-    src = find_dataset(card["dataset"], args.data)
-    if src is None:
-        raise SystemExit(f"error: no {card['dataset']} npz found; pass --data")
-    (xtr, ytr), (xte, yte) = load_npz(src)
-    train, val, digest = reference_split(ytr, card["split"]["validation_images"], card["split"]["seed"])
-    if digest != card["split"]["hash"]:
-        raise SystemExit(f"error: {src} gives split {digest}, not the model card's {card['split']['hash']}")
+    try:
+        card, src, (xtr, ytr), (xte, yte), train, val = card_split(args.pretrained, args.data)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e} (--data)")
+    digest = card["split"]["hash"]
     folder = os.path.join(args.out, "data")
     os.makedirs(folder, exist_ok=True)
     data, val_data = os.path.join(folder, "train_test.npz"), os.path.join(folder, "validation.npz")

@@ -232,19 +232,15 @@ def reference_data(name: str, path=None, seed=None):
     """``(model, ((x_fit, y_fit), (x_val, y_val)), (x_test, y_test), card)`` of a shipped reference model: the
     training part of its card's split (calibration, conductance), its validation images (selection) and all of the
     test set (report), prepared for the model's input."""
-    from tfaxdnn.data import find_dataset, load_npz, prepare_images, reference_split
-    from tfaxdnn.models import model_card, pretrained
+    from tfaxdnn.data import prepare_images
+    from tfaxdnn.models import card_split, pretrained
 
-    card = model_card(name)
+    try:
+        card, src, (xtr, ytr), (xte, yte), train, val = card_split(name, path, seed)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e} (--data)")
+    digest = card["split"]["hash"]
     model = pretrained(name)
-    src = find_dataset(card["dataset"], path)
-    if src is None:
-        raise SystemExit(f"error: no {card['dataset']} npz found; pass --data")
-    (xtr, ytr), (xte, yte) = load_npz(src)      # the file's order: the split's indices refer to it
-    split = card["split"]
-    train, val, digest = reference_split(ytr, split["validation_images"], split["seed"] if seed is None else seed)
-    if digest != split["hash"]:
-        raise SystemExit(f"error: {src} gives split {digest}, not the model card's {split['hash']}")
     shape = model.input_shape
     print(f"{name}: {len(train)} training / {len(val)} validation images of {src} (split {digest[:12]}), "
           f"{len(xte)} test images; card: float test {card['accuracy']['test']['float']:.4f}")

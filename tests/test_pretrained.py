@@ -59,3 +59,16 @@ def test_reference_split_is_seeded_and_named_by_its_hash():
     assert h != reference_split(labels, 20, seed=1)[2] and h != reference_split(labels, 21, seed=0)[2]
     with pytest.raises(ValueError, match="n_validation"):
         reference_split(labels, 100)
+
+
+def test_card_split_refuses_a_file_that_is_not_the_cards(tmp_path):
+    """A file whose labels give another split than the card's is an error, not a silent mix of training and
+    validation images."""
+    from tfaxdnn.models import card_split
+
+    y = np.random.default_rng(0).integers(0, 10, 60000)
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=np.zeros((60000, 1, 1), np.uint8), y_train=y, x_test=np.zeros((10, 1, 1), np.uint8),
+             y_test=y[:10])
+    with pytest.raises(ValueError, match="not the model card's"):
+        card_split("lenet5_mnist", str(path))

@@ -49,3 +49,24 @@ def pretrained(name: str):
     """The shipped float Keras model ``name`` (e.g. ``"resnet20_cifar10"``, ``"lenet5_mnist"``), uncompiled."""
     import keras
     return keras.models.load_model(_path(name, ".keras"), compile=False)
+
+
+def card_split(name: str, path=None, seed=None):
+    """The images of a shipped reference model's split, as its card names them: ``(card, source, (x_train,
+    y_train), (x_test, y_test), train_idx, val_idx)`` with the dataset file's arrays (uint8, unprepared), the
+    indices of its training part and of its validation part (`tfaxdnn.data.reference_split` with the card's size
+    and seed, or ``seed``), checked against the card's split hash. ``path``: the dataset npz (default: a found copy,
+    `tfaxdnn.data.find_dataset`). FileNotFoundError without one; ValueError when the split is not the card's."""
+    from tfaxdnn.data import find_dataset, load_npz, reference_split
+
+    card = model_card(name)
+    src = find_dataset(card["dataset"], path)
+    if src is None:
+        raise FileNotFoundError(f"No {card['dataset']} npz found for {name!r}: pass its path.")
+    (xtr, ytr), (xte, yte) = load_npz(src)      # the file's order: the split's indices refer to it
+    split = card["split"]
+    train, val, digest = reference_split(ytr, split["validation_images"], split["seed"] if seed is None else seed)
+    if digest != split["hash"]:
+        raise ValueError(f"{src} gives split {digest}, not the model card's {split['hash']} (another file, or "
+                         f"another seed): these are not the images {name!r} never trained on.")
+    return card, src, (xtr, ytr), (xte, yte), train, val
