@@ -10,7 +10,9 @@ Models: ResNet-20 and MobileNet-V2-CIFAR (the shipped reference weights where `t
 else a seeded initialisation, said in the output); every approximable layer gets a signed EvoApprox8b table, cycling
 through ``TABLES`` (error ranks 1 to 4), so every rank and every layer kind (conv, depthwise, dense) is exercised.
 The LUT op runs on the CPU here; the GPU side runs the low-rank path (`tfaxdnn.layers.use_path("lowrank")`).
-Throughput: images/s of ``model.predict`` (``--batch``; compiled, host-device copies included), best of ``--reps``
+The low-rank path is measured with each GEMM form of ``--gemm`` (float32 GEMMs at full precision, or int8 GEMMs
+with int32 accumulation: `tfaxdnn.ops.lowrank_form.LowRankForm.int8_groups`). Throughput: images/s of
+``model.predict`` (``--batch``; compiled, host-device copies included), best of ``--reps``
 timed passes over the images after a warm-up, approximate and float in the same process on the same GPU.
 """
 
@@ -102,22 +104,27 @@ def measure(args) -> None:
     out = dict(device=device, keras=keras.__version__, images=int(len(y)), batch=args.batch, reps=args.reps,
                prepared=prepared)
     for arch in ARCHS:
-        approx = keras.models.load_model(os.path.join(args.data, f"{arch}_approx.keras"), compile=False)
         float_model = keras.models.load_model(os.path.join(args.data, f"{arch}_float.keras"), compile=False)
         ref = np.load(os.path.join(args.data, f"{arch}_lut_logits.npy"))
-        with use_path("lowrank"):
-            t = time.perf_counter()
-            logits = approx.predict(x, batch_size=500, verbose=0)
-            first_s = time.perf_counter() - t
-            same = np.array_equal(logits.view(np.uint32), ref.view(np.uint32))
-            rows = int((logits != ref).any(axis=1).sum())
-            approx_ips = _throughput(approx, x, args.batch, args.reps)
         float_ips = _throughput(float_model, x, args.batch, args.reps)
-        out[arch] = dict(bit_identical=bool(same), rows_differing=rows, max_abs_diff=float(np.abs(logits - ref).max()),
-                         accuracy=float((logits.argmax(1) == y).mean()), first_predict_seconds=round(first_s, 2),
-                         approx_images_per_s=round(approx_ips), float_images_per_s=round(float_ips),
-                         approx_over_float_time=round(float_ips / approx_ips, 2))
-        print(arch, out[arch], flush=True)
+        out[arch] = dict(float_images_per_s=round(float_ips))
+        for gemm in args.gemm.split(","):
+            os.environ["TFAXDNN_LOWRANK_GEMM"] = gemm  # read when a layer first plans its product
+            approx = keras.models.load_model(os.path.join(args.data, f"{arch}_approx.keras"), compile=False)
+            with use_path("lowrank"):
+                t = time.perf_counter()
+                logits = approx.predict(x, batch_size=500, verbose=0)
+                first_s = time.perf_counter() - t
+                same = np.array_equal(logits.view(np.uint32), ref.view(np.uint32))
+                rows = int((logits != ref).any(axis=1).sum())
+                approx_ips = _throughput(approx, x, args.batch, args.reps)
+            out[arch][f"gemm_{gemm}"] = dict(
+                bit_identical=bool(same), rows_differing=rows, max_abs_diff=float(np.abs(logits - ref).max()),
+                accuracy=float((logits.argmax(1) == y).mean()), first_predict_seconds=round(first_s, 2),
+                approx_images_per_s=round(approx_ips), approx_over_float_time=round(float_ips / approx_ips, 2))
+            print(arch, gemm, out[arch][f"gemm_{gemm}"], flush=True)
+        os.environ.pop("TFAXDNN_LOWRANK_GEMM", None)
+        print(arch, "float images/s", out[arch]["float_images_per_s"], flush=True)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "bench_gpu.json"), "w") as f:
         json.dump(out, f, indent=1)
@@ -134,6 +141,9 @@ def main(argv=None):
     me.add_argument("--data", required=True)
     me.add_argument("--batch", type=int, default=1000)
     me.add_argument("--reps", type=int, default=3)
+    me.add_argument("--gemm", default="float",
+                    help="GEMM forms of the low-rank path to measure, comma-separated (TFAXDNN_LOWRANK_GEMM: float, "
+                         "int8, auto)")
     me.add_argument("--out", required=True)
     args = p.parse_args(argv)
     prepare(args) if args.verb == "prepare" else measure(args)

@@ -193,3 +193,78 @@ def test_zero_points_are_checked():
         lowrank_matmul(a, b, "mul8s_1L2N", 200, 0)
     with pytest.raises(ValueError, match="scalar or have 2 elements"):
         lowrank_matmul(a, b, "mul8s_1L2N", 0, [1, 2, 3])
+
+
+# -- the int8 form: integer GEMMs (JAX on a GPU by default), exact on every signed table -------------------------
+
+def test_int8_form_is_exact_on_every_signed_table():
+    # Each signed table's int8 groups rebuild it exactly (v in int8, u in base-256 digits); unsigned ones have none.
+    for name in M.names(signed=True):
+        f = form_of(M.get(name))
+        vals = np.arange(-128, 128)
+        exact = np.zeros((256, 256), np.int64)
+        num = np.zeros((256, 256), np.int64)
+        for g in f.int8_groups:
+            assert g.a_tab.dtype == np.int8 and g.w_tab.dtype == np.int8
+            part = g.scale * (g.a_tab.astype(np.int64) @ g.w_tab.astype(np.int64).T)
+            if g.numerator:
+                num += part
+            else:
+                exact += part
+        assert np.all(num % f.d == 0), name
+        np.testing.assert_array_equal(exact + num // f.d, M.get(name).table.astype(np.int64), err_msg=name)
+        assert np.abs(vals[:, None] * vals[None]).max() <= f.product_bound
+    assert form_of(M.get("mul8u_KEM")).int8_groups is None
+    with pytest.raises(ValueError, match="no int8 form"):
+        gemm_precision(form_of(M.get("mul8u_KEM")), 9, "int8")
+    with pytest.raises(ValueError, match="no int8 form"):
+        gemm_precision(form_of(M.get("mul8s_1KV6")), 140_000, "int8")
+
+
+@pytest.mark.parametrize("name,seed", [("mul8s_1L2N", 30), ("mul8s_1L2J", 31), ("mul8s_1KVA", 32),
+                                       ("mul8s_1KVM", 33), ("mul8s_1KV6", 34)])
+def test_int8_form_bit_identical_to_lut_ops(name, seed):
+    # Zero points (per channel too), strides, dilation and both paddings; the weight zero point leaves the exact
+    # part as -z_w * sum(a), the d > 1 numerators are divided per chunk (1L2N: 2 digit levels).
+    m = M.get(name)
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-128, 128, (5, 300)).astype(np.int8)
+    b = rng.integers(-128, 128, (300, 4)).astype(np.int8)
+    zb = rng.integers(-128, 128, 4)
+    got = np.asarray(lowrank_matmul(a, b, m, -77, zb, precision="int8"))
+    np.testing.assert_array_equal(got, nn.approx_matmul(a, b, m, a_zero_point=-77, b_zero_point=zb).numpy())
+    for i, (s, d, padding) in enumerate(GEOMETRIES):
+        x = rng.integers(-128, 128, (2, 7, 9, 3)).astype(np.int8)
+        f = rng.integers(-128, 128, (3, 2, 3, 4)).astype(np.int8)
+        za, zw = int(rng.integers(-128, 128)), (rng.integers(-128, 128, 4) if i % 2 else int(rng.integers(-128, 128)))
+        got = np.asarray(lowrank_conv2d(x, f, m, s, padding, d, za, zw, precision="int8"))
+        want = nn.approx_conv2d(x, f, m, s, padding, d, za, zw).numpy()
+        assert got.dtype == np.int32 and np.array_equal(got, want), (name, s, d, padding)
+
+
+def test_int8_numerators_are_chunked_where_they_could_wrap():
+    # 1L2N's numerator bound per tap (~2.9e5) allows ~7,300 taps per int32 chunk: 9,000 taps of extreme codes take
+    # two, each divided exactly; the exact part may wrap (it agrees modulo 2**32 and the total fits int32).
+    m = M.get("mul8s_1L2N")
+    f = form_of(m)
+    k = 9000
+    bound = sum(g.tap_bound for g in f.int8_groups if g.numerator)
+    assert chunks(k, bound, 2 ** 31 - 1)[0] == 2
+    rng = np.random.default_rng(35)
+    a = rng.choice(np.array([-128, 127], np.int8), (3, k))
+    b = rng.choice(np.array([-128, 127], np.int8), (k, 2))
+    got = np.asarray(lowrank_matmul(a, b, m, 0, 0, precision="int8"))
+    np.testing.assert_array_equal(got, nn.approx_matmul(a, b, m).numpy())
+
+
+def test_int8_form_is_opt_in(monkeypatch):
+    # float32 GEMMs by default everywhere; TFAXDNN_LOWRANK_GEMM=int8 makes "auto" take the int8 form.
+    from tfaxdnn.ops import backend
+    f = form_of(M.get("mul8s_1L2J"))
+    monkeypatch.delenv("TFAXDNN_LOWRANK_GEMM", raising=False)
+    assert gemm_precision(f, 576) == "float32"
+    monkeypatch.setenv("TFAXDNN_LOWRANK_GEMM", "int8")
+    assert gemm_precision(f, 576) == "int8" and gemm_precision(form_of(M.get("mul8u_KEM")), 9) == "float32"
+    monkeypatch.setenv("TFAXDNN_LOWRANK_GEMM", "fast")
+    with pytest.raises(ValueError, match="TFAXDNN_LOWRANK_GEMM must be"):
+        backend.prefers_int8_gemm()

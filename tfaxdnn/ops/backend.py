@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 
 import keras
 import numpy as np
 
-__all__ = ["name", "tensorflow", "on_gpu", "wide_types", "float32_gemm_exact", "matmul", "divide", "unfused",
-           "concrete", "straight_through"]
+__all__ = ["name", "tensorflow", "on_gpu", "wide_types", "float32_gemm_exact", "matmul", "int8_matmul",
+           "prefers_int8_gemm", "divide", "unfused", "concrete", "straight_through"]
 
 
 def name() -> str:
@@ -87,6 +88,33 @@ def matmul(a, b):
         preset = getattr(presets, "F64_F64_F64" if wide else "F32_F32_F32", None) if presets else None
         return jnp.matmul(a, b, precision=preset or jax.lax.Precision.HIGHEST)
     return keras.ops.matmul(a, b)
+
+
+def prefers_int8_gemm() -> bool:
+    """Whether the low-rank path multiplies in int8 integer GEMMs (a layer decides when it first plans its product):
+    only where the environment variable ``TFAXDNN_LOWRANK_GEMM`` is ``int8`` (default ``auto``: float32 GEMMs).
+
+    Not the default on a GPU: on an H100 with jax 0.11.2, XLA's s8 x s8 -> s32 dots were exact for shapes such as
+    1000x300x17 or 4096x576x64 but wrong for 8x5x3 (errors up to 35,633), the approximate models' logits differed on
+    every image, and the int8 form was only 1.3x faster (benchmarks/results/bench_gpu_*int8*.json)."""
+    choice = os.environ.get("TFAXDNN_LOWRANK_GEMM", "auto")
+    if choice not in ("auto", "int8", "float"):
+        raise ValueError(f"TFAXDNN_LOWRANK_GEMM must be auto, int8 or float. Received: {choice!r}")
+    return choice == "int8"
+
+
+def int8_matmul(a, b):
+    """``a @ b`` (batched over leading axes) of int8 operands, int32 results with int32 accumulation (exact, with
+    wrap-around)."""
+    if name() == "jax":
+        import jax.numpy as jnp
+
+        return jnp.matmul(a, b, preferred_element_type=jnp.int32)
+    if name() == "tensorflow":
+        tf = tensorflow()
+        return tf.linalg.matmul(a, b, output_type=tf.int32)
+    ops = keras.ops
+    return ops.matmul(ops.cast(a, "int32"), ops.cast(b, "int32"))
 
 
 def unfused(x):

@@ -16,11 +16,15 @@ convolutions, ``kh * kw`` products per output, are integer multiply-adds (no GEM
 
 Exactness (`tfaxdnn.ops.lowrank_form`): float32 GEMMs where each chunk of the reduction provably sums integers
 below 2**24 (at full precision: no TF32), float64 where it must (JAX: ``jax_enable_x64``), integers with
-wrap-around for everything after the GEMMs. Every function here runs under ``jax.jit`` / ``tf.function``: the
-tables are constants, the zero points may be tensors.
+wrap-around for everything after the GEMMs. The ``"int8"`` form (signed tables; asked for explicitly) multiplies
+int8 re-codings in integer GEMMs with int32 accumulation, exact by construction (`LowRankForm.int8_groups`) where
+the backend's integer GEMM is (XLA's on a GPU is not: see `backend.prefers_int8_gemm`). Every function here runs under ``jax.jit`` /
+``tf.function``: the tables are constants, the zero points may be tensors.
 """
 
 from __future__ import annotations
+
+import functools
 
 import keras
 import numpy as np
@@ -28,7 +32,8 @@ import numpy as np
 from tfaxdnn.multipliers import resolve
 from tfaxdnn.ops import backend
 from tfaxdnn.ops.arguments import padding_mode, pair
-from tfaxdnn.ops.lowrank_form import (LowRankForm, chunks, exact_gemm, form_of, gemm_precision, int_dtype)
+from tfaxdnn.ops.lowrank_form import (LowRankForm, chunks, exact_gemm, form_of, gemm_precision, int8_gemm,
+                                      int_dtype)
 
 __all__ = ["lowrank_conv2d", "lowrank_depthwise_conv2d", "lowrank_matmul", "matmul_acc", "conv2d_acc",
            "depthwise_acc", "depthwise_int_dtype", "same_pads"]
@@ -62,6 +67,31 @@ def _acc_from_groups(form: LowRankForm, precision: str, features, weights, taps:
     return out
 
 
+def _int8_acc(form: LowRankForm, features, weights, taps: int, zw, a_sums):
+    """The ``"int8"`` form (`LowRankForm.int8_groups`): int32 accumulators ``sum T[a, w] - z_w sum a`` from integer
+    GEMMs; ``features(table)`` / ``weights(table)`` as in `_acc_from_groups` (int8 tables, weight codes
+    themselves), ``a_sums()`` the activations' sum per output ``[M]``."""
+    groups = form.int8_groups
+    num_bound = sum(g.tap_bound for g in groups if g.numerator)
+    n, per = chunks(taps, num_bound, 2 ** 31 - 1) if num_bound else (1, taps)
+    acc = num = None
+    for g in groups:
+        cols = g.a_tab.shape[1]
+        rows = weights(g.w_tab)                                             # [taps, O, c]
+        b = ops.reshape(ops.transpose(rows, (0, 2, 1)), (taps * cols, -1))
+        if g.numerator:
+            part = int8_gemm(features(g.a_tab), b, taps, cols, n, per)     # [n, M, O]
+            part = part if g.scale == 1 else part * g.scale
+            num = part if num is None else num + part
+        else:
+            part = backend.int8_matmul(features(g.a_tab), b)
+            part = part if g.scale == 1 else part * g.scale
+            acc = part if acc is None else acc + part
+    if num is not None:
+        acc = acc + ops.sum(ops.floor_divide(num, form.d), axis=0)
+    return acc - ops.expand_dims(a_sums(), -1) * ops.reshape(zw, (1, -1))
+
+
 def matmul_acc(a, b, form: LowRankForm, za, zw, precision: str):
     """``a [N, K]`` times ``b [K, O]`` (int32 codes) through ``form``'s table: integer accumulators ``[N, O]``
     (int32 for float32 GEMMs, int64 for float64); ``za`` scalar, ``zw`` scalar or ``[O]`` (ints or tensors)."""
@@ -69,6 +99,14 @@ def matmul_acc(a, b, form: LowRankForm, za, zw, precision: str):
     idt = int_dtype(precision)
     ia = a + form.off
     zw = ops.cast(zw, idt)
+    if precision == "int8":
+        def features8(table):
+            return ops.reshape(ops.take(ops.convert_to_tensor(table), ia, axis=0), (-1, K * table.shape[1]))
+
+        acc = _int8_acc(form, features8, lambda table: ops.take(ops.convert_to_tensor(table), b + form.off, axis=0),
+                        K, zw, lambda: ops.sum(a, axis=1))
+        sw = ops.sum(b - ops.reshape(zw, (1, -1)), axis=0)
+        return acc - ops.cast(za, idt) * sw
 
     def features(table):
         f = ops.take(ops.convert_to_tensor(table), ia, axis=0)  # [N, K, c]
@@ -134,7 +172,16 @@ def conv2d_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, dilations
     def weights(table, product):
         return ops.reshape(_weight_rows(table, w, form.off, zw, product, precision), (taps, o, table.shape[1]))
 
-    acc = _acc_from_groups(form, precision, features, weights, taps, zw)
+    def a_sums():  # sum of the (padded) activations each output reads, [M]
+        xs = ops.sum(xp, axis=-1)[..., None]
+        win = [_window(xs, i, j, oh, ow, strides, dilations) for i in range(kh) for j in range(kw)]
+        return ops.reshape(functools.reduce(lambda p, q: p + q, win), (-1,))
+
+    if precision == "int8":
+        acc = _int8_acc(form, features, lambda table: ops.reshape(
+            ops.take(ops.convert_to_tensor(table), w + form.off, axis=0), (taps, o, table.shape[1])), taps, zw, a_sums)
+    else:
+        acc = _acc_from_groups(form, precision, features, weights, taps, zw)
     sw = ops.sum(ops.reshape(ops.cast(w, idt), (taps, o)) - ops.reshape(zw, (1, -1)), axis=0)
     acc = acc - ops.cast(za, idt) * sw
     return ops.cast(ops.reshape(acc, (-1, oh, ow, o)), idt)

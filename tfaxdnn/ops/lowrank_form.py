@@ -26,14 +26,38 @@ import numpy as np
 from tfaxdnn.multipliers import Multiplier
 from tfaxdnn.ops import backend
 
-__all__ = ["LowRankForm", "form_of", "gemm_precision", "int_dtype", "exact_gemm", "chunks", "table_fingerprint",
-           "table_fingerprint_tensor", "F32_EXACT", "F64_EXACT"]
+__all__ = ["LowRankForm", "Int8Group", "form_of", "gemm_precision", "int_dtype", "exact_gemm", "int8_gemm", "chunks",
+           "table_fingerprint", "table_fingerprint_tensor", "F32_EXACT", "F64_EXACT"]
 
 F32_EXACT = 2 ** 24
 F64_EXACT = 2 ** 53
 _INT32 = 2 ** 31
 _INT64 = 2 ** 63
-PRECISIONS = ("auto", "float32", "float64")
+PRECISIONS = ("auto", "float32", "float64", "int8")
+
+
+@dataclasses.dataclass(frozen=True)
+class Int8Group:
+    """One int8 GEMM of the ``"int8"`` form (`LowRankForm.int8_groups`): activation and weight tables
+    ``int8 [256, c]`` (column 0 of a ``product`` group holds the codes themselves), the scale ``256**level`` of its
+    sums, whether it belongs to the low-rank numerator (divided by ``d``) and a bound of one tap's scaled sum."""
+
+    a_tab: np.ndarray
+    w_tab: np.ndarray
+    scale: int
+    numerator: bool
+    product: bool
+    tap_bound: int
+
+
+def _int8_digits(u: np.ndarray) -> list:
+    """``u`` (integers) as digits in ``[-128, 127]``: ``u = sum_t 256**t digits[t]``."""
+    u, digits = u.astype(object), []
+    while len(digits) == 0 or np.any(u != 0):
+        d = ((u + 128) % 256) - 128
+        digits.append(d.astype(np.int64))
+        u = (u - d) // 256
+    return digits
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -112,6 +136,46 @@ class LowRankForm:
         """``(u, v)`` as NumPy integer arrays of ``dtype`` (the depthwise engine's multiply-adds)."""
         return self.u.astype(dtype), self.v.astype(dtype)
 
+    @functools.cached_property
+    def int8_groups(self):
+        """The GEMMs of the ``"int8"`` form (tuple of `Int8Group`), or ``None`` where it has none (unsigned codes).
+
+        Integer GEMMs of int8 operands with int32 accumulation (tensor cores on a GPU) are exact by construction, so
+        no chunking is needed beyond keeping the numerator of a ``d > 1`` table from wrapping before its division.
+        Each weight factor ``v_j`` must fit int8 (a column and its ``u_j`` are negated where that makes ``+128``
+        fit); each activation factor is cut into base-256 digits in ``[-128, 127]``, one GEMM per digit level.
+        The exact part multiplies the codes themselves (``a * w``): the weight zero point is taken out afterwards
+        (``- z_w sum a``), since ``w - z_w`` may leave int8."""
+        if not self.signed:
+            return None
+        vals = self.values()[:, None]
+        if self.rank == 0:
+            return (Int8Group(vals.astype(np.int8), vals.astype(np.int8), 1, False, True, self.product_bound),)
+        u, v = self.u.astype(object).copy(), self.v.astype(object).copy()
+        for j in range(self.rank):
+            if max(v[:, j]) > 127:
+                u[:, j], v[:, j] = -u[:, j], -v[:, j]
+            if max(v[:, j]) > 127 or min(v[:, j]) < -128:
+                return None
+        v8 = v.astype(np.int64)
+        vmax = int(np.abs(v8).max())
+        groups = []
+        for level, dig in enumerate(_int8_digits(u)):
+            cols = [j for j in range(self.rank) if np.any(dig[:, j] != 0)]
+            if not cols:
+                continue
+            scale = 256 ** level
+            bound = scale * int(np.abs(dig[:, cols]).max()) * vmax * len(cols)
+            a_tab, w_tab = dig[:, cols], v8[:, cols]
+            product = level == 0 and self.d == 1
+            if product:
+                a_tab, w_tab, bound = np.hstack([vals, a_tab]), np.hstack([vals, w_tab]), bound + self.product_bound
+            groups.append(Int8Group(a_tab.astype(np.int8), w_tab.astype(np.int8), scale, self.d > 1, product, bound))
+        if self.d > 1 or not groups or not groups[0].product:
+            groups.insert(0, Int8Group(vals.astype(np.int8), vals.astype(np.int8), 1, False, True,
+                                       self.product_bound))
+        return tuple(groups)
+
     def describe(self) -> str:
         return f"'{self.name}' (error rank {self.rank}, denominator {self.d}, term bound {self.term_bound})"
 
@@ -133,14 +197,27 @@ def form_of(multiplier: Multiplier) -> LowRankForm:
 
 
 def gemm_precision(form: LowRankForm, taps: int, precision: str = "auto") -> str:
-    """``"float32"`` or ``"float64"``: the GEMM type that is exact for ``taps`` products per output here.
+    """``"float32"``, ``"float64"`` or ``"int8"``: the GEMM type that is exact for ``taps`` products per output here.
 
-    float32 needs each tap's bound within 2**24, ``taps * acc_tap_bound < 2**31`` (int32 accumulators cannot
-    overflow) and a plain-float32 GEMM; float64 needs each tap's bound below 2**53 and float64 on the backend.
+    int8 (signed tables; integer GEMMs, `LowRankForm.int8_groups`) is taken by ``"auto"`` only where
+    `backend.prefers_int8_gemm` (``TFAXDNN_LOWRANK_GEMM=int8``), needs ``taps * acc_tap_bound < 2**31`` as float32
+    does, and is refused on JAX on a GPU unless that variable asks for it (XLA's GPU int8 dots measured inexact). float32 needs each tap's bound within 2**24, ``taps * acc_tap_bound < 2**31`` (int32
+    accumulators cannot overflow) and a plain-float32 GEMM; float64 needs each tap's bound below 2**53 and float64 on the backend.
     Raises ValueError saying why when the one asked for (or either, for ``"auto"``) cannot be exact.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"`precision` must be one of {list(PRECISIONS)}. Received: precision={precision!r}")
+    fits = taps * form.acc_tap_bound < _INT32
+    if precision == "int8" or (precision == "auto" and fits and form.int8_groups and backend.prefers_int8_gemm()):
+        if form.int8_groups is None:
+            raise ValueError(f"{form.describe()}: no int8 form (unsigned codes do not fit int8).")
+        if not fits:
+            raise ValueError(f"{form.describe()}: K={taps} taps could overflow int32 accumulators; no int8 form.")
+        if backend.name() == "jax" and backend.on_gpu() and not backend.prefers_int8_gemm():
+            raise ValueError("The int8 form is refused on JAX on a GPU: XLA's s8 x s8 -> s32 dots were measured "
+                             "wrong there for small shapes (jax 0.11.2, H100). Set TFAXDNN_LOWRANK_GEMM=int8 to "
+                             "use it anyway, or use precision='float32'.")
+        return "int8"
     tap = form.tap_bound
     f32_ok, why = backend.float32_gemm_exact()
     if tap > F32_EXACT:
@@ -162,7 +239,7 @@ def gemm_precision(form: LowRankForm, taps: int, precision: str = "auto") -> str
 
 
 def int_dtype(precision: str) -> str:
-    return "int32" if precision == "float32" else "int64"
+    return "int64" if precision == "float64" else "int32"
 
 
 def exact_gemm(a, b, taps: int, cols: int, tap_bound: int, divisor: int, precision: str):
@@ -189,6 +266,21 @@ def exact_gemm(a, b, taps: int, cols: int, tap_bound: int, divisor: int, precisi
     if divisor != 1:
         out = ops.floor_divide(out, divisor)                       # exact: a multiple of the divisor
     return ops.cast(ops.sum(out, axis=0), idt)
+
+
+def int8_gemm(a, b, taps: int, cols: int, n: int, per: int):
+    """``a @ b`` of int8 operands (tap ``t`` = columns ``t*cols ..``) in ``n`` chunks of ``per`` taps: int32
+    ``[n, M, O]`` (integer GEMMs with int32 accumulation, `backend.int8_matmul`), for numerators that must not wrap
+    before their division (see `LowRankForm.int8_groups`)."""
+    ops = keras.ops
+    if n == 1:
+        return ops.expand_dims(backend.int8_matmul(a, b), 0)
+    width, pad = per * cols, (n * per - taps) * cols
+    if pad:
+        a = ops.pad(a, [[0, 0], [0, pad]])
+        b = ops.pad(b, [[0, pad], [0, 0]])
+    a3 = ops.transpose(ops.reshape(a, (-1, n, width)), (1, 0, 2))
+    return backend.int8_matmul(a3, ops.reshape(b, (n, width, -1)))
 
 
 def chunks(taps: int, tap_bound: int, limit: int):
