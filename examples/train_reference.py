@@ -38,9 +38,9 @@ DATASETS = {"lenet5": "mnist", "resnet8": "cifar10", "resnet20": "cifar10", "res
 #: per-architecture defaults: epochs, peak learning rate, weight decay, batch size
 RECIPES = {"lenet5": dict(epochs=40, lr=0.05, weight_decay=5e-4, batch_size=128),
            "resnet8": dict(epochs=160, lr=0.1, weight_decay=5e-4, batch_size=128),
-           "resnet20": dict(epochs=160, lr=0.1, weight_decay=5e-4, batch_size=128),
+           "resnet20": dict(epochs=160, lr=0.1, weight_decay=3e-3, batch_size=128),
            "mobilenet_v2_cifar": dict(epochs=160, lr=0.1, weight_decay=4e-5, batch_size=128),
-           "resnet18": dict(epochs=40, lr=0.1, weight_decay=5e-4, batch_size=128)}
+           "resnet18": dict(epochs=60, lr=0.1, weight_decay=5e-4, batch_size=128)}
 
 
 # ---------------------------------------------------------------------------------------------------- data
