@@ -40,17 +40,19 @@ def load_npz(path, keys=KEYS, uses: Optional[dict] = None, what: str = "Dataset"
 
 
 def find_dataset(name: str, path: Optional[str] = None) -> Optional[str]:
-    """The first existing file among ``path``, ``~/.keras/datasets/<name>.npz``, ``../shared/data/datasets``."""
-    candidates = [path] if path else []
-    candidates.append(os.path.expanduser(f"~/.keras/datasets/{name}.npz"))
+    """``path`` if given (a FileNotFoundError if it is not a file: a path the user named never falls back to another
+    copy), else the first existing file among ``~/.keras/datasets/<name>.npz`` and ``../shared/data/datasets``."""
+    if path:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"Dataset file not found: {path}")
+        return path
+    candidates = [os.path.expanduser(f"~/.keras/datasets/{name}.npz")]
     here = os.path.dirname(os.path.abspath(__file__))
     candidates.append(os.path.normpath(os.path.join(here, "..", "..", "..", "shared", "data", "datasets",
                                                     f"{name}.npz")))
     for c in candidates:
-        if c and os.path.isfile(c):
+        if os.path.isfile(c):
             return c
-    if path:
-        raise FileNotFoundError(f"Dataset file not found: {path}")
     return None
 
 
