@@ -76,6 +76,8 @@ def parse(argv=None):
     g.add_argument("--selection", choices=("conductance", "sensitivity"), default="sensitivity")
     g.add_argument("--refine", choices=("first", "best"), default="best")
     g.add_argument("--refine-passes", type=int, default=2)
+    g.add_argument("--no-uniform-candidates", dest="uniform_candidates", action="store_false",
+                   help="do not score the every-layer-one-multiplier plans before refinement")
     g.add_argument("--t-p", type=float, default=0.5, help="skipping threshold (default 0.5)")
     g.add_argument("--weight-mapping", choices=("uniform", "data", "none"), default="uniform")
     g.add_argument("--multipliers", default=",".join(PAPER_MULTIPLIERS), help="comma-separated (default: paper's)")
@@ -301,7 +303,8 @@ def main(argv=None):
     config = XAIGenConfig(multipliers=args.multipliers.split(","), max_accuracy_drop=args.max_accuracy_drop,
                           confidence=args.confidence, confirmation_fraction=args.confirmation_fraction,
                           energy_accounting=args.energy_accounting, selection=args.selection, refine=args.refine,
-                          refine_passes=args.refine_passes, t_p=args.t_p, weight_mapping=args.weight_mapping,
+                          refine_passes=args.refine_passes, uniform_candidates=args.uniform_candidates, t_p=args.t_p,
+                          weight_mapping=args.weight_mapping,
                           importance_samples=args.importance_samples, n_steps=args.n_steps,
                           calibration_samples=args.calibration_samples, evaluation_samples=None, seed=args.seed,
                           finetune_epochs=args.finetune_epochs, search_accuracy_drop=args.search_accuracy_drop,

@@ -1,11 +1,23 @@
-"""Shared test setup: quiet TF logs, deterministic seeds."""
+"""Shared test setup: quiet TF logs, deterministic seeds, loading a script (example or benchmark) as a module."""
 
+import importlib.util
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def load_script(relative_path: str, name: str):
+    """The repository's script ``relative_path`` (e.g. ``examples/demo.py``) imported as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, relative_path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

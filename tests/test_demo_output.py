@@ -1,23 +1,17 @@
 """`make demo` names the images of every accuracy it prints, explains its columns, and says why approximate plans
 have a longer latency (run here without training and without the XAI-Gen search, which are stubbed)."""
 
-import importlib.util
-import os
 import types
 
 import pytest
 
 import tfaxdnn
-
-DEMO = os.path.join(os.path.dirname(__file__), "..", "examples", "demo.py")
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def demo():
-    spec = importlib.util.spec_from_file_location("tfaxdnn_demo", DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("examples/demo.py", "tfaxdnn_demo")
 
 
 def test_latency_note_gives_the_placement_reason(demo):

@@ -4,20 +4,15 @@ requirements-extras.txt).
 Skipped, with a visible reason, when scalesim is not installed; benchmarks/bench_scalesim.py runs the full table.
 """
 
-import importlib.util
-import os
 
 import pytest
+from conftest import load_script
 
 pytestmark = pytest.mark.slow
 
 
 def _bench():
-    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "bench_scalesim.py")
-    spec = importlib.util.spec_from_file_location("bench_scalesim", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/bench_scalesim.py", "bench_scalesim")
 
 
 @pytest.fixture(scope="module")

@@ -320,3 +320,20 @@ def test_training_data_sorted_by_class_is_fully_shuffled(trainer):
         train_classifier(model, x, y, epochs=1, batch_size=256, learning_rate=1e-2, verbose=0)
     predicted = np.asarray(model.predict(x, verbose=0)).argmax(1)
     assert len(np.unique(predicted)) == 10 and (predicted == y).mean() > 0.9   # Bayes 0.98
+
+
+def test_uniform_candidates_are_scored_and_never_lose_energy(trained):
+    # Beyond the paper: every layer on one multiplier (each multiplier) is scored after Algorithm 1; one meeting Q_c
+    # with less energy replaces Algorithm 1's result. Without refinement or re-check the answer is then never worse.
+    model, (xtr, _), (xte, yte) = trained
+    base = dict(importance_samples=40, n_steps=8, calibration_samples=200, refine_passes=0, confirmation_fraction=0.0,
+                on_violation="stop", t_p=0.0)
+    with_u = run_xaigen(model, (xte, yte), xtr, XAIGenConfig(**base), verbose=False)
+    without = run_xaigen(model, (xte, yte), xtr, XAIGenConfig(uniform_candidates=False, **base), verbose=False)
+    rows = [r for r in with_u.log if str(r["layer"]).startswith("uniform ")]
+    assert [r["layer"] for r in rows] == [f"uniform {m}" for m in with_u.config.multipliers[1:]]
+    assert not any(str(r["layer"]).startswith("uniform ") for r in without.log)
+    assert all(r["drop_upper"] <= 0.02 + 1e-12 for r in rows if r["accepted"])
+    # on this small CNN, "stop" ends Algorithm 1 at the exact plan, while 1L2J everywhere meets Q_c (bound ~0.7 points)
+    assert any(r["accepted"] for r in rows) and with_u.relative_energy < without.relative_energy
+    assert len({s["multiplier"] for s in with_u.per_layer}) == 1   # the answer: the last accepted uniform plan

@@ -44,6 +44,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--search-accuracy-drop", type=float, default=None,
                    help="accuracy drop the plan search may use when fine-tuning follows (default: Q_c's)")
     g.add_argument("--refine", choices=("first", "best"), default="first", help="refinement move rule")
+    g.add_argument("--no-uniform-candidates", dest="uniform_candidates", action="store_false",
+                   help="do not score the every-layer-one-multiplier plans before refinement")
     g.add_argument("--sweep", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8",
                    help="t_p values of the p/pa sweep ('' to skip)")
     common.seed_arg(p)
@@ -65,7 +67,8 @@ def run(args) -> int:
                               validation_fraction=args.validation_fraction, seed=args.seed,
                               selection=args.selection, energy_accounting=args.energy_accounting,
                               finetune_epochs=args.finetune_epochs, search_accuracy_drop=args.search_accuracy_drop,
-                              refine=args.refine, confidence=args.confidence, sequential=args.sequential,
+                              refine=args.refine, uniform_candidates=args.uniform_candidates,
+                              confidence=args.confidence, sequential=args.sequential,
                               confirmation_fraction=args.confirmation_fraction)
     with common.reported(ValueError):
         try:

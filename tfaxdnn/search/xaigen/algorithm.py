@@ -33,6 +33,10 @@ Steps, as implemented (SPEC section 8):
    important first and tries one step more aggressive (next multiplier, else ``skip_step`` more skipping up to
    ``t_p``), keeping a step only if accuracy still meets ``Q_c`` and energy falls. ``result.algorithm1`` keeps the
    pre-refinement result.
+   5b. Before refinement (beyond the paper, ``uniform_candidates``, default on): every layer on one multiplier, no
+   skipping, for each multiplier; the one saving the most energy among those meeting ``Q_c`` replaces Algorithm
+   1's result if it saves more (Algorithm 1 can end behind such a trivial plan: ResNet-20, 2026-12-07), and
+   refinement starts from it (`tfaxdnn.search.xaigen.refine.uniform_start`).
 6. The result is the last configuration that met ``Q_c``, re-checked on the confirmation slice (validation images
    the search never selected on; `tfaxdnn.search.confirmation`): if it fails there, the next candidate that met
    ``Q_c``, by energy, that passes, else the exact plan; ``meets_energy`` says whether it also meets ``E_c``
@@ -67,7 +71,7 @@ from tfaxdnn import multipliers as _mult
 from tfaxdnn.search.xaigen.config import XAIGenConfig, energy_fields
 from tfaxdnn.search.xaigen.evaluation import XAIGenSearch
 from tfaxdnn.search.xaigen.importance import Importance
-from tfaxdnn.search.xaigen.refine import refine
+from tfaxdnn.search.xaigen.refine import refine, uniform_start
 from tfaxdnn.search.xaigen.rules import select_multiplier, skip_fraction
 
 __all__ = ["plan_search"]
@@ -127,5 +131,7 @@ def plan_search(run: XAIGenSearch, config: XAIGenConfig, drop: float):
                   "relative_energy": best[1].relative_energy,
                   **energy_fields(best[1].reductions),
                   "settings": {n: {"multiplier": m, "skip_fraction": s} for n, (m, s) in best[2].items()}}
+    if config.uniform_candidates:
+        best = uniform_start(run, config, best, drop, log)
     best = refine(run, config, imp, best, drop, log)
     return imp, best[2], best[1], log, algorithm1

@@ -52,6 +52,9 @@ class XAIGenConfig(SearchConfig):
         selection: ``"conductance"`` (the paper) or ``"sensitivity"`` (measured per-layer accuracy drops).
         energy_accounting: ``"system"``, ``"compute"`` or ``"multiplier"``: the energy the search minimises.
         refine: ``"first"`` or ``"best"`` (see `tfaxdnn.search.xaigen.refine`).
+        uniform_candidates: also score every layer on one multiplier (each multiplier, no skipping) after
+            Algorithm 1; the one saving the most energy among those meeting ``Q_c`` replaces Algorithm 1's result
+            if it saves more, and refinement starts from it (step 5b of `tfaxdnn.search.xaigen.algorithm`).
         finetune_epochs: epochs of straight-through fine-tuning after the plan is fixed (0: none, the paper).
         finetune_learning_rate, finetune_batch_size: Adam (cosine-decayed) settings of the fine-tuning.
         search_accuracy_drop: accuracy drop the plan search may use when fine-tuning follows (None:
@@ -69,6 +72,7 @@ class XAIGenConfig(SearchConfig):
     validation_fraction: float = 0.5
     selection: str = "conductance"
     refine: str = "first"
+    uniform_candidates: bool = True
     finetune_epochs: int = 0
     finetune_learning_rate: float = 1e-3
     finetune_batch_size: int = 64

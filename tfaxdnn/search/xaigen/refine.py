@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from tfaxdnn.search.xaigen.config import XAIGenConfig
 
-__all__ = ["moves", "refine_first", "refine_best", "refine"]
+__all__ = ["moves", "uniform_start", "refine_first", "refine_best", "refine"]
 
 
 def moves(config: XAIGenConfig, settings, name, output_layer):
@@ -25,6 +25,20 @@ def moves(config: XAIGenConfig, settings, name, output_layer):
     if name != output_layer and s_now + config.skip_step <= config.t_p + 1e-9:
         out.append((m_idx, round(s_now + config.skip_step, 6)))
     return [(mults[j], sk) for j, sk in out]
+
+
+def uniform_start(run, config: XAIGenConfig, best, drop, log):
+    """Every layer on one multiplier, no skipping, for each multiplier of ``config`` (the trivial plans a user would
+    try first): one that meets ``Q_c`` and saves more energy than the current best replaces it."""
+    step = len(log) + 1
+    for mu in config.multipliers[1:]:
+        trial = {name: (mu, 0.0) for name in best[2]}
+        plan, m = run(trial, drop=drop)
+        ok = run.accepts(m, drop) and run.energy(m) < run.energy(best[1])
+        log.append(run.log_row(step, f"uniform {mu}", trial, m, ok, drop))
+        if ok:
+            best = (plan, m, trial)
+    return best
 
 
 def refine_first(run, config, imp, best, drop, log):
