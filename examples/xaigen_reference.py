@@ -189,7 +189,12 @@ def every_layer(search, multiplier, mapping):
 
 def reuse_sensitivity(search, config, info, folder, name) -> None:
     """Loads the sensitivity table of an earlier run into ``search`` (it is deterministic: the same model,
-    validation images, calibration, weight mapping, multipliers and seed give the same table)."""
+    validation images, calibration, weight mapping, multipliers and seed give the same table); ``folder`` is the run's
+    output folder or its result.json."""
+    if os.path.basename(folder) == "result.json":
+        folder = os.path.dirname(folder) or "."
+    if not os.path.isfile(os.path.join(folder, "result.json")):
+        raise SystemExit(f"--sensitivity-from: no result.json in {folder!r} (give an earlier run's output folder).")
     with open(os.path.join(folder, "result.json")) as f:
         old = json.load(f)
     with open(os.path.join(folder, "table.json")) as f:
