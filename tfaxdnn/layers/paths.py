@@ -11,10 +11,12 @@ environment variable ``TFAXDNN_PATH``, else ``"auto"``:
   `max_rank` or no exact form exists (JAX without ``jax_enable_x64`` for tables that need float64).
 - ``"auto"``: on TensorFlow with no GPU, the faster of the two, measured once per layer geometry, batch bucket
   (`batch_bucket`: 1, 2-8, 9-64, 65-512, more; a trace of unknown batch size counts as 2-8) and table form (rank,
-  denominator, bounds: tables of one form run equally fast) at the layer's first call: three timed calls of each
-  on random codes of the layer's shapes at the bucket's largest batch (at most 512) after one warm-up (about
-  0.1-0.5 s per new geometry; `choices` lists the decisions and times): which path is faster can depend on the
-  batch size. Where the low-rank form is unavailable, the LUT op. On TensorFlow with a GPU, the low-rank path (the
+  denominator, bounds: tables of one form run equally fast) at the layer's first call: seven timed calls of each,
+  alternating, on random codes of the layer's shapes at the bucket's largest batch (at most 512) after one warm-up
+  each (about 0.1-0.5 s per new geometry; `choices` lists the decisions and times); the low-rank path is taken only
+  where its best time is below `LOWRANK_MARGIN` (0.8) of the LUT op's: which path is faster can depend on the
+  batch size, and at batch 1 both calls are mostly call overhead (0.2-1 ms each on a 2-core CPU, where a plain
+  comparison of three calls chose the low-rank path for one ResNet-8 layer and made the whole model 1.4x slower). Where the low-rank form is unavailable, the LUT op. On TensorFlow with a GPU, the low-rank path (the
   LUT op, placed on the CPU, where its rank exceeds the limit). On other backends, the low-rank path, or the
   ValueError above.
 
@@ -33,7 +35,7 @@ from typing import Callable, Dict, Optional, Tuple
 from tfaxdnn.ops import backend
 
 __all__ = ["PATHS", "set_path", "get_path", "use_path", "set_max_rank", "max_rank", "choices", "clear_choices",
-           "choose", "check_path", "batch_bucket", "BATCH_BUCKETS"]
+           "choose", "check_path", "batch_bucket", "BATCH_BUCKETS", "best_times", "LOWRANK_MARGIN"]
 
 PATHS = ("auto", "lut", "lowrank")
 _DEFAULT_MAX_RANK = 16
@@ -142,7 +144,7 @@ def choose(layer, key: Callable[[], tuple], lowrank_problem: Callable[[], Option
     k = key()
     if k not in _CHOICES:
         t_lut, t_lowrank = measure()
-        _CHOICES[k] = ("lowrank" if t_lowrank < t_lut else "lut", t_lut, t_lowrank)
+        _CHOICES[k] = ("lowrank" if t_lowrank < LOWRANK_MARGIN * t_lut else "lut", t_lut, t_lowrank)
     return _CHOICES[k][0]
 
 
@@ -156,12 +158,19 @@ def rank_problem(rank: int, table: str) -> Optional[str]:
             f"TFAXDNN_MAX_RANK={rank}, or run the model on the TensorFlow backend, whose LUT op takes any table.")
 
 
-def best_time(run: Callable[[], object], reps: int = 3) -> float:
-    """Seconds of the fastest of ``reps`` calls of ``run`` after one warm-up call (which may trace)."""
-    run()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
+#: the low-rank path must be at least this much faster (best time ratio) for "auto" to take it
+LOWRANK_MARGIN = 0.8
+
+
+def best_times(*runs: Callable[[], object], reps: int = 7) -> Tuple[float, ...]:
+    """Seconds of the fastest of ``reps`` calls of each of ``runs``, the calls alternating, after one warm-up call
+    each (which may trace)."""
+    for run in runs:
         run()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    best = [float("inf")] * len(runs)
+    for _ in range(reps):
+        for i, run in enumerate(runs):
+            t0 = time.perf_counter()
+            run()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return tuple(best)

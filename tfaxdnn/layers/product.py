@@ -124,7 +124,7 @@ def _measure(layer, form, plan, x_shape, k_shape):
         lut = tf.function(lambda: layer._lut_op(xq, kq, table, z_a, z_w), autograph=False)
         low = tf.function(lambda: layer._lowrank_acc(tf.cast(xq, tf.int32), tf.cast(kq, tf.int32), form, z_a, z_w,
                                                      plan), autograph=False)
-        return paths.best_time(lut), paths.best_time(low)
+        return paths.best_times(lut, low)
 
 
 def _product_tf(layer, inputs, kernel, path, form, plan):
