@@ -18,8 +18,8 @@ Exactness (`tfaxdnn.ops.lowrank_form`): float32 GEMMs where each chunk of the re
 below 2**24 (at full precision: no TF32), float64 where it must (JAX: ``jax_enable_x64``), integers with
 wrap-around for everything after the GEMMs. The ``"int8"`` form (signed tables; asked for explicitly) multiplies
 int8 re-codings in integer GEMMs with int32 accumulation, exact by construction (`LowRankForm.int8_groups`) where
-the backend's integer GEMM is (XLA's on a GPU is not: see `backend.prefers_int8_gemm`). Every function here runs under ``jax.jit`` /
-``tf.function``: the tables are constants, the zero points may be tensors.
+the backend's integer GEMM is (XLA's on a GPU is not: see `backend.prefers_int8_gemm`). Every function here runs
+under ``jax.jit`` / ``tf.function``: the tables are constants, the zero points may be tensors.
 """
 
 from __future__ import annotations
@@ -81,11 +81,12 @@ def _int8_acc(form: LowRankForm, features, weights, taps: int, zw, a_sums):
         b = ops.reshape(ops.transpose(rows, (0, 2, 1)), (taps * cols, -1))
         if g.numerator:
             part = int8_gemm(features(g.a_tab), b, taps, cols, n, per)     # [n, M, O]
-            part = part if g.scale == 1 else part * g.scale
-            num = part if num is None else num + part
         else:
             part = backend.int8_matmul(features(g.a_tab), b)
-            part = part if g.scale == 1 else part * g.scale
+        part = part if g.scale == 1 else part * g.scale
+        if g.numerator:
+            num = part if num is None else num + part
+        else:
             acc = part if acc is None else acc + part
     if num is not None:
         acc = acc + ops.sum(ops.floor_divide(num, form.d), axis=0)
@@ -99,14 +100,6 @@ def matmul_acc(a, b, form: LowRankForm, za, zw, precision: str):
     idt = int_dtype(precision)
     ia = a + form.off
     zw = ops.cast(zw, idt)
-    if precision == "int8":
-        def features8(table):
-            return ops.reshape(ops.take(ops.convert_to_tensor(table), ia, axis=0), (-1, K * table.shape[1]))
-
-        acc = _int8_acc(form, features8, lambda table: ops.take(ops.convert_to_tensor(table), b + form.off, axis=0),
-                        K, zw, lambda: ops.sum(a, axis=1))
-        sw = ops.sum(b - ops.reshape(zw, (1, -1)), axis=0)
-        return acc - ops.cast(za, idt) * sw
 
     def features(table):
         f = ops.take(ops.convert_to_tensor(table), ia, axis=0)  # [N, K, c]
@@ -115,7 +108,10 @@ def matmul_acc(a, b, form: LowRankForm, za, zw, precision: str):
     def weights(table, product):
         return _weight_rows(table, b, form.off, zw, product, precision)  # [K, O, c]
 
-    acc = _acc_from_groups(form, precision, features, weights, K, zw)
+    if precision == "int8":
+        acc = _int8_acc(form, features, lambda table: weights(table, False), K, zw, lambda: ops.sum(a, axis=1))
+    else:
+        acc = _acc_from_groups(form, precision, features, weights, K, zw)
     sw = ops.sum(ops.cast(b, idt) - ops.reshape(zw, (1, -1)), axis=0)  # sum_k (w_k - z_w), [O]
     return ops.cast(acc - ops.cast(za, idt) * sw, idt)
 
@@ -178,8 +174,7 @@ def conv2d_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, dilations
         return ops.reshape(functools.reduce(lambda p, q: p + q, win), (-1,))
 
     if precision == "int8":
-        acc = _int8_acc(form, features, lambda table: ops.reshape(
-            ops.take(ops.convert_to_tensor(table), w + form.off, axis=0), (taps, o, table.shape[1])), taps, zw, a_sums)
+        acc = _int8_acc(form, features, lambda table: weights(table, False), taps, zw, a_sums)
     else:
         acc = _acc_from_groups(form, precision, features, weights, taps, zw)
     sw = ops.sum(ops.reshape(ops.cast(w, idt), (taps, o)) - ops.reshape(zw, (1, -1)), axis=0)

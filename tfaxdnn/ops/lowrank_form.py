@@ -201,14 +201,15 @@ def gemm_precision(form: LowRankForm, taps: int, precision: str = "auto") -> str
 
     int8 (signed tables; integer GEMMs, `LowRankForm.int8_groups`) is taken by ``"auto"`` only where
     `backend.prefers_int8_gemm` (``TFAXDNN_LOWRANK_GEMM=int8``), needs ``taps * acc_tap_bound < 2**31`` as float32
-    does, and is refused on JAX on a GPU unless that variable asks for it (XLA's GPU int8 dots measured inexact). float32 needs each tap's bound within 2**24, ``taps * acc_tap_bound < 2**31`` (int32
-    accumulators cannot overflow) and a plain-float32 GEMM; float64 needs each tap's bound below 2**53 and float64 on the backend.
+    does, and is refused on JAX on a GPU unless that variable asks for it (XLA's GPU int8 dots measured inexact).
+    float32 needs each tap's bound within 2**24, ``taps * acc_tap_bound < 2**31`` (int32 accumulators cannot
+    overflow) and a plain-float32 GEMM; float64 needs each tap's bound below 2**53 and float64 on the backend.
     Raises ValueError saying why when the one asked for (or either, for ``"auto"``) cannot be exact.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"`precision` must be one of {list(PRECISIONS)}. Received: precision={precision!r}")
     fits = taps * form.acc_tap_bound < _INT32
-    if precision == "int8" or (precision == "auto" and fits and form.int8_groups and backend.prefers_int8_gemm()):
+    if precision == "int8" or (precision == "auto" and backend.prefers_int8_gemm() and fits and form.int8_groups):
         if form.int8_groups is None:
             raise ValueError(f"{form.describe()}: no int8 form (unsigned codes do not fit int8).")
         if not fits:
@@ -256,13 +257,7 @@ def exact_gemm(a, b, taps: int, cols: int, tap_bound: int, divisor: int, precisi
     if n == 1:
         out = ops.cast(backend.matmul(a, b), idt)
         return out if divisor == 1 else ops.floor_divide(out, divisor)
-    width, pad = per * cols, (n * per - taps) * cols
-    if pad:
-        a = ops.pad(a, [[0, 0], [0, pad]])
-        b = ops.pad(b, [[0, pad], [0, 0]])
-    a3 = ops.transpose(ops.reshape(a, (-1, n, width)), (1, 0, 2))  # [n, M, width]
-    b3 = ops.reshape(b, (n, width, -1))                            # [n, width, O]
-    out = ops.cast(backend.matmul(a3, b3), idt)                    # every chunk's sum is exact: an integer
+    out = ops.cast(backend.matmul(*_chunked(a, b, taps, cols, n, per)), idt)  # each chunk's sum exact: an integer
     if divisor != 1:
         out = ops.floor_divide(out, divisor)                       # exact: a multiple of the divisor
     return ops.cast(ops.sum(out, axis=0), idt)
@@ -272,15 +267,20 @@ def int8_gemm(a, b, taps: int, cols: int, n: int, per: int):
     """``a @ b`` of int8 operands (tap ``t`` = columns ``t*cols ..``) in ``n`` chunks of ``per`` taps: int32
     ``[n, M, O]`` (integer GEMMs with int32 accumulation, `backend.int8_matmul`), for numerators that must not wrap
     before their division (see `LowRankForm.int8_groups`)."""
-    ops = keras.ops
     if n == 1:
-        return ops.expand_dims(backend.int8_matmul(a, b), 0)
+        return keras.ops.expand_dims(backend.int8_matmul(a, b), 0)
+    return backend.int8_matmul(*_chunked(a, b, taps, cols, n, per))
+
+
+def _chunked(a, b, taps: int, cols: int, n: int, per: int):
+    """``a [M, taps*cols]`` and ``b [taps*cols, O]`` cut into ``n`` chunks of ``per`` taps (the last one padded with
+    zeros): ``[n, M, per*cols]`` and ``[n, per*cols, O]``, for one batched GEMM."""
+    ops = keras.ops
     width, pad = per * cols, (n * per - taps) * cols
     if pad:
         a = ops.pad(a, [[0, 0], [0, pad]])
         b = ops.pad(b, [[0, pad], [0, 0]])
-    a3 = ops.transpose(ops.reshape(a, (-1, n, width)), (1, 0, 2))
-    return backend.int8_matmul(a3, ops.reshape(b, (n, width, -1)))
+    return ops.transpose(ops.reshape(a, (-1, n, width)), (1, 0, 2)), ops.reshape(b, (n, width, -1))
 
 
 def chunks(taps: int, tap_bound: int, limit: int):
