@@ -69,3 +69,14 @@ def trained_model(args, build, x, y, epochs: int, name: str, **train_kw):
 
 def sweep_values(text: str) -> tuple:
     return tuple(float(v) for v in text.split(",")) if text else ()
+
+
+def card_split(name: str, path=None, seed=None):
+    """`tfaxdnn.models.card_split` for a script: a missing dataset or a split that is not the card's ends it with
+    the message (about ``--data``)."""
+    from tfaxdnn.models import card_split as split
+
+    try:
+        return split(name, path, seed)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e} (--data)") from None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from _common import parser, trained_model
+from _common import card_split, parser, trained_model
 
 from tfaxdnn import cli, evaluate
 from tfaxdnn.data import load_mnist, preprocess_mnist
@@ -54,12 +54,7 @@ def run_pretrained(args) -> int:
     (calibration) and all test images (held out) as ``--data``, written as npz files to ``args.out/data/``."""
     import numpy as np
 
-    from tfaxdnn.models import card_split
-
-    try:
-        card, src, (xtr, ytr), (xte, yte), train, val = card_split(args.pretrained, args.data)
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e} (--data)")
+    card, src, (xtr, ytr), (xte, yte), train, val = card_split(args.pretrained, args.data)
     digest = card["split"]["hash"]
     folder = os.path.join(args.out, "data")
     os.makedirs(folder, exist_ok=True)

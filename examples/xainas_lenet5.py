@@ -28,7 +28,7 @@ import os
 
 import numpy as np
 
-from _common import trained_model
+from _common import card_split, trained_model
 
 
 def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
@@ -233,12 +233,9 @@ def reference_data(name: str, path=None, seed=None):
     training part of its card's split (calibration, conductance), its validation images (selection) and all of the
     test set (report), prepared for the model's input."""
     from tfaxdnn.data import prepare_images
-    from tfaxdnn.models import card_split, pretrained
+    from tfaxdnn.models import pretrained
 
-    try:
-        card, src, (xtr, ytr), (xte, yte), train, val = card_split(name, path, seed)
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e} (--data)")
+    card, src, (xtr, ytr), (xte, yte), train, val = card_split(name, path, seed)
     digest = card["split"]["hash"]
     model = pretrained(name)
     shape = model.input_shape

@@ -36,9 +36,7 @@ RUNS = [
 ]
 
 DRIVER = r'''
-import os, sys, traceback
-
-TMP = sys.argv[1]
+import sys, traceback
 
 
 def fresh():
@@ -63,7 +61,7 @@ for i, (order, code) in enumerate(ORDERS.items()):
     if i:
         fresh()
     try:
-        exec(code, {"sys": sys, "TMP": TMP})
+        exec(code, {"sys": sys})
         check()
         print("REGISTERED", order, flush=True)
     except BaseException:
@@ -73,11 +71,10 @@ for i, (order, code) in enumerate(ORDERS.items()):
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
+def outputs():
     env = dict(os.environ, PYTHONPATH=str(ROOT), KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    procs = [subprocess.Popen([sys.executable, "-c", f"ORDERS = {orders!r}\n{DRIVER}",
-                               str(tmp_path_factory.mktemp("import_order"))],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    procs = [subprocess.Popen([sys.executable, "-c", f"ORDERS = {orders!r}\n{DRIVER}"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for orders in RUNS]
     try:
         return [proc.communicate(timeout=300)[0] for proc in procs]

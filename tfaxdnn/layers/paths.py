@@ -16,9 +16,10 @@ environment variable ``TFAXDNN_PATH``, else ``"auto"``:
   each (about 0.1-0.5 s per new geometry; `choices` lists the decisions and times); the low-rank path is taken only
   where its best time is below `LOWRANK_MARGIN` (0.8) of the LUT op's: which path is faster can depend on the
   batch size, and at batch 1 both calls are mostly call overhead (0.2-1 ms each on a 2-core CPU, where a plain
-  comparison of three calls chose the low-rank path for one ResNet-8 layer and made the whole model 1.4x slower). Where the low-rank form is unavailable, the LUT op. On TensorFlow with a GPU, the low-rank path (the
-  LUT op, placed on the CPU, where its rank exceeds the limit). On other backends, the low-rank path, or the
-  ValueError above.
+  comparison of three calls chose the low-rank path for one ResNet-8 layer and made the whole model 1.4x slower).
+  Where the low-rank form is unavailable, the LUT op. On TensorFlow with a GPU, the low-rank path (the LUT op,
+  placed on the CPU, where its rank exceeds the limit). On other backends, the low-rank path, or the ValueError
+  above.
 
 `max_rank` (default 16, environment variable ``TFAXDNN_MAX_RANK``, `set_max_rank`) bounds the rank the low-rank path
 accepts: a rank-r table costs ``r + 1`` GEMM passes (all 26 signed EvoApprox8b tables have rank <= 4; unsigned

@@ -15,7 +15,8 @@ from typing import Dict, List
 WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 #: models the training script produces but this version does not ship (ResNet-18: about 45 MB; its card, 92.71 % on
 #: the test images, is docs/models/resnet18_cifar10.json), and how to make them
-NOT_SHIPPED = {"resnet18_cifar10": "python examples/train_reference.py train --arch resnet18 --mixed-precision --out DIR"}
+NOT_SHIPPED = {
+    "resnet18_cifar10": "python examples/train_reference.py train --arch resnet18 --mixed-precision --out DIR"}
 
 
 def available() -> List[str]:
