@@ -141,9 +141,9 @@ def main(argv=None):
     me.add_argument("--data", required=True)
     me.add_argument("--batch", type=int, default=1000)
     me.add_argument("--reps", type=int, default=3)
-    me.add_argument("--gemm", default="float",
-                    help="GEMM forms of the low-rank path to measure, comma-separated (TFAXDNN_LOWRANK_GEMM: float, "
-                         "int8, auto)")
+    me.add_argument("--gemm", default="auto",
+                    help="GEMM forms of the low-rank path to measure, comma-separated (TFAXDNN_LOWRANK_GEMM: auto, float, "
+                         "bfloat16, int8)")
     me.add_argument("--out", required=True)
     args = p.parse_args(argv)
     prepare(args) if args.verb == "prepare" else measure(args)

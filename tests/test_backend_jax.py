@@ -110,6 +110,30 @@ try:
 except ValueError as e:
     errors.append(str(e))
 out["errors"] = np.array(errors)
+# the bfloat16 form (JAX on a GPU by default), asked for on this CPU: ops against the reference, the model's logits
+rng = np.random.default_rng(8)
+for name in ("mul8s_1L2N", "mul8s_1L2J", "mul8s_1KVA", "mul8s_1KVM", "mul8s_1KV6", "mul8s_1KR3"):
+    m = tfaxdnn.multipliers.get(name)
+    ext = lambda shape: rng.choice(np.array([-128, 127], np.int8), shape)
+    a, b, zb = ext((3, 1300)), ext((1300, 3)), rng.integers(-128, 128, 3)
+    x, f = ext((2, 7, 9, 70)), ext((3, 2, 70, 4))
+    xc, fc = ext((1, 4, 4, 600)), ext((3, 3, 600, 2))    # 1L2N: ~57 channels per exact float32 chunk
+    got = jax.jit(lambda: (lowrank.lowrank_matmul(a, b, m, -7, zb, precision="bfloat16"),
+                           lowrank.lowrank_conv2d(x, f, m, 2, "SAME", 1, 5, -9, precision="bfloat16"),
+                           lowrank.lowrank_conv2d(x, f, m, (1, 2), "VALID", 2, -3, zb[:1].repeat(4),
+                                                  precision="bfloat16"),
+                           lowrank.lowrank_conv2d(xc, fc, m, 1, "SAME", 1, 127, -128, precision="bfloat16"),
+                           lowrank.lowrank_depthwise_conv2d(x, f[..., :2], m, 2, "SAME", 1, 5, zb[:2].repeat(70),
+                                                            precision="bfloat16")))()
+    want = (reference.matmul(a, b, m.table, -7, zb), reference.conv2d(x, f, m.table, 2, "SAME", 1, 5, -9),
+            reference.conv2d(x, f, m.table, (1, 2), "VALID", 2, -3, zb[:1].repeat(4)),
+            reference.conv2d(xc, fc, m.table, 1, "SAME", 1, 127, -128),
+            reference.conv2d(x, f[..., :2], m.table, 2, "SAME", 1, 5, zb[:2].repeat(70), depthwise=True))
+    out["bf16_" + name] = np.array([np.array_equal(np.asarray(g), w) for g, w in zip(got, want)])
+os.environ["TFAXDNN_LOWRANK_GEMM"] = "bfloat16"       # read when a layer first plans its product
+ax = tfaxdnn.approximate(model, spec["plans"]["signed"], calibration_data=calibration)
+out["signed_bf16_predict"] = ax.predict(data, batch_size=6, verbose=0)
+del os.environ["TFAXDNN_LOWRANK_GEMM"]
 out["tf_modules"] = np.array(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras")))
 np.savez(os.path.join(d, "jax.npz"), **out)
 '''
@@ -228,6 +252,16 @@ def test_lowrank_ops_and_fake_quant_under_jax_match(jax_run):
     np.testing.assert_array_equal(got["fake_quant"], want["fake_quant"])
     for name in ("mul8s_1L2N", "mul8u_KEM"):
         assert got["ops_" + name].all(), (name, got["ops_" + name])
+
+
+def test_bfloat16_form_under_jax_is_exact(jax_run):
+    # int8 values in bfloat16 convolutions / GEMMs with float32 accumulation (the GPU default): matmul, conv and
+    # grouped depthwise, zero points (per channel too), strides, dilation, channel chunks; the model's logits (every
+    # layer kind) equal the LUT op's
+    want, got = jax_run
+    for name in ("mul8s_1L2N", "mul8s_1L2J", "mul8s_1KVA", "mul8s_1KVM", "mul8s_1KV6", "mul8s_1KR3"):
+        assert got["bf16_" + name].all(), (name, got["bf16_" + name])
+    np.testing.assert_array_equal(got["signed_bf16_predict"], want["signed"])
 
 
 def test_codes_and_fake_quant_at_rounding_boundaries_under_jax(jax_run):

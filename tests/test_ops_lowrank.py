@@ -268,3 +268,21 @@ def test_int8_form_is_opt_in(monkeypatch):
     monkeypatch.setenv("TFAXDNN_LOWRANK_GEMM", "fast")
     with pytest.raises(ValueError, match="TFAXDNN_LOWRANK_GEMM must be"):
         backend.prefers_int8_gemm()
+
+
+def test_bfloat16_form_needs_jax_and_a_signed_table(monkeypatch):
+    # bfloat16 convolutions return bfloat16 sums on TensorFlow: refused there, with what to use instead (the form
+    # itself is checked under JAX in test_backend_jax); "auto" takes it only on JAX on a GPU or when asked for.
+    f = form_of(M.get("mul8s_1L2J"))
+    monkeypatch.delenv("TFAXDNN_LOWRANK_GEMM", raising=False)
+    with pytest.raises(ValueError, match="bfloat16 form needs JAX.*precision='float32'"):
+        gemm_precision(f, 576, "bfloat16")
+    with pytest.raises(ValueError, match="no bfloat16 form"):
+        gemm_precision(form_of(M.get("mul8u_KEM")), 9, "bfloat16")
+    with pytest.raises(ValueError, match="overflow int32"):
+        gemm_precision(form_of(M.get("mul8s_1KV6")), 140_000, "bfloat16")
+    assert gemm_precision(f, 576) == "float32"
+    monkeypatch.setenv("TFAXDNN_LOWRANK_GEMM", "bfloat16")
+    with pytest.raises(ValueError, match="bfloat16 form needs JAX"):
+        gemm_precision(f, 576)
+    assert gemm_precision(form_of(M.get("mul8u_KEM")), 9) == "float32"   # unsigned: no such form, float32 GEMMs

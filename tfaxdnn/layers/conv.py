@@ -78,7 +78,7 @@ class ApproxDepthwiseConv2D(ApproxMixin, keras.layers.DepthwiseConv2D):
                                           multiplier_name=self.multiplier_name)
 
     def _lowrank_plan(self, form, kernel_shape):
-        return lowrank.depthwise_int_dtype(form, int(kernel_shape[0] * kernel_shape[1]))
+        return lowrank.depthwise_precision(form, int(kernel_shape[0] * kernel_shape[1]))
 
     def _lowrank_acc(self, xq, kq, form, z_a, z_w, plan):
         return lowrank.depthwise_acc(xq, kq, form, z_a, z_w, tuple(self.strides), self.padding.upper(),

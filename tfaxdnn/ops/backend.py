@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 __all__ = ["name", "tensorflow", "on_gpu", "wide_types", "float32_gemm_exact", "matmul", "int8_matmul",
-           "prefers_int8_gemm", "divide", "unfused", "concrete", "straight_through"]
+           "prefers_int8_gemm", "gemm_choice", "bf16_available", "prefers_bf16", "bf16_matmul", "bf16_conv", "divide", "unfused", "concrete", "straight_through"]
 
 
 def name() -> str:
@@ -90,17 +90,58 @@ def matmul(a, b):
     return keras.ops.matmul(a, b)
 
 
+GEMM_CHOICES = ("auto", "int8", "float", "bfloat16")
+
+
+def gemm_choice() -> str:
+    """The environment variable ``TFAXDNN_LOWRANK_GEMM`` (default ``auto``), checked: ``float`` (float32 GEMMs at
+    full precision, float64 where needed), ``int8`` (integer GEMMs), ``bfloat16`` (int8 values in bfloat16
+    convolutions / GEMMs with float32 accumulation) or ``auto`` (``bfloat16`` for JAX on a GPU, else ``float``)."""
+    choice = os.environ.get("TFAXDNN_LOWRANK_GEMM", "auto")
+    if choice not in GEMM_CHOICES:
+        raise ValueError(f"TFAXDNN_LOWRANK_GEMM must be one of {', '.join(GEMM_CHOICES)}. Received: {choice!r}")
+    return choice
+
+
 def prefers_int8_gemm() -> bool:
     """Whether the low-rank path multiplies in int8 integer GEMMs (a layer decides when it first plans its product):
-    only where the environment variable ``TFAXDNN_LOWRANK_GEMM`` is ``int8`` (default ``auto``: float32 GEMMs).
+    only where ``TFAXDNN_LOWRANK_GEMM=int8`` (`gemm_choice`).
 
     Not the default on a GPU: on an H100 with jax 0.11.2, XLA's s8 x s8 -> s32 dots were exact for shapes such as
     1000x300x17 or 4096x576x64 but wrong for 8x5x3 (errors up to 35,633), the approximate models' logits differed on
     every image, and the int8 form was only 1.3x faster (benchmarks/results/bench_gpu_*int8*.json)."""
-    choice = os.environ.get("TFAXDNN_LOWRANK_GEMM", "auto")
-    if choice not in ("auto", "int8", "float"):
-        raise ValueError(f"TFAXDNN_LOWRANK_GEMM must be auto, int8 or float. Received: {choice!r}")
-    return choice == "int8"
+    return gemm_choice() == "int8"
+
+
+def bf16_available() -> bool:
+    """Whether `bf16_conv` / `bf16_matmul` exist here: JAX (``preferred_element_type``: bfloat16 operands, float32
+    results). TensorFlow's bfloat16 convolutions return bfloat16, which would round the sums."""
+    return name() == "jax"
+
+
+def prefers_bf16() -> bool:
+    """Whether ``"auto"`` takes the bfloat16 form: JAX on a GPU (1.5-2x faster than float32 GEMMs at full precision
+    there, benchmarks/gpu_conv_probe.py), or anywhere ``TFAXDNN_LOWRANK_GEMM=bfloat16`` asks for it."""
+    choice = gemm_choice()
+    return choice == "bfloat16" or (choice == "auto" and bf16_available() and on_gpu())
+
+
+def bf16_matmul(a, b):
+    """``a @ b`` (batched over leading axes) of bfloat16 operands, float32 results (float32 accumulation; JAX)."""
+    import jax.numpy as jnp
+
+    return jnp.matmul(a, b, preferred_element_type=jnp.float32)
+
+
+def bf16_conv(x, k, strides, dilations, groups: int = 1):
+    """VALID NHWC/HWIO convolution of bfloat16 operands, float32 results (float32 accumulation; JAX); ``groups``
+    input-channel groups (``feature_group_count``)."""
+    import jax
+    import jax.numpy as jnp
+
+    return jax.lax.conv_general_dilated(x, k, tuple(strides), "VALID", rhs_dilation=tuple(dilations),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups,
+                                        preferred_element_type=jnp.float32)
 
 
 def int8_matmul(a, b):

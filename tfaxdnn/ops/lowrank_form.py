@@ -33,7 +33,7 @@ F32_EXACT = 2 ** 24
 F64_EXACT = 2 ** 53
 _INT32 = 2 ** 31
 _INT64 = 2 ** 63
-PRECISIONS = ("auto", "float32", "float64", "int8")
+PRECISIONS = ("auto", "float32", "float64", "int8", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,18 +197,30 @@ def form_of(multiplier: Multiplier) -> LowRankForm:
 
 
 def gemm_precision(form: LowRankForm, taps: int, precision: str = "auto") -> str:
-    """``"float32"``, ``"float64"`` or ``"int8"``: the GEMM type that is exact for ``taps`` products per output here.
+    """``"float32"``, ``"float64"``, ``"int8"`` or ``"bfloat16"``: the GEMM type that is exact for ``taps`` products
+    per output here.
 
-    int8 (signed tables; integer GEMMs, `LowRankForm.int8_groups`) is taken by ``"auto"`` only where
-    `backend.prefers_int8_gemm` (``TFAXDNN_LOWRANK_GEMM=int8``), needs ``taps * acc_tap_bound < 2**31`` as float32
-    does, and is refused on JAX on a GPU unless that variable asks for it (XLA's GPU int8 dots measured inexact).
-    float32 needs each tap's bound within 2**24, ``taps * acc_tap_bound < 2**31`` (int32 accumulators cannot
-    overflow) and a plain-float32 GEMM; float64 needs each tap's bound below 2**53 and float64 on the backend.
-    Raises ValueError saying why when the one asked for (or either, for ``"auto"``) cannot be exact.
+    int8 and bfloat16 (signed tables; the int8 values of `LowRankForm.int8_groups`) need ``taps * acc_tap_bound <
+    2**31`` as float32 does. int8 (integer GEMMs) is taken by ``"auto"`` only where `backend.prefers_int8_gemm`
+    (``TFAXDNN_LOWRANK_GEMM=int8``) and is refused on JAX on a GPU unless that variable asks for it (XLA's GPU int8
+    dots measured inexact). bfloat16 (bfloat16 operands, float32 accumulation in chunks below 2**24; JAX only) is
+    taken by ``"auto"`` where `backend.prefers_bf16` (JAX on a GPU). float32 needs each tap's bound within 2**24,
+    ``taps * acc_tap_bound < 2**31`` (int32 accumulators cannot overflow) and a plain-float32 GEMM; float64 needs
+    each tap's bound below 2**53 and float64 on the backend. Raises ValueError saying why when the one asked for (or
+    either float type, for ``"auto"``) cannot be exact.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"`precision` must be one of {list(PRECISIONS)}. Received: precision={precision!r}")
     fits = taps * form.acc_tap_bound < _INT32
+    if precision == "bfloat16" or (precision == "auto" and fits and form.int8_groups and backend.prefers_bf16()):
+        if form.int8_groups is None:
+            raise ValueError(f"{form.describe()}: no bfloat16 form (unsigned codes do not fit int8).")
+        if not fits:
+            raise ValueError(f"{form.describe()}: K={taps} taps could overflow int32 accumulators; no bfloat16 form.")
+        if not backend.bf16_available():
+            raise ValueError(f"The bfloat16 form needs JAX (bfloat16 operands with float32 results); the "
+                             f"{backend.name()} backend would round its sums. Use precision='float32'.")
+        return "bfloat16"
     if precision == "int8" or (precision == "auto" and backend.prefers_int8_gemm() and fits and form.int8_groups):
         if form.int8_groups is None:
             raise ValueError(f"{form.describe()}: no int8 form (unsigned codes do not fit int8).")
@@ -217,7 +229,7 @@ def gemm_precision(form: LowRankForm, taps: int, precision: str = "auto") -> str
         if backend.name() == "jax" and backend.on_gpu() and not backend.prefers_int8_gemm():
             raise ValueError("The int8 form is refused on JAX on a GPU: XLA's s8 x s8 -> s32 dots were measured "
                              "wrong there for small shapes (jax 0.11.2, H100). Set TFAXDNN_LOWRANK_GEMM=int8 to "
-                             "use it anyway, or use precision='float32'.")
+                             "use it anyway, or use precision='bfloat16'.")
         return "int8"
     tap = form.tap_bound
     f32_ok, why = backend.float32_gemm_exact()
