@@ -286,3 +286,10 @@ def test_bfloat16_form_needs_jax_and_a_signed_table(monkeypatch):
     with pytest.raises(ValueError, match="bfloat16 form needs JAX"):
         gemm_precision(f, 576)
     assert gemm_precision(form_of(M.get("mul8u_KEM")), 9) == "float32"   # unsigned: no such form, float32 GEMMs
+    from tfaxdnn.ops.lowrank import depthwise_precision
+    monkeypatch.delenv("TFAXDNN_LOWRANK_GEMM", raising=False)
+    assert depthwise_precision(f, 9) == "int32"
+    with pytest.raises(ValueError, match="bfloat16 form needs JAX"):
+        depthwise_precision(f, 9, "bfloat16")
+    with pytest.raises(ValueError, match="must be auto, bfloat16 or int"):
+        depthwise_precision(f, 9, "float32")

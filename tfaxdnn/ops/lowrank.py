@@ -262,12 +262,14 @@ def conv2d_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, dilations
 
 
 def depthwise_precision(form: LowRankForm, taps: int, precision: str = "auto") -> str:
-    """``"bfloat16"`` (one grouped bfloat16 convolution of the int8 form, `_bf16_depthwise_acc`) where asked for or,
-    for ``"auto"``, where `backend.prefers_bf16` (JAX on a GPU); else the integer type of the multiply-adds
-    (`depthwise_int_dtype`). ``precision``: ``"auto"``, ``"bfloat16"`` or ``"int"``."""
+    """``"bfloat16"`` (one grouped bfloat16 convolution of the int8 form, `_bf16_depthwise_acc`) where asked for
+    (``precision="bfloat16"``, or ``"auto"`` with ``TFAXDNN_LOWRANK_GEMM=bfloat16``); else the integer type of the
+    multiply-adds (`depthwise_int_dtype`). Unlike the GEMM layers, ``"auto"`` does not take it on a GPU by itself:
+    it is exact (tested on CPU) but has not been timed on a GPU yet. ``precision``: ``"auto"``, ``"bfloat16"`` or
+    ``"int"``."""
     if precision not in ("auto", "bfloat16", "int"):
         raise ValueError(f"`precision` must be auto, bfloat16 or int. Received: precision={precision!r}")
-    if precision == "bfloat16" or (precision == "auto" and form.int8_groups and backend.prefers_bf16()
+    if precision == "bfloat16" or (precision == "auto" and form.int8_groups and backend.gemm_choice() == "bfloat16"
                                    and _bf16_depthwise_fits(form, taps)):
         gemm_precision(form, taps, "bfloat16")       # raises saying why where the form does not exist here
         if not _bf16_depthwise_fits(form, taps):
@@ -460,7 +462,7 @@ def lowrank_depthwise_conv2d(x_codes, w_codes, multiplier, strides=1, padding="V
 
     ``K = kh*kw`` products per output, as integer multiply-adds (int32 where provably exact, else int64: see
     `depthwise_int_dtype`), the low-rank numerators divided by ``d`` per chunk of taps; or one grouped bfloat16
-    convolution (``precision="bfloat16"``, the default for JAX on a GPU: `depthwise_precision`).
+    convolution (``precision="bfloat16"``: `depthwise_precision`).
     """
     x, w, signed, strides, padding, dilations = _conv_args(x_codes, w_codes, strides, padding, dilations)
     form = _form(multiplier, signed)
