@@ -16,7 +16,8 @@ import keras
 import numpy as np
 
 __all__ = ["name", "tensorflow", "on_gpu", "wide_types", "float32_gemm_exact", "matmul", "int8_matmul",
-           "prefers_int8_gemm", "gemm_choice", "bf16_available", "prefers_bf16", "bf16_matmul", "bf16_conv", "divide", "unfused", "concrete", "straight_through"]
+           "prefers_int8_gemm", "gemm_choice", "bf16_available", "prefers_bf16", "bf16_matmul", "bf16_conv", "divide",
+           "unfused", "concrete", "straight_through"]
 
 
 def name() -> str:

@@ -23,8 +23,8 @@ the backend's integer GEMM is (XLA's on a GPU is not: see `backend.prefers_int8_
 accumulation in chunks whose partial sums stay below 2**24 (`_bf16_acc`), and convolves the re-coded input directly
 (no im2col: 1.5-2x faster on an H100 than the float32 GEMMs at full precision, benchmarks/gpu_conv_probe.py). There
 the convolution algorithm is cuDNN's, chosen by XLA's autotuner: an algorithm that transformed its operands
-(Winograd, FFT) could round; none did on the probe's shapes or the models' 10,000 images (measured, not proven). Every function here runs
-under ``jax.jit`` / ``tf.function``: the tables are constants, the zero points may be tensors.
+(Winograd, FFT) could round; none did on the probe's shapes or the models' 10,000 images (measured, not proven).
+Every function here runs under ``jax.jit`` / ``tf.function``: the tables are constants, the zero points may be tensors.
 """
 
 from __future__ import annotations
@@ -72,6 +72,15 @@ def _acc_from_groups(form: LowRankForm, precision: str, features, weights, taps:
     return out
 
 
+def _add_group(g, part, acc, num):
+    """``(acc, num)`` with the int32 sums ``part`` of int8 group ``g``, scaled, added to the exact part or the
+    numerator (divided by ``d`` later)."""
+    part = part if g.scale == 1 else part * g.scale
+    if g.numerator:
+        return acc, (part if num is None else num + part)
+    return (part if acc is None else acc + part), num
+
+
 def _int8_acc(form: LowRankForm, features, weights, taps: int, zw, a_sums):
     """The ``"int8"`` form (`LowRankForm.int8_groups`): int32 accumulators ``sum T[a, w] - z_w sum a`` from integer
     GEMMs; ``features(table)`` / ``weights(table)`` as in `_acc_from_groups` (int8 tables, weight codes
@@ -88,11 +97,7 @@ def _int8_acc(form: LowRankForm, features, weights, taps: int, zw, a_sums):
             part = int8_gemm(features(g.a_tab), b, taps, cols, n, per)     # [n, M, O]
         else:
             part = backend.int8_matmul(features(g.a_tab), b)
-        part = part if g.scale == 1 else part * g.scale
-        if g.numerator:
-            num = part if num is None else num + part
-        else:
-            acc = part if acc is None else acc + part
+        acc, num = _add_group(g, part, acc, num)
     if num is not None:
         acc = acc + ops.sum(ops.floor_divide(num, form.d), axis=0)
     return acc - ops.expand_dims(a_sums(), -1) * ops.reshape(zw, (1, -1))
@@ -122,11 +127,7 @@ def _bf16_acc(form: LowRankForm, product, units: int, unit_taps: int):
             for s in range(s0, e0, fine):
                 p = ops.cast(product(g, s, min(e0, s + fine)), "int32")
                 part = p if part is None else part + p
-            part = part if g.scale == 1 else part * g.scale
-            if g.numerator:
-                num = part if num is None else num + part
-            else:
-                acc = part if acc is None else acc + part
+            acc, num = _add_group(g, part, acc, num)
         if num is not None:
             acc = acc + ops.floor_divide(num, form.d)
     return acc
@@ -351,11 +352,7 @@ def _bf16_depthwise_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, 
     out = ops.cast(ops.reshape(out, (-1, oh, ow, c, n_g, m)), "int32")
     acc = num = None
     for gi, g in enumerate(groups):
-        part = out[..., gi, :] if g.scale == 1 else out[..., gi, :] * g.scale
-        if g.numerator:
-            num = part if num is None else num + part
-        else:
-            acc = part if acc is None else acc + part
+        acc, num = _add_group(g, out[..., gi, :], acc, num)
     if num is not None:
         acc = acc + ops.floor_divide(num, form.d)
     wp = ops.cast(w, "int32") - zwc
