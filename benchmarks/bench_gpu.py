@@ -10,8 +10,9 @@ Models: ResNet-20 and MobileNet-V2-CIFAR (the shipped reference weights where `t
 else a seeded initialisation, said in the output); every approximable layer gets a signed EvoApprox8b table, cycling
 through ``TABLES`` (error ranks 1 to 4), so every rank and every layer kind (conv, depthwise, dense) is exercised.
 The LUT op runs on the CPU here; the GPU side runs the low-rank path (`tfaxdnn.layers.use_path("lowrank")`).
-The low-rank path is measured with each GEMM form of ``--gemm`` (float32 GEMMs at full precision, or int8 GEMMs
-with int32 accumulation: `tfaxdnn.ops.lowrank_form.LowRankForm.int8_groups`). Throughput: images/s of
+The low-rank path is measured with each GEMM form of ``--gemm`` (``auto``: the bfloat16 form on a GPU, convolutions
+of the int8 values with float32 accumulation; ``float``: float32 GEMMs at full precision; ``int8``: int8 GEMMs with
+int32 accumulation: `tfaxdnn.ops.lowrank_form.LowRankForm.int8_groups`). Throughput: images/s of
 ``model.predict`` (``--batch``; compiled, host-device copies included), best of ``--reps``
 timed passes over the images after a warm-up, approximate and float in the same process on the same GPU.
 """
