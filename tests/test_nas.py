@@ -131,22 +131,6 @@ def test_skip_bound_repair_and_biased_random():
     assert len(np.unique(R[:, 0])) == len(MULTS)
 
 
-def test_initial_population_keeps_a_skip_free_share():
-    # The random part of XAI-NAS's first population: a share without any skipping (the baseline's kind of start;
-    # on ResNet-8 every skipping genome of the first population was infeasible), the rest geometric skip levels.
-    from tfaxdnn.search.nas.seeding import initial_population
-    space = GenomeSpace.build([f"l{i}" for i in range(6)], "l5", MULTS, max_skip=0.5)
-    free = []
-    for share in (0.0, 0.5, 1.0):
-        cfg = NASConfig(pop_size=400, n_seeds=0, skip_free_fraction=share, seed=3)
-        X, seeds = initial_population(space, cfg, argparse.Namespace(scores={}))   # no seeds: scores unused
-        assert len(X) == 400 and not seeds
-        free.append((X[:, 1::2] == 0).all(axis=1).mean())
-    assert free[0] < 0.1 and 0.45 < free[1] < 0.6 and free[2] == 1.0
-    with pytest.raises(ValueError, match="skip_free_fraction"):
-        NASConfig(skip_free_fraction=1.5)
-
-
 def test_genome_from_plan_round_trip():
     space = GenomeSpace.build(["a", "b", "c"], "c", MULTS, max_skip=0.3)
     g = [2, 3, 1, 6, 0, 0]

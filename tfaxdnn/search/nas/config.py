@@ -42,9 +42,8 @@ class NASConfig(SearchConfig):
         energy_accounting: ``"system"``, ``"compute"`` or ``"multiplier"`` (`tfaxdnn.hardware.ACCOUNTINGS`): the
             energy objective (relative to all-exact); every candidate records all three reductions.
         skip_aware: XAI-NAS only: `SkipAwareMutation`, skip levels of the random initial genomes geometric with
-            P(0) = ``skip_p_zero`` (a share ``skip_free_fraction`` of them without any skipping, as the baseline
-            starts), and `skip_bound_repair` (``repair_slack`` levels above the feasible archive's largest per
-            gene) before each evaluation. False: the plain operators of the baseline.
+            P(0) = ``skip_p_zero``, and `skip_bound_repair` (``repair_slack`` levels above the feasible archive's
+            largest per gene) before each evaluation. False: the plain operators of the baseline.
         xaigen_t_p: XAI-NAS only: skipping thresholds at which full XAI-Gen runs (Algorithm 1 with back-off and
             ``xaigen_refine_passes`` refinement passes, this search's accuracy drop and accounting, on the
             validation split) give refined seeds, placed first in the initial population; their evaluations count
@@ -73,7 +72,6 @@ class NASConfig(SearchConfig):
     attack: AttackConfig = AttackConfig()
     skip_aware: bool = True
     skip_p_zero: float = 0.5
-    skip_free_fraction: float = 0.5
     repair_slack: int = 1
     xaigen_t_p: Sequence[float] = ()
     xaigen_refine_passes: int = 2
@@ -109,8 +107,6 @@ class NASConfig(SearchConfig):
             raise ValueError(f"Population ({self.pop_size}) is smaller than the number of XAI-Gen seeds "
                              f"({self.n_seeds} sweep + {len(self.xaigen_t_p)} refined): raise the population (--pop) "
                              "or lower the seed count (--seeds, --xaigen-t-p).")
-        if not 0.0 <= self.skip_free_fraction <= 1.0:
-            raise ValueError(f"`skip_free_fraction` must lie in [0, 1]. Received: {self.skip_free_fraction}")
         if not 0.0 < self.skip_p_zero <= 1.0 or int(self.repair_slack) < 0 or int(self.xaigen_refine_passes) < 0:
             raise ValueError(f"Need 0 < skip_p_zero <= 1, repair_slack >= 0 and xaigen_refine_passes >= 0. Received: "
                              f"{self.skip_p_zero}, {self.repair_slack}, {self.xaigen_refine_passes}")

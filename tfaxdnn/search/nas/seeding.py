@@ -65,8 +65,8 @@ def initial_population(space: GenomeSpace, config: NASConfig, importance=None,
                        refined: np.ndarray = None) -> Tuple[np.ndarray, Set[str]]:
     """(``config.pop_size`` distinct genomes, keys of the XAI-Gen seeds among them): for XAI-NAS the ``refined``
     genomes (`xaigen_runs`), then ``config.n_seeds`` sweep seeds from ``importance`` (`xaigen_seed_genomes`),
-    duplicates dropped; the rest random (skip-aware runs: geometric skip levels, `biased_random`, a share
-    ``config.skip_free_fraction`` without skipping), seeded by ``config.seed``."""
+    duplicates dropped; the rest random (skip-aware runs: geometric skip levels, `biased_random`), seeded by
+    ``config.seed``."""
     rng = np.random.default_rng(config.seed)
     seeds = np.zeros((0, space.n_var), dtype=int)
     if config.mode == "xainas":
@@ -78,12 +78,7 @@ def initial_population(space: GenomeSpace, config: NASConfig, importance=None,
     for _ in range(100 * config.pop_size):
         if len(rows) >= min(config.pop_size, n_space):
             break
-        if config.skip_aware_operators:
-            g = biased_random(space, 1, rng, config.skip_p_zero)
-            if rng.random() < config.skip_free_fraction:   # the baseline's kind of start: multipliers only
-                g[:, 1::2] = 0
-        else:
-            g = space.random(1, rng)
+        g = (biased_random(space, 1, rng, config.skip_p_zero) if config.skip_aware_operators else space.random(1, rng))
         g = tuple(int(v) for v in g[0])
         if g not in rows:
             rows.append(g)
