@@ -19,12 +19,13 @@ below 2**24 (at full precision: no TF32), float64 where it must (JAX: ``jax_enab
 wrap-around for everything after the GEMMs. The ``"int8"`` form (signed tables; asked for explicitly) multiplies
 int8 re-codings in integer GEMMs with int32 accumulation, exact by construction (`LowRankForm.int8_groups`) where
 the backend's integer GEMM is (XLA's on a GPU is not: see `backend.prefers_int8_gemm`). The ``"bfloat16"`` form
-(signed tables, JAX; the default on a GPU) multiplies the same int8 values, exact in bfloat16, with float32
-accumulation in chunks whose partial sums stay below 2**24 (`_bf16_acc`), and convolves the re-coded input directly
-(no im2col: 1.5-2x faster on an H100 than the float32 GEMMs at full precision, benchmarks/gpu_conv_probe.py). There
-the convolution algorithm is cuDNN's, chosen by XLA's autotuner: an algorithm that transformed its operands
-(Winograd, FFT) could round; none did on the probe's shapes or the models' 10,000 images (measured, not proven).
-Every function here runs under ``jax.jit`` / ``tf.function``: the tables are constants, the zero points may be tensors.
+(signed tables, JAX; the default on a GPU: `tfaxdnn.ops.lowrank_bf16`) multiplies the same int8 values, exact in
+bfloat16, with float32 accumulation in chunks whose partial sums stay below 2**24, and convolves the re-coded input
+directly (no im2col: 1.5-2x faster on an H100 than the float32 GEMMs at full precision,
+benchmarks/gpu_conv_probe.py). There the convolution algorithm is cuDNN's, chosen by XLA's autotuner: an algorithm
+that transformed its operands (Winograd, FFT) could round; none did on the probe's shapes or the models' 10,000
+images (measured, not proven). Every function here runs under ``jax.jit`` / ``tf.function``: the tables are
+constants, the zero points may be tensors.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ import numpy as np
 from tfaxdnn.multipliers import resolve
 from tfaxdnn.ops import backend
 from tfaxdnn.ops.arguments import padding_mode, pair
-from tfaxdnn.ops.lowrank_form import (F32_EXACT, LowRankForm, chunks, exact_gemm, form_of, gemm_precision,
-                                      int8_gemm, int_dtype)
+from tfaxdnn.ops.lowrank_bf16 import (bf16_acc, bf16_depthwise_acc, bf16_depthwise_fits, bf16_table,
+                                      bf16_weights)
+from tfaxdnn.ops.lowrank_form import (LowRankForm, add_group, chunks, exact_gemm, form_of, gemm_precision, int8_gemm,
+                                      int_dtype)
 
 __all__ = ["lowrank_conv2d", "lowrank_depthwise_conv2d", "lowrank_matmul", "matmul_acc", "conv2d_acc",
            "depthwise_acc", "depthwise_int_dtype", "depthwise_precision", "same_pads"]
@@ -72,15 +75,6 @@ def _acc_from_groups(form: LowRankForm, precision: str, features, weights, taps:
     return out
 
 
-def _add_group(g, part, acc, num):
-    """``(acc, num)`` with the int32 sums ``part`` of int8 group ``g``, scaled, added to the exact part or the
-    numerator (divided by ``d`` later)."""
-    part = part if g.scale == 1 else part * g.scale
-    if g.numerator:
-        return acc, (part if num is None else num + part)
-    return (part if acc is None else acc + part), num
-
-
 def _int8_acc(form: LowRankForm, features, weights, taps: int, zw, a_sums):
     """The ``"int8"`` form (`LowRankForm.int8_groups`): int32 accumulators ``sum T[a, w] - z_w sum a`` from integer
     GEMMs; ``features(table)`` / ``weights(table)`` as in `_acc_from_groups` (int8 tables, weight codes
@@ -97,55 +91,10 @@ def _int8_acc(form: LowRankForm, features, weights, taps: int, zw, a_sums):
             part = int8_gemm(features(g.a_tab), b, taps, cols, n, per)     # [n, M, O]
         else:
             part = backend.int8_matmul(features(g.a_tab), b)
-        acc, num = _add_group(g, part, acc, num)
+        acc, num = add_group(g, part, acc, num)
     if num is not None:
         acc = acc + ops.sum(ops.floor_divide(num, form.d), axis=0)
     return acc - ops.expand_dims(a_sums(), -1) * ops.reshape(zw, (1, -1))
-
-
-def _bf16_acc(form: LowRankForm, product, units: int, unit_taps: int):
-    """The ``"bfloat16"`` form: int32 ``sum T[a, w] - z_w sum a`` from the int8 values of `LowRankForm.int8_groups`
-    (the product group's weights being ``w - z_w``, `_bf16_weights`), exact in bfloat16, multiplied with float32
-    accumulation (`backend.bf16_conv`, `backend.bf16_matmul`).
-
-    ``product(group, s, e)`` gives the float32 sums of ``units`` ``s .. e-1`` (a unit: one input channel's
-    ``unit_taps = kh*kw`` taps of a convolution, or one column of a matmul). Each call covers few enough units that
-    every partial sum stays below 2**24 (a group's ``tap_bound / scale`` bounds one tap's sum of absolute products),
-    so float32 rounds nothing in any order of accumulation; the calls are added in int32, scaled, and a ``d > 1``
-    numerator is divided per chunk of units that cannot wrap int32 (each tap's numerator is a multiple of ``d``)."""
-    groups = form.int8_groups
-    num_bound = sum(g.tap_bound for g in groups if g.numerator) * unit_taps
-    coarse = max(1, (2 ** 31 - 1) // num_bound) if num_bound else units
-    acc = None
-    for s0 in range(0, units, coarse):
-        e0, num = min(units, s0 + coarse), None
-        for g in groups:
-            fine = (F32_EXACT - 1) // (-(-g.tap_bound // g.scale) * unit_taps)
-            if fine < 1:
-                raise ValueError(f"{form.describe()}: {unit_taps} taps of one unit exceed the exact float32 range.")
-            part = None
-            for s in range(s0, e0, fine):
-                p = ops.cast(product(g, s, min(e0, s + fine)), "int32")
-                part = p if part is None else part + p
-            acc, num = _add_group(g, part, acc, num)
-        if num is not None:
-            acc = acc + ops.floor_divide(num, form.d)
-    return acc
-
-
-def _bf16_table(table):
-    return ops.cast(ops.convert_to_tensor(np.asarray(table, np.float32)), "bfloat16")
-
-
-def _bf16_weights(g, w, off: int, zw):
-    """The weight rows ``[..., O, c]`` of group ``g`` for codes ``w [..., O]`` in bfloat16; a product group's column
-    0 is ``w - z_w`` (``zw`` scalar or ``[O]``): at most 255 in magnitude, exact in bfloat16, and within the group's
-    tap bound (`LowRankForm.product_bound`), so no ``- z_w sum a`` correction is needed."""
-    rows = ops.take(_bf16_table(g.w_tab), w + off, axis=0)
-    if not g.product:
-        return rows
-    exact = ops.cast(ops.expand_dims(w - ops.cast(zw, w.dtype), -1), "bfloat16")
-    return ops.concatenate([exact, rows[..., 1:]], axis=-1)
 
 
 def matmul_acc(a, b, form: LowRankForm, za, zw, precision: str):
@@ -170,13 +119,13 @@ def matmul_acc(a, b, form: LowRankForm, za, zw, precision: str):
 
         def product(g, s, e):  # columns s .. e-1 of a and rows of b
             if id(g) not in cache:
-                f = ops.reshape(ops.take(_bf16_table(g.a_tab), ia, axis=0), (-1, K * g.a_tab.shape[1]))
-                w_rows = _bf16_weights(g, b, form.off, zw)                               # [K, O, c]
+                f = ops.reshape(ops.take(bf16_table(g.a_tab), ia, axis=0), (-1, K * g.a_tab.shape[1]))
+                w_rows = bf16_weights(g, b, form.off, zw)                               # [K, O, c]
                 cache[id(g)] = f, ops.reshape(ops.transpose(w_rows, (0, 2, 1)), (K * g.a_tab.shape[1], -1))
             f, wb = cache[id(g)]
             cols = g.a_tab.shape[1]
             return backend.bf16_matmul(f[:, s * cols:e * cols], wb[s * cols:e * cols])
-        acc = _bf16_acc(form, product, K, 1)
+        acc = bf16_acc(form, product, K, 1)
     else:
         acc = _acc_from_groups(form, precision, features, weights, K, zw)
     sw = ops.sum(ops.cast(b, idt) - ops.reshape(zw, (1, -1)), axis=0)  # sum_k (w_k - z_w), [O]
@@ -247,14 +196,14 @@ def conv2d_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, dilations
 
         def product(g, s, e):  # input channels s .. e-1
             if id(g) not in cache:
-                f = ops.take(_bf16_table(g.a_tab), ix, axis=0)                         # [N, Hp, Wp, C, c]
-                k = ops.transpose(_bf16_weights(g, w, form.off, zw), (0, 1, 2, 4, 3))
+                f = ops.take(bf16_table(g.a_tab), ix, axis=0)                         # [N, Hp, Wp, C, c]
+                k = ops.transpose(bf16_weights(g, w, form.off, zw), (0, 1, 2, 4, 3))
                 cache[id(g)] = (ops.reshape(f, (-1, int(f.shape[1]), int(f.shape[2]), c * g.a_tab.shape[1])),
                                 ops.reshape(k, (kh, kw, -1, o)))                        # [kh, kw, C*c, O]
             f, k = cache[id(g)]
             cols = g.a_tab.shape[1]
             return backend.bf16_conv(f[..., s * cols:e * cols], k[:, :, s * cols:e * cols], strides, dilations)
-        acc = ops.reshape(_bf16_acc(form, product, c, kh * kw), (-1, o))
+        acc = ops.reshape(bf16_acc(form, product, c, kh * kw), (-1, o))
     else:
         acc = _acc_from_groups(form, precision, features, weights, taps, zw)
     sw = ops.sum(ops.reshape(ops.cast(w, idt), (taps, o)) - ops.reshape(zw, (1, -1)), axis=0)
@@ -263,26 +212,20 @@ def conv2d_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, dilations
 
 
 def depthwise_precision(form: LowRankForm, taps: int, precision: str = "auto") -> str:
-    """``"bfloat16"`` (one grouped bfloat16 convolution of the int8 form, `_bf16_depthwise_acc`) where asked for
-    (``precision="bfloat16"``, or ``"auto"`` with ``TFAXDNN_LOWRANK_GEMM=bfloat16``); else the integer type of the
-    multiply-adds (`depthwise_int_dtype`). Unlike the GEMM layers, ``"auto"`` does not take it on a GPU by itself:
-    it is exact (tested on CPU) but has not been timed on a GPU yet. ``precision``: ``"auto"``, ``"bfloat16"`` or
-    ``"int"``."""
+    """``"bfloat16"`` (one grouped bfloat16 convolution of the int8 form, `lowrank_bf16.bf16_depthwise_acc`) where
+    asked for (``precision="bfloat16"``, or ``"auto"`` with ``TFAXDNN_LOWRANK_GEMM=bfloat16``); else the integer
+    type of the multiply-adds (`depthwise_int_dtype`). Unlike the GEMM layers, ``"auto"`` does not take it on a GPU
+    by itself: it is exact (tested on CPU) but has not been timed on a GPU yet. ``precision``: ``"auto"``,
+    ``"bfloat16"`` or ``"int"``."""
     if precision not in ("auto", "bfloat16", "int"):
         raise ValueError(f"`precision` must be auto, bfloat16 or int. Received: precision={precision!r}")
     if precision == "bfloat16" or (precision == "auto" and form.int8_groups and backend.gemm_choice() == "bfloat16"
-                                   and _bf16_depthwise_fits(form, taps)):
+                                   and bf16_depthwise_fits(form, taps)):
         gemm_precision(form, taps, "bfloat16")       # raises saying why where the form does not exist here
-        if not _bf16_depthwise_fits(form, taps):
+        if not bf16_depthwise_fits(form, taps):
             raise ValueError(f"{form.describe()}: {taps} taps per output exceed the exact bfloat16 form.")
         return "bfloat16"
     return depthwise_int_dtype(form, taps)
-
-
-def _bf16_depthwise_fits(form: LowRankForm, taps: int) -> bool:
-    groups = form.int8_groups
-    num = sum(g.tap_bound for g in groups if g.numerator) * taps
-    return num < 2 ** 31 and all(-(-g.tap_bound // g.scale) * taps < F32_EXACT for g in groups)
 
 
 def depthwise_int_dtype(form: LowRankForm, taps: int) -> str:
@@ -303,7 +246,9 @@ def depthwise_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, dilati
     (output channel ``c*M + m``) in integer multiply-adds of type ``idt`` (`depthwise_int_dtype`)."""
     kh, kw, c, m = (int(v) for v in w.shape)
     if idt == "bfloat16":
-        return _bf16_depthwise_acc(x, w, form, za, zw, strides, padding, dilations)
+        xp, oh, ow = _padded(x, za, kh, kw, strides, dilations, padding)
+        return bf16_depthwise_acc(xp, oh, ow, w, form, za, _per_channel(ops.cast(zw, "int32"), c, m), strides,
+                                  dilations)
     xp, oh, ow = _padded(ops.cast(x, idt), za, kh, kw, strides, dilations, padding)
     wi = ops.cast(w, idt)
     wp = wi - _per_channel(ops.cast(zw, idt), c, m)                # w - z_w, [kh, kw, C, M]
@@ -327,37 +272,6 @@ def depthwise_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, dilati
             acc = acc + (num if form.d == 1 else ops.floor_divide(num, form.d))
     acc = acc - ops.cast(za, idt) * ops.sum(ops.reshape(wp, (kh * kw, c, m)), axis=0)
     return ops.cast(ops.reshape(acc, (-1, oh, ow, c * m)), idt)
-
-
-def _bf16_depthwise_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, dilations):
-    """`depthwise_acc` in the ``"bfloat16"`` form: each input channel's re-coded columns of every int8 group (``c``
-    columns in all) convolved in one grouped convolution (``feature_group_count = C``) with a kernel giving each
-    group its own outputs, ``[kh, kw, c, C * G * M]``; the sums of ``kh * kw`` taps stay below 2**24
-    (`depthwise_precision` checks), then scaled, divided and added in int32."""
-    kh, kw, c, m = (int(v) for v in w.shape)
-    xp, oh, ow = _padded(x, za, kh, kw, strides, dilations, padding)
-    groups = form.int8_groups
-    n_g = len(groups)
-    zwc = _per_channel(ops.cast(zw, "int32"), c, m)                                  # scalar or [C, M]
-    f = ops.take(_bf16_table(np.hstack([g.a_tab for g in groups])), xp + form.off, axis=0)  # [N, Hp, Wp, C, ctot]
-    ctot = int(f.shape[-1])
-    f = ops.reshape(f, (-1, int(f.shape[1]), int(f.shape[2]), c * ctot))
-    blocks = []
-    for gi, g in enumerate(groups):
-        rows = ops.transpose(_bf16_weights(g, w, form.off, zwc), (0, 1, 2, 4, 3))     # [kh, kw, C, cg, M]
-        blocks.append(ops.pad(ops.expand_dims(rows, 4), [[0, 0]] * 4 + [[gi, n_g - 1 - gi], [0, 0]]))
-    k = ops.concatenate(blocks, axis=3)                                               # [kh, kw, C, ctot, G, M]
-    k = ops.reshape(ops.transpose(k, (0, 1, 3, 2, 4, 5)), (kh, kw, ctot, c * n_g * m))
-    out = backend.bf16_conv(f, k, strides, dilations, groups=c)                       # [N, OH, OW, C*G*M]
-    out = ops.cast(ops.reshape(out, (-1, oh, ow, c, n_g, m)), "int32")
-    acc = num = None
-    for gi, g in enumerate(groups):
-        acc, num = _add_group(g, out[..., gi, :], acc, num)
-    if num is not None:
-        acc = acc + ops.floor_divide(num, form.d)
-    wp = ops.cast(w, "int32") - zwc
-    acc = acc - ops.cast(za, "int32") * ops.sum(ops.reshape(wp, (kh * kw, c, m)), axis=0)
-    return ops.reshape(acc, (-1, oh, ow, c * m))
 
 
 def _per_channel(z, c: int, m: int):

@@ -27,7 +27,7 @@ from tfaxdnn.multipliers import Multiplier
 from tfaxdnn.ops import backend
 
 __all__ = ["LowRankForm", "Int8Group", "form_of", "gemm_precision", "int_dtype", "exact_gemm", "int8_gemm", "chunks",
-           "table_fingerprint", "table_fingerprint_tensor", "F32_EXACT", "F64_EXACT"]
+           "table_fingerprint", "table_fingerprint_tensor", "add_group", "F32_EXACT", "F64_EXACT"]
 
 F32_EXACT = 2 ** 24
 F64_EXACT = 2 ** 53
@@ -293,6 +293,15 @@ def _chunked(a, b, taps: int, cols: int, n: int, per: int):
         a = ops.pad(a, [[0, 0], [0, pad]])
         b = ops.pad(b, [[0, pad], [0, 0]])
     return ops.transpose(ops.reshape(a, (-1, n, width)), (1, 0, 2)), ops.reshape(b, (n, width, -1))
+
+
+def add_group(g, part, acc, num):
+    """``(acc, num)`` with the int32 sums ``part`` of int8 group ``g``, scaled, added to the exact part or the
+    numerator (divided by ``d`` later)."""
+    part = part if g.scale == 1 else part * g.scale
+    if g.numerator:
+        return acc, (part if num is None else num + part)
+    return (part if acc is None else acc + part), num
 
 
 def chunks(taps: int, tap_bound: int, limit: int):
