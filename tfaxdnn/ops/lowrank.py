@@ -243,7 +243,8 @@ def depthwise_int_dtype(form: LowRankForm, taps: int) -> str:
 
 def depthwise_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, dilations, idt: str):
     """Depthwise ``x [N, H, W, C]`` with ``w [kh, kw, C, M]`` (int32 codes): accumulators ``[N, OH, OW, C*M]``
-    (output channel ``c*M + m``) in integer multiply-adds of type ``idt`` (`depthwise_int_dtype`)."""
+    (output channel ``c*M + m``) in integer multiply-adds of type ``idt`` (`depthwise_int_dtype`), or for ``idt =
+    "bfloat16"`` one grouped bfloat16 convolution (`depthwise_precision`)."""
     kh, kw, c, m = (int(v) for v in w.shape)
     if idt == "bfloat16":
         xp, oh, ow = _padded(x, za, kh, kw, strides, dilations, padding)
