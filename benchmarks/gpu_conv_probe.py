@@ -12,6 +12,10 @@ Variants, per shape and table (milliseconds, best of ``--reps`` after a compile)
   convolutions with float32 accumulation, one per group;
 - ``conv_bf16_merged``: the same as one convolution whose kernel is block-diagonal over the groups (one gather,
   one convolution, more multiplications);
+- ``conv_bf16_fold``: the shipped ``"bfloat16"`` form (`conv2d_acc(..., "bfloat16")`: the weight zero point folded
+  into the weights, no sum-of-activations output; in the recorded 2026-12-07 run this was the probe's own copy of
+  that computation, ``conv_int8_groups(..., fold_zw=True)``); ``conv_bf16_merged_fold``: merged and folded;
+- ``conv_f16``: the float32 GEMM groups in float16 operands (integers up to 2048 exact) with float32 accumulation;
 - float convolutions of the same shape: XLA's default precision (TF32 on an H100), full float32, bfloat16.
 """
 
@@ -212,8 +216,7 @@ def main(argv=None):
                 conv_f32=lambda a, b: conv_f32_groups(a, b, form, za, zw, (s, s), "SAME", (1, 1)),
                 conv_bf16=lambda a, b: conv_int8_groups(a, b, form, za, zw, (s, s), "SAME", (1, 1), False),
                 conv_bf16_merged=lambda a, b: conv_int8_groups(a, b, form, za, zw, (s, s), "SAME", (1, 1), True),
-                conv_bf16_fold=lambda a, b: conv_int8_groups(a, b, form, za, zw, (s, s), "SAME", (1, 1), False,
-                                                             True),
+                conv_bf16_fold=lambda a, b: conv2d_acc(a, b, form, za, zw, (s, s), "SAME", (1, 1), "bfloat16"),
                 conv_bf16_merged_fold=lambda a, b: conv_int8_groups(a, b, form, za, zw, (s, s), "SAME", (1, 1),
                                                                     True, True),
                 conv_f16=lambda a, b: conv_f32_groups(a, b, form, za, zw, (s, s), "SAME", (1, 1), "float16"))

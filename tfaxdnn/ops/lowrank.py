@@ -115,17 +115,11 @@ def matmul_acc(a, b, form: LowRankForm, za, zw, precision: str):
     if precision == "int8":
         acc = _int8_acc(form, features, lambda table: weights(table, False), K, zw, lambda: ops.sum(a, axis=1))
     elif precision == "bfloat16":
-        cache = {}
-
-        def product(g, s, e):  # columns s .. e-1 of a and rows of b
-            if id(g) not in cache:
-                f = ops.reshape(ops.take(bf16_table(g.a_tab), ia, axis=0), (-1, K * g.a_tab.shape[1]))
-                w_rows = bf16_weights(g, b, form.off, zw)                               # [K, O, c]
-                cache[id(g)] = f, ops.reshape(ops.transpose(w_rows, (0, 2, 1)), (K * g.a_tab.shape[1], -1))
-            f, wb = cache[id(g)]
-            cols = g.a_tab.shape[1]
-            return backend.bf16_matmul(f[:, s * cols:e * cols], wb[s * cols:e * cols])
-        acc = bf16_acc(form, product, K, 1)
+        def operands(g):  # [N, K*c], [K*c, O]
+            f = ops.reshape(ops.take(bf16_table(g.a_tab), ia, axis=0), (-1, K * g.a_tab.shape[1]))
+            w_rows = ops.transpose(bf16_weights(g, b, form.off, zw), (0, 2, 1))           # [K, c, O]
+            return f, ops.reshape(w_rows, (K * g.a_tab.shape[1], -1))
+        acc = bf16_acc(form, operands, backend.bf16_matmul, K, 1)
     else:
         acc = _acc_from_groups(form, precision, features, weights, K, zw)
     sw = ops.sum(ops.cast(b, idt) - ops.reshape(zw, (1, -1)), axis=0)  # sum_k (w_k - z_w), [O]
@@ -192,18 +186,15 @@ def conv2d_acc(x, w, form: LowRankForm, za, zw, strides, padding: str, dilations
     if precision == "int8":
         acc = _int8_acc(form, features, lambda table: weights(table, False), taps, zw, a_sums)
     elif precision == "bfloat16":  # convolutions of the re-coded operands, no im2col
-        cache = {}
+        def operands(g):  # [N, Hp, Wp, C*c], [kh, kw, C*c, O]
+            f = ops.take(bf16_table(g.a_tab), ix, axis=0)                               # [N, Hp, Wp, C, c]
+            k = ops.transpose(bf16_weights(g, w, form.off, zw), (0, 1, 2, 4, 3))        # [kh, kw, C, c, O]
+            return (ops.reshape(f, (-1, int(f.shape[1]), int(f.shape[2]), c * g.a_tab.shape[1])),
+                    ops.reshape(k, (kh, kw, -1, o)))
 
-        def product(g, s, e):  # input channels s .. e-1
-            if id(g) not in cache:
-                f = ops.take(bf16_table(g.a_tab), ix, axis=0)                         # [N, Hp, Wp, C, c]
-                k = ops.transpose(bf16_weights(g, w, form.off, zw), (0, 1, 2, 4, 3))
-                cache[id(g)] = (ops.reshape(f, (-1, int(f.shape[1]), int(f.shape[2]), c * g.a_tab.shape[1])),
-                                ops.reshape(k, (kh, kw, -1, o)))                        # [kh, kw, C*c, O]
-            f, k = cache[id(g)]
-            cols = g.a_tab.shape[1]
-            return backend.bf16_conv(f[..., s * cols:e * cols], k[:, :, s * cols:e * cols], strides, dilations)
-        acc = ops.reshape(bf16_acc(form, product, c, kh * kw), (-1, o))
+        def multiply(f, k):
+            return backend.bf16_conv(f, k, strides, dilations)
+        acc = ops.reshape(bf16_acc(form, operands, multiply, c, kh * kw), (-1, o))
     else:
         acc = _acc_from_groups(form, precision, features, weights, taps, zw)
     sw = ops.sum(ops.reshape(ops.cast(w, idt), (taps, o)) - ops.reshape(zw, (1, -1)), axis=0)

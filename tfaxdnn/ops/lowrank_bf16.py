@@ -18,29 +18,34 @@ __all__ = ["bf16_acc", "bf16_table", "bf16_weights", "bf16_depthwise_fits", "bf1
 ops = keras.ops
 
 
-def bf16_acc(form: LowRankForm, product, units: int, unit_taps: int):
+def bf16_acc(form: LowRankForm, operands, multiply, units: int, unit_taps: int):
     """The ``"bfloat16"`` form: int32 ``sum T[a, w] - z_w sum a`` from the int8 values of `LowRankForm.int8_groups`
     (the product group's weights being ``w - z_w``, `bf16_weights`), exact in bfloat16, multiplied with float32
-    accumulation (`backend.bf16_conv`, `backend.bf16_matmul`).
+    accumulation.
 
-    ``product(group, s, e)`` gives the float32 sums of ``units`` ``s .. e-1`` (a unit: one input channel's
-    ``unit_taps = kh*kw`` taps of a convolution, or one column of a matmul). Each call covers few enough units that
-    every partial sum stays below 2**24 (a group's ``tap_bound / scale`` bounds one tap's sum of absolute products),
-    so float32 rounds nothing in any order of accumulation; the calls are added in int32, scaled, and a ``d > 1``
-    numerator is divided per chunk of units that cannot wrap int32 (each tap's numerator is a multiple of ``d``)."""
+    ``operands(group)`` gives the group's bfloat16 activations ``[..., units * c]`` and weights
+    ``[..., units * c, O]`` (unit ``u`` being columns ``u*c .. u*c + c - 1``; a unit: one input channel's
+    ``unit_taps = kh*kw`` taps of a convolution, or one column of a matmul); ``multiply(f, k)`` their float32
+    product (`backend.bf16_conv`, `backend.bf16_matmul`). Each product covers few enough units that every partial
+    sum stays below 2**24 (a group's ``tap_bound / scale`` bounds one tap's sum of absolute products), so float32
+    rounds nothing in any order of accumulation; the products are added in int32, scaled, and a ``d > 1`` numerator
+    is divided per chunk of units that cannot wrap int32 (each tap's numerator is a multiple of ``d``)."""
     groups = form.int8_groups
+    ops_of = [operands(g) for g in groups]
     num_bound = sum(g.tap_bound for g in groups if g.numerator) * unit_taps
     coarse = max(1, (2 ** 31 - 1) // num_bound) if num_bound else units
     acc = None
     for s0 in range(0, units, coarse):
         e0, num = min(units, s0 + coarse), None
-        for g in groups:
+        for g, (f, k) in zip(groups, ops_of):
             fine = (F32_EXACT - 1) // (-(-g.tap_bound // g.scale) * unit_taps)
             if fine < 1:
                 raise ValueError(f"{form.describe()}: {unit_taps} taps of one unit exceed the exact float32 range.")
+            c = g.a_tab.shape[1]
             part = None
             for s in range(s0, e0, fine):
-                p = ops.cast(product(g, s, min(e0, s + fine)), "int32")
+                e = min(e0, s + fine)
+                p = ops.cast(multiply(f[..., s * c:e * c], k[..., s * c:e * c, :]), "int32")
                 part = p if part is None else part + p
             acc, num = add_group(g, part, acc, num)
         if num is not None:
