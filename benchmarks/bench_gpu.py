@@ -5,6 +5,8 @@
     # there (KERAS_BACKEND=jax on a GPU, no TensorFlow): the same files loaded, logits compared bit for bit,
     # throughput of the approximate and the float model on the same GPU
     KERAS_BACKEND=jax python benchmarks/bench_gpu.py measure --data .data/gpu --out $OUT
+    # here again: where the layer outputs of images whose logits differed first part from the CPU LUT op's
+    python benchmarks/bench_gpu.py trace --data .data/gpu --dumps $OUT
 
 Models: ResNet-20 and MobileNet-V2-CIFAR (the shipped reference weights where `tfaxdnn.models.available()` has them,
 else a seeded initialisation, said in the output); every approximable layer gets a signed EvoApprox8b table, cycling
@@ -91,13 +93,48 @@ def _throughput(model, x, batch: int, reps: int) -> float:
     return len(x) / best
 
 
+def _layer_outputs(model, x) -> dict:
+    """Every layer's output of a functional ``model`` on ``x``, by layer name."""
+    import keras
+    layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
+    probe = keras.Model(model.inputs, [l.output for l in layers])
+    return {l.name: np.asarray(o) for l, o in zip(layers, probe.predict(x, verbose=0))}
+
+
+def trace(args) -> None:
+    """Where the GPU's layer outputs (`measure`'s ``*_layers.npz``) first differ from the CPU LUT op's."""
+    import keras
+
+    from tfaxdnn.layers import use_path
+    with np.load(os.path.join(args.data, "test_images.npz")) as f:
+        x = f["x"].astype("float32") / 255.0
+    for name in sorted(os.listdir(args.dumps)):
+        if not name.endswith("_layers.npz"):
+            continue
+        arch = next(a for a in ARCHS if name.startswith(a + "_"))
+        gpu = dict(np.load(os.path.join(args.dumps, name)))
+        rows = gpu.pop("rows")
+        approx = keras.models.load_model(os.path.join(args.data, f"{arch}_approx.keras"), compile=False)
+        with use_path("lut"):
+            cpu = _layer_outputs(approx, x[rows])
+        print(name, "rows", rows.tolist())
+        for layer in cpu:  # model order
+            a, b = cpu[layer], gpu[layer]
+            n = int((a != b).sum())
+            if n:
+                i = np.unravel_index(np.argmax(np.abs(a - b)), a.shape)
+                print(f"  {layer}: {n} of {a.size} values differ, max {np.abs(a - b).max():.6g} at {i}: "
+                      f"cpu {a[i]!r} gpu {b[i]!r}")
+
+
 def measure(args) -> None:
     import keras
 
     from tfaxdnn.layers import use_path
     prepared = json.load(open(os.path.join(args.data, "prepared.json")))
     with np.load(os.path.join(args.data, "test_images.npz")) as f:
-        x, y = f["x"].astype("float32") / 255.0, f["y"]
+        x, y = f["x"][:args.images].astype("float32") / 255.0, f["y"][:args.images]
+    os.makedirs(args.out, exist_ok=True)
     device = keras.backend.backend()
     if device == "jax":
         import jax
@@ -106,7 +143,7 @@ def measure(args) -> None:
                prepared=prepared)
     for arch in ARCHS:
         float_model = keras.models.load_model(os.path.join(args.data, f"{arch}_float.keras"), compile=False)
-        ref = np.load(os.path.join(args.data, f"{arch}_lut_logits.npy"))
+        ref = np.load(os.path.join(args.data, f"{arch}_lut_logits.npy"))[:len(x)]
         float_ips = _throughput(float_model, x, args.batch, args.reps)
         out[arch] = dict(float_images_per_s=round(float_ips))
         for gemm in args.gemm.split(","):
@@ -117,16 +154,19 @@ def measure(args) -> None:
                 logits = approx.predict(x, batch_size=500, verbose=0)
                 first_s = time.perf_counter() - t
                 same = np.array_equal(logits.view(np.uint32), ref.view(np.uint32))
-                rows = int((logits != ref).any(axis=1).sum())
+                differ = np.flatnonzero((logits != ref).any(axis=1))
+                rows = int(len(differ))
                 approx_ips = _throughput(approx, x, args.batch, args.reps)
+                if len(differ):  # every layer's output on the differing images, for `trace` on the CPU
+                    np.savez(os.path.join(args.out, f"{arch}_{gemm}_layers.npz"), rows=differ[:8],
+                             **_layer_outputs(approx, x[differ[:8]]))
             out[arch][f"gemm_{gemm}"] = dict(
-                bit_identical=bool(same), rows_differing=rows, max_abs_diff=float(np.abs(logits - ref).max()),
+                bit_identical=bool(same), rows_differing=rows, differing_rows=differ[:20].tolist(), max_abs_diff=float(np.abs(logits - ref).max()),
                 accuracy=float((logits.argmax(1) == y).mean()), first_predict_seconds=round(first_s, 2),
                 approx_images_per_s=round(approx_ips), approx_over_float_time=round(float_ips / approx_ips, 2))
             print(arch, gemm, out[arch][f"gemm_{gemm}"], flush=True)
         os.environ.pop("TFAXDNN_LOWRANK_GEMM", None)
         print(arch, "float images/s", out[arch]["float_images_per_s"], flush=True)
-    os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "bench_gpu.json"), "w") as f:
         json.dump(out, f, indent=1)
 
@@ -140,14 +180,18 @@ def main(argv=None):
     pr.add_argument("--out", required=True)
     me = sub.add_parser("measure")
     me.add_argument("--data", required=True)
+    me.add_argument("--images", type=int, default=None, help="the first N prepared images (default: all)")
     me.add_argument("--batch", type=int, default=1000)
     me.add_argument("--reps", type=int, default=3)
     me.add_argument("--gemm", default="auto",
                     help="GEMM forms of the low-rank path to measure, comma-separated (TFAXDNN_LOWRANK_GEMM: auto, float, "
                          "bfloat16, int8)")
     me.add_argument("--out", required=True)
+    tr = sub.add_parser("trace")
+    tr.add_argument("--data", required=True)
+    tr.add_argument("--dumps", required=True, help="the folder of measure's *_layers.npz")
     args = p.parse_args(argv)
-    prepare(args) if args.verb == "prepare" else measure(args)
+    dict(prepare=prepare, measure=measure, trace=trace)[args.verb](args)
 
 
 if __name__ == "__main__":
