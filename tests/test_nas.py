@@ -17,7 +17,8 @@ from tfaxdnn.data import load_mnist, preprocess_mnist
 from tfaxdnn.search.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tfaxdnn.search.nas import IntegerResetMutation, NASConfig, XAINASProblem, compare_with_alwann, run_xainas
 from tfaxdnn.search.nas.fronts import hypervolume, pareto_front
-from tfaxdnn.search.nas.genome import GenomeSpace, block_genes, xaigen_seed_genomes
+from tfaxdnn.search.nas.genome import GenomeSpace, block_genes, uniform_genomes, xaigen_seed_genomes
+from tfaxdnn.search.nas.seeding import initial_population
 from tfaxdnn.search.nas.operators import SkipAwareMutation, biased_random, skip_bound_repair
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,6 +94,27 @@ def test_xaigen_seeds_follow_importance():
     assert seeds[:, 0].max() == 2 and seeds[:, 5].max() == 0         # least important: most aggressive; output: no skip
     assert seeds[:, 1].max() == 10                                   # t_p 0.8 on ẑ=0 capped at max_skip 0.5
     assert (seeds >= space.lower).all() and (seeds <= space.upper).all()
+
+
+def test_xaigen_seeds_keep_the_output_gene_exact_and_uniform_plans():
+    space = GenomeSpace.build(["a", "b", "c"], "c", MULTS, max_skip=0.5)
+    scores = {"a": 3.0, "b": 10.0, "c": 1.0}                          # the output layer has the lowest conductance
+    ranked = xaigen_seed_genomes(space, scores, n_seeds=8, output_important=False)
+    assert ranked[:, 4].max() == len(MULTS) - 1                       # ranked by conductance: most aggressive
+    kept = xaigen_seed_genomes(space, scores, n_seeds=8)
+    assert (kept[:, 4] == 0).all() and (kept[:, 5] == 0).all()        # output gene exact, never skipped
+    assert kept[:, 0].max() == len(MULTS) - 1 and (kept[:, 2] == 0).all()   # hidden genes normalised among themselves
+    u = uniform_genomes(space)
+    assert u.tolist() == [[m, 0] * 3 for m in range(1, len(MULTS))]
+    cfg = NASConfig(multipliers=MULTS, pop_size=12, n_seeds=4)
+    from tfaxdnn.search.xaigen import Importance
+    X, sources = initial_population(space, cfg, Importance(["a", "b", "c"], scores, {}))
+    assert len(X) == 12 and len({tuple(x) for x in X}) == 12
+    assert [sources[space.key(g)] for g in u] == ["uniform"] * len(u)     # after the (absent) refined seeds, first
+    assert X[:len(u)].tolist() == u.tolist() and "xaigen_seed" in sources.values()
+    plain = initial_population(space, dataclasses.replace(cfg, uniform_seeds=False), Importance(["a", "b", "c"],
+                                                                                                 scores, {}))[1]
+    assert "uniform" not in plain.values()
 
 
 def test_reset_mutation_stays_in_bounds_and_changes_genes():
@@ -233,7 +255,7 @@ def test_serial_search_outputs(setup):
     assert r.candidates == budget and len(r.records) <= budget and len(r.hypervolume) == TINY["generations"] + 1
     assert all(b >= a for a, b in zip(r.hypervolume, r.hypervolume[1:]))        # archive HV never falls
     assert len({rec["genome"] for rec in r.records}) == len(r.records)           # each genome evaluated once
-    assert {rec["source"] for rec in r.records if rec["generation"] == 0} <= {"xaigen_seed", "random"}
+    assert {rec["source"] for rec in r.records if rec["generation"] == 0} <= {"xaigen_seed", "uniform", "random"}
     assert any(rec["source"] == "xaigen_seed" for rec in r.records)
     assert r.front and all(f["accuracy"]["validation"] >= r.accuracy_floor for f in r.front)
     assert all(set(f["accuracy"]) == {"validation", "confirmation", "test"} for f in r.front)

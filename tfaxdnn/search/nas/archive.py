@@ -8,7 +8,7 @@ genome, plan, feasibility) and gives pymoo the objective and constraint values o
 from __future__ import annotations
 
 import json
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -26,7 +26,8 @@ class Archive:
         space: the genome space (genome keys, plans).
         objectives: `OBJECTIVES` names, in the problem's order.
         floor: the float model's validation accuracy minus the budget.
-        seed_keys: genomes of the initial population that are XAI-Gen seeds (their records' ``source``).
+        seed_keys: ``{genome: source}`` of the initial population's seeds (``"xaigen_seed"``, ``"uniform"``: their
+            records' ``source``); a set (checkpoints before the uniform seeds): all XAI-Gen seeds.
         max_drop: the budget the upper bound of a candidate's paired drop must meet (`fronts.record_feasible`);
             None: the accuracy floor (the rule of checkpoints written before the paired bound).
     """
@@ -35,7 +36,8 @@ class Archive:
                  seed_keys: Iterable[str] = (), max_drop: Optional[float] = None):
         self.records, self.space, self.objectives, self.floor = records, space, tuple(objectives), float(floor)
         self.max_drop = max_drop
-        self.seed_keys = set(seed_keys)
+        self.seed_keys = (dict(seed_keys) if isinstance(seed_keys, Mapping) else
+                          {k: "xaigen_seed" for k in seed_keys})
         self.index = {r["genome"]: i for i, r in enumerate(records)}
 
     def __len__(self) -> int:
@@ -50,7 +52,7 @@ class Archive:
 
     def add(self, key: str, metrics: dict, generation: int) -> dict:
         """Archives the worker's ``metrics`` of genome ``key`` evaluated in ``generation``; returns the record."""
-        source = "offspring" if generation else ("xaigen_seed" if key in self.seed_keys else "random")
+        source = "offspring" if generation else self.seed_keys.get(key, "random")
         rec = {"id": len(self.records), "generation": generation, "source": source, "genome": key,
                "plan": json.dumps(self.space.to_plan(self.space.from_key(key)).to_dict()["layers"]), **metrics}
         rec["feasible"] = record_feasible(rec, self.floor, self.max_drop)

@@ -17,7 +17,8 @@ OBJECTIVES = {"accuracy": "error", "energy": "relative_energy", "latency": "late
 MODES = ("xainas", "alwann")
 #: Settings added after checkpoints were first written, with their defaults: left out of a run's settings
 #: fingerprint while at the default, so that checkpoints written before them resume.
-LATER_DEFAULTS = {"xaigen_selection": "conductance", "xaigen_refine": "first"}
+LATER_DEFAULTS = {"xaigen_selection": "conductance", "xaigen_refine": "first", "uniform_seeds": True,
+                  "seed_output_exact": True}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,10 @@ class NASConfig(SearchConfig):
         pop_size, n_offsprings, generations: NSGA-II budget (generation 0 = the initial population).
         mutation_prob: per-gene probability of a random reset; crossover_prob: SBX probability per mating.
         n_seeds, seed_t_p_max, seed_t_c: XAI-Gen seeds (see `xaigen_seed_genomes`).
+        uniform_seeds: XAI-NAS only: the uniform plans (every gene on one multiplier, for each multiplier;
+            `uniform_genomes`) join the initial population after the refined seeds.
+        seed_output_exact: the sweep seeds keep the output layer's gene exact (``output_important`` of
+            `xaigen_seed_genomes`) instead of ranking it by its conductance.
         multipliers: candidate multipliers (sorted by MAE, exact first, by `GenomeSpace`).
         max_skip, skip_step: skip levels 0, step, ..., max_skip (the output layer never skips).
         genes: ``"layer"`` or ``"block"`` (one gene per residual block).
@@ -78,6 +83,8 @@ class NASConfig(SearchConfig):
     max_evaluations: Optional[int] = None
     xaigen_selection: str = "conductance"
     xaigen_refine: str = "first"
+    uniform_seeds: bool = True
+    seed_output_exact: bool = True
 
     def __post_init__(self):
         super().__post_init__()

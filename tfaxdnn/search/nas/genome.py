@@ -17,7 +17,7 @@ import numpy as np
 from tfaxdnn import multipliers as _mult
 from tfaxdnn.plan import LayerPlan, Plan
 
-__all__ = ["GenomeSpace", "block_genes", "xaigen_seed_genomes"]
+__all__ = ["GenomeSpace", "block_genes", "xaigen_seed_genomes", "uniform_genomes"]
 
 _BLOCK = re.compile(r"^(.*?block\d+)(?:_|$)")
 
@@ -174,21 +174,41 @@ class GenomeSpace:
                 "weight_mapping": self.weight_mapping}
 
 
+def uniform_genomes(space: GenomeSpace) -> np.ndarray:
+    """The uniform plans: for each approximate multiplier (MAE order) every gene on it, nothing skipped (the
+    candidates XAI-Gen's ``uniform_candidates`` also scores, and the homogeneous reference points)."""
+    out = np.zeros((len(space.multipliers) - 1, space.n_var), dtype=int)
+    out[:, 0::2] = np.arange(1, len(space.multipliers))[:, None]
+    return out
+
+
 def xaigen_seed_genomes(space: GenomeSpace, layer_scores: Mapping[str, float], n_seeds: int = 36,
-                        t_p_max: float = 0.8, t_c_values: Sequence[float] = (1.0, 0.75, 0.5, 0.25)) -> np.ndarray:
+                        t_p_max: float = 0.8, t_c_values: Sequence[float] = (1.0, 0.75, 0.5, 0.25),
+                        output_important: bool = True) -> np.ndarray:
     """XAI-Gen whole-model configurations (its ``sweep`` "pa" rule) at ``n_seeds`` skipping thresholds.
 
     Seed ``i`` uses ``t_p = t_p_max · i / (n_seeds − 1)`` and conductance threshold ``t_c`` cycling through
     ``t_c_values``; each gene gets ``SelectMult(ẑ, t_c)`` and skip ``t_p·(1 − ẑ)`` (capped at the gene's maximum),
     with ``ẑ`` the min-max normalised mean conductance of the gene's layers. Duplicates are dropped (order kept).
+
+    ``output_important``: the gene holding the output layer (the last layer of ``layer_scores``, model order, as in
+    XAI-Gen; it never skips) counts as the most important (``ẑ = 1``: exact in every seed) and is left out of the
+    normalisation. Its conductance is not comparable
+    with the hidden layers' (its errors reach the logits with nothing downstream to absorb them): on the retrained
+    ResNet-8 its low conductance gave it mul8s_1L2N in every seed, and none of 106 such candidates met a 1-point
+    budget.
     """
     from tfaxdnn.search.xaigen import select_multiplier, skip_fraction
 
     if n_seeds < 1:
         return np.zeros((0, space.n_var), dtype=int)
     raw = np.array([np.mean([layer_scores[n] for n in members]) for _, members in space.genes], dtype=float)
-    span = (raw.max() - raw.min()) or 1.0
-    z = (raw - raw.min()) / span
+    out_gene = next(i for i, (_, members) in enumerate(space.genes) if list(layer_scores)[-1] in members)
+    hidden = np.delete(raw, out_gene) if output_important and len(raw) > 1 else raw
+    span = (hidden.max() - hidden.min()) or 1.0
+    z = np.clip((raw - hidden.min()) / span, 0.0, 1.0)
+    if output_important:
+        z[out_gene] = 1.0
     out = []
     for i in range(n_seeds):
         t_p = t_p_max * i / max(n_seeds - 1, 1)

@@ -25,10 +25,12 @@ def save_generations_plot(results: Mapping[str, object], path: str) -> None:
         sc = ax.scatter([r["relative_energy"] for r in recs], [100 * r["accuracy"] for r in recs], c=gen,
                         cmap="viridis", s=14, alpha=0.8, label=f"{_LABEL.get(main_mode, main_mode)} candidates")
         fig.colorbar(sc, ax=ax, label="generation")
-        seeds = [r for r in recs if r["source"] == "xaigen_seed"]
-        if seeds:
-            ax.scatter([r["relative_energy"] for r in seeds], [100 * r["accuracy"] for r in seeds], marker="*",
-                       s=90, facecolor="none", edgecolor="red", label="XAI-Gen seeds")
+        for source, marker, label in (("xaigen_seed", "*", "XAI-Gen seeds"), ("uniform", "s", "uniform plans")):
+            seeds = [r for r in recs if r["source"] == source]
+            if seeds:
+                ax.scatter([r["relative_energy"] for r in seeds], [100 * r["accuracy"] for r in seeds],
+                           marker=marker, s=90 if marker == "*" else 40, facecolor="none", edgecolor="red",
+                           label=label)
     for (mode, res), style in zip(results.items(), ("k-", "C1--", "C2:")):
         front = sorted(res.front, key=lambda f: f["relative_energy"])
         if front:

@@ -1,4 +1,5 @@
-"""The initial population of an XAI-NAS run: refined XAI-Gen seeds, XAI-Gen sweep seeds, then random genomes.
+"""The initial population of an XAI-NAS run: refined XAI-Gen seeds, the uniform plans, XAI-Gen sweep seeds, then
+random genomes.
 
 The ALWANN-style baseline starts from random genomes only. Refined seeds come from full XAI-Gen runs
 (`xaigen_runs`, on the validation split); their evaluations are the seeding cost the evaluation budget counts.
@@ -9,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from typing import Set, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
 from tfaxdnn.search.nas.config import NASConfig
-from tfaxdnn.search.nas.genome import GenomeSpace, xaigen_seed_genomes
+from tfaxdnn.search.nas.genome import GenomeSpace, uniform_genomes, xaigen_seed_genomes
 from tfaxdnn.search.nas.operators import biased_random
 from tfaxdnn.search.selection import ValidationSizeWarning
 
@@ -62,18 +63,25 @@ def xaigen_runs(model, ev, space: GenomeSpace, importance, config: NASConfig) ->
 
 
 def initial_population(space: GenomeSpace, config: NASConfig, importance=None,
-                       refined: np.ndarray = None) -> Tuple[np.ndarray, Set[str]]:
-    """(``config.pop_size`` distinct genomes, keys of the XAI-Gen seeds among them): for XAI-NAS the ``refined``
-    genomes (`xaigen_runs`), then ``config.n_seeds`` sweep seeds from ``importance`` (`xaigen_seed_genomes`),
-    duplicates dropped; the rest random (skip-aware runs: geometric skip levels, `biased_random`), seeded by
-    ``config.seed``."""
+                       refined: np.ndarray = None) -> Tuple[np.ndarray, Dict[str, str]]:
+    """(``config.pop_size`` distinct genomes, ``{key: source}`` of the seeds among them): for XAI-NAS the ``refined``
+    genomes (`xaigen_runs`, source ``"xaigen_seed"``), the uniform plans (``config.uniform_seeds``,
+    `uniform_genomes`, source ``"uniform"``), then ``config.n_seeds`` sweep seeds from ``importance``
+    (`xaigen_seed_genomes`, ``"xaigen_seed"``), duplicates dropped (the first source kept); the rest random
+    (skip-aware runs: geometric skip levels, `biased_random`), seeded by ``config.seed``."""
     rng = np.random.default_rng(config.seed)
-    seeds = np.zeros((0, space.n_var), dtype=int)
+    sources: Dict[str, str] = {}
     if config.mode == "xainas":
         refined = np.zeros((0, space.n_var), dtype=int) if refined is None else np.asarray(refined)
-        swept = xaigen_seed_genomes(space, importance.scores, config.n_seeds, config.seed_t_p_max, config.seed_t_c)
-        seeds = np.concatenate([refined.reshape(-1, space.n_var), swept]).astype(int)
-    rows = list(dict.fromkeys(tuple(int(v) for v in g) for g in seeds))
+        uniform = uniform_genomes(space) if config.uniform_seeds else np.zeros((0, space.n_var), dtype=int)
+        swept = xaigen_seed_genomes(space, importance.scores, config.n_seeds, config.seed_t_p_max, config.seed_t_c,
+                                    output_important=config.seed_output_exact)
+        for part, source in ((refined.reshape(-1, space.n_var), "xaigen_seed"), (uniform, "uniform"),
+                             (swept, "xaigen_seed")):
+            for g in part:
+                sources.setdefault(space.key(g), source)
+    sources = dict(list(sources.items())[:config.pop_size])     # seeds beyond the population: the last sweep seeds
+    rows = [tuple(space.from_key(k).tolist()) for k in sources]
     n_space = int(np.prod(space.upper + 1, dtype=float))
     for _ in range(100 * config.pop_size):
         if len(rows) >= min(config.pop_size, n_space):
@@ -85,4 +93,4 @@ def initial_population(space: GenomeSpace, config: NASConfig, importance=None,
     if len(rows) < config.pop_size:
         raise ValueError(f"The search space has only {n_space} distinct genomes; population {config.pop_size} "
                          "cannot be filled with distinct candidates. Lower --pop.")
-    return np.array(rows, dtype=int), {space.key(g) for g in seeds}
+    return np.array(rows, dtype=int), sources
