@@ -59,10 +59,11 @@ def prepare(args) -> None:
     calib = preprocess_cifar10(xtr[:500])
     os.makedirs(args.out, exist_ok=True)
     info = {}
-    for arch in ARCHS:
+    tables = tuple(args.tables.split(",")) if args.tables else TABLES
+    for arch in args.archs.split(","):
         model, weights = _float_model(arch, args.seed)
         names = kinds.approximable_names(model)
-        plan = tfaxdnn.Plan(layers={n: TABLES[i % len(TABLES)] for i, n in enumerate(names)})
+        plan = tfaxdnn.Plan(layers={n: tables[i % len(tables)] for i, n in enumerate(names)})
         approx = tfaxdnn.approximate(model, plan, calibration_data=calib)
         with use_path("lut"):
             t = time.perf_counter()
@@ -72,7 +73,7 @@ def prepare(args) -> None:
         approx.save(os.path.join(args.out, f"{arch}_approx.keras"))
         np.save(os.path.join(args.out, f"{arch}_lut_logits.npy"), logits)
         info[arch] = dict(weights=weights, layers=len(names), tables={t: int(get(t).decomposition().rank)
-                                                                       for t in TABLES},
+                                                                       for t in tables},
                           cpu_lut_seconds=round(cpu_s, 2), cpu_lut_accuracy=float((logits.argmax(1) == yte).mean()))
         print(arch, info[arch], flush=True)
     np.savez_compressed(os.path.join(args.out, "test_images.npz"), x=xte, y=yte)
@@ -141,7 +142,7 @@ def measure(args) -> None:
         device = f"jax {jax.__version__} on {jax.devices()[0].device_kind}"
     out = dict(device=device, keras=keras.__version__, images=int(len(y)), batch=args.batch, reps=args.reps,
                prepared=prepared)
-    for arch in ARCHS:
+    for arch in [a for a in ARCHS if a in prepared]:
         float_model = keras.models.load_model(os.path.join(args.data, f"{arch}_float.keras"), compile=False)
         ref = np.load(os.path.join(args.data, f"{arch}_lut_logits.npy"))[:len(x)]
         float_ips = _throughput(float_model, x, args.batch, args.reps)
@@ -177,6 +178,8 @@ def main(argv=None):
     pr = sub.add_parser("prepare")
     pr.add_argument("--images", type=int, default=10000)
     pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--archs", default=",".join(ARCHS), help="comma-separated (default: both)")
+    pr.add_argument("--tables", default=None, help="comma-separated tables cycled over the layers (default: TABLES)")
     pr.add_argument("--out", required=True)
     me = sub.add_parser("measure")
     me.add_argument("--data", required=True)
