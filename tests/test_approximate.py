@@ -123,6 +123,38 @@ def test_residual_add_and_concatenate_graph(rng):
     np.testing.assert_allclose(ax.predict(x, verbose=0), ref, atol=0.05 * np.abs(ref).max())
 
 
+def _pairwise_mean(x):
+    """NumPy float32 reference of OrderedGlobalAveragePooling2D: positions added pairwise, then one division."""
+    n = x.shape[1] * x.shape[2]
+    v = x.reshape(len(x), n, -1).astype(np.float32)
+    while v.shape[1] > 1:
+        m = v.shape[1]
+        pairs = v[:, 0:m - m % 2:2] + v[:, 1:m - m % 2:2]
+        v = pairs if m % 2 == 0 else np.concatenate([pairs, v[:, m - 1:]], axis=1)
+    return v[:, 0] / np.float32(n)
+
+
+def test_global_average_pooling_becomes_the_ordered_one(rng, tmp_path):
+    # a float mean whose summation order every backend and device shares (the one GPU-vs-CPU difference left)
+    model = residual_model()
+    x = rng.uniform(0, 1, (16, 8, 8, 3)).astype("float32")
+    ax = tfaxdnn.approximate(model, tfaxdnn.Plan(default_multiplier="mul8s_1L2J"), calibration_data=x)
+    gap = ax.get_layer("gap")
+    assert type(gap) is tfaxdnn.layers.OrderedGlobalAveragePooling2D and type(model.get_layer("gap")) is \
+        keras.layers.GlobalAveragePooling2D                                 # the input model is left alone
+    g = rng.standard_normal((5, 7, 5, 6)).astype("float32") * 50
+    got = gap(g).numpy()
+    np.testing.assert_array_equal(got.view(np.uint32), _pairwise_mean(g).view(np.uint32))
+    np.testing.assert_allclose(got, keras.layers.GlobalAveragePooling2D()(g).numpy(), rtol=1e-5, atol=1e-4)
+    assert tfaxdnn.layers.OrderedGlobalAveragePooling2D(keepdims=True)(g).shape == (5, 1, 1, 6)
+    ax.save(tmp_path / "gap.keras")
+    loaded = keras.models.load_model(tmp_path / "gap.keras")
+    assert type(loaded.get_layer("gap")) is tfaxdnn.layers.OrderedGlobalAveragePooling2D
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), ax.predict(x, verbose=0))
+    with pytest.raises(ValueError, match="static spatial sizes"):
+        tfaxdnn.layers.OrderedGlobalAveragePooling2D()(keras.Input((None, None, 3)))
+
+
 def test_skipped_neurons_output_zero_and_are_reported(data):
     model = small_cnn()
     scores = np.array([0.5, 0.1, 0.9, 0.3])

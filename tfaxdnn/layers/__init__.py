@@ -7,8 +7,10 @@ from tfaxdnn.layers.conv import ApproxConv2D, ApproxDepthwiseConv2D
 from tfaxdnn.layers.dense import ApproxDense
 from tfaxdnn.layers.fake_quant import FakeQuant
 from tfaxdnn.layers.paths import choices, get_path, max_rank, set_max_rank, set_path, use_path
+from tfaxdnn.layers.pooling import OrderedGlobalAveragePooling2D
 
-__all__ = ["ApproxConv2D", "ApproxDepthwiseConv2D", "ApproxDense", "FakeQuant", "ApproxMixin", "custom_objects",
+__all__ = ["ApproxConv2D", "ApproxDepthwiseConv2D", "ApproxDense", "FakeQuant", "OrderedGlobalAveragePooling2D",
+           "ApproxMixin", "custom_objects",
            "weight_codes", "approximate_class", "APPROXIMATE_CLASSES", "set_path", "get_path", "use_path",
            "set_max_rank", "max_rank", "choices"]
 
@@ -29,4 +31,5 @@ def weight_codes(model) -> dict:
 
 def custom_objects() -> dict:
     """Every serialisable tfaxdnn class by name, for loaders that need explicit ``custom_objects``."""
-    return {c.__name__: c for c in (ApproxConv2D, ApproxDepthwiseConv2D, ApproxDense, FakeQuant)}
+    return {c.__name__: c for c in (ApproxConv2D, ApproxDepthwiseConv2D, ApproxDense, FakeQuant,
+                                    OrderedGlobalAveragePooling2D)}

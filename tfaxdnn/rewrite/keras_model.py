@@ -9,7 +9,8 @@ Pipeline for a float Keras 3 model (SPEC sections 2 and 4):
    the hardware multiplies with the folded weights, as an inference accelerator would;
 4. quantise the kernels (int8 symmetric per output channel for signed tables, uint8 asymmetric for unsigned),
    apply the weight mapping (`tfaxdnn.quant.weight_mapping`) and the neuron-skipping mask;
-5. clone the model graph with the approximate layers in place; every other layer keeps a copy of its weights.
+5. clone the model graph with the approximate layers in place; every other layer keeps a copy of its weights
+   (a GlobalAveragePooling2D becomes `OrderedGlobalAveragePooling2D`: the same bits on every backend and device).
 
 The input model is never modified. tf_keras models quantised with tfmot take the `tfaxdnn.rewrite.tfmot` path.
 """
@@ -26,7 +27,7 @@ import numpy as np
 from tfaxdnn import multipliers as _mult
 from tfaxdnn.core import kinds
 from tfaxdnn.core.errors import unknown_name
-from tfaxdnn.layers import approximate_class
+from tfaxdnn.layers import OrderedGlobalAveragePooling2D, approximate_class
 from tfaxdnn.plan import as_plan
 from tfaxdnn.quant import activation_params, batches, calibrate_tensors
 from tfaxdnn.quant import weight_mapping as _wm
@@ -224,6 +225,8 @@ def approximate(model, plan, calibration_data=None, importance: Optional[Mapping
             return approximate_class(kinds.kind_of(layer)).from_config(cfg)
         if layer.name in folded_bns:
             return keras.layers.Identity(name=layer.name)
+        if type(layer) is keras.layers.GlobalAveragePooling2D:  # the same bits on every backend and device
+            return OrderedGlobalAveragePooling2D.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
 
     def call(layer, *args, **kwargs):  # a folded BatchNormalization's Identity takes no mask/training arguments
