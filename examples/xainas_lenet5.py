@@ -70,6 +70,8 @@ def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
                    help="refinement passes of the --xaigen-t-p seeding runs (0: Algorithm 1 with back-off only)")
     p.add_argument("--max-evaluations", type=int, default=None,
                    help="budget of unique evaluations per search (default: XAI-NAS's, given to the baseline)")
+    p.add_argument("--no-uniform-seeds", action="store_true",
+                   help="leave the uniform plans out of XAI-NAS's first population")
     p.add_argument("--plain-operators", action="store_true",
                    help="XAI-NAS without the skip-aware mutation, biased random start and skip repair")
     p.add_argument("--no-xaigen", action="store_true", help="skip the XAI-Gen reference run")
@@ -126,6 +128,7 @@ def compare(args, model, data, test_data=None) -> dict:
                        max_accuracy_drop=args.max_accuracy_drop,
                        xaigen_t_p=[float(t) for t in args.xaigen_t_p.split(",") if t.strip()],
                        max_evaluations=args.max_evaluations, skip_aware=not args.plain_operators,
+                       uniform_seeds=not args.no_uniform_seeds,
                        xaigen_refine_passes=args.xaigen_refine_passes, xaigen_selection=args.xaigen_selection,
                        xaigen_refine=args.xaigen_refine)
     kw = dict(workers=args.workers, resume=args.resume, evaluation_samples=args.evaluation_samples,

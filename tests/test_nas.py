@@ -502,10 +502,12 @@ def test_cli_runs_a_search_through_the_main_entry_point(tmp_path):
     code = cli.main(["nas", "--model", str(tmp_path / "tiny.keras"), "--data", str(tmp_path / "data.npz"),
                      "--out", str(out), "--pop", "3", "--offsprings", "2", "--generations", "1", "--seeds", "2",
                      "--workers", "0", "--importance-samples", "10", "--calibration-samples", "20",
-                     "--multipliers", ",".join(MULTS), "--quiet"])
+                     "--multipliers", ",".join(MULTS), "--quiet", "--no-uniform-seeds"])
     assert code == 0
     saved = json.loads((out / "pareto.json").read_text())
     assert saved["candidates"] == 5 and saved["settings"]["pop_size"] == 3
+    assert saved["settings"]["uniform_seeds"] is False and saved["settings"]["seed_output_exact"] is True
+    assert ",uniform," not in (out / "evaluations.csv").read_text()
     assert len((out / "evaluations.csv").read_text().splitlines()) == 1 + saved["evaluations"]
     if any(f["accuracy"]["validation"] >= saved["accuracy_floor_validation"] for f in saved["front"]):
         assert (out / "explanations.png").stat().st_size > 0 and (out / "explanations.json").exists()

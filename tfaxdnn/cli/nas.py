@@ -57,6 +57,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--max-evaluations", type=int, default=None,
                    help="budget of unique evaluations (with --baseline alwann, default: XAI-NAS's total, "
                         "seeding included, given to the baseline)")
+    g.add_argument("--no-uniform-seeds", action="store_true",
+                   help="leave the uniform plans (every gene on one multiplier) out of XAI-NAS's first population")
+    g.add_argument("--seed-output-by-conductance", action="store_true",
+                   help="let the sweep seeds rank the output layer by its conductance (default: keep it exact)")
     g.add_argument("--plain-operators", action="store_true",
                    help="XAI-NAS without skip-aware mutation, biased random start and skip-bound repair")
     g = p.add_argument_group("robustness objective")
@@ -111,7 +115,9 @@ def run(args) -> int:
                            xaigen_t_p=[float(t) for t in args.xaigen_t_p.split(",") if t.strip()],
                            skip_aware=not args.plain_operators, xaigen_refine_passes=args.xaigen_refine_passes,
                            attack=attack, confidence=args.confidence, sequential=args.sequential,
-                           confirmation_fraction=args.confirmation_fraction)
+                           confirmation_fraction=args.confirmation_fraction,
+                           uniform_seeds=not args.no_uniform_seeds,
+                           seed_output_exact=not args.seed_output_by_conductance)
     model = common.load_model(args.model)
     data = common.load_dataset(args.data, model, args.scale)      # all four arrays: conductance needs y_train
     from tfaxdnn.search.runners import default_workers
