@@ -156,13 +156,13 @@ def measure(args) -> None:
                 first_s = time.perf_counter() - t
                 same = np.array_equal(logits.view(np.uint32), ref.view(np.uint32))
                 differ = np.flatnonzero((logits != ref).any(axis=1))
-                rows = int(len(differ))
                 approx_ips = _throughput(approx, x, args.batch, args.reps)
                 if len(differ):  # every layer's output on the differing images, for `trace` on the CPU
                     np.savez(os.path.join(args.out, f"{arch}_{gemm}_layers.npz"), rows=differ[:8],
                              **_layer_outputs(approx, x[differ[:8]]))
             out[arch][f"gemm_{gemm}"] = dict(
-                bit_identical=bool(same), rows_differing=rows, differing_rows=differ[:20].tolist(), max_abs_diff=float(np.abs(logits - ref).max()),
+                bit_identical=bool(same), rows_differing=int(len(differ)), differing_rows=differ[:20].tolist(),
+                max_abs_diff=float(np.abs(logits - ref).max()),
                 accuracy=float((logits.argmax(1) == y).mean()), first_predict_seconds=round(first_s, 2),
                 approx_images_per_s=round(approx_ips), approx_over_float_time=round(float_ips / approx_ips, 2))
             print(arch, gemm, out[arch][f"gemm_{gemm}"], flush=True)

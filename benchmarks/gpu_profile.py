@@ -1,11 +1,12 @@
 """Where an approximate model's GPU time goes: kernels of ``--passes`` ``predict`` passes, for ``nsys``.
 
     nsys profile --capture-range=cudaProfilerApi --stats=true -o $OUT/prof \\
-        python benchmarks/gpu_profile.py --model .data/gpu/resnet20_approx.keras [--float] [--batch 1000]
+        python benchmarks/gpu_profile.py --model .data/gpu/resnet20_approx.keras [--batch 1000] [--passes 3]
 
 Loads the ``.keras`` model (Keras's JAX backend), compiles and warms it up (XLA's autotuning runs then, outside the
 captured range), then brackets the timed passes with ``cudaProfilerStart``/``Stop`` so that ``nsys`` reports only
-their kernels (convolutions, gathers, fusions) and the time each kind takes.
+their kernels (convolutions, gathers, fusions) and the time each kind takes. Without ``nsys`` it prints the
+images/s of the timed passes only (float models too: the low-rank path does not touch their layers).
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@
 ``--pretrained NAME`` (a shipped reference model: ``resnet8_cifar10``, ``resnet20_cifar10``): nothing of x_test is
 searched on; the search sees the model card's 5,000 validation images of x_train, calibration the training part,
 and all 10,000 test images are held out (half confirm each answer, half verify it), as in
-``mapping_lenet5.py --pretrained``. ``--model``: a trained ResNet-8 (``--model``; e.g. ``examples/resnet_cifar10.py`` output). Runs ``tfaxdnn map``
-(`tfaxdnn.cli.map`) on a seeded ``search + verify`` subset of the test set: the search sees
+``mapping_lenet5.py --pretrained``. ``--model``: a trained ResNet-8 (e.g. ``examples/resnet_cifar10.py`` output);
+runs ``tfaxdnn map`` (`tfaxdnn.cli.map`) on a seeded ``search + verify`` subset of the test set: the search sees
 ``--search-images`` (batches of 100), every reported mapping is re-verified from its saved JSON on the other
 ``--verify-images``. Default protocol ``shared``: each method searches once per thr_avg under all queries at once.
 """

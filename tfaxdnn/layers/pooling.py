@@ -33,10 +33,7 @@ class OrderedGlobalAveragePooling2D(keras.layers.GlobalAveragePooling2D):
     def call(self, inputs):
         ops = keras.ops
         x = inputs if self.data_format == "channels_last" else ops.transpose(inputs, (0, 2, 3, 1))
-        h, w, c = (int(v) if v is not None else None for v in x.shape[1:])
-        if h is None or w is None:
-            raise ValueError(f"{self.name}: OrderedGlobalAveragePooling2D needs static spatial sizes; received an "
-                             f"input of shape {tuple(inputs.shape)}.")
+        h, w, c = (int(v) for v in x.shape[1:])          # static: `build` refuses unknown spatial sizes
         n = h * w
         x = ops.reshape(ops.cast(x, "float32"), (-1, n, c))
         while int(x.shape[1]) > 1:

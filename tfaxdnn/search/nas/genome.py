@@ -193,18 +193,20 @@ def xaigen_seed_genomes(space: GenomeSpace, layer_scores: Mapping[str, float], n
 
     ``output_important``: the gene holding the output layer (the last layer of ``layer_scores``, model order, as in
     XAI-Gen; it never skips) counts as the most important (``ẑ = 1``: exact in every seed) and is left out of the
-    normalisation. Its conductance is not comparable
-    with the hidden layers' (its errors reach the logits with nothing downstream to absorb them): on the retrained
-    ResNet-8 its low conductance gave it mul8s_1L2N in every seed, and none of 106 such candidates met a 1-point
-    budget.
+    normalisation. Its conductance is not comparable with the hidden layers' (its errors reach the logits with
+    nothing downstream to absorb them): on the retrained ResNet-8 its low conductance gave it mul8s_1L2N in every
+    seed, and none of 106 such candidates met a 1-point budget.
     """
     from tfaxdnn.search.xaigen import select_multiplier, skip_fraction
 
     if n_seeds < 1:
         return np.zeros((0, space.n_var), dtype=int)
     raw = np.array([np.mean([layer_scores[n] for n in members]) for _, members in space.genes], dtype=float)
-    out_gene = next(i for i, (_, members) in enumerate(space.genes) if list(layer_scores)[-1] in members)
-    hidden = np.delete(raw, out_gene) if output_important and len(raw) > 1 else raw
+    hidden = raw
+    if output_important:
+        output_layer = list(layer_scores)[-1]
+        out_gene = next(i for i, (_, members) in enumerate(space.genes) if output_layer in members)
+        hidden = np.delete(raw, out_gene) if len(raw) > 1 else raw
     span = (hidden.max() - hidden.min()) or 1.0
     z = np.clip((raw - hidden.min()) / span, 0.0, 1.0)
     if output_important:

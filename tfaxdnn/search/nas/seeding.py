@@ -70,7 +70,7 @@ def initial_population(space: GenomeSpace, config: NASConfig, importance=None,
     (`xaigen_seed_genomes`, ``"xaigen_seed"``), duplicates dropped (the first source kept); the rest random
     (skip-aware runs: geometric skip levels, `biased_random`), seeded by ``config.seed``."""
     rng = np.random.default_rng(config.seed)
-    sources: Dict[str, str] = {}
+    seeds: Dict[tuple, str] = {}                                  # genome -> source, first occurrence kept
     if config.mode == "xainas":
         refined = np.zeros((0, space.n_var), dtype=int) if refined is None else np.asarray(refined)
         uniform = uniform_genomes(space) if config.uniform_seeds else np.zeros((0, space.n_var), dtype=int)
@@ -79,9 +79,9 @@ def initial_population(space: GenomeSpace, config: NASConfig, importance=None,
         for part, source in ((refined.reshape(-1, space.n_var), "xaigen_seed"), (uniform, "uniform"),
                              (swept, "xaigen_seed")):
             for g in part:
-                sources.setdefault(space.key(g), source)
-    sources = dict(list(sources.items())[:config.pop_size])     # seeds beyond the population: the last sweep seeds
-    rows = [tuple(space.from_key(k).tolist()) for k in sources]
+                seeds.setdefault(tuple(int(v) for v in g), source)
+    rows = list(seeds)[:config.pop_size]                          # seeds beyond the population: the last sweep seeds
+    sources = {space.key(g): seeds[g] for g in rows}
     n_space = int(np.prod(space.upper + 1, dtype=float))
     for _ in range(100 * config.pop_size):
         if len(rows) >= min(config.pop_size, n_space):
