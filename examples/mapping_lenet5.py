@@ -10,8 +10,8 @@ Trains LeNet-5 (or loads ``--model``), then runs ``tfaxdnn map`` (`tfaxdnn.cli.m
 seeded 25 % of the test set (batches of 100), every reported mapping is re-verified on the other 75 % by a fresh
 evaluator from its saved JSON. With ``--pretrained NAME`` (a shipped reference model) nothing of x_test is searched
 on: the search sees the model card's 5,000 validation images of x_train (`tfaxdnn.data.reference_split`, passed as
-``--val-data``), calibration uses the training part only, and all 10,000 test images are held out (half confirm
-each answer, half verify it). Outputs: queries.csv, summary.json, mapping*.json (only for mappings that hold on
+``--val-data``): half of them confirm each answer and the search sees the other half; calibration uses the training
+part only, and all 10,000 test images only verify. Outputs: queries.csv, summary.json, mapping*.json (only for mappings that hold on
 the held-out images; exit code 3 when, for some query, none does), mapping_candidates.json, signal_*.png, gains.png.
 """
 
@@ -33,8 +33,8 @@ def main(argv=None):
     p.add_argument("--budget", type=int, default=30)
     p.add_argument("--modes", default="recon_evo")
     p.add_argument("--protocol", default="native", choices=("native", "query", "shared"))
-    p.add_argument("--pretrained", default=None, help="shipped reference model (e.g. lenet5_mnist): search on its "
-                                                       "card's validation images, hold out all of x_test")
+    p.add_argument("--pretrained", default=None, help="shipped reference model (e.g. lenet5_mnist): search and "
+                                                       "confirm on its card's validation images, verify on x_test")
     p.add_argument("--evaluation-samples", type=int, default=None, help="search images used (default: all)")
     args = p.parse_args(argv)
     if args.pretrained:
@@ -67,8 +67,8 @@ def run_pretrained(args) -> int:
     from tfaxdnn.models import pretrained
 
     pretrained(args.pretrained).save(model_path)
-    print(f"{args.pretrained}: search on the {len(val)} validation images of {src} (split {digest[:12]}), "
-          f"calibration on {len(cal)} training images, all {len(xte)} test images held out")
+    print(f"{args.pretrained}: search and confirmation on the {len(val)} validation images of {src} (split "
+          f"{digest[:12]}), calibration on {len(cal)} training images, all {len(xte)} test images verify only")
     extra = ["--evaluation-samples", str(args.evaluation_samples)] if args.evaluation_samples else []
     return cli.main(["map", "--model", model_path, "--data", data, "--val-data", val_data, "--query", args.queries,
                      "--thr-avg", args.thr_avg, "--budget", str(args.budget), "--modes", args.modes,

@@ -8,8 +8,9 @@
                                        [--verify-images 8000] --out DIR
 
 ``--pretrained NAME`` (a shipped reference model: ``resnet8_cifar10``, ``resnet20_cifar10``): nothing of x_test is
-searched on; the search sees the model card's 5,000 validation images of x_train, calibration the training part,
-and all 10,000 test images are held out (half confirm each answer, half verify it), as in
+searched on; the model card's 5,000 validation images of x_train are split in half (the search's images and the
+confirmation slice that re-checks each answer), calibration uses the training part, and all 10,000 test images only
+verify, as in
 ``mapping_lenet5.py --pretrained``. ``--model``: a trained ResNet-8 (e.g. ``examples/resnet_cifar10.py`` output);
 runs ``tfaxdnn map`` (`tfaxdnn.cli.map`) on a seeded ``search + verify`` subset of the test set: the search sees
 ``--search-images`` (batches of 100), every reported mapping is re-verified from its saved JSON on the other
@@ -28,9 +29,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="a trained .keras model (searched on a slice of x_test)")
     p.add_argument("--pretrained", default=None, help="shipped reference model (resnet8_cifar10, resnet20_cifar10): "
-                                                       "search on its card's validation images, hold out x_test")
+                                                       "search and confirm on its card's validation images, verify on x_test")
     p.add_argument("--evaluation-samples", type=int, default=None,
-                   help="--pretrained: validation images the search uses (default: all 5,000)")
+                   help="--pretrained: validation images the search uses (default: the "
+                                                             "2,500 the confirmation slice leaves)")
     p.add_argument("--data", default=None, help="cifar10 npz (default: a found copy)")
     p.add_argument("--queries", default="all")
     p.add_argument("--thr-avg", default="1")

@@ -176,9 +176,9 @@ def test_transform_graph_is_a_verb_and_a_command(tmp_path, capsys):
     assert exc.value.code == 0 and capsys.readouterr().out.startswith("usage: tfaxdnn-transform-graph")
 
 
-def test_map_with_a_separate_validation_file(files):
+def test_map_with_a_separate_validation_file(files, capsys):
     rng = np.random.default_rng(1)
-    for name, n_test in (("map.npz", 240), ("val.npz", 100)):      # the per-batch signal needs batches of 100
+    for name, n_test in (("map.npz", 240), ("val.npz", 260)):      # the per-batch signal needs batches of 100
         np.savez(files / name, x_train=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8), y_train=np.zeros(40, int),
                  x_test=rng.integers(0, 256, (n_test, 8, 8), dtype=np.uint8), y_test=rng.integers(0, 3, n_test))
     out = files / "map_val"
@@ -187,6 +187,16 @@ def test_map_with_a_separate_validation_file(files):
                      "--baselines", "none", "--calibration-samples", "32", "--quiet"])
     assert code in (0, 3)
     summary = json.loads((out / "summary.json").read_text())
-    # all of --data's x_test is held out: half re-checks the answers, half verifies them
-    assert summary["search_images"] == 100 and summary["confirmation_images"] == summary["verify_images"] == 120
+    # the validation file is split into the search's images and the confirmation slice (a fallback is chosen there,
+    # never on test images); all of --data's x_test only verifies
+    assert (summary["search_images"], summary["confirmation_images"], summary["verify_images"]) == (130, 130, 240)
+    assert summary["confirmation_from"] == "validation"
+    np.savez(files / "small_val.npz", **{**dict(np.load(files / "val.npz")), "x_test": np.zeros((150, 8, 8), np.uint8),
+                                         "y_test": np.zeros(150, int)})
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["map", "--model", str(files / "m.keras"), "--data", str(files / "map.npz"), "--val-data",
+                  str(files / "small_val.npz"), "--out", str(out), "--quiet"])
+    assert exc.value.code == 2
+    assert "give 75 search and 75 confirmation images" in capsys.readouterr().err
     assert summary["val_data"] == str(files / "val.npz")

@@ -1,12 +1,16 @@
 """``tfaxdnn map``: fine-grain weight-to-approximation mapping of a reconfigurable multiplier under STL queries.
 
 The search selects on a seeded ``--validation-fraction`` of ``x_test`` (the paper uses 25 %), or on the ``x_test`` of
-``--val-data``; its queries' mean-drop term is checked on the upper ``--confidence`` bound of the mean drop. The
-held-out images (the rest of ``x_test``; with ``--val-data``: all of ``--data``'s) are split:
-``--confirmation-fraction`` of them re-check each method's answer (its best mapping satisfying the query must hold
-there too, else its next one that does; `tfaxdnn.search.mapping.confirm`), the rest verifies what was confirmed
-(reported only, ``verify_*`` columns; each mapping is re-loaded from its JSON and re-evaluated by a fresh
-evaluator).
+``--val-data``; its queries' mean-drop term is checked on the upper ``--confidence`` bound of the mean drop.
+``--confirmation-fraction`` of the images that choose re-check each method's answer (its best mapping satisfying the
+query must hold there too, else its next one that does; `tfaxdnn.search.mapping.confirm`), and images that choose
+nothing verify what was confirmed (reported only, ``verify_*`` columns; each mapping is re-loaded from its JSON and
+re-evaluated by a fresh evaluator):
+
+- with ``--val-data``, the confirmation slice is that share of the validation images (disjoint from the search's) and
+  all of ``--data``'s ``x_test`` verifies: the test images choose nothing, not even a fallback;
+- without it, ``x_test`` is all there is: the rest of it after the search's share is split into the confirmation
+  slice and the verification images.
 
 Writes to ``--out``: ``mapping.json`` (the confirmed mapping of ours for the first query, a plan:
 ``tfaxdnn.Plan.from_json``) and ``mapping_<query>_<thr_avg>.json`` per query, **only** for mappings that hold on the
@@ -56,8 +60,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="baselines under their own Q7 constraint (paper, default), under each query, or 'shared': "
                         "every method searches once per thr_avg under all its queries and reports each query's best")
     common.selection_args(p, sequential=False, fraction=0.5,
-                          confirmation_help="share of the held-out images that re-check each answer (the rest "
-                                            "verifies it; default 0.5; each part needs at least 100 images)")
+                          confirmation_help="share of the images that re-check each answer: with --val-data, of "
+                                            "its images (the search gets the rest, all of --data's x_test verifies); "
+                                            "without, of the x_test images the search does not see (the rest "
+                                            "verifies; default 0.5; each part needs at least 100 images)")
     common.seed_arg(p)
     common.quiet_arg(p, "no progress bars")
     p.set_defaults(func=run)
@@ -122,6 +128,20 @@ def _split_held_out(x, y, fraction, seed):
     return (x_con, y_con), (x_ver, y_ver)
 
 
+def _split_validation(x, y, fraction, seed):
+    """``(search, confirmation)`` parts of the ``--val-data`` images (`tfaxdnn.search.selection.confirmation_split`)."""
+    from tfaxdnn.search.selection import confirmation_split
+
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"--confirmation-fraction must lie in (0, 1). Received: {fraction!r}")
+    search, confirm = confirmation_split(x, y, fraction, seed)
+    if min(len(search[0]), len(confirm[0])) < 100:
+        raise ValueError(f"The {len(x)} images of --val-data give {len(search[0])} search and {len(confirm[0])} "
+                         "confirmation images; each part needs at least 100 (one batch of the per-batch signal): "
+                         "pass more validation images or another --confirmation-fraction.")
+    return search, confirm
+
+
 def run(args) -> int:
     import dataclasses
 
@@ -139,12 +159,13 @@ def run(args) -> int:
         baselines = [] if args.baselines.strip().lower() == "none" else [
             b.strip() for b in args.baselines.split(",") if b.strip()]
         accelerator = common.accelerator(args.accelerator)
-        if val is None:  # the search sees --validation-fraction of x_test, the rest is held out
+        if val is None:  # the search sees --validation-fraction of x_test, the rest confirms and verifies
             x_eval, y_test = _subset(x_eval, y_test, args.evaluation_samples, args.seed)
             (x_val, y_val), (x_hold, y_hold) = split_data(x_eval, y_test, args.validation_fraction, args.seed)
-        else:  # the search sees --val-data's x_test, all of --data's x_test is held out
-            (x_val, y_val), (x_hold, y_hold) = _subset(*val, args.evaluation_samples, args.seed), (x_eval, y_test)
-        confirm, verify = _split_held_out(x_hold, y_hold, args.confirmation_fraction, args.seed)
+            confirm, verify = _split_held_out(x_hold, y_hold, args.confirmation_fraction, args.seed)
+        else:  # --val-data's x_test: the search's part and the confirmation slice; all of --data's x_test verifies
+            (x_val, y_val), confirm = _split_validation(*val, args.confirmation_fraction, args.seed)
+            (x_val, y_val), verify = _subset(x_val, y_val, args.evaluation_samples, args.seed), (x_eval, y_test)
 
         def evaluator(data, split):
             return Evaluator(model, data, x_cal, accelerator=accelerator, batch_size=args.batch_size,
@@ -218,6 +239,7 @@ def run(args) -> int:
     summary = {"model": args.model, "data": args.data, "multiplier": problem.multiplier.describe(),
                "budget": args.budget, "seed": args.seed, "protocol": args.protocol, "confidence": args.confidence,
                "search_images": len(x_val), "confirmation_images": len(confirm[0]), "verify_images": len(verify[0]),
+               "confirmation_from": "validation" if val is not None else "x_test",
                "exact_accuracy_search": problem.exact.accuracy, "exact_accuracy_verify": fresh.exact.accuracy,
                "answer_written": os.path.exists(main), "queries_without_answer": failed,
                **({"val_data": args.val_data} if args.val_data else {}), "rows": records}
