@@ -77,6 +77,15 @@ def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
     p.add_argument("--no-xaigen", action="store_true", help="skip the XAI-Gen reference run")
     p.add_argument("--xaigen-drops", default=None,
                    help="max accuracy drops of the XAI-Gen reference runs (default: --max-accuracy-drop)")
+    p.add_argument("--pack", default=None,
+                   help="with --pretrained: the images of examples/search_pack.py's pack.npz instead of the dataset "
+                        "(its validation images select, its test subset reports)")
+    p.add_argument("--importance", default=None,
+                   help="XAI-NAS's conductance computed elsewhere (search_pack.py's <model>/importance.npz): placed "
+                        "in DIR/xainas/ first; needed where TensorFlow is absent")
+    p.add_argument("--calibration", default=None,
+                   help="activation ranges measured elsewhere (search_pack.py's <model>/calibration.json): placed in "
+                        "DIR/xainas/ and DIR/alwann/ first, so every machine scores the candidates alike")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=default_out)
@@ -116,9 +125,13 @@ def print_answers(rows, max_drop: float) -> None:
 def compare(args, model, data, test_data=None) -> dict:
     """Runs both searches (same budget) and XAI-Gen; prints and returns the summary. ``test_data``: report there and
     select on all of ``data``'s second pair (`--pretrained`)."""
+    import shutil
     import time
 
     from tfaxdnn.search import XAIGenConfig, run_xaigen
+    from tfaxdnn.search.calibration_file import FILE as CALIBRATION_FILE
+    from tfaxdnn.search.calibration_file import cached_calibration
+    from tfaxdnn.search.xaigen import XAIGenSearch
     from tfaxdnn.search.nas import NASConfig, compare_with_alwann, run_xainas
     from tfaxdnn.search.nas.result import comparison_summary
     from tfaxdnn.search.selection import seeded_subset, split_data
@@ -131,8 +144,15 @@ def compare(args, model, data, test_data=None) -> dict:
                        uniform_seeds=not args.no_uniform_seeds,
                        xaigen_refine_passes=args.xaigen_refine_passes, xaigen_selection=args.xaigen_selection,
                        xaigen_refine=args.xaigen_refine)
+    if args.importance:     # computed where TensorFlow is (conductance needs it): where XAI-NAS caches its own
+        os.makedirs(os.path.join(args.out, "xainas"), exist_ok=True)
+        shutil.copyfile(args.importance, os.path.join(args.out, "xainas", "importance.npz"))
+    for mode in ("xainas", "alwann") if args.calibration else ():    # where each search keeps its own
+        os.makedirs(os.path.join(args.out, mode), exist_ok=True)
+        shutil.copyfile(args.calibration, os.path.join(args.out, mode, CALIBRATION_FILE))
+    explain = {} if keras_backend() == "tensorflow" else {"explain_images": 0}   # tf-explain needs TensorFlow
     kw = dict(workers=args.workers, resume=args.resume, evaluation_samples=args.evaluation_samples,
-              validation_fraction=args.validation_fraction, test_data=test_data)
+              validation_fraction=args.validation_fraction, test_data=test_data, **explain)
     t0 = time.perf_counter()
     if args.baseline == "alwann":
         results = compare_with_alwann(model, data, args.out, config, **kw)
@@ -194,8 +214,11 @@ def compare(args, model, data, test_data=None) -> dict:
                                     refine_passes=args.xaigen_refine_passes, multipliers=space.multipliers,
                                     calibration_samples=config.calibration_samples,
                                     weight_mapping=config.weight_mapping, skip_step=config.skip_step)
-                xg = run_xaigen(model, (x_val, y_val), x_train, xcfg, importance=importance, verbose=False,
-                                test_data=test)
+                search = XAIGenSearch(model, (x_val, y_val), x_train, xcfg, importance=importance, verbose=False,
+                                      test_data=test)
+                # the NAS's activation ranges (the same images): every machine scores XAI-Gen's plans alike
+                cached_calibration(search.ev, os.path.join(args.out, "xainas", CALIBRATION_FILE))
+                xg = run_xaigen(model, (x_val, y_val), x_train, xcfg, search=search)
                 tag = f"{int(round(drop * 100))}pt" + ("" if importance is not None else "_own")
                 xg.save(os.path.join(args.out, f"xaigen_{tag}"))
                 key = space.key(space.from_plan(xg.plan))
@@ -231,13 +254,33 @@ def compare(args, model, data, test_data=None) -> dict:
     return summary
 
 
-def reference_data(name: str, path=None, seed=None):
+def keras_backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def reference_data(name: str, path=None, seed=None, pack=None):
     """``(model, ((x_fit, y_fit), (x_val, y_val)), (x_test, y_test), card)`` of a shipped reference model: the
     training part of its card's split (calibration, conductance), its validation images (selection) and all of the
-    test set (report), prepared for the model's input."""
+    test set (report), prepared for the model's input. ``pack``: `examples/search_pack.py`'s npz instead (its
+    training and test subsets, the same validation images; the split hash is checked against the card)."""
     from tfaxdnn.data import prepare_images
-    from tfaxdnn.models import pretrained
+    from tfaxdnn.models import model_card, pretrained
 
+    if pack is not None:
+        card, model = model_card(name), pretrained(name)
+        with np.load(pack) as f:
+            meta = json.loads(str(f["meta"]))
+            if meta["split_hash"] != card["split"]["hash"]:
+                raise SystemExit(f"error: {pack} packs split {meta['split_hash'][:12]}, not {name}'s "
+                                 f"{card['split']['hash'][:12]} (--pack)")
+            shape = model.input_shape
+            fit, val, test = ((prepare_images(f[f"x_{k}"], shape), f[f"y_{k}"]) for k in ("fit", "val", "test"))
+        print(f"{name}: {len(fit[0])} training / {len(val[0])} validation / {len(test[0])} test images of {pack} "
+              f"(split {meta['split_hash'][:12]}); card: float test {card['accuracy']['test']['float']:.4f} on all "
+              "test images")
+        return model, (fit, val), test, card
     card, src, (xtr, ytr), (xte, yte), train, val = card_split(name, path, seed)
     digest = card["split"]["hash"]
     model = pretrained(name)
@@ -255,7 +298,7 @@ def main(argv=None):
 
     args = parser(__doc__, "out/xainas_lenet5").parse_args(argv)
     if args.pretrained:
-        model, data, test, _ = reference_data(args.pretrained, args.data)
+        model, data, test, _ = reference_data(args.pretrained, args.data, pack=args.pack)
         return compare(args, model, data, test)
     (xtr, ytr), (xte, yte), _ = load_mnist(args.data, full=not args.subset, verbose=True)
     xtr, xte = preprocess_mnist(xtr), preprocess_mnist(xte)

@@ -24,7 +24,7 @@ def main(argv=None):
     p.set_defaults(genes="block", evaluation_samples=1000)
     args = p.parse_args(argv)
     if args.pretrained:     # select on the card's 5,000 validation images of x_train, report on all of x_test
-        model, data, test, _ = reference_data(args.pretrained, args.data)
+        model, data, test, _ = reference_data(args.pretrained, args.data, pack=args.pack)
         return compare(args, model, data, test)
     (xtr, ytr), (xte, yte), src = load_cifar10(args.data, seed=args.seed, full=not args.subset, verbose=True)
     xtr, xte = preprocess_cifar10(xtr), preprocess_cifar10(xte)

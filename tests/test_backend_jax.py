@@ -20,6 +20,7 @@ import tfaxdnn
 from tfaxdnn.layers import use_path
 from tfaxdnn.ops import nn
 from tfaxdnn.rewrite.keras_model import calibrate
+from tfaxdnn.search.evaluator import Evaluator
 
 pytest.importorskip("jax")
 
@@ -136,6 +137,14 @@ os.environ["TFAXDNN_LOWRANK_GEMM"] = "bfloat16"       # read when a layer first 
 ax = tfaxdnn.approximate(model, spec["plans"]["signed"], calibration_data=calibration)
 out["signed_bf16_predict"] = ax.predict(data, batch_size=6, verbose=0)
 del os.environ["TFAXDNN_LOWRANK_GEMM"]
+# a search's candidate evaluation under JAX (the GPU path of XAI-NAS / XAI-Gen): the Evaluator, given the ranges
+# measured under TensorFlow (`tfaxdnn.search.calibration_file`), scores the plan image for image as it does there
+from tfaxdnn.search.evaluator import Evaluator
+ev = Evaluator(model, (data, np.load(os.path.join(d, "labels.npy"))), data, calibration_samples=None)
+ev.use_calibration(calibration)
+scored = ev(spec["plans"]["signed"])
+out["evaluator_correct"], out["evaluator_energy"] = scored.correct, np.array(scored.energy_j)
+out["evaluator_device"] = np.array(backend.device())
 out["tf_modules"] = np.array(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras")))
 np.savez(os.path.join(d, "jax.npz"), **out)
 '''
@@ -199,6 +208,12 @@ def jax_run(tmp_path_factory):
     want["codes_per_channel"] = nn.quantize(tf.constant(qx), tf.constant(qs), tf.zeros(64, tf.int32), tf.int8).numpy()
     want["codes_scalar"] = nn.quantize(tf.constant(qx), tf.constant(qs[3]), tf.constant(0), tf.int8).numpy()
     want["fake_quant_many"] = tf.quantization.fake_quant_with_min_max_vars(qx, -0.61, 0.83).numpy()
+    labels = np.arange(len(data)) % 5
+    ev = Evaluator(model, (data, labels), data, calibration_samples=None)
+    ev.use_calibration(cal)
+    scored = ev(plans["signed"])
+    want["evaluator_correct"], want["evaluator_energy"] = scored.correct, scored.energy_j
+    np.save(d / "labels.npy", labels)
     model.save(d / "float.keras")
     np.save(d / "data.npy", data)
     spec = {"ranges": {k: list(v) for k, v in cal.ranges.items()}, "plans": {n: p.to_json() for n, p in plans.items()}}
@@ -226,6 +241,13 @@ def test_approximate_under_jax_gives_the_lut_op_logits(jax_run, plan):
     if plan == "signed":
         np.testing.assert_array_equal(got["signed_call"], want[plan])   # eager call, one batch
     assert np.abs(want[plan]).max() > 0
+
+
+def test_a_search_candidate_scores_alike_under_jax(jax_run):
+    want, got = jax_run
+    np.testing.assert_array_equal(got["evaluator_correct"], want["evaluator_correct"])
+    assert float(got["evaluator_energy"]) == want["evaluator_energy"]
+    assert str(got["evaluator_device"]) == "jax on CPU"
 
 
 def test_a_table_assigned_behind_the_layer_under_jax(jax_run):

@@ -105,3 +105,59 @@ def test_energy_of_reconfigurable_plans_builds_a_model_once(setup, monkeypatch):
     energies = [ev.energy(p).energy_j for p in plans]
     assert len(builds) == 1 and energies[0] != energies[1]
     assert ev(plans[1]).energy_j == pytest.approx(energies[1])
+
+
+def test_calibration_file_keeps_the_first_ranges_and_refuses_another_model(setup, tmp_path):
+    """`tfaxdnn.search.calibration_file`: the ranges written by one evaluator score the plans of the next (here
+    shifted on purpose, as another backend's float rounding would shift them); a file of other images is refused."""
+    import json
+
+    from tfaxdnn.rewrite.keras_model import Calibration
+    from tfaxdnn.search.calibration_file import cached_calibration
+    from tfaxdnn.search.checkpoint import CheckpointError
+
+    model, val, _, x_cal, _ = setup
+    path = str(tmp_path / "calibration.json")
+    first = Evaluator(model, val, x_cal, calibration_samples=100)
+    assert cached_calibration(first, path) is False                  # measured and written
+    held = json.loads(open(path).read())
+    assert held["ranges"] == {n: [float(v) for v in r] for n, r in first.calibration().ranges.items()}
+    assert held["computed_by"] == "tensorflow on CPU"
+    held["ranges"]["fc1"][1] *= 1.5                                  # another machine's (different) ranges
+    open(path, "w").write(json.dumps(held))
+    second = Evaluator(model, val, x_cal, calibration_samples=100)
+    assert cached_calibration(second, path) is True
+    assert second.calibration().ranges["fc1"][1] == pytest.approx(first.calibration().ranges["fc1"][1] * 1.5)
+    plan = tfaxdnn.Plan(default_multiplier="mul8s_1L2J")
+    # the plan is scored with the file's ranges: the model built from them gives the evaluator's accuracy
+    shifted = Calibration(model.name, {n: tuple(r) for n, r in held["ranges"].items()}, "minmax", second.x_cal)
+    want = tfaxdnn.evaluate(tfaxdnn.approximate(model, plan, calibration_data=shifted), *val).accuracy
+    assert second(plan).accuracy == pytest.approx(want)
+    with pytest.raises(ValueError, match="before the first plan is scored"):
+        second.use_calibration(shifted)
+    other = Evaluator(model, val, x_cal, calibration_samples=50)    # other calibration images
+    with pytest.raises(CheckpointError, match="other calibration images"):
+        cached_calibration(other, path)
+    with pytest.raises(ValueError, match="does not fit model"):
+        other.use_calibration(Calibration("another", shifted.ranges, "minmax", None))
+    # a worker rebuilt from the spec scores with the given ranges, not its own measurement
+    rebuilt = Evaluator.from_spec(second.to_spec(tmp_path / "spec"))
+    assert rebuilt.calibration().ranges == second.calibration().ranges
+
+
+def test_importance_round_trips_and_conductance_needs_tensorflow(setup, tmp_path, monkeypatch):
+    from tfaxdnn.search.xaigen import Importance, compute_importance
+
+    model, val, _, _, scores = setup
+    imp = Importance(["conv1", "fc1"], {"conv1": 2.0, "fc1": 0.5}, {n: np.asarray(v) for n, v in scores.items()})
+    imp.save(tmp_path / "imp.npz")
+    back = Importance.load(tmp_path / "imp.npz")
+    assert back.layers == imp.layers and back.scores == imp.scores
+    for n in imp.layers:
+        np.testing.assert_array_equal(back.neurons[n], imp.neurons[n])
+    np.savez(tmp_path / "bad.npz", x=np.zeros(2))
+    with pytest.raises(ValueError, match="no `layers__` entry"):
+        Importance.load(tmp_path / "bad.npz")
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(RuntimeError, match="needs Keras's TensorFlow backend; this runs on 'jax'"):
+        compute_importance(model, *val)

@@ -15,7 +15,7 @@ import os
 import keras
 import numpy as np
 
-__all__ = ["name", "tensorflow", "on_gpu", "wide_types", "float32_gemm_exact", "matmul", "int8_matmul",
+__all__ = ["name", "tensorflow", "on_gpu", "device", "wide_types", "float32_gemm_exact", "matmul", "int8_matmul",
            "prefers_int8_gemm", "gemm_choice", "bf16_available", "prefers_bf16", "bf16_matmul", "bf16_conv", "divide",
            "unfused", "concrete", "straight_through"]
 
@@ -48,6 +48,26 @@ def _on_gpu(b: str) -> bool:
 
         return bool(torch.cuda.is_available())
     return False
+
+
+def device() -> str:
+    """What computes: ``"<backend> on <device>"``, e.g. ``"jax on NVIDIA H100 80GB HBM3"``, ``"tensorflow on CPU"``
+    (recorded with search results and benchmarks)."""
+    b, where = name(), "CPU"
+    if on_gpu():
+        if b == "jax":
+            import jax
+
+            where = jax.devices()[0].device_kind
+        elif b == "tensorflow":
+            gpus = tensorflow().config.list_physical_devices("GPU")
+            details = tensorflow().config.experimental.get_device_details(gpus[0]) if gpus else {}
+            where = details.get("device_name", "GPU")
+        elif b == "torch":
+            import torch
+
+            where = torch.cuda.get_device_name(0)
+    return f"{b} on {where}"
 
 
 def wide_types() -> bool:

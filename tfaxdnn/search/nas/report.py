@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import warnings
 from typing import Optional, Sequence
 
 from tfaxdnn import multipliers as _mult
 from tfaxdnn.core.serialization import json_default
+from tfaxdnn.ops import backend
 from tfaxdnn.search.nas.genome import GenomeSpace
 from tfaxdnn.search.nas.result import NASResult
 
@@ -55,7 +57,7 @@ def write_pareto_json(result: NASResult, space: GenomeSpace, state: dict, valida
                             "objectives": ["error", f"relative_energy ({cfg.energy_accounting})"],
                             "per_generation": result.hypervolume},
             "evaluations": len(result.records), "candidates": state["candidates"],
-            "cache_hits": state["cache_hits"], "runner": runner_description,
+            "cache_hits": state["cache_hits"], "runner": runner_description, "computed_by": backend.device(),
             "wall_time_s": state["elapsed_s"], "fingerprint": fingerprint}
     with open(os.path.join(result.out_dir, "pareto.json"), "w") as f:
         json.dump({**meta, "front": result.front}, f, indent=2, default=json_default)
@@ -67,6 +69,11 @@ def save_explanations(answer: Optional[dict], build, model, x_test, y_test, out_
     lowest-energy front plan that passed the confirmation re-check; ``n_images`` test images, seeded); nothing when
     the answer is the exact plan or ``n_images`` is 0. ``build(plan)`` gives the approximate model."""
     if not n_images or answer is None or answer.get("genome") is None:
+        return
+    if backend.name() != "tensorflow":     # tf-explain's maps need TensorFlow models (e.g. a JAX-only GPU machine)
+        warnings.warn(f"explanations.png is not written: its attribution maps (tf-explain) need Keras's TensorFlow "
+                      f"backend, and this runs on {backend.name()!r}; pass explain_images=0 to silence this.",
+                      UserWarning, stacklevel=2)
         return
     from tfaxdnn.plan import Plan
     from tfaxdnn.xai.explanations.plots import explanation_figure

@@ -26,6 +26,8 @@ from typing import Optional
 import numpy as np
 
 from tfaxdnn.core import kinds
+from tfaxdnn.search.calibration_file import FILE as CALIBRATION_FILE
+from tfaxdnn.search.calibration_file import cached_calibration
 from tfaxdnn.search.checkpoint import CheckpointError, array_digest, load_checkpoint, save_checkpoint, saved_fingerprint
 from tfaxdnn.search.evaluator import Evaluator
 from tfaxdnn.search.nas.archive import Archive
@@ -134,6 +136,8 @@ class NASSearch:
                             importance=None if self.importance is None else self.importance.neurons,
                             calibration_samples=config.calibration_samples, seed=config.seed,
                             confidence=config.confidence, max_drop=config.rejection_limit)
+        # the ranges of the first candidates score the rest, also when resumed elsewhere (`calibration_file`)
+        cached_calibration(self.ev, os.path.join(self.out_dir, CALIBRATION_FILE))
         self.confirm = self.ev.with_data(confirm, split="confirmation") if len(confirm[0]) else None
         self.baseline = {"validation": float(self.ev.baseline().accuracy)}
         check_resolution(len(x_val), config.max_accuracy_drop,

@@ -47,6 +47,24 @@ class Importance:
         """Layer names, least important first (ties by name): the order Algorithm 1 visits them."""
         return sorted(self.layers, key=lambda n: (self.scores[n], n))
 
+    def save(self, path: str) -> None:
+        """Writes the scores to ``path`` (npz; the layout `tfaxdnn.search.nas.importance` caches, without its key)."""
+        np.savez(path, **{f"score__{n}": self.scores[n] for n in self.layers},
+                 **{f"neurons__{n}": self.neurons[n] for n in self.layers}, layers__=np.array(self.layers))
+
+    @classmethod
+    def load(cls, path: str) -> "Importance":
+        """The `Importance` that `save` (or an XAI-NAS run's ``importance.npz``) wrote to ``path``."""
+        with np.load(path) as f:
+            if "layers__" not in f.files:
+                raise ValueError(f"{path} holds no `layers__` entry: it was not written by `Importance.save` or an "
+                                 "XAI-NAS run.")
+            layers = [str(n) for n in f["layers__"]]
+            missing = [n for n in layers if f"score__{n}" not in f.files or f"neurons__{n}" not in f.files]
+            if missing:
+                raise ValueError(f"{path} lacks the scores of layers {missing}.")
+            return cls(layers, {n: float(f[f"score__{n}"]) for n in layers}, {n: f[f"neurons__{n}"] for n in layers})
+
     def as_layer_importance(self):
         """The layer scores as a `tfaxdnn.xai.LayerImportance` (one experiment, ``"label"``)."""
         from tfaxdnn.xai.importance import LayerImportance
@@ -71,6 +89,14 @@ def compute_importance(model, x, y, layers=None, n_steps: int = 20, verbose: boo
     Layer score: mean over samples of ``Σ_neurons |C|`` (`tfaxdnn.xai.reduce_neurons` ``"abs_sum"``, kept in the
     conductance's float32); neuron score: mean over samples of ``|C|``.
     """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(f"Conductance (GradientTape) needs Keras's TensorFlow backend; this runs on "
+                           f"{keras.backend.backend()!r}. Compute it where TensorFlow is installed "
+                           "(`compute_importance(...).save(path)`; XAI-NAS: the importance.npz it caches in its "
+                           "output folder) and pass it here (`Importance.load(path)` as `importance=`, or the file "
+                           "in the XAI-NAS folder); the candidate evaluations themselves run on any backend.")
     from tfaxdnn.xai import neuron_conductance
 
     layers = list(layers or kinds.approximable_names(model))
