@@ -126,8 +126,7 @@ class Evaluator:
         self.batch_size, self.seed, self.split = int(batch_size), int(seed), str(split)
         self.calibration_samples = calibration_samples
         self._shapes = hardware.model_shapes(model)
-        self._calibrations: Dict[str, object] = {}
-        self._given: Dict[str, object] = {}    # those of `use_calibration` (a worker rebuilt by `from_spec` gets them)
+        self._calibrations, self._given = {}, {}   # per method: ranges in use; given by `use_calibration`
         self._mode_code_cache: Dict[tuple, np.ndarray] = {}  # (layer, quantization) -> weight codes (`_mode_codes`)
         self._cache: Dict[str, Metrics] = {}
         self._aside: Dict[str, Metrics] = {}  # measured for the evaluator's own check, not yet asked for
@@ -163,16 +162,14 @@ class Evaluator:
         return self._calibrations[method]
 
     def use_calibration(self, calibration) -> None:
-        """Scores every later plan with ``calibration`` (a `Calibration` of this model's approximable layers, e.g.
-        read back by `tfaxdnn.search.calibration_file`) for its method, in place of measuring the ranges here. Plans
-        already scored keep their metrics: call it before the first."""
+        """Scores every plan with ``calibration`` (a `Calibration` of this model's approximable layers, e.g. from
+        `tfaxdnn.search.calibration_file`) for its method instead of measuring the ranges; before the first plan."""
         missing = sorted(set(self.layers) - set(calibration.ranges))
         if calibration.model_name != self.model.name or missing:
             raise ValueError(f"The Calibration of model {calibration.model_name!r} does not fit model "
                              f"{self.model.name!r}{'; it lacks layers ' + str(missing) if missing else ''}.")
         if self._cache or self._aside:
-            raise ValueError("use_calibration must come before the first plan is scored: this evaluator has scored "
-                             f"{len(self._cache)} plan(s) with other ranges.")
+            raise ValueError("use_calibration must come before the first plan is scored.")
         self._calibrations[calibration.method] = self._given[calibration.method] = calibration
 
     def build(self, plan):
@@ -374,9 +371,8 @@ class Evaluator:
         settings = {"batch_size": self.batch_size, "seed": self.seed, "split": self.split,
                     "calibration_samples": None,  # x_cal is stored already subset
                     "confidence": self.confidence, "reference": self.reference, "max_drop": self.max_drop}
-        # the ranges given with `use_calibration` (measured elsewhere): a worker must not measure its own
         given = {m: {n: [float(v) for v in r] for n, r in c.ranges.items()} for m, c in self._given.items()}
-        return EvaluatorSpec(directory, {**settings, "calibrations": given} if given else settings, self.accelerator)
+        return EvaluatorSpec(directory, {**settings, "calibrations": given}, self.accelerator)  # not re-measured
 
     @classmethod
     def from_spec(cls, spec: EvaluatorSpec) -> "Evaluator":
@@ -397,7 +393,7 @@ class Evaluator:
         from tfaxdnn.rewrite.keras_model import Calibration
 
         settings = dict(spec.settings)
-        given = settings.pop("calibrations", {})
+        given = settings.pop("calibrations", {})   # `use_calibration`'s ranges: a worker does not measure its own
         ev = cls(model, (x_eval, y_eval), x_cal, accelerator=spec.accelerator, importance=importance, **settings)
         for method, ranges in given.items():
             ev.use_calibration(Calibration(model.name, {n: tuple(r) for n, r in ranges.items()}, method, ev.x_cal))
