@@ -92,9 +92,11 @@ def main(argv=None) -> int:
                              "within_budget": bool(drop <= settings["max_accuracy_drop"]),
                              "run_reported": answer.get("accuracy_drop", {}).get("realised_drop"),
                              "validation_upper": promised}
-        if args.against:
+        if args.against and os.path.exists(os.path.join(args.against, mode, "evaluations.csv")):
             rec["same_as_here"] = same_trajectory(args.run, args.against, mode)
             ok &= rec["same_as_here"]["identical"]
+        elif args.against:
+            rec["same_as_here"] = f"not run in {args.against}"
         report["searches"][mode] = rec
         print(f"{mode}: {json.dumps(rec, default=float)}")
     out = args.json or os.path.join(args.run, "check.json")
