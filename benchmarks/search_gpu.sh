@@ -8,7 +8,7 @@
 # pymoo with its dependencies in .whl/ and .whl/search/ (the GPU machines at hand have no network). First a small
 # run for the cross-check against the same command on CPU (benchmarks/check_search_pack.py --against), then each
 # model's full comparison (--evaluation-samples 0: all validation images), each under its own timeout (a cut run
-# resumes with --resume: checkpoints are written every generation).
+# resumes with --resume: checkpoints are written every generation). SMALL_LIMIT: the small run's timeout (300 s).
 set -u
 PACK=$1; OUT=$2; MODELS=$3; shift 3
 SITE=/tmp/site
@@ -33,7 +33,7 @@ EOF
 small="--evaluation-samples 400 --pop 6 --generations 1 --seeds 3 --no-xaigen"
 common="--workers 0 --max-accuracy-drop 0.01 --energy-accounting compute"
 first=${MODELS%% *}; first=${first%%:*}
-timeout 300 python3 examples/xainas_resnet8.py --pretrained "$first" --pack "$PACK/pack.npz" \
+timeout "${SMALL_LIMIT:-300}" python3 examples/xainas_resnet8.py --pretrained "$first" --pack "$PACK/pack.npz" \
     --importance "$PACK/$first/importance.npz" --calibration "$PACK/$first/calibration.json" $small $common \
     --out "$OUT/small_$first" > "$OUT/small_$first.log" 2>&1
 echo "small run: exit $?"
