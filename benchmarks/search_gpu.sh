@@ -5,7 +5,11 @@
 #   bash benchmarks/search_gpu.sh PACK_DIR OUT "MODEL[:TIMEOUT_S] ..." [extra flags of xainas_resnet8.py]
 #
 # PACK_DIR: examples/search_pack.py's output (pack.npz, <model>/importance.npz); wheels of keras, namex, optree and
-# pymoo with its dependencies in .whl/ and .whl/search/ (the GPU machines at hand have no network). First a small
+# pymoo with its dependencies in .whl/ and .whl/search/ (the GPU machines at hand have no network), fetched with e.g.
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 -d .whl/search \
+#       pymoo==0.6.2 moocore alive_progress about-time==4.2.1 graphemeu==0.7.2 autograd cma Deprecated wrapt cffi \
+#       platformdirs
+# (keras, namex and optree likewise into .whl/). First a small
 # run for the cross-check against the same command on CPU (benchmarks/check_search_pack.py --against), then each
 # model's full comparison (--evaluation-samples 0: all validation images), each under its own timeout (a cut run
 # resumes with --resume: checkpoints are written every generation). SMALL_LIMIT: the small run's timeout (300 s).
