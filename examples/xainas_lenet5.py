@@ -128,6 +128,7 @@ def compare(args, model, data, test_data=None) -> dict:
     import shutil
     import time
 
+    from tfaxdnn.ops import backend
     from tfaxdnn.search import XAIGenConfig, run_xaigen
     from tfaxdnn.search.calibration_file import FILE as CALIBRATION_FILE
     from tfaxdnn.search.calibration_file import cached_calibration
@@ -150,7 +151,7 @@ def compare(args, model, data, test_data=None) -> dict:
     for mode in ("xainas", "alwann") if args.calibration else ():    # where each search keeps its own
         os.makedirs(os.path.join(args.out, mode), exist_ok=True)
         shutil.copyfile(args.calibration, os.path.join(args.out, mode, CALIBRATION_FILE))
-    explain = {} if keras_backend() == "tensorflow" else {"explain_images": 0}   # tf-explain needs TensorFlow
+    explain = {} if backend.name() == "tensorflow" else {"explain_images": 0}   # tf-explain needs TensorFlow
     kw = dict(workers=args.workers, resume=args.resume, evaluation_samples=args.evaluation_samples,
               validation_fraction=args.validation_fraction, test_data=test_data, **explain)
     t0 = time.perf_counter()
@@ -252,12 +253,6 @@ def compare(args, model, data, test_data=None) -> dict:
     print(f"float baseline accuracy: validation {base['validation']:.4f}, test {base['test']:.4f}; "
           f"results in {args.out}")
     return summary
-
-
-def keras_backend() -> str:
-    import keras
-
-    return keras.backend.backend()
 
 
 def reference_data(name: str, path=None, seed=None, pack=None):

@@ -114,32 +114,20 @@ def _subset(x, y, n, seed):
     return x[idx], np.asarray(y)[idx]
 
 
-def _split_held_out(x, y, fraction, seed):
-    """``(confirmation, verification)`` parts of the held-out images."""
+def _confirmation_split(x, y, fraction, seed, images: str, rest: str, advice: str, confirmation_first=False):
+    """``(rest, confirmation)``: `tfaxdnn.search.selection.confirmation_split` of ``images`` (their description),
+    each part at least 100 images (one batch of the per-batch signal), else an error naming the parts and ``advice``."""
     from tfaxdnn.search.selection import confirmation_split
 
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"--confirmation-fraction must lie in (0, 1). Received: {fraction!r}")
-    (x_ver, y_ver), (x_con, y_con) = confirmation_split(x, y, fraction, seed)
-    if min(len(x_con), len(x_ver)) < 100:
-        raise ValueError(f"The {len(x)} held-out images give {len(x_con)} confirmation and {len(x_ver)} verification "
-                         "images; each part needs at least 100 (one batch of the per-batch signal): use more x_test "
-                         "images, a smaller --validation-fraction, or another --confirmation-fraction.")
-    return (x_con, y_con), (x_ver, y_ver)
-
-
-def _split_validation(x, y, fraction, seed):
-    """``(search, confirmation)`` parts of the ``--val-data`` images (`tfaxdnn.search.selection.confirmation_split`)."""
-    from tfaxdnn.search.selection import confirmation_split
-
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"--confirmation-fraction must lie in (0, 1). Received: {fraction!r}")
-    search, confirm = confirmation_split(x, y, fraction, seed)
-    if min(len(search[0]), len(confirm[0])) < 100:
-        raise ValueError(f"The {len(x)} images of --val-data give {len(search[0])} search and {len(confirm[0])} "
-                         "confirmation images; each part needs at least 100 (one batch of the per-batch signal): "
-                         "pass more validation images or another --confirmation-fraction.")
-    return search, confirm
+    other, confirm = confirmation_split(x, y, fraction, seed)
+    if min(len(other[0]), len(confirm[0])) < 100:
+        parts = [f"{len(other[0])} {rest}", f"{len(confirm[0])} confirmation"]
+        first, second = parts[::-1] if confirmation_first else parts
+        raise ValueError(f"The {len(x)} {images} give {first} and {second} images; each part needs at least 100 (one "
+                         f"batch of the per-batch signal): {advice}.")
+    return other, confirm
 
 
 def run(args) -> int:
@@ -162,9 +150,14 @@ def run(args) -> int:
         if val is None:  # the search sees --validation-fraction of x_test, the rest confirms and verifies
             x_eval, y_test = _subset(x_eval, y_test, args.evaluation_samples, args.seed)
             (x_val, y_val), (x_hold, y_hold) = split_data(x_eval, y_test, args.validation_fraction, args.seed)
-            confirm, verify = _split_held_out(x_hold, y_hold, args.confirmation_fraction, args.seed)
+            verify, confirm = _confirmation_split(x_hold, y_hold, args.confirmation_fraction, args.seed,
+                                                  "held-out images", "verification", "use more x_test images, a "
+                                                  "smaller --validation-fraction, or another --confirmation-fraction",
+                                                  confirmation_first=True)
         else:  # --val-data's x_test: the search's part and the confirmation slice; all of --data's x_test verifies
-            (x_val, y_val), confirm = _split_validation(*val, args.confirmation_fraction, args.seed)
+            (x_val, y_val), confirm = _confirmation_split(*val, args.confirmation_fraction, args.seed,
+                                                          "images of --val-data", "search", "pass more validation "
+                                                          "images or another --confirmation-fraction")
             (x_val, y_val), verify = _subset(x_val, y_val, args.evaluation_samples, args.seed), (x_eval, y_test)
 
         def evaluator(data, split):

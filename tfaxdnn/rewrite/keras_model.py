@@ -96,6 +96,16 @@ class Calibration:
     method: str
     data: object
 
+    def to_dict(self) -> dict:
+        """The ranges as JSON-ready values (without ``data``): ``{"model", "method", "ranges"}``."""
+        return {"model": self.model_name, "method": self.method,
+                "ranges": {n: [float(v) for v in r] for n, r in self.ranges.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict, data=None) -> "Calibration":
+        """The `Calibration` of a `to_dict` value, with ``data`` (the representative inputs) put back."""
+        return cls(d["model"], {n: tuple(r) for n, r in d["ranges"].items()}, d["method"], data)
+
 
 def calibrate(model, data, layers=None, method: str = "minmax", batch_size: int = 128) -> Calibration:
     """Measure the input ranges of ``layers`` (default: every Conv2D / DepthwiseConv2D / Dense) of a float model."""

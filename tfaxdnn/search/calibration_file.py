@@ -35,11 +35,9 @@ def write_calibration(evaluator, path: str, method: str = "minmax") -> None:
     """Writes ``evaluator``'s ranges for ``method`` (measured now if not yet) to ``path``."""
     from tfaxdnn.ops import backend
 
-    cal = evaluator.calibration(method)
     with open(path, "w") as f:
-        json.dump({"key": calibration_key(evaluator, method), "method": method, "model": cal.model_name,
-                   "computed_by": backend.device(), "ranges": {n: [float(v) for v in r] for n, r in cal.ranges.items()}},
-                  f, indent=1)
+        json.dump({"key": calibration_key(evaluator, method), "computed_by": backend.device(),
+                   **evaluator.calibration(method).to_dict()}, f, indent=1)
 
 
 def cached_calibration(evaluator, path: str, method: str = "minmax") -> bool:
@@ -57,6 +55,5 @@ def cached_calibration(evaluator, path: str, method: str = "minmax") -> bool:
                               "calibration images or another method: it belongs to a search with other settings. "
                               "Resume with the same model, data and settings, or use another folder (or delete the "
                               "file).")
-    evaluator.use_calibration(Calibration(held["model"], {n: tuple(r) for n, r in held["ranges"].items()}, method,
-                                          evaluator.x_cal))
+    evaluator.use_calibration(Calibration.from_dict(held, evaluator.x_cal))
     return True

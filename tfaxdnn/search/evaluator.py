@@ -371,8 +371,8 @@ class Evaluator:
         settings = {"batch_size": self.batch_size, "seed": self.seed, "split": self.split,
                     "calibration_samples": None,  # x_cal is stored already subset
                     "confidence": self.confidence, "reference": self.reference, "max_drop": self.max_drop}
-        given = {m: {n: [float(v) for v in r] for n, r in c.ranges.items()} for m, c in self._given.items()}
-        return EvaluatorSpec(directory, {**settings, "calibrations": given}, self.accelerator)  # not re-measured
+        given = [c.to_dict() for c in self._given.values()]      # `use_calibration`'s: not re-measured by a worker
+        return EvaluatorSpec(directory, {**settings, "calibrations": given}, self.accelerator)
 
     @classmethod
     def from_spec(cls, spec: EvaluatorSpec) -> "Evaluator":
@@ -393,8 +393,8 @@ class Evaluator:
         from tfaxdnn.rewrite.keras_model import Calibration
 
         settings = dict(spec.settings)
-        given = settings.pop("calibrations", {})   # `use_calibration`'s ranges: a worker does not measure its own
+        given = settings.pop("calibrations", [])
         ev = cls(model, (x_eval, y_eval), x_cal, accelerator=spec.accelerator, importance=importance, **settings)
-        for method, ranges in given.items():
-            ev.use_calibration(Calibration(model.name, {n: tuple(r) for n, r in ranges.items()}, method, ev.x_cal))
+        for d in given:
+            ev.use_calibration(Calibration.from_dict(d, ev.x_cal))
         return ev

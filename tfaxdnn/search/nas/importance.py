@@ -59,6 +59,5 @@ def cached_importance(model, x_train, y_train, layers: Sequence[str], config: NA
     if os.path.isfile(path):
         return _read(path, layers, key)
     imp = compute_importance(model, x, y, layers=layers, n_steps=config.n_steps, verbose=verbose)
-    np.savez(path, **{f"score__{n}": imp.scores[n] for n in layers},
-             **{f"neurons__{n}": imp.neurons[n] for n in layers}, layers__=np.array(layers), key__=np.array(key))
+    imp.save(path, key)
     return imp

@@ -10,7 +10,7 @@ between the two (`tfaxdnn.xai`'s plots take a `LayerImportance`).
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
@@ -47,10 +47,12 @@ class Importance:
         """Layer names, least important first (ties by name): the order Algorithm 1 visits them."""
         return sorted(self.layers, key=lambda n: (self.scores[n], n))
 
-    def save(self, path: str) -> None:
-        """Writes the scores to ``path`` (npz; the layout `tfaxdnn.search.nas.importance` caches, without its key)."""
+    def save(self, path: str, key: Optional[str] = None) -> None:
+        """Writes the scores to ``path`` (npz; ``key``: what they were computed from, as XAI-NAS's cache records it,
+        `tfaxdnn.search.nas.importance`)."""
         np.savez(path, **{f"score__{n}": self.scores[n] for n in self.layers},
-                 **{f"neurons__{n}": self.neurons[n] for n in self.layers}, layers__=np.array(self.layers))
+                 **{f"neurons__{n}": self.neurons[n] for n in self.layers}, layers__=np.array(self.layers),
+                 **({} if key is None else {"key__": np.array(key)}))
 
     @classmethod
     def load(cls, path: str) -> "Importance":
