@@ -72,6 +72,8 @@ def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
                    help="budget of unique evaluations per search (default: XAI-NAS's, given to the baseline)")
     p.add_argument("--no-uniform-seeds", action="store_true",
                    help="leave the uniform plans out of XAI-NAS's first population")
+    p.add_argument("--tolerance-seeds", type=int, default=0,
+                   help="XAI-NAS: score each gene alone on each multiplier first, seed N plans of the additive front")
     p.add_argument("--plain-operators", action="store_true",
                    help="XAI-NAS without the skip-aware mutation, biased random start and skip repair")
     p.add_argument("--no-xaigen", action="store_true", help="skip the XAI-Gen reference run")
@@ -142,7 +144,7 @@ def compare(args, model, data, test_data=None) -> dict:
                        max_accuracy_drop=args.max_accuracy_drop,
                        xaigen_t_p=[float(t) for t in args.xaigen_t_p.split(",") if t.strip()],
                        max_evaluations=args.max_evaluations, skip_aware=not args.plain_operators,
-                       uniform_seeds=not args.no_uniform_seeds,
+                       uniform_seeds=not args.no_uniform_seeds, tolerance_seeds=args.tolerance_seeds,
                        xaigen_refine_passes=args.xaigen_refine_passes, xaigen_selection=args.xaigen_selection,
                        xaigen_refine=args.xaigen_refine)
     if args.importance:     # computed where TensorFlow is (conductance needs it): where XAI-NAS caches its own

@@ -302,6 +302,31 @@ def test_refined_xaigen_seeds_and_equal_budget_against_alwann(setup, tmp_path):
     assert cut.total_evaluations == budget and len(cut.records) == 3         # generation 0 cut to fit
 
 
+def test_tolerance_seeds_are_measured_archived_and_seeded(setup, tmp_path):
+    from tfaxdnn.search.nas.tolerance import single_gene_genomes
+
+    model, data, _, _ = setup
+    cfg = NASConfig(**dict(TINY, tolerance_seeds=3, generations=1))
+    res = run_xainas(model, data, tmp_path, cfg, **RUN)
+    space = GenomeSpace.build(["conv1", "conv2", "fc1", "fc2"], "fc2", MULTS, max_skip=0.2)
+    singles = [space.key(g) for g in single_gene_genomes(space)]
+    assert [r["genome"] for r in res.records[:len(singles)]] == singles   # scored first, archived, in the budget
+    assert {r["source"] for r in res.records[:len(singles)]} == {"tolerance"}
+    saved = json.loads((tmp_path / "pareto.json").read_text())
+    tol = saved["seeding"]["tolerance"]
+    assert tol["evaluations"] == len(singles) and saved["settings"]["tolerance_seeds"] == 3
+    for r in res.records[:len(singles)]:          # the table is the records' measured drops (clipped, rejected: null)
+        g = space.from_key(r["genome"])
+        j = int(np.flatnonzero(g[0::2])[0])
+        d = tol["drop"][space.gene_names[j]][space.multipliers[int(g[2 * j])]]
+        assert d is None if r["rejected"] else d == pytest.approx(max(r["drop"], 0.0), abs=1e-6)
+    seeded = [r for r in res.records if r["source"] == "tolerance_seed"]
+    assert [r["genome"] for r in seeded] == [k for k in tol["seeds"] if k not in singles][:len(seeded)]
+    assert len(tol["seeds"]) <= 3
+    with pytest.raises(ValueError, match="tolerance seeds takes 8 evaluations"):
+        run_xainas(model, data, tmp_path / "small", dataclasses.replace(cfg, max_evaluations=5), **RUN)
+
+
 @pytest.mark.slow
 def test_explicit_test_data_and_the_xaigen_answer_seeded_first(setup, tmp_path):
     """With ``test_data`` all of the held-out pair is the validation pool (its confirmation slice included) and

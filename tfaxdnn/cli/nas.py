@@ -59,6 +59,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "seeding included, given to the baseline)")
     g.add_argument("--no-uniform-seeds", action="store_true",
                    help="leave the uniform plans (every gene on one multiplier) out of XAI-NAS's first population")
+    g.add_argument("--tolerance-seeds", type=int, default=0,
+                   help="score every gene alone on each approximate multiplier first (counted in the budget) and seed "
+                        "up to N plans of the additive front of those measured drops (default 0: off)")
     g.add_argument("--seed-output-by-conductance", action="store_true",
                    help="let the sweep seeds rank the output layer by its conductance (default: keep it exact)")
     g.add_argument("--plain-operators", action="store_true",
@@ -117,7 +120,8 @@ def run(args) -> int:
                            attack=attack, confidence=args.confidence, sequential=args.sequential,
                            confirmation_fraction=args.confirmation_fraction,
                            uniform_seeds=not args.no_uniform_seeds,
-                           seed_output_exact=not args.seed_output_by_conductance)
+                           seed_output_exact=not args.seed_output_by_conductance,
+                           tolerance_seeds=args.tolerance_seeds)
     model = common.load_model(args.model)
     data = common.load_dataset(args.data, model, args.scale)      # all four arrays: conductance needs y_train
     from tfaxdnn.search.runners import default_workers

@@ -18,7 +18,7 @@ MODES = ("xainas", "alwann")
 #: Settings added after checkpoints were first written, with their defaults: left out of a run's settings
 #: fingerprint while at the default, so that checkpoints written before them resume.
 LATER_DEFAULTS = {"xaigen_selection": "conductance", "xaigen_refine": "first", "uniform_seeds": True,
-                  "seed_output_exact": True}
+                  "seed_output_exact": True, "tolerance_seeds": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +35,10 @@ class NASConfig(SearchConfig):
             `uniform_genomes`) join the initial population after the refined seeds.
         seed_output_exact: the sweep seeds keep the output layer's gene exact (``output_important`` of
             `xaigen_seed_genomes`) instead of ranking it by its conductance.
+        tolerance_seeds: XAI-NAS only: before the first generation, every (gene, approximate multiplier) is scored
+            alone (`tfaxdnn.search.nas.tolerance`; these evaluations count against ``max_evaluations``) and up to this
+            many plans of the additive front of the measured drops join the initial population after the uniform
+            plans (source ``"tolerance_seed"``); 0: off.
         multipliers: candidate multipliers (sorted by MAE, exact first, by `GenomeSpace`).
         max_skip, skip_step: skip levels 0, step, ..., max_skip (the output layer never skips).
         genes: ``"layer"`` or ``"block"`` (one gene per residual block).
@@ -85,6 +89,7 @@ class NASConfig(SearchConfig):
     xaigen_refine: str = "first"
     uniform_seeds: bool = True
     seed_output_exact: bool = True
+    tolerance_seeds: int = 0
 
     def __post_init__(self):
         super().__post_init__()
@@ -114,6 +119,8 @@ class NASConfig(SearchConfig):
             raise ValueError(f"Population ({self.pop_size}) is smaller than the number of XAI-Gen seeds "
                              f"({self.n_seeds} sweep + {len(self.xaigen_t_p)} refined): raise the population (--pop) "
                              "or lower the seed count (--seeds, --xaigen-t-p).")
+        if int(self.tolerance_seeds) < 0:
+            raise ValueError(f"`tolerance_seeds` must be >= 0. Received: {self.tolerance_seeds}")
         if not 0.0 < self.skip_p_zero <= 1.0 or int(self.repair_slack) < 0 or int(self.xaigen_refine_passes) < 0:
             raise ValueError(f"Need 0 < skip_p_zero <= 1, repair_slack >= 0 and xaigen_refine_passes >= 0. Received: "
                              f"{self.skip_p_zero}, {self.repair_slack}, {self.xaigen_refine_passes}")

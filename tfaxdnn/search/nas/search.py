@@ -158,12 +158,45 @@ class NASSearch:
         cfg = self.config
         refined, seeding = (xaigen_runs(self.model, self.ev, self.space, self.importance, cfg)
                             if cfg.mode == "xainas" else (None, no_seeding()))
-        X0, seed_keys = initial_population(self.space, cfg, self.importance, refined)
+        records, tolerance, measured = [], None, {}
+        if cfg.mode == "xainas" and cfg.tolerance_seeds:
+            tolerance, measured, seeding["tolerance"] = self._measure_tolerance(records, seeding["evaluations"])
+        X0, seed_keys = initial_population(self.space, cfg, self.importance, refined, tolerance)
         algorithm = make_algorithm(cfg, X0)
         algorithm.setup(XAINASProblem(self.space, len(cfg.objectives)), termination=("n_gen", cfg.generations + 1),
                         seed=cfg.seed, verbose=False)
-        return {"generation": 0, "algorithm": algorithm, "records": [], "hv": [], "seed_keys": seed_keys,
-                "candidates": 0, "cache_hits": 0, "elapsed_s": 0.0, "seeding": seeding, "done": False}
+        return {"generation": 0, "algorithm": algorithm, "records": records, "hv": [],
+                "seed_keys": {**measured, **seed_keys}, "candidates": len(records), "cache_hits": 0,
+                "elapsed_s": 0.0, "seeding": seeding, "done": False}
+
+    def _measure_tolerance(self, records: list, spent: int):
+        """Scores every (gene, approximate multiplier) alone into ``records`` (source ``"tolerance"``, generation
+        0) and returns the tolerance seeds, ``{key: "tolerance"}`` and a summary (`tfaxdnn.search.nas.tolerance`)."""
+        from tfaxdnn.search.nas.tolerance import single_gene_genomes, tolerance_seed_genomes, tolerance_table
+
+        cfg, start = self.config, time.perf_counter()
+        keys = [self.space.key(g) for g in single_gene_genomes(self.space)]
+        if cfg.max_evaluations is not None and len(keys) + spent >= cfg.max_evaluations:
+            raise ValueError(f"Measuring the tolerance seeds takes {len(keys)} evaluations (every gene on each "
+                             f"approximate multiplier), which leaves nothing of max_evaluations="
+                             f"{cfg.max_evaluations}{f' after {spent} seeding evaluations' if spent else ''}: raise "
+                             "the budget or turn the tolerance seeds off (tolerance_seeds=0).")
+        measured = {k: "tolerance" for k in keys}
+        archive = Archive(records, self.space, cfg.objectives, self.floor, measured,
+                          None if self.legacy else cfg.max_accuracy_drop)
+        if self.verbose:
+            print(f"XAI-NAS: scoring each of {len(self.space.genes)} genes alone on each of "
+                  f"{len(self.space.multipliers) - 1} approximate multipliers ({len(keys)} evaluations) for the "
+                  "tolerance seeds")
+        for key, metrics in zip(keys, self.runner(self.task.function(), keys)):
+            archive.add(key, metrics, 0)
+        drop, saving = tolerance_table(self.space, {r["genome"]: r for r in records})
+        seeds = tolerance_seed_genomes(self.space, drop, saving, cfg.tolerance_seeds, cfg.max_accuracy_drop)
+        table = {gene: {m: (round(float(drop[j, i]), 6) if np.isfinite(drop[j, i]) else None)
+                        for i, m in enumerate(self.space.multipliers) if i}
+                 for j, gene in enumerate(self.space.gene_names)}
+        return seeds, measured, {"evaluations": len(keys), "time_s": time.perf_counter() - start,
+                                 "seeds": [self.space.key(g) for g in seeds], "drop": table}
 
     def _prepare(self, pop, archive: Archive, state: dict):
         """Repairs the offspring (skip-aware XAI-NAS) and cuts the generation to the remaining evaluation budget:

@@ -62,22 +62,25 @@ def xaigen_runs(model, ev, space: GenomeSpace, importance, config: NASConfig) ->
                                           "runs": runs}
 
 
-def initial_population(space: GenomeSpace, config: NASConfig, importance=None,
-                       refined: np.ndarray = None) -> Tuple[np.ndarray, Dict[str, str]]:
+def initial_population(space: GenomeSpace, config: NASConfig, importance=None, refined: np.ndarray = None,
+                       tolerance: np.ndarray = None) -> Tuple[np.ndarray, Dict[str, str]]:
     """(``config.pop_size`` distinct genomes, ``{key: source}`` of the seeds among them): for XAI-NAS the ``refined``
     genomes (`xaigen_runs`, source ``"xaigen_seed"``), the uniform plans (``config.uniform_seeds``,
-    `uniform_genomes`, source ``"uniform"``), then ``config.n_seeds`` sweep seeds from ``importance``
+    `uniform_genomes`, source ``"uniform"``), the ``tolerance`` genomes (`tolerance_seed_genomes`, source
+    ``"tolerance_seed"``), then ``config.n_seeds`` sweep seeds from ``importance``
     (`xaigen_seed_genomes`, ``"xaigen_seed"``), duplicates dropped (the first source kept); the rest random
     (skip-aware runs: geometric skip levels, `biased_random`), seeded by ``config.seed``."""
     rng = np.random.default_rng(config.seed)
     seeds: Dict[tuple, str] = {}                                  # genome -> source, first occurrence kept
     if config.mode == "xainas":
-        refined = np.zeros((0, space.n_var), dtype=int) if refined is None else np.asarray(refined)
-        uniform = uniform_genomes(space) if config.uniform_seeds else np.zeros((0, space.n_var), dtype=int)
+        none = np.zeros((0, space.n_var), dtype=int)
+        refined = none if refined is None else np.asarray(refined)
+        tolerance = none if tolerance is None else np.asarray(tolerance)
+        uniform = uniform_genomes(space) if config.uniform_seeds else none
         swept = xaigen_seed_genomes(space, importance.scores, config.n_seeds, config.seed_t_p_max, config.seed_t_c,
                                     output_important=config.seed_output_exact)
         for part, source in ((refined.reshape(-1, space.n_var), "xaigen_seed"), (uniform, "uniform"),
-                             (swept, "xaigen_seed")):
+                             (tolerance.reshape(-1, space.n_var), "tolerance_seed"), (swept, "xaigen_seed")):
             for g in part:
                 seeds.setdefault(tuple(int(v) for v in g), source)
     rows = list(seeds)[:config.pop_size]                          # seeds beyond the population: the last sweep seeds
