@@ -184,12 +184,14 @@ class NASSearch:
         measured = {k: "tolerance" for k in keys}
         archive = Archive(records, self.space, cfg.objectives, self.floor, measured,
                           None if self.legacy else cfg.max_accuracy_drop)
-        if self.verbose:
-            print(f"XAI-NAS: scoring each of {len(self.space.genes)} genes alone on each of "
-                  f"{len(self.space.multipliers) - 1} approximate multipliers ({len(keys)} evaluations) for the "
-                  "tolerance seeds")
-        for key, metrics in zip(keys, self.runner(self.task.function(), keys)):
-            archive.add(key, metrics, 0)
+        from tqdm.auto import tqdm
+
+        per_gene = len(self.space.multipliers) - 1        # one runner call per gene: workers share it, a bar moves
+        for j in tqdm(range(len(self.space.genes)), desc="XAI-NAS tolerance (genes scored alone)",
+                      disable=not self.verbose):
+            chunk = keys[j * per_gene:(j + 1) * per_gene]
+            for key, metrics in zip(chunk, self.runner(self.task.function(), chunk)):
+                archive.add(key, metrics, 0)
         drop, saving = tolerance_table(self.space, {r["genome"]: r for r in records})
         seeds = tolerance_seed_genomes(self.space, drop, saving, cfg.tolerance_seeds, cfg.max_accuracy_drop)
         table = {gene: {m: (round(float(drop[j, i]), 6) if np.isfinite(drop[j, i]) else None)
