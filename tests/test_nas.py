@@ -312,6 +312,7 @@ def test_tolerance_seeds_are_measured_archived_and_seeded(setup, tmp_path):
     singles = [space.key(g) for g in single_gene_genomes(space)]
     assert [r["genome"] for r in res.records[:len(singles)]] == singles   # scored first, archived, in the budget
     assert {r["source"] for r in res.records[:len(singles)]} == {"tolerance"}
+    assert all(not r["rejected"] and r["images_scored"] == r["images"] for r in res.records[:len(singles)])
     saved = json.loads((tmp_path / "pareto.json").read_text())
     tol = saved["seeding"]["tolerance"]
     assert tol["evaluations"] == len(singles) and saved["settings"]["tolerance_seeds"] == 3

@@ -170,8 +170,9 @@ class NASSearch:
                 "elapsed_s": 0.0, "seeding": seeding, "done": False}
 
     def _measure_tolerance(self, records: list, spent: int):
-        """Scores every (gene, approximate multiplier) alone into ``records`` (source ``"tolerance"``, generation
-        0) and returns the tolerance seeds, ``{key: "tolerance"}`` and a summary (`tfaxdnn.search.nas.tolerance`)."""
+        """Scores every (gene, approximate multiplier) alone, on every validation image (no sequential rejection: the
+        table needs point drops, also of candidates beyond the budget), into ``records`` (source ``"tolerance"``,
+        generation 0) and returns the tolerance seeds, ``{key: "tolerance"}`` and a summary (`tfaxdnn.search.nas.tolerance`)."""
         from tfaxdnn.search.nas.tolerance import single_gene_genomes, tolerance_seed_genomes, tolerance_table
 
         cfg, start = self.config, time.perf_counter()
@@ -190,7 +191,7 @@ class NASSearch:
         for j in tqdm(range(len(self.space.genes)), desc="XAI-NAS tolerance (genes scored alone)",
                       disable=not self.verbose):
             chunk = keys[j * per_gene:(j + 1) * per_gene]
-            for key, metrics in zip(chunk, self.runner(self.task.function(), chunk)):
+            for key, metrics in zip(chunk, self.runner(self.task.function(full=True), chunk)):
                 archive.add(key, metrics, 0)
         drop, saving = tolerance_table(self.space, {r["genome"]: r for r in records})
         seeds = tolerance_seed_genomes(self.space, drop, saving, cfg.tolerance_seeds, cfg.max_accuracy_drop)

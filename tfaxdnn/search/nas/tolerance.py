@@ -4,10 +4,11 @@ The XAI-Gen sweep seeds rank multipliers by mean absolute error and genes by con
 order is not the accuracy order (ResNet-8: mul8s_1KV9 on stage 2 lost more than mul8s_1L2J there), so the sweep seeds
 were infeasible and the ALWANN-style baseline's random start did better. These seeds measure instead:
 
-1. `single_gene_genomes`: every (gene, approximate multiplier) alone, the rest exact, nothing skipped, scored like any
-   candidate (they are archived, count against the evaluation budget, source ``"tolerance"``);
-2. `tolerance_table`: per gene and multiplier the measured paired drop (point estimate, clipped at 0; a candidate
-   rejected by the sequential test cannot be part of a feasible plan: infinite) and the energy saving
+1. `single_gene_genomes`: every (gene, approximate multiplier) alone, the rest exact, nothing skipped, scored on
+   every validation image (no sequential rejection: a single layer near the budget is exactly what the table must
+   price; they are archived, count against the evaluation budget, source ``"tolerance"``);
+2. `tolerance_table`: per gene and multiplier the measured paired drop (point estimate, clipped at 0; a record
+   without one, rejected by the sequential test, counts as unusable: infinite) and the energy saving
    ``1 − relative_energy`` of the search's accounting;
 3. `additive_front`: the plans on the Pareto front of (summed drop, summed saving), by dynamic programming over the
    genes (exact for additive objectives; compute and multiplier accounting are additive over layers);
