@@ -57,6 +57,7 @@ def main(argv=None) -> int:
     from tfaxdnn.ops import backend
     from tfaxdnn.plan import Plan
     from tfaxdnn.search import Evaluator
+    from tfaxdnn.search.xaigen.importance import Importance
 
     model = pretrained(args.pretrained)
     card, src, _, (xte, yte), _, _ = card_split(args.pretrained, args.data)
@@ -80,7 +81,10 @@ def main(argv=None) -> int:
         if answer.get("plan") is not None:
             # calibration: the run's images (the pack's x_fit) and settings, so the same activation ranges
             settings = meta["settings"]
-            ev = Evaluator(model, (x_test, yte), x_fit,
+            # a plan that skips needs the run's neuron conductance (XAI-NAS keeps it beside its pareto.json)
+            saved = os.path.join(args.run, mode, "importance.npz")
+            importance = Importance.load(saved).neurons if os.path.exists(saved) else None
+            ev = Evaluator(model, (x_test, yte), x_fit, importance=importance,
                            calibration_samples=settings["calibration_samples"], seed=settings["seed"], split="test",
                            confidence=settings.get("confidence"))
             m = ev(Plan.from_dict(answer["plan"]))
