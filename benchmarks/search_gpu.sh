@@ -34,7 +34,7 @@ for m in ("pymoo", "moocore", "scipy", "matplotlib", "tqdm", "pandas", "tensorfl
     except Exception as e:
         print(m, "MISSING:", type(e).__name__, e)
 EOF
-small="--evaluation-samples 400 --pop 6 --generations 1 --seeds 3 --no-xaigen"
+small="--evaluation-samples 400 --pop 6 --generations 1 --seeds 3 --no-xaigen --tolerance-seeds 0"
 common="--workers 0 --max-accuracy-drop 0.01 --energy-accounting compute"
 first=${MODELS%% *}; first=${first%%:*}
 timeout "${SMALL_LIMIT:-300}" python3 examples/xainas_resnet8.py --pretrained "$first" --pack "$PACK/pack.npz" \

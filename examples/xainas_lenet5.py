@@ -73,7 +73,8 @@ def parser(doc: str, default_out: str) -> argparse.ArgumentParser:
     p.add_argument("--no-uniform-seeds", action="store_true",
                    help="leave the uniform plans out of XAI-NAS's first population")
     p.add_argument("--tolerance-seeds", type=int, default=0,
-                   help="XAI-NAS: score each gene alone on each multiplier first, seed N plans of the additive front")
+                   help="XAI-NAS: score each gene alone on each multiplier first, seed N plans of the additive front "
+                        "(default 0: off; xainas_resnet8.py: 12)")
     p.add_argument("--plain-operators", action="store_true",
                    help="XAI-NAS without the skip-aware mutation, biased random start and skip repair")
     p.add_argument("--no-xaigen", action="store_true", help="skip the XAI-Gen reference run")
