@@ -528,10 +528,12 @@ def test_cli_runs_a_search_through_the_main_entry_point(tmp_path):
     code = cli.main(["nas", "--model", str(tmp_path / "tiny.keras"), "--data", str(tmp_path / "data.npz"),
                      "--out", str(out), "--pop", "3", "--offsprings", "2", "--generations", "1", "--seeds", "2",
                      "--workers", "0", "--importance-samples", "10", "--calibration-samples", "20",
-                     "--multipliers", ",".join(MULTS), "--quiet", "--no-uniform-seeds"])
+                     "--multipliers", ",".join(MULTS), "--quiet", "--no-uniform-seeds", "--tolerance-seeds", "1"])
     assert code == 0
     saved = json.loads((out / "pareto.json").read_text())
-    assert saved["candidates"] == 5 and saved["settings"]["pop_size"] == 3
+    # 4 genes alone on 2 approximate multipliers (the tolerance table), then 3 + 2 candidates
+    assert saved["candidates"] == 8 + 5 and saved["settings"]["pop_size"] == 3
+    assert saved["settings"]["tolerance_seeds"] == 1 and saved["seeding"]["tolerance"]["evaluations"] == 8
     assert saved["settings"]["uniform_seeds"] is False and saved["settings"]["seed_output_exact"] is True
     assert ",uniform," not in (out / "evaluations.csv").read_text()
     assert len((out / "evaluations.csv").read_text().splitlines()) == 1 + saved["evaluations"]
