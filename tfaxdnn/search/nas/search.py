@@ -173,7 +173,10 @@ class NASSearch:
         """Scores every (gene, approximate multiplier) alone, on every validation image (no sequential rejection: the
         table needs point drops, also of candidates beyond the budget), into ``records`` (source ``"tolerance"``,
         generation 0) and returns the tolerance seeds, ``{key: "tolerance"}`` and a summary (`tfaxdnn.search.nas.tolerance`)."""
-        from tfaxdnn.search.nas.tolerance import single_gene_genomes, tolerance_seed_genomes, tolerance_table
+        from tqdm.auto import tqdm
+
+        from tfaxdnn.search.nas.tolerance import (single_gene_genomes, table_dict, tolerance_seed_genomes,
+                                                  tolerance_table)
 
         cfg, start = self.config, time.perf_counter()
         keys = [self.space.key(g) for g in single_gene_genomes(self.space)]
@@ -185,21 +188,16 @@ class NASSearch:
         measured = {k: "tolerance" for k in keys}
         archive = Archive(records, self.space, cfg.objectives, self.floor, measured,
                           None if self.legacy else cfg.max_accuracy_drop)
-        from tqdm.auto import tqdm
-
         per_gene = len(self.space.multipliers) - 1        # one runner call per gene: workers share it, a bar moves
         for j in tqdm(range(len(self.space.genes)), desc="XAI-NAS tolerance (genes scored alone)",
                       disable=not self.verbose):
             chunk = keys[j * per_gene:(j + 1) * per_gene]
             for key, metrics in zip(chunk, self.runner(self.task.function(full=True), chunk)):
                 archive.add(key, metrics, 0)
-        drop, saving = tolerance_table(self.space, {r["genome"]: r for r in records})
+        drop, saving = tolerance_table(self.space, {k: records[archive.index[k]] for k in keys})
         seeds = tolerance_seed_genomes(self.space, drop, saving, cfg.tolerance_seeds, cfg.max_accuracy_drop)
-        table = {gene: {m: (round(float(drop[j, i]), 6) if np.isfinite(drop[j, i]) else None)
-                        for i, m in enumerate(self.space.multipliers) if i}
-                 for j, gene in enumerate(self.space.gene_names)}
         return seeds, measured, {"evaluations": len(keys), "time_s": time.perf_counter() - start,
-                                 "seeds": [self.space.key(g) for g in seeds], "drop": table}
+                                 "seeds": [self.space.key(g) for g in seeds], "drop": table_dict(self.space, drop)}
 
     def _prepare(self, pop, archive: Archive, state: dict):
         """Repairs the offspring (skip-aware XAI-NAS) and cuts the generation to the remaining evaluation budget:

@@ -18,47 +18,58 @@ were infeasible and the ALWANN-style baseline's random start did better. These s
 
 from __future__ import annotations
 
+import bisect
 import math
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, Iterator, List, Mapping, Tuple
 
 import numpy as np
 
 from tfaxdnn.search.nas.genome import GenomeSpace
 
-__all__ = ["single_gene_genomes", "tolerance_table", "additive_front", "tolerance_seed_genomes"]
+__all__ = ["single_gene_genomes", "tolerance_table", "table_dict", "additive_front", "tolerance_seed_genomes"]
 
 #: at most this many plans are kept on the front between genes (thinned evenly beyond it)
 MAX_FRONT = 4000
 
 
+def _single_genes(space: GenomeSpace) -> Iterator[Tuple[int, int, np.ndarray]]:
+    """``(gene, multiplier index, genome)`` of every gene alone on every approximate multiplier: gene-major,
+    multipliers in the space's order, nothing skipped."""
+    for j in range(len(space.genes)):
+        for m in range(1, len(space.multipliers)):
+            g = np.zeros(space.n_var, dtype=int)
+            g[2 * j] = m
+            yield j, m, g
+
+
 def single_gene_genomes(space: GenomeSpace) -> np.ndarray:
     """One genome per (gene, approximate multiplier): that gene on that multiplier, every other gene exact, nothing
     skipped; gene-major, multipliers in the space's order."""
-    n_genes, n_mult = len(space.genes), len(space.multipliers)
-    out = np.zeros((n_genes * (n_mult - 1), space.n_var), dtype=int)
-    for j in range(n_genes):
-        out[j * (n_mult - 1):(j + 1) * (n_mult - 1), 2 * j] = np.arange(1, n_mult)
-    return out
+    return np.array([g for _, _, g in _single_genes(space)], dtype=int).reshape(-1, space.n_var)
 
 
 def tolerance_table(space: GenomeSpace, records: Mapping[str, dict]) -> Tuple[np.ndarray, np.ndarray]:
     """``(drop, saving)``, each ``[gene, multiplier]`` (column 0: exact, 0 and 0) from the archived records of
     `single_gene_genomes` (``records``: genome key -> record). A missing record is an error (never a silent 0)."""
-    n_genes, n_mult = len(space.genes), len(space.multipliers)
-    drop, saving = np.zeros((n_genes, n_mult)), np.zeros((n_genes, n_mult))
-    for g in single_gene_genomes(space):
+    shape = (len(space.genes), len(space.multipliers))
+    drop, saving = np.zeros(shape), np.zeros(shape)
+    for j, m, g in _single_genes(space):
         key = space.key(g)
         if key not in records:
             raise KeyError(f"The tolerance of genome {key} was not measured (no archived record).")
-        rec, j = records[key], int(np.flatnonzero(g[0::2])[0])
-        m = int(g[2 * j])
+        rec = records[key]
         d = rec.get("drop")
-        if rec.get("rejected") or d is None or not math.isfinite(float(d)):
-            drop[j, m] = math.inf
-        else:
-            drop[j, m] = max(float(d), 0.0)
+        usable = not rec.get("rejected") and d is not None and math.isfinite(float(d))
+        drop[j, m] = max(float(d), 0.0) if usable else math.inf
         saving[j, m] = 1.0 - float(rec["relative_energy"])
     return drop, saving
+
+
+def table_dict(space: GenomeSpace, drop: np.ndarray) -> Dict[str, Dict[str, float]]:
+    """``{gene: {multiplier: drop}}`` of the approximate multipliers, JSON-ready (an unusable entry: None)."""
+    return {gene: {space.multipliers[m]: (round(float(drop[j, m]), 6) if np.isfinite(drop[j, m]) else None)
+                   for m in range(1, len(space.multipliers))}
+            for j, gene in enumerate(space.gene_names)}
 
 
 def additive_front(drop: np.ndarray, saving: np.ndarray, max_drop: float) -> List[Tuple[float, float, Tuple[int, ...]]]:
@@ -88,12 +99,13 @@ def tolerance_seed_genomes(space: GenomeSpace, drop: np.ndarray, saving: np.ndar
     if n_seeds < 1:
         return np.zeros((0, space.n_var), dtype=int)
     front = additive_front(drop, saving, spread * budget)
+    drops = [p[0] for p in front]           # ascending, and so is the saving: the last plan within t saves most
     out: Dict[tuple, None] = {}
     for t in np.linspace(budget / 4, spread * budget, n_seeds):
-        within = [p for p in front if p[0] <= t + 1e-12]
-        if not within or within[-1][1] <= 0:
+        i = bisect.bisect_right(drops, t + 1e-12) - 1
+        if i < 0 or front[i][1] <= 0:
             continue
         g = np.zeros(space.n_var, dtype=int)
-        g[0::2] = within[-1][2]
+        g[0::2] = front[i][2]
         out.setdefault(tuple(int(v) for v in g))
     return np.array(list(out), dtype=int).reshape(-1, space.n_var)
